@@ -1,0 +1,1 @@
+//! Meetings, room numbers, organizers; persistence (stub, see the server helper).

@@ -1,0 +1,1 @@
+//! End-to-end tests against the real `pont` binary live in `tests/tests/`.
