@@ -2,7 +2,7 @@
 //! participants that publish audio (with RFC 6464 levels) and H.264-shaped video, answer
 //! keyframe requests and NACKs, and a seeded network emulator with loss, delay, jitter
 //! (hence reordering) and duplication between each participant and the bridge.
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap};
