@@ -509,3 +509,502 @@ fn ln_binomial(n: usize, k: usize) -> f64 {
     let k = k.min(n - k);
     (0..k).map(|i| ((n - i) as f64 / (i + 1) as f64).ln()).sum()
 }
+
+#[cfg(test)]
+mod tests {
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    use super::*;
+
+    const A: ParticipantId = ParticipantId(1);
+    const B: ParticipantId = ParticipantId(2);
+    const C: ParticipantId = ParticipantId(3);
+    const N: ParticipantId = ParticipantId(4);
+
+    /// The quiet room a microphone hears between words (loudness, bigger is louder).
+    const FLOOR: u8 = 20;
+    const TICK: Duration = Duration::from_millis(20);
+
+    /// What a participant sends in one 20 ms tick.
+    #[derive(Debug, Clone, Copy)]
+    enum Voice {
+        /// Nothing at all (DTX, gone, not publishing).
+        Nothing,
+        /// Background at the floor.
+        Quiet,
+        /// Syllable-like bursts of 160–400 ms at 40–55 above the floor, with pauses of
+        /// 60–200 ms back at the floor (random, so speech is not in step with decisions).
+        Speech,
+        /// Speech whose pauses send no packets (Opus DTX).
+        SpeechDtx,
+        /// A noisy line: steady 60 with ±3 of variation.
+        Noise,
+        /// Continuously as loud as speech (a cough, a laugh).
+        Loud,
+    }
+
+    /// A room on a simulated clock: feeds a level per participant every 20 ms and calls
+    /// `handle_timeout` exactly at `poll_timeout`.
+    struct Sim {
+        det: SpeakerDetector,
+        now: Timestamp,
+        rng: ChaCha8Rng,
+        decisions: u32,
+        /// Every change `handle_timeout` reported, with when.
+        changes: Vec<(Timestamp, ParticipantId)>,
+        /// Per speaker: in a burst (or a pause), and for how many more ticks.
+        syllables: HashMap<ParticipantId, (bool, u32)>,
+    }
+
+    impl Sim {
+        fn new(ids: &[ParticipantId]) -> Self {
+            let mut det = SpeakerDetector::new(SpeakerConfig::default());
+            for &id in ids {
+                det.add_participant(Timestamp::ZERO, id);
+            }
+            Self {
+                det,
+                now: Timestamp::ZERO,
+                rng: ChaCha8Rng::seed_from_u64(7),
+                decisions: 0,
+                changes: Vec::new(),
+                syllables: HashMap::new(),
+            }
+        }
+
+        /// Whether `id`'s speech is in a burst this tick.
+        fn in_burst(&mut self, id: ParticipantId) -> bool {
+            let rng = &mut self.rng;
+            let (burst, left) = self.syllables.entry(id).or_insert((false, 0));
+            if *left == 0 {
+                *burst = !*burst;
+                *left = if *burst {
+                    rng.gen_range(8..=20)
+                } else {
+                    rng.gen_range(3..=10)
+                };
+            }
+            *left -= 1;
+            *burst
+        }
+
+        /// Runs `dur` with each participant doing what `voices` says.
+        fn run(&mut self, dur: Duration, voices: &[(ParticipantId, Voice)]) {
+            let end = self.now + dur;
+            while self.now < end {
+                self.decide_due();
+                for &(id, voice) in voices {
+                    let speech = FLOOR + self.rng.gen_range(40..=55);
+                    let quiet = FLOOR + self.rng.gen_range(0..=2);
+                    let loudness = match voice {
+                        Voice::Nothing => None,
+                        Voice::Quiet => Some(quiet),
+                        Voice::Speech if self.in_burst(id) => Some(speech),
+                        Voice::Speech => Some(quiet),
+                        Voice::SpeechDtx if self.in_burst(id) => Some(speech),
+                        Voice::SpeechDtx => None,
+                        Voice::Noise => Some(self.rng.gen_range(57..=63)),
+                        Voice::Loud => Some(speech),
+                    };
+                    if let Some(l) = loudness {
+                        let level = AudioLevel::from_neg_dbov(127 - l);
+                        self.det.handle_level(self.now, id, level);
+                    }
+                }
+                self.now += TICK;
+            }
+            self.decide_due();
+        }
+
+        fn decide_due(&mut self) {
+            while let Some(at) = self.det.poll_timeout().filter(|&at| at <= self.now) {
+                self.decisions += 1;
+                if let Some(new) = self.det.handle_timeout(at) {
+                    self.changes.push((at, new));
+                }
+            }
+        }
+
+        /// Decisions taken from `since` until the first change to `id`, if there was one.
+        fn decisions_until(&self, since: Timestamp, id: ParticipantId) -> Option<u32> {
+            let interval = SpeakerConfig::default().decision_interval;
+            self.changes
+                .iter()
+                .find(|&&(at, new)| at >= since && new == id)
+                .map(|&(at, _)| {
+                    (at.saturating_since(since).as_micros() / interval.as_micros()) as u32 + 1
+                })
+        }
+    }
+
+    #[test]
+    fn lone_speaker_becomes_dominant_within_a_second() {
+        let mut sim = Sim::new(&[A, B]);
+        // B never sends anything (a listener); A's line is quiet at first.
+        sim.run(Duration::from_secs(2), &[(A, Voice::Quiet)]);
+        assert_eq!(sim.det.dominant(), None);
+        assert!(sim.changes.is_empty(), "silence made {:?}", sim.changes);
+
+        let started = sim.now;
+        sim.run(Duration::from_secs(2), &[(A, Voice::Speech)]);
+        assert_eq!(sim.det.dominant(), Some(A));
+        assert_eq!(sim.changes.len(), 1);
+        let (at, _) = sim.changes[0];
+        assert!(
+            at.saturating_since(started) <= Duration::from_millis(1200),
+            "took {:?}",
+            at.saturating_since(started)
+        );
+    }
+
+    #[test]
+    fn silence_changes_nothing() {
+        let mut sim = Sim::new(&[A, B, C]);
+        let all_quiet = [(A, Voice::Quiet), (B, Voice::Quiet), (C, Voice::Nothing)];
+        sim.run(Duration::from_secs(5), &all_quiet);
+        assert!(sim.changes.is_empty(), "silence made {:?}", sim.changes);
+        assert_eq!(sim.det.dominant(), None);
+        assert!(sim.decisions >= 16, "only {} decisions", sim.decisions);
+
+        sim.run(
+            Duration::from_secs(2),
+            &[(A, Voice::Speech), (B, Voice::Quiet)],
+        );
+        assert_eq!(sim.det.dominant(), Some(A));
+        let changes = sim.changes.len();
+
+        sim.run(Duration::from_secs(10), &all_quiet);
+        assert_eq!(sim.changes.len(), changes, "silence made {:?}", sim.changes);
+        assert_eq!(sim.det.dominant(), Some(A));
+    }
+
+    #[test]
+    fn a_cough_does_not_steal_the_floor() {
+        // Every alignment of the cough against A's syllables and the decision grid.
+        for offset_ms in (0..600).step_by(20) {
+            let mut sim = Sim::new(&[A, B]);
+            sim.run(
+                Duration::from_secs(3),
+                &[(A, Voice::Speech), (B, Voice::Quiet)],
+            );
+            assert_eq!(sim.det.dominant(), Some(A));
+            let speaking = [(A, Voice::Speech), (B, Voice::Quiet)];
+            sim.run(Duration::from_millis(offset_ms), &speaking);
+            // B coughs: 200 ms as loud as speech, over A's talk.
+            sim.run(
+                Duration::from_millis(200),
+                &[(A, Voice::Speech), (B, Voice::Loud)],
+            );
+            sim.run(Duration::from_secs(3), &speaking);
+            assert_eq!(sim.det.dominant(), Some(A), "cough at +{offset_ms} ms");
+            assert!(
+                sim.changes.iter().all(|&(_, id)| id == A),
+                "cough at +{offset_ms} ms: {:?}",
+                sim.changes
+            );
+        }
+    }
+
+    #[test]
+    fn a_cough_in_silence_does_not_take_the_floor() {
+        let mut sim = Sim::new(&[A, B]);
+        sim.run(
+            Duration::from_secs(3),
+            &[(A, Voice::Speech), (B, Voice::Quiet)],
+        );
+        assert_eq!(sim.det.dominant(), Some(A));
+        let quiet = [(A, Voice::Quiet), (B, Voice::Quiet)];
+        sim.run(Duration::from_secs(2), &quiet);
+        sim.run(
+            Duration::from_millis(200),
+            &[(A, Voice::Quiet), (B, Voice::Loud)],
+        );
+        sim.run(Duration::from_secs(2), &quiet);
+        assert_eq!(sim.det.dominant(), Some(A));
+        assert_eq!(sim.changes.len(), 1, "{:?}", sim.changes);
+
+        // Nor with nobody dominant yet.
+        let mut sim = Sim::new(&[A, B]);
+        sim.run(
+            Duration::from_secs(1),
+            &[(A, Voice::Quiet), (B, Voice::Quiet)],
+        );
+        sim.run(
+            Duration::from_millis(200),
+            &[(A, Voice::Quiet), (B, Voice::Loud)],
+        );
+        sim.run(
+            Duration::from_secs(2),
+            &[(A, Voice::Quiet), (B, Voice::Quiet)],
+        );
+        assert_eq!(sim.det.dominant(), None, "{:?}", sim.changes);
+    }
+
+    #[test]
+    fn a_turn_change_switches_within_a_bounded_number_of_decisions() {
+        for seed in 0..20 {
+            let mut sim = Sim::new(&[A, B]);
+            sim.rng = ChaCha8Rng::seed_from_u64(seed);
+            sim.run(
+                Duration::from_secs(3),
+                &[(A, Voice::Speech), (B, Voice::Quiet)],
+            );
+            assert_eq!(sim.det.dominant(), Some(A));
+
+            let turn = sim.now;
+            sim.run(
+                Duration::from_secs(3),
+                &[(A, Voice::Quiet), (B, Voice::Speech)],
+            );
+            assert_eq!(sim.det.dominant(), Some(B), "seed {seed}");
+            // 7 decisions = 2.1 s: B has the floor well within a two-second turn.
+            let decisions = sim.decisions_until(turn, B).expect("switched");
+            assert!(decisions <= 7, "seed {seed}: {decisions} decisions");
+            // Nor too eager: B needs more than a cough's worth of speech first.
+            assert!(decisions >= 2, "seed {seed}: {decisions} decisions");
+            assert_eq!(sim.changes.len(), 2, "seed {seed}: {:?}", sim.changes);
+        }
+    }
+
+    #[test]
+    fn double_talk_keeps_the_dominant() {
+        // B talks over A, who does not stop: the floor stays with A.
+        let mut sim = Sim::new(&[A, B]);
+        sim.run(
+            Duration::from_secs(3),
+            &[(A, Voice::Loud), (B, Voice::Quiet)],
+        );
+        assert_eq!(sim.det.dominant(), Some(A));
+        sim.run(
+            Duration::from_secs(3),
+            &[(A, Voice::Loud), (B, Voice::Speech)],
+        );
+        assert_eq!(sim.det.dominant(), Some(A));
+        assert_eq!(sim.changes.len(), 1);
+    }
+
+    #[test]
+    fn removing_the_dominant_picks_the_most_active_remaining() {
+        let mut sim = Sim::new(&[A, B, C]);
+        sim.run(
+            Duration::from_secs(3),
+            &[(A, Voice::Speech), (B, Voice::Quiet)],
+        );
+        assert_eq!(sim.det.dominant(), Some(A));
+        // B talks over A (no switch: A does not pause for it), C listens.
+        let voices = [(A, Voice::Loud), (B, Voice::Speech), (C, Voice::Quiet)];
+        sim.run(Duration::from_secs(1), &voices);
+        assert_eq!(sim.det.dominant(), Some(A));
+
+        sim.det.remove_participant(sim.now, A);
+        assert_eq!(
+            sim.det.dominant(),
+            None,
+            "a removed participant is not dominant"
+        );
+        let removed = sim.now;
+        sim.run(
+            Duration::from_millis(300),
+            &[(B, Voice::Quiet), (C, Voice::Quiet)],
+        );
+        assert_eq!(sim.det.dominant(), Some(B));
+        assert_eq!(sim.decisions_until(removed, B), Some(1));
+    }
+
+    #[test]
+    fn removing_the_dominant_of_a_silent_room_leaves_none() {
+        let mut sim = Sim::new(&[A, B]);
+        sim.run(
+            Duration::from_secs(3),
+            &[(A, Voice::Speech), (B, Voice::Quiet)],
+        );
+        sim.run(
+            Duration::from_secs(2),
+            &[(A, Voice::Quiet), (B, Voice::Quiet)],
+        );
+        assert_eq!(sim.det.dominant(), Some(A));
+        sim.det.remove_participant(sim.now, A);
+        sim.run(Duration::from_secs(2), &[(B, Voice::Quiet)]);
+        assert_eq!(sim.det.dominant(), None);
+        assert_eq!(sim.changes.len(), 1);
+        // Later speech still works.
+        sim.run(Duration::from_secs(2), &[(B, Voice::Speech)]);
+        assert_eq!(sim.det.dominant(), Some(B));
+
+        // The last one leaving stops the timer.
+        sim.det.remove_participant(sim.now, B);
+        assert_eq!(sim.det.poll_timeout(), None);
+        assert_eq!(sim.det.dominant(), None);
+    }
+
+    #[test]
+    fn a_participant_that_stops_sending_counts_as_silent() {
+        let mut sim = Sim::new(&[A, B]);
+        // A establishes its floor, then talks with DTX: nothing is sent in its pauses.
+        sim.run(
+            Duration::from_secs(1),
+            &[(A, Voice::Quiet), (B, Voice::Quiet)],
+        );
+        sim.run(
+            Duration::from_secs(3),
+            &[(A, Voice::SpeechDtx), (B, Voice::Quiet)],
+        );
+        assert_eq!(sim.det.dominant(), Some(A));
+        // A falls silent under DTX: no packets at all. Its last words must age out.
+        let turn = sim.now;
+        sim.run(
+            Duration::from_secs(3),
+            &[(A, Voice::Nothing), (B, Voice::Speech)],
+        );
+        assert_eq!(sim.det.dominant(), Some(B));
+        let decisions = sim.decisions_until(turn, B).expect("switched");
+        assert!(decisions <= 7, "{decisions} decisions");
+        let a = &sim.det.participants[&A];
+        assert_eq!(a.scores.long_blocks, 0, "A's history is silence");
+    }
+
+    #[test]
+    fn a_noisy_line_does_not_win_against_speech() {
+        let mut sim = Sim::new(&[A, N]);
+        // N's line hums at 60 all call long; A is quiet, then talks, then is quiet again.
+        sim.run(
+            Duration::from_secs(5),
+            &[(A, Voice::Quiet), (N, Voice::Noise)],
+        );
+        assert_eq!(sim.det.dominant(), None, "noise is not speech");
+        sim.run(
+            Duration::from_secs(3),
+            &[(A, Voice::Speech), (N, Voice::Noise)],
+        );
+        assert_eq!(sim.det.dominant(), Some(A));
+        sim.run(
+            Duration::from_secs(30),
+            &[(A, Voice::Quiet), (N, Voice::Noise)],
+        );
+        assert_eq!(sim.det.dominant(), Some(A));
+        assert!(
+            sim.changes.iter().all(|&(_, id)| id == A),
+            "{:?}",
+            sim.changes
+        );
+    }
+
+    #[test]
+    fn the_noise_floor_rises_onto_a_line_that_became_noisy() {
+        let config = SpeakerConfig::default();
+        let mut floor = NoiseFloor::default();
+        let window = 750; // 15 s of 20 ms bins
+        for _ in 0..100 {
+            floor.update(FLOOR, window);
+        }
+        assert_eq!(floor.floor, Some(FLOOR));
+        // A quieter bin takes over at once; digital silence (muted) is ignored.
+        floor.update(FLOOR - 5, window);
+        floor.update(0, window);
+        assert_eq!(floor.floor, Some(FLOOR - 5));
+        // The line starts to hum at 60: speech at first, then the floor catches up.
+        assert!(floor.subbands(60, config.speech_margin) > 0);
+        for _ in 0..(4 * window) {
+            floor.update(60, window);
+        }
+        assert!(floor.floor.unwrap() > 50, "floor {:?}", floor.floor);
+        assert_eq!(floor.subbands(60, config.speech_margin), 0);
+        // Speech over the hum still counts.
+        assert!(floor.subbands(95, config.speech_margin) > 0);
+    }
+
+    #[test]
+    fn time_going_backwards_never_panics() {
+        let mut sim = Sim::new(&[A, B]);
+        sim.run(
+            Duration::from_secs(2),
+            &[(A, Voice::Quiet), (B, Voice::Quiet)],
+        );
+        // A stale clock: levels, decisions and joins from the past.
+        let past = Timestamp::from_millis(500);
+        let due = sim.det.poll_timeout().expect("participants are tracked");
+        sim.det.handle_level(past, A, AudioLevel::from_neg_dbov(60));
+        sim.det.add_participant(Timestamp::ZERO, C);
+        assert_eq!(
+            sim.det.handle_timeout(past),
+            None,
+            "nothing is due in the past"
+        );
+        assert_eq!(sim.det.poll_timeout(), Some(due));
+        sim.det.remove_participant(Timestamp::ZERO, C);
+        // Time moves on again and detection still works.
+        sim.run(
+            Duration::from_secs(2),
+            &[(A, Voice::Speech), (B, Voice::Quiet)],
+        );
+        assert_eq!(sim.det.dominant(), Some(A));
+
+        // Extremes: the end of time, then the beginning again.
+        let level = AudioLevel::from_neg_dbov(50);
+        sim.det.handle_level(Timestamp::MAX, B, level);
+        sim.det.handle_level(Timestamp::ZERO, B, level);
+        sim.det
+            .handle_level(Timestamp::ZERO, ParticipantId(99), level); // not tracked
+        let _ = sim.det.handle_timeout(Timestamp::MAX);
+        let _ = sim.det.handle_timeout(Timestamp::ZERO);
+        sim.det
+            .remove_participant(Timestamp::ZERO, ParticipantId(99)); // not tracked
+        assert_eq!(sim.det.poll_timeout(), Some(Timestamp::MAX));
+    }
+
+    #[test]
+    fn late_and_early_timeouts() {
+        let mut sim = Sim::new(&[A]);
+        assert_eq!(sim.det.poll_timeout(), Some(Timestamp::from_millis(300)));
+        // Early: no decision, the deadline stands.
+        assert_eq!(sim.det.handle_timeout(Timestamp::from_millis(100)), None);
+        assert_eq!(sim.det.poll_timeout(), Some(Timestamp::from_millis(300)));
+        // Two seconds late: one decision, then the next one an interval after `now`.
+        let late = Timestamp::from_millis(2_300);
+        let _ = sim.det.handle_timeout(late);
+        assert_eq!(
+            sim.det.poll_timeout(),
+            Some(late + Duration::from_millis(300))
+        );
+        // A little late: the grid is kept.
+        let _ = sim.det.handle_timeout(Timestamp::from_millis(2_650));
+        assert_eq!(sim.det.poll_timeout(), Some(Timestamp::from_millis(2_900)));
+        // A decision taken late still sees the speech that came before it.
+        let mut det = SpeakerDetector::new(SpeakerConfig::default());
+        det.add_participant(Timestamp::ZERO, A);
+        for i in 0..100u32 {
+            let loudness = if i % 15 < 10 { 60 } else { FLOOR };
+            let level = AudioLevel::from_neg_dbov(127 - loudness);
+            det.handle_level(Timestamp::ZERO + TICK * i, A, level);
+        }
+        assert_eq!(det.handle_timeout(Timestamp::from_millis(2_000)), Some(A));
+    }
+
+    #[test]
+    fn no_participants_no_timeout() {
+        let mut det = SpeakerDetector::new(SpeakerConfig::default());
+        assert_eq!(det.poll_timeout(), None);
+        assert_eq!(det.handle_timeout(Timestamp::from_millis(1_000)), None);
+        det.add_participant(Timestamp::from_millis(1_000), A);
+        assert_eq!(det.poll_timeout(), Some(Timestamp::from_millis(1_300)));
+        det.remove_participant(Timestamp::from_millis(1_100), A);
+        assert_eq!(det.poll_timeout(), None);
+    }
+
+    #[test]
+    fn score_tables_match_volfin_cohen() {
+        let t = ScoreTables::new();
+        // The immediate score turns positive at 4 of 13 sub-bands (loudness 40).
+        assert!(!t.is_active(3));
+        assert!(t.is_active(4));
+        assert!(t.is_active(13));
+        assert!(!t.is_active(0));
+        // ln C(13,4) + 13 ln 0.5 - ln 0.78 + 0.78 * 4
+        let expected = 715f64.ln() + 13.0 * 0.5f64.ln() - 0.78f64.ln() + 0.78 * 4.0;
+        assert!((t.immediate[4] - expected).abs() < 1e-9);
+        // Longer activity always scores higher in the medium and long windows.
+        assert!(t.medium.windows(2).all(|w| w[0] < w[1]));
+        assert!(t.long.windows(2).all(|w| w[0] < w[1]));
+    }
+}
