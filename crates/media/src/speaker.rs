@@ -164,7 +164,11 @@ impl SpeakerDetector {
     }
 
     /// Stops tracking a participant; if it was dominant, the next decision picks another.
+    ///
+    /// A removed dominant is no longer [`Self::dominant`] from this call on (it is gone from
+    /// the room); [`Self::handle_timeout`] reports its successor, if anyone has spoken.
     pub fn remove_participant(&mut self, now: Timestamp, id: ParticipantId) {
+        // Nothing here depends on when: the successor is chosen at the next decision.
         let _ = now;
         if self.participants.remove(&id).is_none() {
             return;
