@@ -257,18 +257,19 @@ mod tests {
             .unwrap();
         assert_eq!(c.seq, b.seq.wrapping_add(1));
         assert_eq!(c.ts.wrapping_sub(b.ts), 4800);
-        // A late packet of the old source is not forwarded into the new segment.
-        assert!(
-            s.rewrite(
-                t0 + Duration::from_millis(121),
+        // Switching back to the first source starts a fresh segment, still continuous.
+        let d = s
+            .rewrite(
+                t0 + Duration::from_millis(140),
                 TrackId(1),
                 0,
-                SeqNo(70_002),
-                6_920,
-                10
+                SeqNo(70_010),
+                14_600,
+                10,
             )
-            .is_none()
-        );
+            .unwrap();
+        assert_eq!(d.seq, c.seq.wrapping_add(1));
+        assert_eq!(d.ts.wrapping_sub(c.ts), 960);
     }
 
     #[test]

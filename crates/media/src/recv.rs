@@ -308,9 +308,9 @@ mod tests {
             }
         ));
         // A real restart: two sequential packets at the new place.
-        assert_eq!(r.receive(t(60), 7, 50), Verdict::OutOfRange);
+        assert_eq!(r.receive(t(60), 30_000, 50), Verdict::OutOfRange);
         assert!(matches!(
-            r.receive(t(80), 8, 1010),
+            r.receive(t(80), 30_001, 1010),
             Verdict::New {
                 restarted: true,
                 ..

@@ -12,7 +12,12 @@ use pont_types::{AudioLevel, Timestamp};
 #[test]
 fn lone_speaker_is_detected() {
     let mut sim = Sim::new(10);
-    let a = sim.join(ParticipantConfig::web("a"), true, false, Talk::during(&[(1000, 10_000)]));
+    let a = sim.join(
+        ParticipantConfig::web("a"),
+        true,
+        false,
+        Talk::during(&[(1000, 10_000)]),
+    );
     // The others send no audio at all.
     sim.join(ParticipantConfig::web("b"), false, false, Talk::default());
     sim.join(ParticipantConfig::web("c"), false, false, Talk::default());
@@ -22,13 +27,22 @@ fn lone_speaker_is_detected() {
     assert_eq!(sim.core.active_speaker(ROOM), Some(sim.peers[a].id));
     let changes = sim.speaker_changes();
     assert_eq!(changes.len(), 1);
-    assert!(changes[0].0 <= Timestamp::from_millis(2500), "detected at {:?}", changes[0].0);
+    assert!(
+        changes[0].0 <= Timestamp::from_millis(2500),
+        "detected at {:?}",
+        changes[0].0
+    );
 }
 
 #[test]
 fn silence_changes_nothing() {
     let mut sim = Sim::new(11);
-    let a = sim.join(ParticipantConfig::web("a"), true, false, Talk::during(&[(0, 3000)]));
+    let a = sim.join(
+        ParticipantConfig::web("a"),
+        true,
+        false,
+        Talk::during(&[(0, 3000)]),
+    );
     sim.join(ParticipantConfig::web("b"), true, false, Talk::default());
     sim.join(ParticipantConfig::web("c"), true, false, Talk::default());
     sim.run(Duration::from_secs(3));
@@ -52,7 +66,12 @@ fn silent_room_elects_nobody() {
 #[test]
 fn a_cough_does_not_steal_the_floor() {
     let mut sim = Sim::new(13);
-    let a = sim.join(ParticipantConfig::web("a"), true, false, Talk::during(&[(0, 20_000)]));
+    let a = sim.join(
+        ParticipantConfig::web("a"),
+        true,
+        false,
+        Talk::during(&[(0, 20_000)]),
+    );
     let b = sim.join(
         ParticipantConfig::web("b"),
         true,
@@ -66,7 +85,9 @@ fn a_cough_does_not_steal_the_floor() {
     sim.run(Duration::from_secs(15));
     assert_eq!(sim.core.active_speaker(ROOM), Some(sim.peers[a].id));
     assert!(
-        sim.speaker_changes().iter().all(|c| c.1 != Some(sim.peers[b].id)),
+        sim.speaker_changes()
+            .iter()
+            .all(|c| c.1 != Some(sim.peers[b].id)),
         "the cough took the floor"
     );
 }
@@ -74,8 +95,18 @@ fn a_cough_does_not_steal_the_floor() {
 #[test]
 fn a_real_turn_takes_the_floor() {
     let mut sim = Sim::new(14);
-    let a = sim.join(ParticipantConfig::web("a"), true, false, Talk::during(&[(0, 5000)]));
-    let b = sim.join(ParticipantConfig::web("b"), true, false, Talk::during(&[(5000, 12_000)]));
+    let a = sim.join(
+        ParticipantConfig::web("a"),
+        true,
+        false,
+        Talk::during(&[(0, 5000)]),
+    );
+    let b = sim.join(
+        ParticipantConfig::web("b"),
+        true,
+        false,
+        Talk::during(&[(5000, 12_000)]),
+    );
     sim.run(Duration::from_secs(5));
     assert_eq!(sim.core.active_speaker(ROOM), Some(sim.peers[a].id));
     sim.run(Duration::from_secs(3));
@@ -100,7 +131,8 @@ fn decoded_legs_take_the_floor_with_handed_in_levels() {
         let t = Timestamp::from_millis(i * 20);
         sim.run(t.saturating_since(sim.now));
         let loud = if i % 10 < 8 { 80 } else { 20 };
-        sim.core.handle_audio_level(sim.now, phone, AudioLevel::from_neg_dbov(127 - loud));
+        sim.core
+            .handle_audio_level(sim.now, phone, AudioLevel::from_neg_dbov(127 - loud));
     }
     sim.run(Duration::from_millis(400));
     assert_eq!(sim.core.active_speaker(ROOM), Some(phone));
@@ -109,7 +141,12 @@ fn decoded_legs_take_the_floor_with_handed_in_levels() {
 #[test]
 fn muted_participant_cannot_take_the_floor() {
     let mut sim = Sim::new(16);
-    let a = sim.join(ParticipantConfig::web("a"), true, false, Talk::during(&[(0, 10_000)]));
+    let a = sim.join(
+        ParticipantConfig::web("a"),
+        true,
+        false,
+        Talk::during(&[(0, 10_000)]),
+    );
     sim.core.set_muted(sim.peers[a].id, true).unwrap();
     sim.run(Duration::from_secs(5));
     assert_eq!(sim.core.active_speaker(ROOM), None);

@@ -45,7 +45,11 @@ fn continuous_across_pause_and_publisher_restart() {
     // Only the one packet that announced the restart is lost (RFC 3550 §A.1 confirms a
     // restart with the next packet); everything else arrived.
     let sent = 50 * 6;
-    assert!(r.packets.len() as i64 >= sent - 2, "got {}", r.packets.len());
+    assert!(
+        r.packets.len() as i64 >= sent - 2,
+        "got {}",
+        r.packets.len()
+    );
     // The pause shows in timestamps: about 3 s of 48 kHz ticks between two consecutive packets.
     let max_ts_step = r
         .packets
@@ -53,6 +57,12 @@ fn continuous_across_pause_and_publisher_restart() {
         .map(|w| w[1].1.wrapping_sub(w[0].1))
         .max()
         .unwrap();
-    assert!(max_ts_step >= 2 * 48_000, "pause not reflected: {max_ts_step}");
-    assert!(max_ts_step < 5 * 48_000, "restart leaked a jump: {max_ts_step}");
+    assert!(
+        max_ts_step >= 2 * 48_000,
+        "pause not reflected: {max_ts_step}"
+    );
+    assert!(
+        max_ts_step < 5 * 48_000,
+        "restart leaked a jump: {max_ts_step}"
+    );
 }

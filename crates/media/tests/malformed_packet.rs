@@ -15,7 +15,12 @@ use rand_chacha::ChaCha8Rng;
 #[test]
 fn garbage_is_dropped_and_counted_without_disturbing_others() {
     let mut sim = Sim::new(40);
-    let a = sim.join(ParticipantConfig::web("a"), true, true, Talk::during(&[(0, 10_000)]));
+    let a = sim.join(
+        ParticipantConfig::web("a"),
+        true,
+        true,
+        Talk::during(&[(0, 10_000)]),
+    );
     let b = sim.join(ParticipantConfig::web("b"), false, false, Talk::default());
     let evil = sim.join(ParticipantConfig::web("evil"), true, false, Talk::default());
     sim.run(Duration::from_secs(2));
@@ -43,7 +48,15 @@ fn garbage_is_dropped_and_counted_without_disturbing_others() {
     sim.core.handle_rtp(now, evil_id, &valid);
     sim.core.handle_rtp(now, ParticipantId(999), &valid);
     // Someone else's SSRC from the wrong leg is unknown to this leg.
-    let stolen = rtp_packet(OPUS_PT, 1, 1, sim.peers[a].audio_ssrc.unwrap(), false, Some(0), b"abcd");
+    let stolen = rtp_packet(
+        OPUS_PT,
+        1,
+        1,
+        sim.peers[a].audio_ssrc.unwrap(),
+        false,
+        Some(0),
+        b"abcd",
+    );
     sim.core.handle_rtp(now, evil_id, &stolen);
     let stats = sim.core.stats().clone();
     assert!(stats.dropped_malformed > 1000, "{stats:?}");
@@ -54,12 +67,38 @@ fn garbage_is_dropped_and_counted_without_disturbing_others() {
     let ssrc = sim.peers[evil].audio_ssrc.unwrap();
     let seq = sim.peers[evil].audio_seq;
     let ts = sim.peers[evil].audio_ts;
-    sim.core.handle_rtp(now, evil_id, &rtp_packet(OPUS_PT, seq.wrapping_add(20_000), ts, ssrc, false, None, b"x"));
-    sim.core.handle_rtp(now, evil_id, &rtp_packet(OPUS_PT, seq.wrapping_add(5), ts.wrapping_sub(1_000_000), ssrc, false, None, b"x"));
+    sim.core.handle_rtp(
+        now,
+        evil_id,
+        &rtp_packet(
+            OPUS_PT,
+            seq.wrapping_add(20_000),
+            ts,
+            ssrc,
+            false,
+            None,
+            b"x",
+        ),
+    );
+    sim.core.handle_rtp(
+        now,
+        evil_id,
+        &rtp_packet(
+            OPUS_PT,
+            seq.wrapping_add(5),
+            ts.wrapping_sub(1_000_000),
+            ssrc,
+            false,
+            None,
+            b"x",
+        ),
+    );
     assert!(sim.core.stats().dropped_out_of_range >= 2);
     // Drain what the garbage produced (nothing for others) and go on.
     sim.run(Duration::from_secs(3));
-    let r = sim.peers[b].received_from(a as u32).expect("b still receives a");
+    let r = sim.peers[b]
+        .received_from(a as u32)
+        .expect("b still receives a");
     assert_continuous(r);
     assert!(r.packets.len() >= 5 * 50 - 1, "b got {}", r.packets.len());
     assert_eq!(sim.core.active_speaker(ROOM), Some(sim.peers[a].id));

@@ -11,13 +11,30 @@ use pont_media::{Event, ParticipantConfig, Source};
 #[test]
 fn participant_leaving_mid_stream() {
     let mut sim = Sim::new(30);
-    let a = sim.join(ParticipantConfig::web("a"), true, true, Talk::during(&[(0, 30_000)]));
-    let b = sim.join(ParticipantConfig::web("b"), true, true, Talk::during(&[(0, 30_000)]));
+    let a = sim.join(
+        ParticipantConfig::web("a"),
+        true,
+        true,
+        Talk::during(&[(0, 30_000)]),
+    );
+    let b = sim.join(
+        ParticipantConfig::web("b"),
+        true,
+        true,
+        Talk::during(&[(0, 30_000)]),
+    );
     let c = sim.join(ParticipantConfig::web("c"), true, false, Talk::default());
     let room = sim.join(Sim::room_system(), false, false, Talk::default());
     sim.run(Duration::from_secs(3));
-    let shown = sim.core.main_window_source(sim.peers[room].id).expect("main window");
-    let (gone, stays) = if shown == sim.peers[a].id { (a, b) } else { (b, a) };
+    let shown = sim
+        .core
+        .main_window_source(sim.peers[room].id)
+        .expect("main window");
+    let (gone, stays) = if shown == sim.peers[a].id {
+        (a, b)
+    } else {
+        (b, a)
+    };
     let gone_id = sim.peers[gone].id;
     assert_eq!(sim.core.room(ROOM).unwrap().len(), 4);
 
@@ -63,6 +80,10 @@ fn participant_leaving_mid_stream() {
         sim.leave(p);
     }
     assert_eq!(sim.core.room_count(), 0);
-    assert!(sim.events.iter().any(|(_, e)| matches!(e, Event::RoomEmpty { .. })));
+    assert!(
+        sim.events
+            .iter()
+            .any(|(_, e)| matches!(e, Event::RoomEmpty { .. }))
+    );
     assert!(sim.core.room(ROOM).is_none());
 }

@@ -76,7 +76,11 @@ impl Net {
             self.lost += 1;
             return;
         }
-        let copies = if self.rng.gen_bool(link.duplicate.clamp(0.0, 1.0)) { 2 } else { 1 };
+        let copies = if self.rng.gen_bool(link.duplicate.clamp(0.0, 1.0)) {
+            2
+        } else {
+            1
+        };
         for _ in 0..copies {
             let jitter = if link.jitter.is_zero() {
                 Duration::ZERO
@@ -247,7 +251,15 @@ impl Peer {
 }
 
 /// Builds an RTP packet.
-pub fn rtp_packet(pt: Pt, seq: u16, ts: u32, ssrc: Ssrc, marker: bool, level: Option<u8>, payload: &[u8]) -> Vec<u8> {
+pub fn rtp_packet(
+    pt: Pt,
+    seq: u16,
+    ts: u32,
+    ssrc: Ssrc,
+    marker: bool,
+    level: Option<u8>,
+    payload: &[u8],
+) -> Vec<u8> {
     let mut b = Vec::with_capacity(12 + 8 + payload.len());
     b.push(if level.is_some() { 0x90 } else { 0x80 });
     b.push(if marker { 0x80 } else { 0 } | pt.0);
@@ -295,7 +307,13 @@ impl Sim {
     }
 
     /// Adds a participant that publishes audio (and video if `video`) into the room.
-    pub fn join(&mut self, config: ParticipantConfig, audio: bool, video: bool, talk: Talk) -> usize {
+    pub fn join(
+        &mut self,
+        config: ParticipantConfig,
+        audio: bool,
+        video: bool,
+        talk: Talk,
+    ) -> usize {
         let index = self.peers.len() as u32;
         let id = self.core.add_participant(self.now, ROOM, config);
         let base = 0x1000 * (index + 1);
@@ -385,7 +403,8 @@ impl Sim {
                 panic!("transmit to unknown participant {}", t.to);
             };
             let link = self.peers[i].down;
-            self.net.send(self.now, link, Hop::Down(i), t.kind, self.buf.clone());
+            self.net
+                .send(self.now, link, Hop::Down(i), t.kind, self.buf.clone());
         }
         while let Some(e) = self.core.poll_event() {
             if let Event::StreamAdded { to, stream } = &e {
@@ -466,7 +485,13 @@ impl Sim {
                             for orig in resend {
                                 let pkt = RtpPacket::parse(&orig).expect("own packet");
                                 let mut out = Vec::new();
-                                rtp::write_rtx(&pkt, peer.video_rtx.unwrap_or_default(), peer.rtx_seq, RTX_PT, &mut out);
+                                rtp::write_rtx(
+                                    &pkt,
+                                    peer.video_rtx.unwrap_or_default(),
+                                    peer.rtx_seq,
+                                    RTX_PT,
+                                    &mut out,
+                                );
                                 peer.rtx_seq = peer.rtx_seq.wrapping_add(1);
                                 let link = peer.up;
                                 self.net.send(now, link, Hop::Up(i), PacketKind::Rtp, out);
@@ -520,7 +545,15 @@ impl Sim {
                     p.extend_from_slice(&peer.index.to_be_bytes());
                     out.push((
                         PacketKind::Rtp,
-                        rtp_packet(OPUS_PT, peer.audio_seq, peer.audio_ts, ssrc, false, level, &p),
+                        rtp_packet(
+                            OPUS_PT,
+                            peer.audio_seq,
+                            peer.audio_ts,
+                            ssrc,
+                            false,
+                            level,
+                            &p,
+                        ),
                     ));
                     peer.audio_seq = peer.audio_seq.wrapping_add(1);
                 }
@@ -536,16 +569,31 @@ impl Sim {
                 peer.force_keyframe = false;
                 let payloads: Vec<Vec<u8>> = if key {
                     vec![
-                        [&[0x78, 0x00, 0x02, 0x67, 0x42, 0x00, 0x02, 0x68, 0xce][..], &tag].concat(),
+                        [
+                            &[0x78, 0x00, 0x02, 0x67, 0x42, 0x00, 0x02, 0x68, 0xce][..],
+                            &tag,
+                        ]
+                        .concat(),
                         [&[0x7c, 0x85, 0xaa][..], &tag].concat(),
                         [&[0x7c, 0x45, 0xbb][..], &tag].concat(),
                     ]
                 } else {
-                    vec![[&[0x41, 0x9a, 0x01][..], &tag].concat(), [&[0x41, 0x9a, 0x02][..], &tag].concat()]
+                    vec![
+                        [&[0x41, 0x9a, 0x01][..], &tag].concat(),
+                        [&[0x41, 0x9a, 0x02][..], &tag].concat(),
+                    ]
                 };
                 let n = payloads.len();
                 for (k, p) in payloads.into_iter().enumerate() {
-                    let pkt = rtp_packet(H264_PT, peer.video_seq, peer.video_ts, ssrc, k + 1 == n, None, &p);
+                    let pkt = rtp_packet(
+                        H264_PT,
+                        peer.video_seq,
+                        peer.video_ts,
+                        ssrc,
+                        k + 1 == n,
+                        None,
+                        &p,
+                    );
                     peer.history.insert(peer.video_seq, pkt.clone());
                     if peer.history.len() > 1000 {
                         peer.history.pop_first();
@@ -633,7 +681,10 @@ pub fn assert_continuous(r: &Received) {
         if let Some((ps, pts)) = prev {
             assert_eq!(seq, ps + 1, "sequence gap after {ps}");
             let d = ts.wrapping_sub(pts);
-            assert!(d < u32::MAX / 2, "timestamp went backwards at seq {seq}: {pts} -> {ts}");
+            assert!(
+                d < u32::MAX / 2,
+                "timestamp went backwards at seq {seq}: {pts} -> {ts}"
+            );
         }
         prev = Some((seq, ts));
     }
