@@ -105,7 +105,7 @@ impl RecvState {
         let ext_ts = extend_u32(Some(self.max_ts), ts);
         let delta = ext.diff(max);
         let ts_backwards = delta > 0 && ext_ts + MAX_TS_BACKWARDS < self.max_ts;
-        if delta > MAX_DROPOUT || delta < -MAX_MISORDER || ts_backwards {
+        if !(-MAX_MISORDER..=MAX_DROPOUT).contains(&delta) || ts_backwards {
             // RFC 3550 §A.1: believe a jump only when the next packet follows it.
             if self.bad_seq == Some(seq) {
                 self.restart(seq, ts);

@@ -6,6 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use pont_media::MediaKind;
 use pont_media::ParticipantConfig;
 
 #[test]
@@ -16,7 +17,9 @@ fn continuous_across_sequence_wraparound() {
     let b = sim.join(ParticipantConfig::web("b"), false, false, Talk::default());
     // 50 packets/s for 30 s: 1500 packets, crossing 65535 → 0 on the way in.
     sim.run(Duration::from_secs(30));
-    let r = sim.peers[b].received_from(a as u32).expect("b receives a");
+    let r = sim.peers[b]
+        .received_from(a as u32, MediaKind::Audio)
+        .expect("b receives a");
     assert!(r.packets.len() >= 1499, "got {}", r.packets.len());
     assert_continuous(r);
     // The publisher's numbering wrapped; the subscriber's did or not, but stayed continuous.
@@ -40,7 +43,9 @@ fn continuous_across_pause_and_publisher_restart() {
     sim.peers[a].audio_seq = sim.peers[a].audio_seq.wrapping_add(30_000);
     sim.peers[a].audio_ts = sim.peers[a].audio_ts.wrapping_add(1 << 31);
     sim.run(Duration::from_secs(2));
-    let r = sim.peers[b].received_from(a as u32).expect("b receives a");
+    let r = sim.peers[b]
+        .received_from(a as u32, MediaKind::Audio)
+        .expect("b receives a");
     assert_continuous(r);
     // Only the one packet that announced the restart is lost (RFC 3550 §A.1 confirms a
     // restart with the next packet); everything else arrived.

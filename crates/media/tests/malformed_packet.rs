@@ -7,6 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use pont_media::MediaKind;
 use pont_media::ParticipantConfig;
 use pont_types::{ParticipantId, Ssrc};
 use rand::{Rng, SeedableRng};
@@ -97,7 +98,7 @@ fn garbage_is_dropped_and_counted_without_disturbing_others() {
     // Drain what the garbage produced (nothing for others) and go on.
     sim.run(Duration::from_secs(3));
     let r = sim.peers[b]
-        .received_from(a as u32)
+        .received_from(a as u32, MediaKind::Audio)
         .expect("b still receives a");
     assert_continuous(r);
     assert!(r.packets.len() >= 5 * 50 - 1, "b got {}", r.packets.len());

@@ -7,6 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use pont_media::MediaKind;
 use pont_media::ParticipantConfig;
 
 fn lossy(loss: f64) -> Link {
@@ -33,7 +34,9 @@ fn run(loss: f64, nacks: bool) -> (u64, u64, u64) {
     let mut missing = 0;
     let mut total = 0;
     for s in [b, c] {
-        let r = sim.peers[s].received_from(a as u32).expect("receives a");
+        let r = sim.peers[s]
+            .received_from(a as u32, MediaKind::Video)
+            .expect("receives a");
         missing += r.missing();
         total += r.seqs.len() as u64 + r.missing();
         assert_continuous_or_gaps(r);

@@ -11,7 +11,8 @@ use std::time::Duration;
 use pont_media::rtcp::{self, Rtcp};
 use pont_media::rtp::{self, RtpPacket};
 use pont_media::{
-    Codec, CoreConfig, Event, MediaCore, PacketKind, ParticipantConfig, Source, TrackConfig,
+    Codec, CoreConfig, Event, MediaCore, MediaKind, PacketKind, ParticipantConfig, Source,
+    TrackConfig,
 };
 use pont_types::{ParticipantId, Pt, RoomId, Ssrc, Timestamp};
 use rand::{Rng, SeedableRng};
@@ -163,12 +164,14 @@ impl Received {
         self.packets.push((seq, ts, tag, key));
         self.seqs.insert(ext, tag);
         self.nacked.remove(&ext);
-        if let Some(h) = self.highest {
-            if nacks && ext > h + 1 && ext - h < 200 {
-                for s in h + 1..ext {
-                    if !self.seqs.contains_key(&s) {
-                        self.nacked.insert(s, (now, 0));
-                    }
+        if let Some(h) = self.highest
+            && nacks
+            && ext > h + 1
+            && ext - h < 200
+        {
+            for s in h + 1..ext {
+                if !self.seqs.contains_key(&s) {
+                    self.nacked.insert(s, (now, 0));
                 }
             }
         }
@@ -214,8 +217,8 @@ pub struct Peer {
     frame: u32,
     history: BTreeMap<u16, Vec<u8>>,
     /// Streams the bridge announced to us: SSRC → (stream, is RTX).
-    pub streams: HashMap<Ssrc, pont_media::OutStream>,
-    pub received: HashMap<Ssrc, Received>,
+    pub streams: BTreeMap<Ssrc, pont_media::OutStream>,
+    pub received: BTreeMap<Ssrc, Received>,
     pub keyframe_requests: u32,
     pub nacks_received: u32,
     pub send_nacks: bool,
@@ -234,10 +237,13 @@ impl Peer {
             .min()
     }
 
-    pub fn received_from(&self, index: u32) -> Option<&Received> {
+    /// The SFU stream of `kind` received from the peer at `index`.
+    pub fn received_from(&self, index: u32, kind: MediaKind) -> Option<&Received> {
         self.received.iter().find_map(|(ssrc, r)| {
             let s = self.streams.get(ssrc)?;
-            (r.packets.first().map(|p| p.2) == Some(index) && matches!(s.source, Source::Track(_)))
+            (r.packets.first().map(|p| p.2) == Some(index)
+                && matches!(s.source, Source::Track(_))
+                && s.kind == kind)
                 .then_some(r)
         })
     }
@@ -339,8 +345,8 @@ impl Sim {
             gop: 0,
             frame: 0,
             history: BTreeMap::new(),
-            streams: HashMap::new(),
-            received: HashMap::new(),
+            streams: BTreeMap::new(),
+            received: BTreeMap::new(),
             keyframe_requests: 0,
             nacks_received: 0,
             send_nacks: true,
@@ -407,12 +413,12 @@ impl Sim {
                 .send(self.now, link, Hop::Down(i), t.kind, self.buf.clone());
         }
         while let Some(e) = self.core.poll_event() {
-            if let Event::StreamAdded { to, stream } = &e {
-                if let Some(i) = self.peer_by_id(*to) {
-                    self.peers[i].streams.insert(stream.ssrc, *stream);
-                    if let Some((rtx, _)) = stream.rtx {
-                        self.peers[i].streams.insert(rtx, *stream);
-                    }
+            if let Event::StreamAdded { to, stream } = &e
+                && let Some(i) = self.peer_by_id(*to)
+            {
+                self.peers[i].streams.insert(stream.ssrc, *stream);
+                if let Some((rtx, _)) = stream.rtx {
+                    self.peers[i].streams.insert(rtx, *stream);
                 }
             }
             self.events.push((self.now, e));
@@ -519,7 +525,7 @@ impl Sim {
                     .map(|n| u32::from_be_bytes(payload[n..].try_into().unwrap()))
                     .unwrap_or(u32::MAX);
                 let key = stream.codec.is_keyframe_start(payload);
-                let nacks = peer.send_nacks && stream.kind == pont_media::MediaKind::Video;
+                let nacks = peer.send_nacks && stream.kind == MediaKind::Video;
                 let r = peer.received.entry(stream.ssrc).or_default();
                 if is_rtx {
                     r.rtx += 1;
@@ -534,78 +540,78 @@ impl Sim {
         let peer = &mut self.peers[i];
         let link = peer.up;
         let mut out: Vec<(PacketKind, Vec<u8>)> = Vec::new();
-        if let (Some(at), Some(ssrc)) = (peer.next_audio, peer.audio_ssrc) {
-            if at <= now {
-                let loud = peer.talk.loudness(now);
-                if !(peer.dtx && loud <= peer.talk.noise) {
-                    let level = peer.levels.then_some(127 - loud.min(127));
-                    let payload = [0xfc, 0, 0, 0, 0, 0, 0, peer.index as u8];
-                    let mut p = payload.to_vec();
-                    p.truncate(4);
-                    p.extend_from_slice(&peer.index.to_be_bytes());
-                    out.push((
-                        PacketKind::Rtp,
-                        rtp_packet(
-                            OPUS_PT,
-                            peer.audio_seq,
-                            peer.audio_ts,
-                            ssrc,
-                            false,
-                            level,
-                            &p,
-                        ),
-                    ));
-                    peer.audio_seq = peer.audio_seq.wrapping_add(1);
-                }
-                // The media clock runs in silence too.
-                peer.audio_ts = peer.audio_ts.wrapping_add(960);
-                peer.next_audio = Some(at + Duration::from_millis(20));
-            }
-        }
-        if let (Some(at), Some(ssrc)) = (peer.next_video, peer.video_ssrc) {
-            if at <= now {
-                let tag = peer.index.to_be_bytes();
-                let key = peer.force_keyframe || (peer.gop > 0 && peer.frame % peer.gop == 0);
-                peer.force_keyframe = false;
-                let payloads: Vec<Vec<u8>> = if key {
-                    vec![
-                        [
-                            &[0x78, 0x00, 0x02, 0x67, 0x42, 0x00, 0x02, 0x68, 0xce][..],
-                            &tag,
-                        ]
-                        .concat(),
-                        [&[0x7c, 0x85, 0xaa][..], &tag].concat(),
-                        [&[0x7c, 0x45, 0xbb][..], &tag].concat(),
-                    ]
-                } else {
-                    vec![
-                        [&[0x41, 0x9a, 0x01][..], &tag].concat(),
-                        [&[0x41, 0x9a, 0x02][..], &tag].concat(),
-                    ]
-                };
-                let n = payloads.len();
-                for (k, p) in payloads.into_iter().enumerate() {
-                    let pkt = rtp_packet(
-                        H264_PT,
-                        peer.video_seq,
-                        peer.video_ts,
+        if let (Some(at), Some(ssrc)) = (peer.next_audio, peer.audio_ssrc)
+            && at <= now
+        {
+            let loud = peer.talk.loudness(now);
+            if !(peer.dtx && loud <= peer.talk.noise) {
+                let level = peer.levels.then_some(127 - loud.min(127));
+                let payload = [0xfc, 0, 0, 0, 0, 0, 0, peer.index as u8];
+                let mut p = payload.to_vec();
+                p.truncate(4);
+                p.extend_from_slice(&peer.index.to_be_bytes());
+                out.push((
+                    PacketKind::Rtp,
+                    rtp_packet(
+                        OPUS_PT,
+                        peer.audio_seq,
+                        peer.audio_ts,
                         ssrc,
-                        k + 1 == n,
-                        None,
+                        false,
+                        level,
                         &p,
-                    );
-                    peer.history.insert(peer.video_seq, pkt.clone());
-                    if peer.history.len() > 1000 {
-                        peer.history.pop_first();
-                    }
-                    out.push((PacketKind::Rtp, pkt));
-                    peer.video_seq = peer.video_seq.wrapping_add(1);
-                }
-                peer.frame += 1;
-                let frame = Duration::from_micros(1_000_000 / peer.video_fps as u64);
-                peer.video_ts = peer.video_ts.wrapping_add(90_000 / peer.video_fps);
-                peer.next_video = Some(at + frame);
+                    ),
+                ));
+                peer.audio_seq = peer.audio_seq.wrapping_add(1);
             }
+            // The media clock runs in silence too.
+            peer.audio_ts = peer.audio_ts.wrapping_add(960);
+            peer.next_audio = Some(at + Duration::from_millis(20));
+        }
+        if let (Some(at), Some(ssrc)) = (peer.next_video, peer.video_ssrc)
+            && at <= now
+        {
+            let tag = peer.index.to_be_bytes();
+            let key = peer.force_keyframe || (peer.gop > 0 && peer.frame.is_multiple_of(peer.gop));
+            peer.force_keyframe = false;
+            let payloads: Vec<Vec<u8>> = if key {
+                vec![
+                    [
+                        &[0x78, 0x00, 0x02, 0x67, 0x42, 0x00, 0x02, 0x68, 0xce][..],
+                        &tag,
+                    ]
+                    .concat(),
+                    [&[0x7c, 0x85, 0xaa][..], &tag].concat(),
+                    [&[0x7c, 0x45, 0xbb][..], &tag].concat(),
+                ]
+            } else {
+                vec![
+                    [&[0x41, 0x9a, 0x01][..], &tag].concat(),
+                    [&[0x41, 0x9a, 0x02][..], &tag].concat(),
+                ]
+            };
+            let n = payloads.len();
+            for (k, p) in payloads.into_iter().enumerate() {
+                let pkt = rtp_packet(
+                    H264_PT,
+                    peer.video_seq,
+                    peer.video_ts,
+                    ssrc,
+                    k + 1 == n,
+                    None,
+                    &p,
+                );
+                peer.history.insert(peer.video_seq, pkt.clone());
+                if peer.history.len() > 1000 {
+                    peer.history.pop_first();
+                }
+                out.push((PacketKind::Rtp, pkt));
+                peer.video_seq = peer.video_seq.wrapping_add(1);
+            }
+            peer.frame += 1;
+            let frame = Duration::from_micros(1_000_000 / peer.video_fps as u64);
+            peer.video_ts = peer.video_ts.wrapping_add(90_000 / peer.video_fps);
+            peer.next_video = Some(at + frame);
         }
         if peer.next_nack <= now {
             // A receiver's NACKs: every 20 ms, each missing packet at most 10 times, 100 ms apart.
