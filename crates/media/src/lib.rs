@@ -21,6 +21,7 @@ pub mod codec;
 mod core;
 mod forward;
 mod nack;
+mod recv;
 pub mod rtcp;
 pub mod rtp;
 pub mod speaker;
