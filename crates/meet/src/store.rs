@@ -498,7 +498,10 @@ mod tests {
         conn.execute_batch("PRAGMA user_version = 999").unwrap();
         drop(conn);
         let err = Store::open(&path).unwrap_err();
-        assert!(matches!(err, MeetError::SchemaTooNew { found: 999, .. }), "{err}");
+        assert!(
+            matches!(err, MeetError::SchemaTooNew { found: 999, .. }),
+            "{err}"
+        );
     }
 
     #[test]
