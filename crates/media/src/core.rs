@@ -1,6 +1,6 @@
 //! The media core itself: see the crate docs for the call order.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -388,9 +388,9 @@ pub struct MediaCore {
     rng: SplitMix64,
     next_participant: u64,
     next_track: u64,
-    rooms: HashMap<RoomId, Room>,
-    participants: HashMap<ParticipantId, Participant>,
-    tracks: HashMap<TrackId, Track>,
+    rooms: BTreeMap<RoomId, Room>,
+    participants: BTreeMap<ParticipantId, Participant>,
+    tracks: BTreeMap<TrackId, Track>,
     streams: Slab<OutStreamState>,
     used_ssrcs: HashSet<u32>,
     stats: CoreStats,
@@ -413,9 +413,9 @@ impl MediaCore {
             config,
             next_participant: 1,
             next_track: 1,
-            rooms: HashMap::new(),
-            participants: HashMap::new(),
-            tracks: HashMap::new(),
+            rooms: BTreeMap::new(),
+            participants: BTreeMap::new(),
+            tracks: BTreeMap::new(),
             streams: Slab::new(),
             used_ssrcs: HashSet::new(),
             stats: CoreStats::default(),
@@ -571,10 +571,10 @@ impl MediaCore {
         for key in p.streams {
             if let Some(s) = self.streams.remove(key) {
                 self.release_stream_ssrcs(&s);
-                if let Source::Track(tid) = s.info.source {
-                    if let Some(t) = self.tracks.get_mut(&tid) {
-                        t.subscribers.retain(|&k| k != key);
-                    }
+                if let Source::Track(tid) = s.info.source
+                    && let Some(t) = self.tracks.get_mut(&tid)
+                {
+                    t.subscribers.retain(|&k| k != key);
                 }
                 if let Some(r) = self.rooms.get_mut(&room) {
                     r.main_streams.retain(|&k| k != key);
@@ -826,12 +826,12 @@ impl MediaCore {
         if let Some(cache) = &mut t.cache {
             cache.insert(seq.0, epoch, data.clone());
         }
-        if codec.kind() == MediaKind::Audio && !muted {
-            if let Some(level) = t.config.audio_level_ext.and_then(|id| pkt.audio_level(id)) {
-                if let Some(r) = self.rooms.get_mut(&room) {
-                    r.speaker.handle_level(now, owner, level.1);
-                }
-            }
+        if codec.kind() == MediaKind::Audio
+            && !muted
+            && let Some(level) = t.config.audio_level_ext.and_then(|id| pkt.audio_level(id))
+            && let Some(r) = self.rooms.get_mut(&room)
+        {
+            r.speaker.handle_level(now, owner, level.1);
         }
         // SFU subscribers.
         let payload_len = payload.len();
@@ -850,32 +850,32 @@ impl MediaCore {
             }
         }
         // Main windows showing this track, or switching to it at this keyframe.
-        if codec.kind() == MediaKind::Video {
-            if let Some(r) = self.rooms.get(&room) {
-                for &key in &r.main_streams {
-                    let Some(s) = self.streams.get_mut(key) else {
-                        continue;
-                    };
-                    if s.info.codec != codec {
-                        continue;
-                    }
-                    if s.pending == Some(tid) && keyframe && new {
-                        // The new speaker's keyframe is here: switch on it.
-                        s.pending = None;
-                        s.end_segment();
-                        trace!(room = %room, to = %s.to, track = tid.0, "main window switched");
-                    } else if s.current_track() != Some(tid) {
-                        continue;
-                    }
-                    if let Some(rw) = s.rewrite(now, tid, epoch, seq, ts, payload_len) {
-                        self.stats.forwarded_packets += 1;
-                        self.stats.forwarded_bytes += data.len() as u64;
-                        self.transmits.push_back(Pending {
-                            to: s.to,
-                            kind: PacketKind::Rtp,
-                            body: Body::Forward(data.clone(), rw),
-                        });
-                    }
+        if codec.kind() == MediaKind::Video
+            && let Some(r) = self.rooms.get(&room)
+        {
+            for &key in &r.main_streams {
+                let Some(s) = self.streams.get_mut(key) else {
+                    continue;
+                };
+                if s.info.codec != codec {
+                    continue;
+                }
+                if s.pending == Some(tid) && keyframe && new {
+                    // The new speaker's keyframe is here: switch on it.
+                    s.pending = None;
+                    s.end_segment();
+                    trace!(room = %room, to = %s.to, track = tid.0, "main window switched");
+                } else if s.current_track() != Some(tid) {
+                    continue;
+                }
+                if let Some(rw) = s.rewrite(now, tid, epoch, seq, ts, payload_len) {
+                    self.stats.forwarded_packets += 1;
+                    self.stats.forwarded_bytes += data.len() as u64;
+                    self.transmits.push_back(Pending {
+                        to: s.to,
+                        kind: PacketKind::Rtp,
+                        body: Body::Forward(data.clone(), rw),
+                    });
                 }
             }
         }
@@ -900,14 +900,14 @@ impl MediaCore {
         for item in parsed.drain(..) {
             match item {
                 Rtcp::SenderReport(sr) => {
-                    if let Some(tid) = self.track_by_ssrc(from, sr.ssrc) {
-                        if let Some(t) = self.tracks.get_mut(&tid) {
-                            t.recv.last_sr = Some(LastSr {
-                                ntp: sr.ntp,
-                                rtp_time: sr.rtp_time,
-                                received_at: now,
-                            });
-                        }
+                    if let Some(tid) = self.track_by_ssrc(from, sr.ssrc)
+                        && let Some(t) = self.tracks.get_mut(&tid)
+                    {
+                        t.recv.last_sr = Some(LastSr {
+                            ntp: sr.ntp,
+                            rtp_time: sr.rtp_time,
+                            received_at: now,
+                        });
                     }
                     self.handle_report_blocks(now, from, &sr.reports);
                 }
@@ -969,22 +969,22 @@ impl MediaCore {
             let retry = (rtt + Duration::from_millis(10)).max(Duration::from_millis(20));
             work.nack.clear();
             work.need_keyframe = false;
-            if let Some(nack) = &mut t.nack {
-                if nack.next_timeout().is_some_and(|at| at <= now) {
-                    nack.poll(now, retry, &mut work);
-                }
+            if let Some(nack) = &mut t.nack
+                && nack.next_timeout().is_some_and(|at| at <= now)
+            {
+                nack.poll(now, retry, &mut work);
             }
-            if !work.nack.is_empty() {
-                if let (Some(ssrc), Some(p)) = (t.ssrc, self.participants.get(&owner)) {
-                    let msg = Rtcp::Nack {
-                        sender: p.rtcp_ssrc,
-                        media: ssrc,
-                        lost: work.nack.iter().map(|&s| s as u16).collect(),
-                    };
-                    let mut buf = Vec::new();
-                    msg.write_to(&mut buf);
-                    self.push_rtcp(owner, buf);
-                }
+            if !work.nack.is_empty()
+                && let (Some(ssrc), Some(p)) = (t.ssrc, self.participants.get(&owner))
+            {
+                let msg = Rtcp::Nack {
+                    sender: p.rtcp_ssrc,
+                    media: ssrc,
+                    lost: work.nack.iter().map(|&s| s as u16).collect(),
+                };
+                let mut buf = Vec::new();
+                msg.write_to(&mut buf);
+                self.push_rtcp(owner, buf);
             }
             let retry_due = self.keyframe_retry_at(tid).is_some_and(|at| at <= now);
             if work.need_keyframe || retry_due {
@@ -1083,17 +1083,15 @@ impl MediaCore {
         };
         // RFC 3550 §5.1: initial sequence number and timestamp are random.
         let r = self.rng.next();
-        let state = OutStreamState::new(
-            to,
+        let info = OutStream {
             source,
+            kind: codec.kind(),
             codec,
             ssrc,
-            rc.pt,
+            pt: rc.pt,
             rtx,
-            r as u16,
-            (r >> 32) as u32,
-        );
-        let info = state.info;
+        };
+        let state = OutStreamState::new(to, info, r as u16, (r >> 32) as u32);
         let key = self.streams.insert(state);
         if let Some(p) = self.participants.get_mut(&to) {
             p.streams.push(key);
@@ -1107,10 +1105,10 @@ impl MediaCore {
         let Some(codec) = self.tracks.get(&tid).map(|t| t.config.codec) else {
             return;
         };
-        if let Some(key) = self.add_stream(to, Source::Track(tid), codec) {
-            if let Some(t) = self.tracks.get_mut(&tid) {
-                t.subscribers.push(key);
-            }
+        if let Some(key) = self.add_stream(to, Source::Track(tid), codec)
+            && let Some(t) = self.tracks.get_mut(&tid)
+        {
+            t.subscribers.push(key);
         }
     }
 
@@ -1124,10 +1122,10 @@ impl MediaCore {
         }) else {
             return;
         };
-        if let Some(key) = self.add_stream(to, Source::MainWindow, codec) {
-            if let Some(r) = self.rooms.get_mut(&room) {
-                r.main_streams.push(key);
-            }
+        if let Some(key) = self.add_stream(to, Source::MainWindow, codec)
+            && let Some(r) = self.rooms.get_mut(&room)
+        {
+            r.main_streams.push(key);
         }
     }
 
@@ -1221,10 +1219,10 @@ impl MediaCore {
                 Some(d) if Some(d) != current => Some(d),
                 _ => None,
             };
-            if new_pending != s.pending {
-                if let Some(d) = new_pending {
-                    requests.push(d);
-                }
+            if new_pending != s.pending
+                && let Some(d) = new_pending
+            {
+                requests.push(d);
             }
             if let Some(s) = self.streams.get_mut(key) {
                 s.pending = new_pending;
@@ -1447,7 +1445,7 @@ impl MediaCore {
                             .wrapping_add(ticks as u64) as u32;
                         let ntp = sr.ntp.wrapping_add(
                             (elapsed.as_secs() << 32)
-                                | ((elapsed.subsec_nanos() as u64) << 32) / 1_000_000_000,
+                                | (((elapsed.subsec_nanos() as u64) << 32) / 1_000_000_000),
                         );
                         (ntp, rtp)
                     }),
@@ -1469,12 +1467,12 @@ impl MediaCore {
         }
         let mut reports = Vec::new();
         for tid in tracks {
-            if let Some(t) = self.tracks.get_mut(&tid) {
-                if let Some(ssrc) = t.ssrc {
-                    // RFC 3550 §6.4: at most 31 blocks per report.
-                    if reports.len() < 31 {
-                        reports.extend(t.recv.report_block(now, ssrc));
-                    }
+            if let Some(t) = self.tracks.get_mut(&tid)
+                && let Some(ssrc) = t.ssrc
+            {
+                // RFC 3550 §6.4: at most 31 blocks per report.
+                if reports.len() < 31 {
+                    reports.extend(t.recv.report_block(now, ssrc));
                 }
             }
         }

@@ -9,8 +9,7 @@
 
 use pont_types::{Pt, SeqNo, Ssrc, Timestamp};
 
-use crate::codec::Codec;
-use crate::core::{OutStream, Source, TrackId};
+use crate::core::{OutStream, TrackId};
 
 /// Segments remembered for mapping NACKed sequence numbers back to their source.
 const SEGMENT_HISTORY: usize = 4;
@@ -71,25 +70,14 @@ pub(crate) struct OutStreamState {
 impl OutStreamState {
     pub(crate) fn new(
         to: pont_types::ParticipantId,
-        source: Source,
-        codec: Codec,
-        ssrc: Ssrc,
-        pt: Pt,
-        rtx: Option<(Ssrc, Pt)>,
+        info: OutStream,
         initial_seq: u16,
         initial_ts: u32,
     ) -> Self {
         Self {
             to,
-            info: OutStream {
-                source,
-                kind: codec.kind(),
-                codec,
-                ssrc,
-                pt,
-                rtx,
-            },
-            clock_rate: codec.clock_rate(),
+            info,
+            clock_rate: info.codec.clock_rate(),
             segment: None,
             history: [None; SEGMENT_HISTORY],
             // Start one cycle up so the extended arithmetic never goes below zero.
@@ -209,17 +197,22 @@ impl OutStreamState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::codec::Codec;
+    use crate::core::Source;
     use pont_types::ParticipantId;
     use std::time::Duration;
 
     fn stream() -> OutStreamState {
         OutStreamState::new(
             ParticipantId(1),
-            Source::MainWindow,
-            Codec::Opus,
-            Ssrc(7),
-            Pt(111),
-            None,
+            OutStream {
+                source: Source::MainWindow,
+                kind: crate::codec::MediaKind::Audio,
+                codec: Codec::Opus,
+                ssrc: Ssrc(7),
+                pt: Pt(111),
+                rtx: None,
+            },
             65500,
             1000,
         )
@@ -257,18 +250,19 @@ mod tests {
             .unwrap();
         assert_eq!(c.seq, b.seq.wrapping_add(1));
         assert_eq!(c.ts.wrapping_sub(b.ts), 4800);
-        // A late packet of the old source is not forwarded into the new segment.
-        assert!(
-            s.rewrite(
-                t0 + Duration::from_millis(121),
+        // Switching back to the first source starts a fresh segment, still continuous.
+        let d = s
+            .rewrite(
+                t0 + Duration::from_millis(140),
                 TrackId(1),
                 0,
-                SeqNo(70_002),
-                6_920,
-                10
+                SeqNo(70_010),
+                14_600,
+                10,
             )
-            .is_none()
-        );
+            .unwrap();
+        assert_eq!(d.seq, c.seq.wrapping_add(1));
+        assert_eq!(d.ts.wrapping_sub(c.ts), 960);
     }
 
     #[test]
