@@ -1,1 +1,235 @@
-fn main() {}
+//! The `pont` binary: the only place with sockets, clocks and the async runtime.
+//!
+//! What it owns: settings (flags, `PONT_*` variables, `config/pont.toml`), logging, the
+//! listeners, the media task that drives the sans-IO [`pont_media::MediaCore`], the HTTP API
+//! and portal, metrics, and graceful shutdown. The protocol and media logic live in the cores.
+#![forbid(unsafe_code)]
+
+mod config;
+mod http;
+mod media;
+mod metrics;
+
+use std::io::IsTerminal as _;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use pont_media::CoreConfig;
+use pont_meet::Store;
+use tokio::sync::watch;
+use tracing::{info, warn};
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{Cli, Command, ServeArgs, Settings, TokenCommand};
+
+/// The SQLite file inside the data folder.
+const DB_FILE: &str = "pont.sqlite3";
+/// The organizer created on a first start, so the portal works out of the box.
+const DEFAULT_ORGANIZER: &str = "default";
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::Serve(args) => serve(&args),
+        Command::Token(TokenCommand::Create { name, common }) => {
+            config::data_dir(&common).and_then(|data| token_create(&data, &name))
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("pont: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs go to standard error; `PONT_LOG` (else `RUST_LOG`) filters, `info` by default.
+fn init_logging() {
+    let filter = std::env::var("PONT_LOG")
+        .ok()
+        .and_then(|f| EnvFilter::try_new(f).ok())
+        .or_else(|| EnvFilter::try_from_default_env().ok())
+        .unwrap_or_else(|| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+}
+
+fn open_store(data: &Path) -> anyhow::Result<Store> {
+    std::fs::create_dir_all(data)
+        .with_context(|| format!("cannot create data folder {}", data.display()))?;
+    let path = data.join(DB_FILE);
+    Store::open(&path).with_context(|| format!("cannot open database {}", path.display()))
+}
+
+/// `pont token create <name>`: the token is the last line printed.
+fn token_create(data: &Path, name: &str) -> anyhow::Result<()> {
+    let mut store = open_store(data)?;
+    let now = http::unix_now();
+    let organizer = store.create_organizer(name, now)?;
+    let token = store.create_token(organizer.id, now)?;
+    println!(
+        "created organizer {:?} (id {}) in {}; its token, shown only this once:",
+        organizer.name,
+        organizer.id.0,
+        data.display()
+    );
+    println!("{}", token.expose());
+    Ok(())
+}
+
+fn serve(args: &ServeArgs) -> anyhow::Result<()> {
+    let settings = Settings::resolve(args)?;
+    pont_types::set_reveal_pii(settings.log.reveal_pii);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(run(settings))
+}
+
+async fn run(settings: Settings) -> anyhow::Result<()> {
+    if let Some(file) = &settings.config_file {
+        info!(file = %file.display(), "config file read");
+    }
+    if settings.tls.is_some() {
+        warn!("tls_cert/tls_key are valid, but HTTPS is not served yet: serving plain HTTP");
+    }
+    info!(
+        sip = %settings.sip,
+        media = %settings.media,
+        rtp_ports = %settings.rtp_ports,
+        "SIP and WebRTC listeners are not built yet; their settings are validated only"
+    );
+
+    let mut store = open_store(&settings.data)?;
+    let signin_token = if store.organizer_count()? == 0 {
+        let now = http::unix_now();
+        let organizer = store.create_organizer(DEFAULT_ORGANIZER, now)?;
+        Some(store.create_token(organizer.id, now)?)
+    } else {
+        None
+    };
+
+    let listener = tokio::net::TcpListener::bind(settings.http)
+        .await
+        .with_context(|| format!("cannot listen for HTTP on {}", settings.http))?;
+    let http_addr = listener.local_addr()?;
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let core_config = CoreConfig {
+        seed: rand_seed(),
+        ..CoreConfig::default()
+    };
+    let (media, media_task) = media::spawn(core_config, shutdown_rx);
+
+    let public_url = settings
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", host_port(http_addr, settings.public_ip)));
+    let sip_host = sip_host(&settings, &public_url);
+    let state = http::AppState::new(
+        store,
+        media,
+        public_url.clone(),
+        sip_host,
+        settings.dialin.clone(),
+    );
+    let app = http::router(state);
+
+    if let Some(token) = signin_token {
+        println!(
+            "first start: sign in as the {DEFAULT_ORGANIZER} organizer at {public_url}/signin?token={}",
+            token.expose()
+        );
+    }
+    // The stable line scripts and tests wait for: `key=address` pairs of every listener.
+    println!("pont listening http={http_addr}");
+    info!(http = %http_addr, data = %settings.data.display(), "pont listening");
+
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("HTTP server failed")?;
+
+    // Later issues hang up SIP and WebRTC legs and close recordings here.
+    let _ = shutdown_tx.send(true);
+    if let Err(e) = media_task.await {
+        warn!(error = %e, "media task ended abnormally");
+    }
+    info!("pont stopped");
+    Ok(())
+}
+
+/// `host:port` for links to a listener: a wildcard bind is reached through the public IP if
+/// one is set, else through loopback.
+fn host_port(addr: SocketAddr, public_ip: Option<IpAddr>) -> String {
+    let ip = if addr.ip().is_unspecified() {
+        public_ip.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+    } else {
+        addr.ip()
+    };
+    SocketAddr::new(ip, addr.port()).to_string()
+}
+
+/// The host part of `sip:<room>@<host>`: the public IP, else the SIP bind address, else the
+/// web host; with `:port` unless it is SIP's default 5060.
+fn sip_host(settings: &Settings, public_url: &str) -> String {
+    let host = match settings.public_ip {
+        Some(ip) => bracket(ip),
+        None if !settings.sip.ip().is_unspecified() => bracket(settings.sip.ip()),
+        None => match config::url_host(public_url) {
+            Some(h) if h.contains(':') => format!("[{h}]"),
+            Some(h) => h.to_owned(),
+            None => "127.0.0.1".to_owned(),
+        },
+    };
+    match settings.sip.port() {
+        5060 => host,
+        port => format!("{host}:{port}"),
+    }
+}
+
+fn bracket(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => format!("[{v6}]"),
+    }
+}
+
+/// Seeds the core's SSRCs and sequence numbers unpredictably in production.
+fn rand_seed() -> u64 {
+    rand::random()
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            warn!(error = %e, "cannot listen for SIGINT");
+            std::future::pending::<()>().await;
+        }
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                warn!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => info!("SIGINT: shutting down"),
+        () = term => info!("SIGTERM: shutting down"),
+    }
+}

@@ -1,0 +1,437 @@
+//! Settings: command-line flags, `PONT_*` environment variables, the config file, defaults.
+//!
+//! Precedence, highest first: flag, environment variable (both handled by clap), config file,
+//! built-in default. Every key of the config file is documented in `config/pont.toml`.
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use anyhow::{Context as _, bail};
+use clap::{Args, Parser, Subcommand};
+use serde::Deserialize;
+
+/// The config file read when `--config` is not given, if it exists.
+pub(crate) const DEFAULT_CONFIG: &str = "config/pont.toml";
+
+/// pont — a multipoint conferencing bridge for browsers, SIP room systems and phone callers.
+#[derive(Debug, Parser)]
+#[command(name = "pont", version)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Run the bridge: HTTP API and portal, SIP, WebRTC media. Prints
+    /// `pont listening http=ADDR` on standard output once it accepts requests.
+    Serve(Box<ServeArgs>),
+    /// Manage organizer tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TokenCommand {
+    /// Create an organizer and a bearer token for it; the token is the last line printed
+    /// (it is shown only once: only its SHA-256 is stored).
+    Create {
+        /// The organizer's name.
+        name: String,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+}
+
+/// Flags shared by every subcommand.
+#[derive(Debug, Args)]
+pub(crate) struct CommonArgs {
+    /// Config file (TOML; every key is documented in config/pont.toml)
+    /// [default: config/pont.toml if it exists]
+    #[arg(long, env = "PONT_CONFIG", value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// Data folder: the SQLite database (pont.sqlite3) and recordings [default: ./data]
+    #[arg(long, env = "PONT_DATA", value_name = "DIR")]
+    pub(crate) data: Option<PathBuf>,
+}
+
+/// Flags of `pont serve`.
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    #[command(flatten)]
+    pub(crate) common: CommonArgs,
+    /// HTTP API, portal and metrics listen address; port 0 picks a free port
+    /// [default: 127.0.0.1:8080]
+    #[arg(long, env = "PONT_HTTP", value_name = "ADDR")]
+    pub(crate) http: Option<SocketAddr>,
+    /// SIP listen address, UDP and TCP [default: 0.0.0.0:5060]
+    #[arg(long, env = "PONT_SIP", value_name = "ADDR")]
+    pub(crate) sip: Option<SocketAddr>,
+    /// The one UDP address for all WebRTC media (ICE-lite host candidate)
+    /// [default: 0.0.0.0:10000]
+    #[arg(long, env = "PONT_MEDIA", value_name = "ADDR")]
+    pub(crate) media: Option<SocketAddr>,
+    /// UDP port range for the RTP of SIP legs, LO-HI, LO even [default: 16384-32767]
+    #[arg(long, env = "PONT_RTP_PORTS", value_name = "LO-HI")]
+    pub(crate) rtp_ports: Option<PortRange>,
+    /// Address announced as an extra ICE candidate and SIP contact host, for a server
+    /// behind 1:1 NAT [default: none]
+    #[arg(long, env = "PONT_PUBLIC_IP", value_name = "ADDR")]
+    pub(crate) public_ip: Option<IpAddr>,
+    /// Base URL of web links in meetings, e.g. https://meet.example.org
+    /// [default: http://<HTTP address>]
+    #[arg(long, env = "PONT_PUBLIC_URL", value_name = "URL")]
+    pub(crate) public_url: Option<String>,
+    /// TLS certificate chain (PEM). Validated now; HTTPS itself is not served yet
+    #[arg(long, env = "PONT_TLS_CERT", value_name = "FILE", requires = "tls_key")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM). Validated now; HTTPS itself is not served yet
+    #[arg(long, env = "PONT_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
+    pub(crate) tls_key: Option<PathBuf>,
+}
+
+/// An inclusive UDP port range, `LO-HI`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PortRange {
+    pub(crate) lo: u16,
+    pub(crate) hi: u16,
+}
+
+impl PortRange {
+    /// 16384-32767: FreeSWITCH's default RTP range, 8192 even/odd pairs for RTP and RTCP,
+    /// clear of the media port 10000 and of the common ephemeral range (32768+).
+    pub(crate) const DEFAULT: Self = Self {
+        lo: 16384,
+        hi: 32767,
+    };
+
+    pub(crate) fn contains(self, port: u16) -> bool {
+        (self.lo..=self.hi).contains(&port)
+    }
+}
+
+impl FromStr for PortRange {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (lo, hi) = s
+            .split_once('-')
+            .ok_or_else(|| format!("expected LO-HI, e.g. 16384-32767, got {s:?}"))?;
+        let lo: u16 = lo
+            .trim()
+            .parse()
+            .map_err(|e| format!("bad low port {lo:?}: {e}"))?;
+        let hi: u16 = hi
+            .trim()
+            .parse()
+            .map_err(|e| format!("bad high port {hi:?}: {e}"))?;
+        if lo == 0 || lo >= hi {
+            return Err(format!("need 0 < LO < HI, got {lo}-{hi}"));
+        }
+        // RFC 3550 §11: RTP on an even port, its RTCP on the next odd one.
+        if !lo.is_multiple_of(2) {
+            return Err(format!("LO must be even (RTP on even ports), got {lo}"));
+        }
+        Ok(Self { lo, hi })
+    }
+}
+
+impl fmt::Display for PortRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.lo, self.hi)
+    }
+}
+
+impl<'de> Deserialize<'de> for PortRange {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The config file. Unknown keys are an error, so a typo does not silently fall back to a
+/// default.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileConfig {
+    http: Option<SocketAddr>,
+    sip: Option<SocketAddr>,
+    media: Option<SocketAddr>,
+    rtp_ports: Option<PortRange>,
+    data: Option<PathBuf>,
+    public_ip: Option<IpAddr>,
+    public_url: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    #[serde(default)]
+    dialin: DialinConfig,
+    #[serde(default)]
+    log: LogConfig,
+}
+
+/// `[dialin]`: how phone callers and SIP users reach the IVR.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct DialinConfig {
+    /// The SIP user part that reaches the IVR (`sip:dialin@host`).
+    pub(crate) user: String,
+    /// E.164 numbers of the trunk that also reach the IVR, e.g. "+33123456789".
+    pub(crate) numbers: Vec<String>,
+}
+
+impl Default for DialinConfig {
+    fn default() -> Self {
+        Self {
+            user: "dialin".to_owned(),
+            numbers: Vec::new(),
+        }
+    }
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct LogConfig {
+    /// Show addresses, phone numbers and SIP URIs in logs (debugging only).
+    pub(crate) reveal_pii: bool,
+}
+
+/// TLS files that were checked to exist and look like PEM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TlsFiles {
+    pub(crate) cert: PathBuf,
+    pub(crate) key: PathBuf,
+}
+
+/// Everything `pont serve` runs with, resolved and validated.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) config_file: Option<PathBuf>,
+    pub(crate) http: SocketAddr,
+    pub(crate) sip: SocketAddr,
+    pub(crate) media: SocketAddr,
+    pub(crate) rtp_ports: PortRange,
+    pub(crate) data: PathBuf,
+    pub(crate) public_ip: Option<IpAddr>,
+    pub(crate) public_url: Option<String>,
+    pub(crate) tls: Option<TlsFiles>,
+    pub(crate) dialin: DialinConfig,
+    pub(crate) log: LogConfig,
+}
+
+pub(crate) const DEFAULT_HTTP: SocketAddr =
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 1)), 8080);
+pub(crate) const DEFAULT_SIP: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 5060);
+/// UDP 10000: the single media port Jitsi Videobridge uses too, so firewall recipes carry over.
+pub(crate) const DEFAULT_MEDIA: SocketAddr =
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 10000);
+pub(crate) const DEFAULT_DATA: &str = "./data";
+
+/// Reads the config file named by `--config`/`PONT_CONFIG`, or the default one if it exists.
+pub(crate) fn load_file(common: &CommonArgs) -> anyhow::Result<(Option<PathBuf>, FileConfig)> {
+    let path = match &common.config {
+        Some(path) => path.clone(),
+        None => {
+            let default = PathBuf::from(DEFAULT_CONFIG);
+            if !default.exists() {
+                return Ok((None, FileConfig::default()));
+            }
+            default
+        }
+    };
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("cannot read config file {}", path.display()))?;
+    let file: FileConfig =
+        toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))?;
+    Ok((Some(path), file))
+}
+
+/// The data folder for commands that need nothing else.
+pub(crate) fn data_dir(common: &CommonArgs) -> anyhow::Result<PathBuf> {
+    let (_, file) = load_file(common)?;
+    Ok(common
+        .data
+        .clone()
+        .or(file.data)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA)))
+}
+
+impl Settings {
+    pub(crate) fn resolve(args: &ServeArgs) -> anyhow::Result<Self> {
+        let (config_file, file) = load_file(&args.common)?;
+        let tls = match (
+            args.tls_cert.clone().or(file.tls_cert),
+            args.tls_key.clone().or(file.tls_key),
+        ) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+            _ => bail!("tls_cert and tls_key must be given together"),
+        };
+        let settings = Self {
+            config_file,
+            http: args.http.or(file.http).unwrap_or(DEFAULT_HTTP),
+            sip: args.sip.or(file.sip).unwrap_or(DEFAULT_SIP),
+            media: args.media.or(file.media).unwrap_or(DEFAULT_MEDIA),
+            rtp_ports: args
+                .rtp_ports
+                .or(file.rtp_ports)
+                .unwrap_or(PortRange::DEFAULT),
+            data: args
+                .common
+                .data
+                .clone()
+                .or(file.data)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA)),
+            public_ip: args.public_ip.or(file.public_ip),
+            public_url: args
+                .public_url
+                .clone()
+                .or(file.public_url)
+                .map(|u| u.trim_end_matches('/').to_owned()),
+            tls,
+            dialin: file.dialin,
+            log: file.log,
+        };
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if self.rtp_ports.contains(self.media.port()) {
+            bail!(
+                "the media port {} lies inside rtp_ports {}",
+                self.media.port(),
+                self.rtp_ports
+            );
+        }
+        if self.sip.port() != 0 && self.sip.port() == self.media.port() {
+            bail!("sip and media cannot share UDP port {}", self.sip.port());
+        }
+        if self.rtp_ports.contains(self.sip.port()) {
+            bail!(
+                "the SIP port {} lies inside rtp_ports {}",
+                self.sip.port(),
+                self.rtp_ports
+            );
+        }
+        if let Some(ip) = self.public_ip
+            && (ip.is_unspecified() || ip.is_multicast())
+        {
+            bail!("public_ip must be a unicast address, got {ip}");
+        }
+        if let Some(url) = &self.public_url
+            && (!(url.starts_with("http://") || url.starts_with("https://"))
+                || url_host(url).is_none_or(str::is_empty))
+        {
+            bail!("public_url must be an http:// or https:// URL with a host, got {url:?}");
+        }
+        if self.dialin.user.is_empty()
+            || !self
+                .dialin
+                .user
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.+".contains(&b))
+        {
+            bail!(
+                "dialin.user must be a non-empty SIP user part, got {:?}",
+                self.dialin.user
+            );
+        }
+        for number in &self.dialin.numbers {
+            if !is_e164(number) {
+                bail!("dialin.numbers: {number:?} is not an E.164 number like +33123456789");
+            }
+        }
+        if let Some(tls) = &self.tls {
+            check_pem(&tls.cert, "CERTIFICATE-----", "tls_cert")?;
+            check_pem(&tls.key, "PRIVATE KEY-----", "tls_key")?;
+        }
+        Ok(())
+    }
+}
+
+/// `+` and 2 to 15 digits (ITU-T E.164 allows at most 15).
+fn is_e164(s: &str) -> bool {
+    s.strip_prefix('+').is_some_and(|digits| {
+        (2..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
+fn check_pem(path: &Path, marker: &str, what: &str) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("{what}: cannot read {}", path.display()))?;
+    if !text.contains("-----BEGIN ") || !text.contains(marker) {
+        bail!(
+            "{what}: {} is not a PEM file with a {marker:?} block",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+/// The host of an `http(s)://host[:port]/...` URL, without brackets for IPv6.
+pub(crate) fn url_host(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    if let Some(v6) = authority.strip_prefix('[') {
+        return v6.split_once(']').map(|(h, _)| h);
+    }
+    Some(authority.split(':').next().unwrap_or(authority))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_ranges() {
+        assert_eq!(
+            "16384-32767".parse::<PortRange>().unwrap(),
+            PortRange::DEFAULT
+        );
+        assert!("16385-32767".parse::<PortRange>().is_err());
+        assert!("2000-1000".parse::<PortRange>().is_err());
+        assert!("0-10".parse::<PortRange>().is_err());
+        assert!("abc".parse::<PortRange>().is_err());
+        assert!("10-70000".parse::<PortRange>().is_err());
+    }
+
+    #[test]
+    fn e164() {
+        assert!(is_e164("+33123456789"));
+        assert!(!is_e164("33123456789"));
+        assert!(!is_e164("+1"));
+        assert!(!is_e164("+1234567890123456"));
+        assert!(!is_e164("+33 1"));
+    }
+
+    #[test]
+    fn hosts_of_urls() {
+        assert_eq!(
+            url_host("https://meet.example.org/x"),
+            Some("meet.example.org")
+        );
+        assert_eq!(url_host("http://127.0.0.1:8080"), Some("127.0.0.1"));
+        assert_eq!(url_host("http://[::1]:8080/"), Some("::1"));
+        assert_eq!(url_host("nope"), None);
+    }
+
+    #[test]
+    fn the_example_config_file_parses_and_matches_the_defaults() {
+        let text = include_str!("../../../config/pont.toml");
+        let file: FileConfig = toml::from_str(text).unwrap();
+        // Every key in the shipped file is commented out: it documents the defaults.
+        assert_eq!(file.http, None);
+        assert_eq!(file.dialin, DialinConfig::default());
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let err = toml::from_str::<FileConfig>("htpp = \"127.0.0.1:1\"").unwrap_err();
+        assert!(err.to_string().contains("unknown field"), "{err}");
+        let err = toml::from_str::<FileConfig>("[dialin]\nnumber = []").unwrap_err();
+        assert!(err.to_string().contains("unknown field"), "{err}");
+    }
+}

@@ -1,0 +1,141 @@
+//! `/metrics` in the Prometheus text exposition format (version 0.0.4).
+
+use std::fmt::Write as _;
+
+use crate::media::StatsSnapshot;
+
+/// Renders the media core's counters and the room and participant gauges.
+pub(crate) fn render(snapshot: &StatsSnapshot) -> String {
+    let s = &snapshot.stats;
+    let mut out = String::with_capacity(2048);
+    let simple: [(&str, &str, u64); 9] = [
+        (
+            "pont_rtp_received_packets_total",
+            "RTP packets received from participants.",
+            s.rtp_in_packets,
+        ),
+        (
+            "pont_rtp_received_bytes_total",
+            "RTP bytes received from participants.",
+            s.rtp_in_bytes,
+        ),
+        (
+            "pont_forwarded_packets_total",
+            "RTP packets forwarded to subscribers.",
+            s.forwarded_packets,
+        ),
+        (
+            "pont_forwarded_bytes_total",
+            "RTP bytes forwarded to subscribers.",
+            s.forwarded_bytes,
+        ),
+        (
+            "pont_retransmitted_packets_total",
+            "RTP packets resent in answer to NACKs.",
+            s.retransmitted_packets,
+        ),
+        (
+            "pont_rtcp_received_packets_total",
+            "RTCP packets received from participants.",
+            s.rtcp_in_packets,
+        ),
+        (
+            "pont_rtcp_sent_packets_total",
+            "RTCP packets sent to participants.",
+            s.rtcp_out_packets,
+        ),
+        (
+            "pont_keyframe_requests_total",
+            "Keyframe requests (PLI/FIR) sent to publishers.",
+            s.keyframe_requests,
+        ),
+        (
+            "pont_media_core_up",
+            "Always 1 while the media core answers (a scrape fails otherwise).",
+            1,
+        ),
+    ];
+    for (name, help, value) in simple {
+        let kind = if name.ends_with("_total") {
+            "counter"
+        } else {
+            "gauge"
+        };
+        family(&mut out, name, help, kind);
+        let _ = writeln!(out, "{name} {value}");
+    }
+
+    family(
+        &mut out,
+        "pont_dropped_packets_total",
+        "Received packets dropped by the media core, by reason.",
+        "counter",
+    );
+    for (reason, value) in [
+        ("malformed", s.dropped_malformed),
+        ("unknown_participant", s.dropped_unknown_participant),
+        ("unknown_ssrc", s.dropped_unknown_ssrc),
+        ("out_of_range", s.dropped_out_of_range),
+        ("duplicate", s.dropped_duplicate),
+    ] {
+        let _ = writeln!(
+            out,
+            "pont_dropped_packets_total{{reason=\"{reason}\"}} {value}"
+        );
+    }
+
+    family(
+        &mut out,
+        "pont_rooms",
+        "Rooms with at least one participant.",
+        "gauge",
+    );
+    let _ = writeln!(out, "pont_rooms {}", snapshot.rooms);
+    family(
+        &mut out,
+        "pont_participants",
+        "Participants in all rooms.",
+        "gauge",
+    );
+    let _ = writeln!(out, "pont_participants {}", snapshot.participants);
+    out
+}
+
+fn family(out: &mut String, name: &str, help: &str, kind: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}");
+    let _ = writeln!(out, "# TYPE {name} {kind}");
+}
+
+#[cfg(test)]
+mod tests {
+    use pont_media::CoreStats;
+
+    use super::*;
+
+    #[test]
+    fn every_sample_has_help_and_type() {
+        let text = render(&StatsSnapshot {
+            stats: CoreStats {
+                forwarded_packets: 7,
+                dropped_duplicate: 2,
+                ..CoreStats::default()
+            },
+            rooms: 1,
+            participants: 3,
+        });
+        assert!(text.contains("pont_forwarded_packets_total 7\n"));
+        assert!(text.contains("pont_dropped_packets_total{reason=\"duplicate\"} 2\n"));
+        assert!(text.contains("pont_participants 3\n"));
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            let name = line.split(['{', ' ']).next().unwrap();
+            assert!(
+                text.contains(&format!("# TYPE {name} ")),
+                "no TYPE for {name}"
+            );
+            assert!(
+                text.contains(&format!("# HELP {name} ")),
+                "no HELP for {name}"
+            );
+        }
+    }
+}
