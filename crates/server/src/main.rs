@@ -9,6 +9,8 @@ mod config;
 mod http;
 mod media;
 mod metrics;
+#[allow(dead_code)] // wired into the SIP task by the SIP endpoint work (issue 4)
+mod rtp_leg;
 
 use std::io::IsTerminal as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
