@@ -735,7 +735,11 @@ impl SipEndpoint {
 
         let destination = response_destination(&checked.top_via, transport, source);
         let mut tx = ServerTx::new(req.method == Method::Invite, transport.is_reliable());
-        if req.method == Method::Invite {
+        let known_dialog = to_tag.as_ref().is_none_or(|tag| {
+            self.dialogs
+                .contains_key(&(checked.call_id.clone(), tag.clone(), from_tag.clone()))
+        });
+        if req.method == Method::Invite && known_dialog {
             // RFC 3261 §17.2.1: 100 Trying at once, the TU may take longer than 200 ms.
             let trying = build_response(
                 &req,
