@@ -671,15 +671,15 @@ impl SipEndpoint {
         // RFC 3261 §17.2.3: retransmissions and ACK/CANCEL are matched to their transaction.
         match req.method {
             Method::Ack => {
-                if let Some(entry) = self.server.get_mut(&key) {
-                    if entry.tx.state == ServerState::Completed {
-                        entry.tx.on_ack(now, &self.config.timers);
-                        let d = entry.tx.deadline();
-                        if let Some(d) = d {
-                            self.timers.insert((d, TimerTarget::Server(key)));
-                        }
-                        return;
+                if let Some(entry) = self.server.get_mut(&key)
+                    && entry.tx.state == ServerState::Completed
+                {
+                    entry.tx.on_ack(now, &self.config.timers);
+                    let d = entry.tx.deadline();
+                    if let Some(d) = d {
+                        self.timers.insert((d, TimerTarget::Server(key)));
                     }
+                    return;
                 }
                 self.handle_ack(now, &req, &checked, source);
                 return;
@@ -710,11 +710,11 @@ impl SipEndpoint {
                 format!("{} {}", checked.cseq.seq, checked.cseq.method),
             )
         });
-        if let Some(mk) = &merge_key {
-            if self.merge_index.contains_key(mk) {
-                self.send_stateless(transport, source, &req.headers, &Refusal::new(482));
-                return;
-            }
+        if let Some(mk) = &merge_key
+            && self.merge_index.contains_key(mk)
+        {
+            self.send_stateless(transport, source, &req.headers, &Refusal::new(482));
+            return;
         }
         // RFC 3261 §8.2.2.3: Require with tags we do not support (ACK and CANCEL excluded).
         let unsupported: Vec<&str> = req
@@ -802,7 +802,7 @@ impl SipEndpoint {
             "Max-Forwards",
             "Content-Type",
         ] {
-            if h.count(name) > 1 || h.get(name).is_some_and(|v| has_top_level_comma(v)) {
+            if h.count(name) > 1 || h.get(name).is_some_and(has_top_level_comma) {
                 return Err(Refusal::bad(format!("Multiple {name} values")));
             }
         }
@@ -899,12 +899,12 @@ impl SipEndpoint {
             .headers
             .get("Session-Expires")
             .and_then(|s| SessionExpires::parse(s).ok());
-        if let Some(se) = &se {
-            if se.seconds < self.config.min_se {
-                let extra = [("Min-SE", self.config.min_se.to_string())];
-                self.respond_in_tx(now, &key, 422, None, &extra, Vec::new());
-                return;
-            }
+        if let Some(se) = &se
+            && se.seconds < self.config.min_se
+        {
+            let extra = [("Min-SE", self.config.min_se.to_string())];
+            self.respond_in_tx(now, &key, 422, None, &extra, Vec::new());
+            return;
         }
         let offer = if req.body.is_empty() {
             None
@@ -1078,12 +1078,12 @@ impl SipEndpoint {
                     .headers
                     .get("Session-Expires")
                     .and_then(|s| SessionExpires::parse(s).ok());
-                if let Some(se) = &se {
-                    if se.seconds < self.config.min_se {
-                        let extra = [("Min-SE", self.config.min_se.to_string())];
-                        self.respond_in_tx(now, &key, 422, None, &extra, Vec::new());
-                        return;
-                    }
+                if let Some(se) = &se
+                    && se.seconds < self.config.min_se
+                {
+                    let extra = [("Min-SE", self.config.min_se.to_string())];
+                    self.respond_in_tx(now, &key, 422, None, &extra, Vec::new());
+                    return;
                 }
                 let Some(c) = self.calls.get_mut(&call) else {
                     return;
@@ -1121,10 +1121,8 @@ impl SipEndpoint {
             .to_ascii_lowercase();
         let body = String::from_utf8_lossy(&req.body);
         match ct.as_str() {
-            "application/media_control+xml" => {
-                if body.contains("picture_fast_update") {
-                    self.events.push_back(Event::PictureFastUpdate { call });
-                }
+            "application/media_control+xml" if body.contains("picture_fast_update") => {
+                self.events.push_back(Event::PictureFastUpdate { call });
             }
             "application/dtmf-relay" => {
                 let mut digit = None;
@@ -1191,10 +1189,10 @@ impl SipEndpoint {
         if first {
             self.events.push_back(Event::CallEstablished { call });
         }
-        if !req.body.is_empty() {
-            if let Ok(sdp) = Sdp::parse(&req.body) {
-                self.events.push_back(Event::AckSdp { call, sdp });
-            }
+        if !req.body.is_empty()
+            && let Ok(sdp) = Sdp::parse(&req.body)
+        {
+            self.events.push_back(Event::AckSdp { call, sdp });
         }
         let _ = now;
     }
@@ -1323,6 +1321,7 @@ impl SipEndpoint {
             self.dropped += 1;
             return;
         }
+        let resp_seq = cseq_method.map(|c| c.seq);
         match entry.tx.on_response(now, resp.code, &t) {
             ClientResponse::Absorbed(Some(ack)) => {
                 self.transmits.push_back(Transmit {
@@ -1350,7 +1349,7 @@ impl SipEndpoint {
                 self.build_ack_for_failure(&resp, &branch, transport)
             } else {
                 call.and_then(|c| {
-                    self.build_in_dialog(c, Method::Ack, None, None)
+                    self.build_in_dialog(c, Method::Ack, None, resp_seq, None)
                         .map(|(b, _)| b)
                 })
             };
@@ -1423,10 +1422,10 @@ impl SipEndpoint {
             }
             ServerTimer::Nothing => {}
         }
-        if let Some(entry) = self.server.get(&key) {
-            if let Some(d) = entry.tx.deadline() {
-                self.timers.insert((d, TimerTarget::Server(key)));
-            }
+        if let Some(entry) = self.server.get(&key)
+            && let Some(d) = entry.tx.deadline()
+        {
+            self.timers.insert((d, TimerTarget::Server(key)));
         }
     }
 
@@ -1524,10 +1523,10 @@ impl SipEndpoint {
             if c.our_invite.is_none() && c.pending_invite.is_none() {
                 let sdp = c.local_sdp.clone().unwrap_or_default();
                 let body = (!sdp.is_empty()).then(|| ("application/sdp", sdp.into_bytes()));
-                if let Ok(branch) = self.send_in_dialog(now, call, Method::Invite, body) {
-                    if let Some(c) = self.calls.get_mut(&call) {
-                        c.our_invite = Some(branch);
-                    }
+                if let Ok(branch) = self.send_in_dialog(now, call, Method::Invite, body)
+                    && let Some(c) = self.calls.get_mut(&call)
+                {
+                    c.our_invite = Some(branch);
                 }
             }
         } else if !st.we_refresh {
@@ -1584,11 +1583,11 @@ impl SipEndpoint {
         if let Some(d) = entry.tx.deadline() {
             self.timers.insert((d, TimerTarget::Server(key.to_owned())));
         }
-        if code >= 200 {
-            if let Some(mk) = entry.merge_key.take() {
-                // Keep merged-request detection only while the request is pending.
-                self.merge_index.remove(&mk);
-            }
+        if code >= 200
+            && let Some(mk) = entry.merge_key.take()
+        {
+            // Keep merged-request detection only while the request is pending.
+            self.merge_index.remove(&mk);
         }
         Some(bytes)
     }
@@ -1645,7 +1644,7 @@ impl SipEndpoint {
         c.local_seq = c.local_seq.wrapping_add(1);
         let branch = format!("{BRANCH_COOKIE}{}", self.random_token());
         let (bytes, (transport, destination)) = self
-            .build_in_dialog(call, method.clone(), Some(&branch), body)
+            .build_in_dialog(call, method.clone(), Some(&branch), None, body)
             .ok_or(CallError::UnknownCall)?;
         let tx = ClientTx::new(
             method == Method::Invite,
@@ -1681,6 +1680,7 @@ impl SipEndpoint {
         call: CallHandle,
         method: Method,
         branch: Option<&str>,
+        seq: Option<u32>,
         body: Option<(&str, Vec<u8>)>,
     ) -> Option<(Vec<u8>, (Transport, SocketAddr))> {
         let branch = match branch {
@@ -1689,11 +1689,7 @@ impl SipEndpoint {
         };
         let contact = contact_for(&self.config, self.calls.get(&call)?.transport);
         let c = self.calls.get(&call)?;
-        let seq = if method == Method::Ack {
-            c.local_seq
-        } else {
-            c.local_seq
-        };
+        let seq = seq.unwrap_or(c.local_seq);
         let mut h = Headers::default();
         h.push(
             "Via",
@@ -1788,14 +1784,13 @@ impl SipEndpoint {
                 self.merge_index.remove(&mk);
             }
             // An INVITE that never got a final answer cannot outlive its transaction.
-            if let Some(call) = e.call {
-                if self
+            if let Some(call) = e.call
+                && self
                     .calls
                     .get(&call)
                     .is_some_and(|c| c.pending_invite.as_deref() == Some(key))
-                {
-                    self.remove_call(call);
-                }
+            {
+                self.remove_call(call);
             }
         }
     }
@@ -1890,10 +1885,10 @@ fn check_body(req: &Request) -> Option<Refusal> {
         if !accepted.contains(&ct.as_str()) {
             return Some(Refusal::new(415).with("Accept", accepted.join(", ")));
         }
-        if let Some(enc) = req.headers.get("Content-Encoding") {
-            if !enc.eq_ignore_ascii_case("identity") {
-                return Some(Refusal::new(415).with("Accept-Encoding", "identity"));
-            }
+        if let Some(enc) = req.headers.get("Content-Encoding")
+            && !enc.eq_ignore_ascii_case("identity")
+        {
+            return Some(Refusal::new(415).with("Accept-Encoding", "identity"));
         }
     }
     if req.method == Method::Invite && req.headers.count("Accept") > 0 {

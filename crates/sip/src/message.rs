@@ -296,10 +296,10 @@ const CANONICAL: &[&str] = &[
 ];
 
 fn canonical_name(name: &str) -> String {
-    if name.len() == 1 {
-        if let Some((_, long)) = COMPACT.iter().find(|(c, _)| c.eq_ignore_ascii_case(name)) {
-            return (*long).to_owned();
-        }
+    if name.len() == 1
+        && let Some((_, long)) = COMPACT.iter().find(|(c, _)| c.eq_ignore_ascii_case(name))
+    {
+        return (*long).to_owned();
     }
     if let Some(c) = CANONICAL.iter().find(|c| c.eq_ignore_ascii_case(name)) {
         return (*c).to_owned();

@@ -598,10 +598,8 @@ pub fn answer(offer: &Sdp, local: &LocalMedia) -> Result<Answer, NegotiationErro
             }
         }
         let ptime = m.ptime();
-        if kind_audio {
-            if let Some(p) = ptime {
-                attributes.push(attr("ptime", Some(p.to_string())));
-            }
+        if kind_audio && let Some(p) = ptime {
+            attributes.push(attr("ptime", Some(p.to_string())));
         }
         let offered_dir = m
             .direction()

@@ -325,15 +325,14 @@ mod tests {
         let t = Timers::default();
         let mut tx = ClientTx::new(true, false, b"INVITE".to_vec(), ms(0), &t);
         let mut sends = Vec::new();
-        let mut now = ms(0);
-        loop {
-            now = tx.deadline().unwrap();
+        let now = loop {
+            let now = tx.deadline().unwrap();
             match tx.on_timer(now, &t) {
                 ClientTimer::Retransmit => sends.push(now.as_micros() / 1000),
-                ClientTimer::Timeout => break,
+                ClientTimer::Timeout => break now,
                 other => panic!("{other:?}"),
             }
-        }
+        };
         assert_eq!(now, ms(32_000));
         assert_eq!(sends, [500, 1500, 3500, 7500, 15500, 31500]);
     }
