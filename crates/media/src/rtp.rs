@@ -109,7 +109,9 @@ impl<'a> RtpPacket<'a> {
     /// The payload, without padding.
     pub fn payload(&self) -> &'a [u8] {
         // `header_len` is a public field: stay total even if a caller changed it.
-        self.buf.get(self.header_len..self.payload_end).unwrap_or(&[])
+        self.buf
+            .get(self.header_len..self.payload_end)
+            .unwrap_or(&[])
     }
 
     /// The data of header extension element `id` (RFC 8285 one-byte or two-byte form).
