@@ -188,6 +188,7 @@ pub enum Event {
 /// Counters of one leg.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LegStats {
+    /// The leg's jitter buffer.
     pub jitter: JitterStats,
     /// Packets of a payload type other than the leg's.
     pub wrong_pt: u64,
@@ -237,8 +238,7 @@ impl Limiter {
             target.min(start * RELEASE_PER_FRAME)
         };
         let n = input.len().max(1);
-        // Attack over 2.5 % of… no: over the first eighth of the frame (2.5 ms); release over
-        // the whole frame.
+        // Attack over the first eighth of the frame (2.5 ms), release over the whole frame.
         let ramp = if end < start { (n / 8).max(1) } else { n };
         for (i, (&x, o)) in input.iter().zip(out.iter_mut()).enumerate() {
             let mut g = if i >= ramp {
@@ -330,9 +330,10 @@ struct Leg {
     current: Popped,
     /// This tick's level, and whether it came from the packet.
     level: AudioLevel,
-    /// Decoded this tick, at the codec's rate and at the mix rate.
+    /// Decoded this tick, at the codec's rate and at the mix rate (32-bit: an upsampling
+    /// filter's overshoot is left to the limiter).
     pcm: Vec<i16>,
-    pcm_mix: Vec<i16>,
+    pcm_mix: Vec<i32>,
     decoded_tick: Option<u64>,
     loudness: f32,
     talker: bool,
@@ -411,8 +412,11 @@ impl Mixer {
         &self.talkers
     }
 
-    pub fn leg_stats(&self, id: ParticipantId) -> Option<&LegStats> {
-        self.legs.get(&id).map(|l| &l.stats)
+    pub fn leg_stats(&self, id: ParticipantId) -> Option<LegStats> {
+        self.legs.get(&id).map(|l| LegStats {
+            jitter: l.jb.stats().clone(),
+            ..l.stats.clone()
+        })
     }
 
     /// The jitter buffer's current target delay of a leg.
@@ -679,7 +683,7 @@ impl Mixer {
             leg.decode(tick);
             leg.resample_for_mix();
             for (a, &s) in self.acc.iter_mut().zip(&leg.pcm_mix) {
-                *a += s as i32;
+                *a += s;
             }
         }
 
@@ -719,7 +723,7 @@ impl Mixer {
                 Some(minus) => {
                     for ((m, &a), &s) in self.minus_acc.iter_mut().zip(&self.acc).zip(&leg.pcm_mix)
                     {
-                        *m = a - s as i32;
+                        *m = a - s;
                     }
                     minus.limiter.process(&self.minus_acc, &mut self.minus_pcm);
                     minus
@@ -783,8 +787,12 @@ impl Leg {
 
     fn resample_for_mix(&mut self) {
         match &mut self.up {
-            Some(r) => r.process(&self.pcm, &mut self.pcm_mix),
-            None => self.pcm_mix.copy_from_slice(&self.pcm),
+            Some(r) => r.process_wide(&self.pcm, &mut self.pcm_mix),
+            None => {
+                for (o, &s) in self.pcm_mix.iter_mut().zip(&self.pcm) {
+                    *o = s as i32;
+                }
+            }
         }
     }
 

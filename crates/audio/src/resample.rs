@@ -128,11 +128,28 @@ impl Resampler {
     /// Resamples one frame; `output` must be `output_len(input.len())` long. For downsampling
     /// the input length must be a multiple of the factor (20 ms frames always are).
     pub fn process(&mut self, input: &[i16], output: &mut [i16]) {
+        self.process_with(input, output, to_i16);
+    }
+
+    /// As [`Resampler::process`], into 32-bit samples: a filter's overshoot on a full-scale
+    /// input (a square wave's Gibbs ripple) is kept for the mixer's limiter to handle instead
+    /// of being clipped here.
+    pub fn process_wide(&mut self, input: &[i16], output: &mut [i32]) {
+        self.process_with(input, output, |v| v.round() as i32);
+    }
+
+    fn process_with<T: Copy + From<i16>>(
+        &mut self,
+        input: &[i16],
+        output: &mut [T],
+        convert: impl Fn(f32) -> T,
+    ) {
         debug_assert_eq!(output.len(), self.output_len(input.len()));
         match &self.kind {
             Kind::Copy => {
-                let n = input.len().min(output.len());
-                output[..n].copy_from_slice(&input[..n]);
+                for (o, &i) in output.iter_mut().zip(input) {
+                    *o = T::from(i);
+                }
             }
             Kind::Up { factor, phases } => {
                 self.buf.truncate(self.history);
@@ -145,7 +162,7 @@ impl Resampler {
                         for (x, h) in window.iter().rev().zip(taps) {
                             acc += x * h;
                         }
-                        *o = to_i16(acc);
+                        *o = convert(acc);
                     }
                 }
                 let keep = self.buf.len() - self.history;
@@ -164,7 +181,7 @@ impl Resampler {
                     for (x, h) in window.iter().rev().zip(taps.iter()) {
                         acc += x * h;
                     }
-                    *o = to_i16(acc);
+                    *o = convert(acc);
                 }
                 let keep = self.buf.len() - self.history;
                 self.buf.copy_within(keep.., 0);
