@@ -24,7 +24,9 @@ pub enum Source {
         freq: f64,
     },
     Silence,
-    /// Random bytes as payload.
+    /// Random bytes as payload, made undecodable for Opus (a code-3 TOC with a frame count of
+    /// zero, RFC 6716 §3.2.5): random bytes that happen to be valid Opus are audio (noise) that
+    /// the mixer rightly mixes like any noisy participant.
     Garbage,
 }
 
@@ -182,14 +184,23 @@ impl Sim {
             Source::Square { freq } => (start..start + n)
                 .map(|k| {
                     let half = (rate as f64 / freq / 2.0) as usize;
-                    if (k / half) % 2 == 0 { 32767 } else { -32768 }
+                    if (k / half).is_multiple_of(2) {
+                        32767
+                    } else {
+                        -32768
+                    }
                 })
                 .collect(),
             Source::Silence | Source::Garbage => vec![0; n],
         };
         let payload = if let Source::Garbage = leg.source {
             let len = self.rng.gen_range(0..300);
-            (0..len).map(|_| self.rng.r#gen::<u8>()).collect()
+            let mut g: Vec<u8> = (0..len).map(|_| self.rng.r#gen::<u8>()).collect();
+            if g.len() >= 2 {
+                g[0] |= 0x03;
+                g[1] = 0;
+            }
+            g
         } else {
             let mut p = Vec::new();
             leg.enc.encode(&pcm, &mut p).unwrap();
