@@ -49,7 +49,7 @@ fn payloads(legs: usize, talkers: usize) -> Vec<Vec<Bytes>> {
 fn room(legs: usize, talkers: usize, mix_rate: u32) -> Room {
     let mut mixer = Mixer::new(
         MixerConfig {
-            mix_rate,
+            mix_rate: Some(mix_rate),
             talkers: talkers.max(3),
             ..MixerConfig::default()
         },

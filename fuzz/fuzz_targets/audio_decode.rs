@@ -45,7 +45,7 @@ fuzz_target!(|data: &[u8]| {
     let codec = CODECS[(data[0] & 3) as usize];
     let mut jb = JitterBuffer::new(JitterConfig::new(codec.frame_rtp_ticks(), codec.frame_bytes()));
     // 8 kHz mixing keeps each run short; the 48 kHz paths are exercised by the unit tests.
-    let config = MixerConfig { mix_rate: 8000, ..MixerConfig::default() };
+    let config = MixerConfig { mix_rate: Some(8000), ..MixerConfig::default() };
     let mut mixer = Mixer::new(config, Timestamp::ZERO).unwrap();
     let pt = Pt(codec.static_pt().unwrap_or(111));
     mixer.add_leg(ParticipantId(1), LegConfig::sip(codec, pt)).unwrap();

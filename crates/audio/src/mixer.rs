@@ -49,9 +49,11 @@ const TAP_CAPACITY: usize = 50;
 /// Settings of one room's mixer.
 #[derive(Debug, Clone)]
 pub struct MixerConfig {
-    /// The rate the mix is made at: 48000 (default, keeps wideband and Opus legs wide), 16000,
-    /// or 8000 for a room of phones only (the cheapest; what Janus's AudioBridge does).
-    pub mix_rate: u32,
+    /// The rate the mix is made at: 8000, 16000 or 48000, or `None` (the default) for the
+    /// lowest rate that carries every leg's codec — 8 kHz for a room of G.711 phones (the
+    /// cheapest, and all they can hear), 16 kHz once a G.722 leg joins, 48 kHz with Opus. The
+    /// rate follows legs joining and leaving.
+    pub mix_rate: Option<u32>,
     /// How many of the loudest legs are decoded and mixed: 3, as conference bridges do — a
     /// fourth simultaneous voice is noise to the listener.
     pub talkers: usize,
@@ -62,7 +64,7 @@ pub struct MixerConfig {
 impl Default for MixerConfig {
     fn default() -> Self {
         Self {
-            mix_rate: 48000,
+            mix_rate: None,
             talkers: 3,
             full_mix_tap: false,
         }
@@ -354,6 +356,8 @@ struct Leg {
 #[derive(Debug)]
 pub struct Mixer {
     config: MixerConfig,
+    /// The mixing rate now, and samples per 20 ms frame at it.
+    rate: u32,
     frame: usize,
     legs: BTreeMap<ParticipantId, Leg>,
     next_tick: Timestamp,
@@ -378,11 +382,13 @@ pub struct Mixer {
 impl Mixer {
     /// A mixer whose first tick is at `now`.
     pub fn new(config: MixerConfig, now: Timestamp) -> Result<Self, AudioError> {
-        if !matches!(config.mix_rate, 8000 | 16000 | 48000) {
-            return Err(AudioError::UnsupportedRate(config.mix_rate));
+        let rate = config.mix_rate.unwrap_or(8000);
+        if !matches!(rate, 8000 | 16000 | 48000) {
+            return Err(AudioError::UnsupportedRate(rate));
         }
-        let frame = (config.mix_rate / 50) as usize;
+        let frame = (rate / 50) as usize;
         Ok(Self {
+            rate,
             frame,
             legs: BTreeMap::new(),
             next_tick: now,
@@ -424,6 +430,11 @@ impl Mixer {
         self.legs.get(&id).map(|l| l.jb.target_delay())
     }
 
+    /// The rate the mix is made at now.
+    pub fn mix_rate(&self) -> u32 {
+        self.rate
+    }
+
     pub fn leg_count(&self) -> usize {
         self.legs.len()
     }
@@ -454,6 +465,9 @@ impl Mixer {
             return Err(AudioError::UnsupportedPtime(ptime, config.codec));
         }
         let codec = config.codec;
+        if self.config.mix_rate.is_none() && codec.sample_rate() > self.rate {
+            self.set_rate(codec.sample_rate())?;
+        }
         let publisher = if config.publish_opus {
             Some(Publisher {
                 encoder: Encoder::new(AudioCodec::Opus)?,
@@ -465,7 +479,7 @@ impl Mixer {
         };
         if config.receives_mix && !self.shared_paths.contains_key(&codec) {
             self.shared_paths
-                .insert(codec, EncodePath::new(codec, self.config.mix_rate)?);
+                .insert(codec, EncodePath::new(codec, self.rate)?);
         }
         let leg = Leg {
             id,
@@ -474,7 +488,7 @@ impl Mixer {
                 codec.frame_bytes(),
             )),
             decoder: Decoder::new(codec)?,
-            up: resampler(codec.sample_rate(), self.config.mix_rate)?,
+            up: resampler(codec.sample_rate(), self.rate)?,
             current: Popped::Empty,
             level: AudioLevel::SILENCE,
             pcm: vec![0; codec.frame_samples()],
@@ -513,6 +527,43 @@ impl Mixer {
             .map(|l| l.config.codec)
             .collect();
         self.shared_paths.retain(|c, _| used.contains(c));
+        if self.config.mix_rate.is_none() {
+            let need = self
+                .legs
+                .values()
+                .map(|l| l.config.codec.sample_rate())
+                .max()
+                .unwrap_or(8000);
+            if need != self.rate {
+                self.set_rate(need)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Changes the mixing rate: every path through the mix is rebuilt for it (talkers are
+    /// chosen afresh on the next tick).
+    fn set_rate(&mut self, rate: u32) -> Result<(), AudioError> {
+        let frame = (rate / 50) as usize;
+        let mut paths = BTreeMap::new();
+        for &codec in self.shared_paths.keys() {
+            paths.insert(codec, EncodePath::new(codec, rate)?);
+        }
+        for leg in self.legs.values_mut() {
+            leg.up = resampler(leg.config.codec.sample_rate(), rate)?;
+            leg.pcm_mix = vec![0; frame];
+            leg.minus = None;
+            leg.talker = false;
+            leg.decoded_tick = None;
+        }
+        self.shared_paths = paths;
+        self.talkers.clear();
+        self.rate = rate;
+        self.frame = frame;
+        self.acc = vec![0; frame];
+        self.shared_pcm = vec![0; frame];
+        self.minus_acc = vec![0; frame];
+        self.minus_pcm = vec![0; frame];
         Ok(())
     }
 
@@ -656,7 +707,7 @@ impl Mixer {
                     // Fork the shared path so the leg's decoder sees a continuous stream.
                     let path = match self.shared_paths.get(&leg.config.codec) {
                         Some(p) => p.fork(),
-                        None => EncodePath::new(leg.config.codec, self.config.mix_rate),
+                        None => EncodePath::new(leg.config.codec, self.rate),
                     };
                     leg.minus = path.ok().map(|path| MinusStream {
                         limiter: self.shared_limiter,
@@ -709,7 +760,7 @@ impl Mixer {
             }
             self.taps.push_back(MixFrame {
                 at: now,
-                rate: self.config.mix_rate,
+                rate: self.rate,
                 pcm: self.shared_pcm.clone(),
             });
         }

@@ -16,7 +16,7 @@ fn two_full_scale_legs_never_reach_saturation() {
     ] {
         let mut sim = Sim::new(
             MixerConfig {
-                mix_rate: rate,
+                mix_rate: Some(rate),
                 full_mix_tap: true,
                 ..MixerConfig::default()
             },

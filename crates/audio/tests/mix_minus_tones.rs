@@ -11,7 +11,7 @@ const FREQS: [f64; 3] = [400.0, 700.0, 1100.0];
 fn three_tones(codec: AudioCodec, mix_rate: u32) {
     let mut sim = Sim::new(
         MixerConfig {
-            mix_rate,
+            mix_rate: Some(mix_rate),
             ..MixerConfig::default()
         },
         1,
@@ -136,4 +136,29 @@ fn only_the_loudest_three_are_mixed() {
     // The quiet leg was never decoded.
     let quiet = sim.legs[3].id;
     assert_eq!(sim.mixer.leg_stats(quiet).unwrap().decoded, 0);
+}
+
+#[test]
+fn the_mixing_rate_follows_the_widest_codec() {
+    let mut sim = Sim::new(MixerConfig::default(), 4);
+    let tone = |f| Source::Tone {
+        freq: f,
+        amplitude: 6000.0,
+    };
+    sim.add(AudioCodec::Pcmu, tone(400.0));
+    assert_eq!(sim.mixer.mix_rate(), 8000);
+    sim.add(AudioCodec::G722, tone(700.0));
+    assert_eq!(sim.mixer.mix_rate(), 16000);
+    sim.run_ms(300);
+    let opus = sim.add(AudioCodec::Opus, tone(1100.0));
+    assert_eq!(sim.mixer.mix_rate(), 48000);
+    sim.run_ms(500);
+    sim.clear_heard();
+    sim.run_ms(500);
+    // Everyone still hears the others after the change of rate.
+    let p = powers(&sim.legs[0], &FREQS);
+    assert!(p[1] > 1e5 && p[2] > 1e5 && p[0] * 100.0 < p[1], "{p:?}");
+    sim.mixer.remove_leg(sim.legs[opus].id).unwrap();
+    assert_eq!(sim.mixer.mix_rate(), 16000);
+    sim.run_ms(200);
 }
