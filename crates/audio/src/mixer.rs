@@ -791,7 +791,7 @@ impl Mixer {
 
         // 6. Legs published to browsers as Opus.
         for leg in self.legs.values_mut() {
-            if let Some(p) = leg.publish(tick) {
+            if let Some(p) = leg.publish() {
                 self.published.push_back(p);
             }
         }
@@ -885,35 +885,26 @@ impl Leg {
         }
     }
 
-    fn publish(&mut self, tick: u64) -> Option<PublishedPacket> {
+    /// This tick's decoded frame as 48 kHz Opus, for a leg published to browsers.
+    fn publish(&mut self) -> Option<PublishedPacket> {
         let p = self.publisher.as_mut()?;
+        let mut buf = [0i16; MAX_FRAME_SAMPLES];
         let pcm48: &[i16] = match &mut p.up {
             Some(up) => {
-                let mut buf = [0i16; MAX_FRAME_SAMPLES];
                 up.process(&self.pcm, &mut buf);
-                return encode_published(p, &buf, self.id, self.level, tick);
+                &buf
             }
             None => &self.pcm,
         };
-        encode_published(p, pcm48, self.id, self.level, tick)
+        let mut out = Vec::with_capacity(256);
+        let ok = p.encoder.encode(pcm48, &mut out).is_ok();
+        let timestamp = p.timestamp;
+        p.timestamp = p.timestamp.wrapping_add(960);
+        ok.then(|| PublishedPacket {
+            leg: self.id,
+            payload: Bytes::from(out),
+            timestamp,
+            level: self.level,
+        })
     }
-}
-
-fn encode_published(
-    p: &mut Publisher,
-    pcm48: &[i16],
-    leg: ParticipantId,
-    level: AudioLevel,
-    _tick: u64,
-) -> Option<PublishedPacket> {
-    let mut out = Vec::with_capacity(256);
-    let ok = p.encoder.encode(pcm48, &mut out).is_ok();
-    let timestamp = p.timestamp;
-    p.timestamp = p.timestamp.wrapping_add(960);
-    ok.then(|| PublishedPacket {
-        leg,
-        payload: Bytes::from(out),
-        timestamp,
-        level,
-    })
 }
