@@ -344,11 +344,11 @@ impl IvrCall {
                     self.on_entry_timeout(now, kind);
                 }
             }
-            State::Lookup { since, .. } | State::Verify { since, .. } => {
-                if now.saturating_since(*since) >= cfg.app_timeout {
-                    tracing::warn!("no answer from the application");
-                    self.leave(now, None, HangupReason::AppTimeout);
-                }
+            State::Lookup { since, .. } | State::Verify { since, .. }
+                if now.saturating_since(*since) >= cfg.app_timeout =>
+            {
+                tracing::warn!("no answer from the application");
+                self.leave(now, None, HangupReason::AppTimeout);
             }
             _ => {}
         }

@@ -45,6 +45,9 @@ pub struct PromptPlayer {
     /// Samples of the head item already played.
     offset: usize,
     next_frame_at: Timestamp,
+    /// When the queued audio ends at real-time pace. Kept after the last frame was pulled,
+    /// until [`stop`](Self::stop), so the owner sees the end whether or not frames were pulled.
+    end: Option<Timestamp>,
     frame: [i16; FRAME_SAMPLES],
 }
 
@@ -55,6 +58,7 @@ impl PromptPlayer {
             queue: VecDeque::new(),
             offset: 0,
             next_frame_at: Timestamp::ZERO,
+            end: None,
             frame: [0; FRAME_SAMPLES],
         }
     }
@@ -71,6 +75,8 @@ impl PromptPlayer {
         if self.queue.len() < MAX_QUEUE && item.len > 0 {
             self.queue.push_back(item);
         }
+        let frames = self.remaining_samples().div_ceil(FRAME_SAMPLES) as u32;
+        self.end = Some(self.next_frame_at + FRAME * frames);
     }
 
     /// Queues a prompt after whatever is playing, with a short silence between the two.
@@ -119,8 +125,10 @@ impl PromptPlayer {
     pub fn stop(&mut self) {
         self.queue.clear();
         self.offset = 0;
+        self.end = None;
     }
 
+    /// Nothing left to send (the end time may still be ahead if frames were pulled early).
     pub fn is_idle(&self) -> bool {
         self.queue.is_empty()
     }
@@ -129,13 +137,10 @@ impl PromptPlayer {
         self.queue.iter().map(|i| i.len).sum::<usize>() - self.offset
     }
 
-    /// When everything queued will have been played, at real-time pace; `None` when idle.
+    /// When everything queued will have been (or was) played, at real-time pace; `None` when
+    /// nothing was queued since the last [`stop`](Self::stop).
     pub fn end_time(&self) -> Option<Timestamp> {
-        if self.queue.is_empty() {
-            return None;
-        }
-        let frames = self.remaining_samples().div_ceil(FRAME_SAMPLES) as u64;
-        Some(self.next_frame_at + FRAME * frames as u32)
+        self.end
     }
 
     /// When the next frame is due; `None` when idle.
