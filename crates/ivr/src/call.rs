@@ -508,6 +508,8 @@ impl IvrCall {
         };
         let kind = *kind;
         started.get_or_insert(now);
+        // After a barge-in the prompt never "ended": the first-digit timer starts here.
+        waiting_since.get_or_insert(now);
         if digit == Digit::STAR {
             digits.clear();
             *waiting_since = Some(now);
