@@ -115,15 +115,13 @@ impl InbandDetector {
     /// Runs the detector over `pcm` (8 kHz, 16-bit linear) and calls `on_digit` for every key
     /// press that *starts* in it. Keeps partial blocks for the next call.
     pub fn process(&mut self, pcm: &[i16], mut on_digit: impl FnMut(Digit)) {
-        for &x in pcm {
-            let x = f32::from(x);
-            self.energy += x * x;
-            for i in 0..FILTERS {
-                let s0 = x + self.coeff[i] * self.s1[i] - self.s2[i];
-                self.s2[i] = self.s1[i];
-                self.s1[i] = s0;
-            }
-            self.n += 1;
+        let mut rest = pcm;
+        while !rest.is_empty() {
+            let take = (BLOCK - self.n).min(rest.len());
+            let (now, later) = rest.split_at(take);
+            rest = later;
+            self.run_filters(now);
+            self.n += take;
             if self.n == BLOCK {
                 let hit = self.decide();
                 self.s1 = [0.0; FILTERS];
@@ -139,6 +137,27 @@ impl InbandDetector {
                 self.last_hit = hit;
             }
         }
+    }
+
+    /// The Goertzel recurrence `s[n] = x[n] + 2cos(w)·s[n-1] - s[n-2]` for all 12 filters,
+    /// on local copies so the compiler keeps them in vector registers.
+    fn run_filters(&mut self, samples: &[i16]) {
+        let coeff = self.coeff;
+        let mut s1 = self.s1;
+        let mut s2 = self.s2;
+        let mut energy = self.energy;
+        for &x in samples {
+            let x = f32::from(x);
+            energy += x * x;
+            for i in 0..FILTERS {
+                let s0 = x + coeff[i] * s1[i] - s2[i];
+                s2[i] = s1[i];
+                s1[i] = s0;
+            }
+        }
+        self.s1 = s1;
+        self.s2 = s2;
+        self.energy = energy;
     }
 
     /// Mean power of filter `i` over the block, on the scale of `energy / BLOCK`.
