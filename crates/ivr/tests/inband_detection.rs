@@ -200,3 +200,48 @@ fn music_like_chords_give_no_digits() {
     }
     assert_eq!(detect(&pcm), "");
 }
+
+/// G.711 µ-law encoder (the inverse of `pont_ivr::mulaw_to_linear`), to put test tones through
+/// the codec a phone leg uses.
+fn linear_to_mulaw(s: i16) -> u8 {
+    const BIAS: i32 = 0x84;
+    let mut v = i32::from(s);
+    let sign = if v < 0 {
+        v = -v;
+        0x80
+    } else {
+        0
+    };
+    v = (v + BIAS).min(32635 + BIAS);
+    let exponent = (0..8).rev().find(|e| v >= (0x80 << e)).unwrap_or(0);
+    let mantissa = (v >> (exponent + 3)) & 0x0f;
+    !(sign | (exponent << 4) as u8 | mantissa as u8)
+}
+
+#[test]
+fn tones_through_g711_mulaw_are_detected() {
+    let mut rng = ChaCha8Rng::seed_from_u64(9);
+    let keys = "98765#4321*0";
+    let mut pcm = sequence(
+        keys,
+        Duration::from_millis(60),
+        Duration::from_millis(60),
+        -18.0,
+        3.0,
+    );
+    let tone_rms = 22_656.0 / 2f32.sqrt() * 10f32.powf(-18.0 / 20.0);
+    with_noise(&mut pcm, tone_rms * 10f32.powf(-25.0 / 20.0), &mut rng);
+    let decoded: Vec<i16> = pcm
+        .iter()
+        .map(|&s| pont_ivr::mulaw_to_linear(linear_to_mulaw(s)))
+        .collect();
+    // The codec really was applied: quantisation changed most samples.
+    let changed = pcm.iter().zip(&decoded).filter(|(a, b)| a != b).count();
+    assert!(changed > pcm.len() / 2);
+    // ...and is G.711: the error stays within half a segment step (≤ 1/16 of the value + 8).
+    for (&a, &b) in pcm.iter().zip(&decoded) {
+        let err = (i32::from(a) - i32::from(b)).abs();
+        assert!(err <= i32::from(a).abs() / 16 + 8, "{a} -> {b}");
+    }
+    assert_eq!(detect(&decoded), keys);
+}
