@@ -140,7 +140,10 @@ impl InbandDetector {
     }
 
     /// The Goertzel recurrence `s[n] = x[n] + 2cos(w)·s[n-1] - s[n-2]` for all 12 filters,
-    /// on local copies so the compiler keeps them in vector registers.
+    /// on local copies so the compiler keeps them in vector registers. Never inlined: when
+    /// `process` was instantiated in another crate, the copy compiled there ran 2–4× slower
+    /// (measured with the `ivr` bench's `goertzel_only`), so every caller gets this crate's.
+    #[inline(never)]
     fn run_filters(&mut self, samples: &[i16]) {
         let coeff = self.coeff;
         let mut s1 = self.s1;
