@@ -43,7 +43,12 @@ fn sequence(keys: &str, on: Duration, off: Duration, dbm0: f32, twist: f32) -> V
 fn sequences_with_noise_and_twist_are_detected_exactly() {
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     let keys = "0123456789*#ABCD5500#";
-    for (dbm0, twist, snr) in [(-5.0, 0.0, 30.0), (-15.0, 6.0, 20.0), (-22.0, 6.0, 18.0)] {
+    for (dbm0, twist, snr) in [
+        (-5.0, 0.0, 30.0),
+        (-15.0, 6.0, 20.0),
+        (-22.0, 6.0, 18.0),
+        (-10.0, 3.0, 15.0),
+    ] {
         for (on, off) in [(100, 100), (50, 50), (45, 45)] {
             let mut pcm = sequence(
                 keys,
@@ -79,6 +84,23 @@ fn frequency_within_1_5_percent_is_accepted() {
             pcm.extend(vec![0; 480]);
         }
         assert_eq!(detect(&pcm), "159#", "deviation {dev}");
+    }
+}
+
+#[test]
+fn frequency_off_by_3_5_percent_is_rejected() {
+    for dev in [0.965, 1.035] {
+        for c in "0123456789*#ABCD".chars() {
+            let mut pcm = tone_at(
+                Digit::from_char(c).unwrap(),
+                Duration::from_millis(80),
+                -10.0,
+                0.0,
+                dev,
+            );
+            pcm.extend(vec![0; 800]);
+            assert_eq!(detect(&pcm), "", "key {c} at deviation {dev}");
+        }
     }
 }
 
