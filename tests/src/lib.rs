@@ -137,12 +137,14 @@ pub struct ServeOptions {
 }
 
 impl ServeOptions {
-    /// `pont serve --http 127.0.0.1:0 --data <dir>/data`, run in `dir`.
+    /// `pont serve --http 127.0.0.1:0 --media 127.0.0.1:0 --data <dir>/data`, run in `dir`.
     pub fn new(dir: &Path) -> Self {
         Self {
             cwd: dir.to_owned(),
             args: vec![
                 "--http".into(),
+                "127.0.0.1:0".into(),
+                "--media".into(),
                 "127.0.0.1:0".into(),
                 "--data".into(),
                 dir.join("data").display().to_string(),
