@@ -218,7 +218,10 @@ pub fn base64_decode(s: &str) -> Vec<u8> {
     out
 }
 
-/// A mono 16-bit PCM WAV at 48 kHz: a sine of `freq` Hz at `dbfs` (or silence for `None`).
+/// A mono 16-bit PCM WAV at 48 kHz: digital silence for `None`, else a sine of `freq` Hz in
+/// syllable-like bursts: 400 ms at `dbfs`, 200 ms at -60 dBFS. A constant tone would become
+/// the speaker detector's noise floor (the quietest level it hears) and never count as
+/// speech; the quiet gaps keep the floor low, as the pauses of real speech do.
 pub fn write_wav(path: &Path, seconds: u32, tone: Option<(f64, f64)>) {
     let rate = 48_000u32;
     let n = rate * seconds;
@@ -226,7 +229,9 @@ pub fn write_wav(path: &Path, seconds: u32, tone: Option<(f64, f64)>) {
     for i in 0..n {
         let s = match tone {
             Some((freq, dbfs)) => {
-                let amp = 10f64.powf(dbfs / 20.0) * f64::from(i16::MAX);
+                let in_burst = (i % (rate * 6 / 10)) < rate * 4 / 10;
+                let level = if in_burst { dbfs } else { -60.0 };
+                let amp = 10f64.powf(level / 20.0) * f64::from(i16::MAX);
                 (amp * (2.0 * std::f64::consts::PI * freq * f64::from(i) / f64::from(rate)).sin())
                     as i16
             }

@@ -256,6 +256,7 @@
         if (s.type !== "inbound-rtp") return;
         out.push({ kind: s.kind, mid: s.mid, participantId: state.midOwner.get(s.mid) || null,
           packetsReceived: s.packetsReceived || 0, framesDecoded: s.framesDecoded || 0,
+          audioLevel: s.audioLevel === undefined ? null : s.audioLevel,
           codec: (r.get(s.codecId) || {}).mimeType || null });
       });
       return out;

@@ -769,6 +769,13 @@ mod tests {
         assert!(offer.sdp.contains("a=ice-lite"));
         assert!(offer.sdp.contains("a=candidate:"));
         assert!(offer.sdp.contains("profile-level-id=42e01f"));
+        assert!(
+            offer
+                .sdp
+                .contains("urn:ietf:params:rtp-hdrext:ssrc-audio-level"),
+            "{}",
+            offer.sdp
+        );
         assert!(offer.publish_audio_mid.is_some() && offer.publish_video_mid.is_some());
         assert!(
             leg.poll_offer().is_none(),
