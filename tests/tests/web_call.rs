@@ -15,8 +15,10 @@ use serde_json::Value;
 const STATS: &str = "const done = arguments[arguments.length - 1];\
      window.pont ? window.pont.stats().then(done, e => done(String(e))) : done([]);";
 
-/// Per remote participant and kind: (packetsReceived, framesDecoded).
-fn inbound(b: &Browser) -> BTreeMap<(String, String), (u64, u64)> {
+/// Per (remote participant, kind): (packetsReceived, framesDecoded).
+type Inbound = BTreeMap<(String, String), (u64, u64)>;
+
+fn inbound(b: &Browser) -> Inbound {
     let mut out = BTreeMap::new();
     if let Value::Array(items) = b.exec_async(STATS) {
         for s in items {
@@ -46,11 +48,7 @@ fn page(b: &Browser, field: &str) -> Value {
 
 /// Whether `b` has, for each of `others`, video frames decoded and audio packets received
 /// beyond `since` (or beyond zero).
-fn media_flows(
-    b: &Browser,
-    others: &[String],
-    since: Option<&BTreeMap<(String, String), (u64, u64)>>,
-) -> Option<BTreeMap<(String, String), (u64, u64)>> {
+fn media_flows(b: &Browser, others: &[String], since: Option<&Inbound>) -> Option<Inbound> {
     let now = inbound(b);
     for o in others {
         let audio = now.get(&(o.clone(), "audio".into()))?;

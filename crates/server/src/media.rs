@@ -625,13 +625,7 @@ impl Task {
             let mut closed = Vec::new();
             let ids: Vec<ParticipantId> = self.webs.keys().copied().collect();
             for id in ids {
-                loop {
-                    let Some(w) = self.webs.get_mut(&id) else {
-                        break;
-                    };
-                    let Some(ev) = w.leg.poll_event() else {
-                        break;
-                    };
+                while let Some(ev) = self.webs.get_mut(&id).and_then(|w| w.leg.poll_event()) {
                     moved = true;
                     match ev {
                         LegEvent::Transmit {
