@@ -180,7 +180,8 @@
       el.querySelector(".label").textContent = p ? p.display_name : pid;
       el.classList.toggle("speaking", pid === state.activeSpeaker);
       const parent = pid === main ? mainEl : strip;
-      if (el.parentNode !== parent) parent.appendChild(el);
+      // Moving a media element pauses it: play it again.
+      if (el.parentNode !== parent) { parent.appendChild(el); if (v.srcObject) play(v); }
     }
     // Ourselves in the main window when we are the speaker.
     let selfMain = document.querySelector('.tile[data-pid="self"]');
