@@ -7,6 +7,9 @@
 //! never for a fixed time.
 #![forbid(unsafe_code)]
 
+pub mod webdriver;
+pub mod ws;
+
 use std::collections::HashMap;
 use std::io::{BufRead as _, BufReader, Read as _};
 use std::net::SocketAddr;
@@ -137,12 +140,14 @@ pub struct ServeOptions {
 }
 
 impl ServeOptions {
-    /// `pont serve --http 127.0.0.1:0 --data <dir>/data`, run in `dir`.
+    /// `pont serve --http 127.0.0.1:0 --media 127.0.0.1:0 --data <dir>/data`, run in `dir`.
     pub fn new(dir: &Path) -> Self {
         Self {
             cwd: dir.to_owned(),
             args: vec![
                 "--http".into(),
+                "127.0.0.1:0".into(),
+                "--media".into(),
                 "127.0.0.1:0".into(),
                 "--data".into(),
                 dir.join("data").display().to_string(),
@@ -408,6 +413,41 @@ pub fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> Re
 /// `DELETE url`.
 pub fn delete(url: &str) -> Reply {
     reply(client().delete(url).call())
+}
+
+/// The media address from the listening line (`media=ADDR`).
+pub fn parse_media(line: &str) -> Option<SocketAddr> {
+    line.strip_prefix("pont listening ")?
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix("media="))?
+        .parse()
+        .ok()
+}
+
+impl Server {
+    /// The bound WebRTC media address.
+    pub fn media(&self) -> SocketAddr {
+        self.stdout
+            .iter()
+            .find_map(|l| parse_media(l))
+            .expect("media= in the listening line")
+    }
+}
+
+/// Creates an instant meeting with `token` and returns its room number.
+pub fn instant_room(server: &Server, token: &str) -> u64 {
+    let auth = bearer(token);
+    let reply = send(
+        "POST",
+        &server.url("/api/v1/meetings/instant"),
+        &[
+            ("content-type", "application/json"),
+            ("authorization", &auth),
+        ],
+        r#"{"subject": "test"}"#,
+    );
+    assert_eq!(reply.status, 201, "{reply:?}");
+    reply.json()["room_number"].as_u64().expect("room_number")
 }
 
 /// `Authorization: Bearer <token>`.

@@ -90,6 +90,10 @@ pub(crate) struct ServeArgs {
     /// TLS private key (PEM). Validated now; HTTPS itself is not served yet
     #[arg(long, env = "PONT_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
     pub(crate) tls_key: Option<PathBuf>,
+    /// Most participants in one room; a join beyond it is refused as "room full"
+    /// [default: 300]
+    #[arg(long, env = "PONT_MAX_PARTICIPANTS", value_name = "N")]
+    pub(crate) max_participants: Option<usize>,
 }
 
 /// An inclusive UDP port range, `LO-HI`.
@@ -164,6 +168,7 @@ pub(crate) struct FileConfig {
     public_url: Option<String>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    max_participants: Option<usize>,
     #[serde(default)]
     dialin: DialinConfig,
     #[serde(default)]
@@ -216,6 +221,7 @@ pub(crate) struct Settings {
     pub(crate) public_ip: Option<IpAddr>,
     pub(crate) public_url: Option<String>,
     pub(crate) tls: Option<TlsFiles>,
+    pub(crate) max_participants: usize,
     pub(crate) dialin: DialinConfig,
     pub(crate) log: LogConfig,
 }
@@ -227,6 +233,10 @@ pub(crate) const DEFAULT_SIP: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::
 pub(crate) const DEFAULT_MEDIA: SocketAddr =
     SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 10000);
 pub(crate) const DEFAULT_DATA: &str = "./data";
+/// 300 per room: one SFU node forwards every track to every browser, so a room's cost grows
+/// with the square of its size; beyond a few hundred, a webinar shape (few publishers) is
+/// needed anyway.
+pub(crate) const DEFAULT_MAX_PARTICIPANTS: usize = 300;
 
 /// Reads the config file named by `--config`/`PONT_CONFIG`, or the default one if it exists.
 pub(crate) fn load_file(common: &CommonArgs) -> anyhow::Result<(Option<PathBuf>, FileConfig)> {
@@ -290,6 +300,10 @@ impl Settings {
                 .or(file.public_url)
                 .map(|u| u.trim_end_matches('/').to_owned()),
             tls,
+            max_participants: args
+                .max_participants
+                .or(file.max_participants)
+                .unwrap_or(DEFAULT_MAX_PARTICIPANTS),
             dialin: file.dialin,
             log: file.log,
         };
@@ -298,6 +312,9 @@ impl Settings {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        if self.max_participants == 0 {
+            bail!("max_participants must be at least 1");
+        }
         if self.rtp_ports.contains(self.media.port()) {
             bail!(
                 "the media port {} lies inside rtp_ports {}",

@@ -12,7 +12,7 @@ use axum::http::header::{self, HeaderValue};
 use axum::http::request::Parts;
 use axum::http::{Method, StatusCode};
 use axum::middleware::{self, Next};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use pont_meet::{MeetError, Meeting, NewMeeting, Organizer, Store};
@@ -69,6 +69,15 @@ impl AppState {
         }
     }
 
+    pub(crate) fn media(&self) -> &MediaHandle {
+        &self.inner.media
+    }
+
+    /// Whether the meet store knows this room number.
+    pub(crate) async fn room_exists(&self, room: RoomId) -> Result<bool, ApiError> {
+        Ok(self.db(move |s| s.room(room)).await?.is_some())
+    }
+
     /// Runs a store operation off the async threads (SQLite blocks).
     async fn db<T: Send + 'static>(
         &self,
@@ -95,11 +104,13 @@ pub(crate) fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/meetings/instant", post(create_instant_meeting))
         .route("/rooms/{room}", get(get_room))
+        .route("/rooms/{room}/ws", get(crate::signalling::ws_handler))
         .fallback(not_found);
     Router::new()
-        .route("/", get(index))
+        .route("/", get(crate::web::index))
         .route("/join", get(join))
         .route("/r/{room}", get(room_page))
+        .route("/assets/{file}", get(crate::web::asset))
         .route("/signin", get(signin))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_handler))
@@ -483,22 +494,6 @@ async fn get_room(
 
 // ---- the minimal portal ----
 
-const INDEX_HTML: &str = r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>pont</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body>
-<h1>pont</h1>
-<form action="/join" method="get">
-  <label>Room number <input name="room" inputmode="numeric" pattern="[0-9]+" required autofocus></label>
-  <button type="submit">Join</button>
-</form>
-</body></html>
-"#;
-
-async fn index() -> Html<&'static str> {
-    Html(INDEX_HTML)
-}
-
 #[derive(Debug, Deserialize)]
 struct JoinQuery {
     room: Option<String>,
@@ -517,22 +512,23 @@ async fn join(Query(query): Query<JoinQuery>) -> Response {
     }
 }
 
-/// `/r/<room>`: a placeholder until the web client exists.
+/// `/r/<room>`: the meeting page; 404 with the same page (showing "unknown room") when the
+/// meet store has no such room.
 async fn room_page(
     State(state): State<AppState>,
     Path(room): Path<String>,
 ) -> Result<Response, ApiError> {
-    let Ok(number) = room.parse::<RoomId>() else {
-        return Ok((StatusCode::NOT_FOUND, Html("<p>No such room.</p>\n")).into_response());
+    let known = match room.parse::<RoomId>() {
+        Ok(number) => state.room_exists(number).await?,
+        Err(_) => false,
     };
-    if state.db(move |s| s.room(number)).await?.is_none() {
-        return Ok((StatusCode::NOT_FOUND, Html("<p>No such room.</p>\n")).into_response());
-    }
-    Ok(Html(format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Room {number}</title></head>\
-         <body><h1>Room {number}</h1><p>The web client is not built yet.</p></body></html>\n"
-    ))
-    .into_response())
+    let page = crate::web::room_page(&room, known);
+    let status = if known {
+        StatusCode::OK
+    } else {
+        StatusCode::NOT_FOUND
+    };
+    Ok((status, page).into_response())
 }
 
 /// Seconds since the Unix epoch, for the store's timestamps.

@@ -11,6 +11,8 @@ mod media;
 mod metrics;
 #[allow(dead_code)] // wired into the SIP task by the SIP endpoint work (issue 4)
 mod rtp_leg;
+mod signalling;
+mod web;
 
 use std::io::IsTerminal as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -106,9 +108,8 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     }
     info!(
         sip = %settings.sip,
-        media = %settings.media,
         rtp_ports = %settings.rtp_ports,
-        "SIP and WebRTC listeners are not built yet; their settings are validated only"
+        "the SIP listener is not built yet; its settings are validated only"
     );
 
     let mut store = open_store(&settings.data)?;
@@ -130,7 +131,11 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         seed: rand_seed(),
         ..CoreConfig::default()
     };
-    let (media, media_task) = media::spawn(core_config, shutdown_rx);
+    let sockets = media::MediaSockets::bind(settings.media, settings.public_ip).await?;
+    let media_port = sockets.port();
+    let media_addr = SocketAddr::new(settings.media.ip(), media_port);
+    let (media, media_task) =
+        media::spawn(core_config, sockets, settings.max_participants, shutdown_rx);
 
     let public_url = settings
         .public_url
@@ -153,8 +158,8 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         );
     }
     // The stable line scripts and tests wait for: `key=address` pairs of every listener.
-    println!("pont listening http={http_addr}");
-    info!(http = %http_addr, data = %settings.data.display(), "pont listening");
+    println!("pont listening http={http_addr} media={media_addr}");
+    info!(http = %http_addr, media = %media_addr, data = %settings.data.display(), "pont listening");
 
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())

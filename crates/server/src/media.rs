@@ -1,17 +1,29 @@
-//! The media task: the one owner of the [`MediaCore`].
+//! The media task: the one owner of the [`MediaCore`] and of every WebRTC leg.
 //!
-//! It maps tokio's monotonic clock onto the core's [`Timestamp`], sleeps until the core's next
-//! timeout, drains transmits and events after every input, and answers queries from the HTTP
-//! side over a channel. Nothing else touches the core, so it needs no lock.
+//! It maps tokio's monotonic clock onto the core's [`Timestamp`], reads the `--media` UDP
+//! socket(s) (one reader task per bound address feeds it datagrams), routes each datagram to
+//! the leg that [`WebLeg::accepts`] it, sleeps until the earliest timeout of the core and the
+//! legs, and after every input pumps outputs between the legs, the core and the sockets until
+//! nothing moves. Signalling (the WebSocket handlers) and the HTTP API talk to it over a
+//! channel. Nothing else touches the core or the legs, so they need no lock.
 
+use std::collections::{BTreeMap, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
-use pont_media::{CoreConfig, CoreStats, Event, MediaCore, ParticipantInfo};
+use pont_media::{
+    CoreConfig, CoreStats, Event, MediaCore, MediaKind, PacketKind, ParticipantConfig,
+    ParticipantInfo, Source, TrackId,
+};
 use pont_types::{ParticipantId, RoomId, Timestamp};
+use pont_webrtc::{LegEvent, Offer, WebLeg};
+use serde_json::{Value, json};
+use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tracing::{Instrument as _, debug, debug_span, info, trace};
+use tracing::{Instrument as _, debug, debug_span, info, trace, warn};
 
 /// Maps tokio instants onto core timestamps: microseconds since the task started.
 #[derive(Debug, Clone, Copy)]
@@ -57,12 +69,47 @@ pub(crate) struct StatsSnapshot {
     pub(crate) stats: CoreStats,
     pub(crate) rooms: usize,
     pub(crate) participants: usize,
+    pub(crate) web_legs: usize,
+    pub(crate) udp_in_datagrams: u64,
+    pub(crate) udp_unrouted_datagrams: u64,
+}
+
+/// A signalling message for one browser (`docs/signalling.md`), JSON with `"v": 1`.
+pub(crate) type SignalTx = mpsc::UnboundedSender<Value>;
+
+/// Why a join was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum JoinRefused {
+    RoomFull { max: usize },
+}
+
+/// A join that went through.
+#[derive(Debug, Clone)]
+pub(crate) struct Joined {
+    pub(crate) id: ParticipantId,
 }
 
 enum Query {
     Room(RoomId, oneshot::Sender<RoomSnapshot>),
     Stats(oneshot::Sender<StatsSnapshot>),
     Ping(oneshot::Sender<()>),
+    Join {
+        room: RoomId,
+        name: String,
+        signal: SignalTx,
+        reply: oneshot::Sender<Result<Joined, JoinRefused>>,
+    },
+    Answer {
+        id: ParticipantId,
+        sdp: String,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    Mute {
+        id: ParticipantId,
+        audio: bool,
+        video: bool,
+    },
+    Leave(ParticipantId),
 }
 
 /// The media task stopped (it panicked or shut down).
@@ -95,101 +142,613 @@ impl MediaHandle {
     pub(crate) async fn ping(&self) -> Result<(), MediaGone> {
         self.ask(Query::Ping).await
     }
+
+    /// A browser joins `room`; its offers and events arrive on `signal`.
+    pub(crate) async fn join(
+        &self,
+        room: RoomId,
+        name: String,
+        signal: SignalTx,
+    ) -> Result<Result<Joined, JoinRefused>, MediaGone> {
+        self.ask(|reply| Query::Join {
+            room,
+            name,
+            signal,
+            reply,
+        })
+        .await
+    }
+
+    pub(crate) async fn answer(
+        &self,
+        id: ParticipantId,
+        sdp: String,
+    ) -> Result<Result<(), String>, MediaGone> {
+        self.ask(|reply| Query::Answer { id, sdp, reply }).await
+    }
+
+    pub(crate) async fn mute(
+        &self,
+        id: ParticipantId,
+        audio: bool,
+        video: bool,
+    ) -> Result<(), MediaGone> {
+        self.tx
+            .send(Query::Mute { id, audio, video })
+            .await
+            .map_err(|_| MediaGone)
+    }
+
+    /// Fire and forget: the WebSocket went away.
+    pub(crate) fn leave(&self, id: ParticipantId) {
+        // A full queue or a stopped task: the participant is gone either way.
+        let _ = self.tx.try_send(Query::Leave(id));
+    }
 }
 
 /// Queries waiting for the media task; HTTP handlers wait (back-pressure) beyond this.
 const QUERY_QUEUE: usize = 256;
+/// Datagrams read but not yet handled; readers wait beyond this (the kernel buffer then
+/// absorbs bursts, and drops beyond it, as UDP does).
+const DATAGRAM_QUEUE: usize = 4096;
+/// A leg whose ICE and DTLS are not up this long after joining is given up.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The media socket(s): one per bound address, all on the same port.
+#[derive(Debug)]
+pub(crate) struct MediaSockets {
+    sockets: Vec<Arc<UdpSocket>>,
+    /// ICE-lite host candidates: every bound address, plus the public IP.
+    pub(crate) candidates: Vec<SocketAddr>,
+    public_ip: Option<IpAddr>,
+}
+
+impl MediaSockets {
+    /// Binds `addr`. A wildcard address binds the same port on every local interface address
+    /// (loopback included): str0m matches a STUN request's destination against its host
+    /// candidates, so each datagram must arrive on a socket whose address is known.
+    pub(crate) async fn bind(addr: SocketAddr, public_ip: Option<IpAddr>) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        let ips: Vec<IpAddr> = if addr.ip().is_unspecified() {
+            let mut ips: Vec<IpAddr> = if_addrs::get_if_addrs()
+                .context("cannot list the local interface addresses")?
+                .into_iter()
+                .map(|i| i.ip())
+                .filter(|ip| ip.is_ipv4() == addr.is_ipv4())
+                .filter(|ip| match ip {
+                    // Link-local v6 needs a scope id in every address: leave it out.
+                    IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) != 0xfe80,
+                    IpAddr::V4(v4) => !v4.is_link_local(),
+                })
+                .collect();
+            ips.sort();
+            ips.dedup();
+            ips
+        } else {
+            vec![addr.ip()]
+        };
+        let mut sockets = Vec::new();
+        let mut port = addr.port();
+        for ip in ips {
+            let want = SocketAddr::new(ip, port);
+            let socket = UdpSocket::bind(want)
+                .await
+                .with_context(|| format!("cannot bind the media port on {want}"))?;
+            port = socket.local_addr()?.port();
+            sockets.push(Arc::new(socket));
+        }
+        anyhow::ensure!(
+            !sockets.is_empty(),
+            "no local address to bind the media port on"
+        );
+        let mut candidates: Vec<SocketAddr> =
+            sockets.iter().filter_map(|s| s.local_addr().ok()).collect();
+        if let Some(ip) = public_ip {
+            let public = SocketAddr::new(ip, port);
+            if !candidates.contains(&public) {
+                candidates.push(public);
+            }
+        }
+        Ok(Self {
+            sockets,
+            candidates,
+            public_ip,
+        })
+    }
+
+    /// The port every socket is bound to.
+    pub(crate) fn port(&self) -> u16 {
+        self.candidates.first().map_or(0, |a| a.port())
+    }
+}
+
+/// A datagram read by a socket reader.
+struct Datagram {
+    at: Instant,
+    local: SocketAddr,
+    from: SocketAddr,
+    data: Vec<u8>,
+}
 
 /// Starts the media task; it ends when `shutdown` turns true or every handle is dropped.
 pub(crate) fn spawn(
     config: CoreConfig,
+    sockets: MediaSockets,
+    max_participants: usize,
     shutdown: watch::Receiver<bool>,
 ) -> (MediaHandle, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(QUERY_QUEUE);
+    let (dgram_tx, dgram_rx) = mpsc::channel(DATAGRAM_QUEUE);
+    for socket in &sockets.sockets {
+        tokio::spawn(read_socket(socket.clone(), dgram_tx.clone()));
+    }
+    let clock = Clock::new(Instant::now());
+    let task = Task {
+        core: MediaCore::new(config),
+        clock,
+        sockets,
+        max_participants,
+        webs: BTreeMap::new(),
+        track_owner: HashMap::new(),
+        buf: Vec::with_capacity(1500),
+        udp_in: 0,
+        udp_unrouted: 0,
+    };
     let task = tokio::spawn(
-        run(MediaCore::new(config), rx, shutdown).instrument(tracing::info_span!("media")),
+        task.run(rx, dgram_rx, shutdown)
+            .instrument(tracing::info_span!("media")),
     );
     (MediaHandle { tx }, task)
 }
 
-async fn run(
-    mut core: MediaCore,
-    mut rx: mpsc::Receiver<Query>,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let clock = Clock::new(Instant::now());
-    let mut buf = Vec::with_capacity(1500);
-    info!("media core running");
+/// Reads one socket into the media task's queue; ends with the task.
+async fn read_socket(socket: Arc<UdpSocket>, tx: mpsc::Sender<Datagram>) {
+    let Ok(local) = socket.local_addr() else {
+        return;
+    };
+    let mut buf = vec![0u8; 2048];
     loop {
-        drain(&mut core, &mut buf);
-        let next = core.poll_timeout().map(|t| clock.instant(t));
-        // `sleep_until` is built even when the branch is disabled, so give it a real instant.
-        let wake = next.unwrap_or_else(|| Instant::now() + FAR_FUTURE);
-        tokio::select! {
-            biased;
-            _ = shutdown.changed() => break,
-            query = rx.recv() => match query {
-                Some(query) => answer(&core, query),
-                None => break,
-            },
-            () = tokio::time::sleep_until(wake), if next.is_some() => {
-                core.handle_timeout(clock.now());
+        match socket.recv_from(&mut buf).await {
+            Ok((n, from)) => {
+                let d = Datagram {
+                    at: Instant::now(),
+                    local,
+                    from,
+                    data: buf[..n].to_vec(),
+                };
+                if tx.send(d).await.is_err() {
+                    return;
+                }
+            }
+            // ICMP port unreachable and the like surface as errors on some systems: go on.
+            Err(e) => trace!(error = %e, "media socket read error"),
+        }
+    }
+}
+
+/// A browser in a room.
+struct WebParticipant {
+    room: RoomId,
+    leg: WebLeg,
+    signal: SignalTx,
+    joined_at: Instant,
+    video_muted: bool,
+}
+
+struct Task {
+    core: MediaCore,
+    clock: Clock,
+    sockets: MediaSockets,
+    max_participants: usize,
+    webs: BTreeMap<ParticipantId, WebParticipant>,
+    /// Who publishes each track: a `StreamAdded` names the track, the browser wants the
+    /// participant (SIP legs will register their tracks here too).
+    track_owner: HashMap<TrackId, ParticipantId>,
+    buf: Vec<u8>,
+    udp_in: u64,
+    udp_unrouted: u64,
+}
+
+impl Task {
+    async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<Query>,
+        mut dgrams: mpsc::Receiver<Datagram>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        info!(candidates = ?self.sockets.candidates.iter().map(|a| pont_types::Pii(*a)).collect::<Vec<_>>(), "media core running");
+        loop {
+            self.pump(Instant::now());
+            let next = self.next_timeout();
+            // `sleep_until` is built even when the branch is disabled, so give it a real instant.
+            let wake = next.unwrap_or_else(|| Instant::now() + FAR_FUTURE);
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => break,
+                query = rx.recv() => match query {
+                    Some(query) => self.answer(query),
+                    None => break,
+                },
+                d = dgrams.recv() => if let Some(d) = d {
+                    self.handle_datagram(d);
+                },
+                () = tokio::time::sleep_until(wake), if next.is_some() => {
+                    self.handle_timeout(Instant::now());
+                }
+            }
+        }
+        for (_, mut w) in std::mem::take(&mut self.webs) {
+            w.leg.close();
+        }
+        info!("media core stopped");
+    }
+
+    fn next_timeout(&self) -> Option<Instant> {
+        let core = self.core.poll_timeout().map(|t| self.clock.instant(t));
+        let legs = self.webs.values().filter_map(|w| {
+            let connect = (!w.leg.is_connected()).then_some(w.joined_at + CONNECT_TIMEOUT);
+            match (w.leg.poll_timeout().map(Instant::from_std), connect) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            }
+        });
+        core.into_iter().chain(legs).min()
+    }
+
+    fn handle_timeout(&mut self, now: Instant) {
+        let ts = self.clock.timestamp(now);
+        if self.core.poll_timeout().is_some_and(|t| t <= ts) {
+            self.core.handle_timeout(ts);
+        }
+        for (id, w) in &mut self.webs {
+            if w.leg.poll_timeout().is_some_and(|t| t <= now.into_std()) {
+                w.leg.handle_timeout(now.into_std());
+            }
+            if !w.leg.is_connected() && now >= w.joined_at + CONNECT_TIMEOUT {
+                debug!(participant = %id, "ICE/DTLS did not come up: giving up");
+                w.leg.close();
             }
         }
     }
-    info!("media core stopped");
-}
 
-/// Drains the core's outputs in the documented order: transmits, then events.
-fn drain(core: &mut MediaCore, buf: &mut Vec<u8>) {
-    while let Some(transmit) = core.poll_transmit(buf) {
-        // No legs exist yet: SIP and WebRTC legs will send these on their sockets.
-        let _span = debug_span!("participant", id = %transmit.to).entered();
-        trace!(kind = ?transmit.kind, len = buf.len(), "transmit with no leg to send it on");
+    fn handle_datagram(&mut self, d: Datagram) {
+        self.udp_in += 1;
+        // Behind 1:1 NAT the browser targets the public address, which str0m knows as a
+        // candidate; the packet arrives on the private one. A datagram from a public source
+        // is taken as sent to the public address.
+        let destination = match self.sockets.public_ip {
+            Some(ip) if is_public(d.from.ip()) && !is_public(d.local.ip()) => {
+                SocketAddr::new(ip, d.local.port())
+            }
+            _ => d.local,
+        };
+        let leg = self
+            .webs
+            .values_mut()
+            .find(|w| w.leg.accepts(d.at.into_std(), d.from, destination, &d.data));
+        match leg {
+            Some(w) => w
+                .leg
+                .handle_receive(d.at.into_std(), d.from, destination, &d.data),
+            None => {
+                // Garbage, a stale peer, or a STUN request with an unknown ufrag: dropped.
+                self.udp_unrouted += 1;
+                trace!(from = %pont_types::Pii(d.from), len = d.data.len(), "datagram for no leg");
+            }
+        }
     }
-    while let Some(event) = core.poll_event() {
+
+    fn answer(&mut self, query: Query) {
+        // A dropped receiver means the requester went away; nothing to do.
+        match query {
+            Query::Room(room, reply) => {
+                let _span = debug_span!("room", %room).entered();
+                let snapshot = RoomSnapshot {
+                    participants: self.core.room(room).unwrap_or_default(),
+                    active_speaker: self.core.active_speaker(room),
+                };
+                let _ = reply.send(snapshot);
+            }
+            Query::Stats(reply) => {
+                let _ = reply.send(StatsSnapshot {
+                    stats: self.core.stats().clone(),
+                    rooms: self.core.room_count(),
+                    participants: self.core.participant_count(),
+                    web_legs: self.webs.len(),
+                    udp_in_datagrams: self.udp_in,
+                    udp_unrouted_datagrams: self.udp_unrouted,
+                });
+            }
+            Query::Ping(reply) => {
+                let _ = reply.send(());
+            }
+            Query::Join {
+                room,
+                name,
+                signal,
+                reply,
+            } => {
+                let _ = reply.send(self.join(room, name, signal));
+            }
+            Query::Answer { id, sdp, reply } => {
+                let result = match self.webs.get_mut(&id) {
+                    Some(w) => w.leg.accept_answer(&sdp).map_err(|e| e.to_string()),
+                    None => Err("not in a room".to_owned()),
+                };
+                let _ = reply.send(result);
+            }
+            Query::Mute { id, audio, video } => {
+                let Some(w) = self.webs.get_mut(&id) else {
+                    return;
+                };
+                w.video_muted = video;
+                let room = w.room;
+                // A muted microphone cannot take the floor: the core ignores its levels.
+                let _ = self.core.set_muted(id, audio);
+                self.broadcast(
+                    room,
+                    &json!({"v": 1, "type": "muted", "participant_id": id.to_string(),
+                            "audio": audio, "video": video}),
+                );
+            }
+            Query::Leave(id) => self.remove(id),
+        }
+    }
+
+    fn join(
+        &mut self,
+        room: RoomId,
+        name: String,
+        signal: SignalTx,
+    ) -> Result<Joined, JoinRefused> {
+        let present = self.core.room(room).map_or(0, |r| r.len());
+        if present >= self.max_participants {
+            return Err(JoinRefused::RoomFull {
+                max: self.max_participants,
+            });
+        }
+        let now = Instant::now();
+        let ts = self.clock.timestamp(now);
+        let config = ParticipantConfig {
+            // str0m NACKs and answers NACKs on each hop itself (see pont-webrtc).
+            nack: false,
+            ..ParticipantConfig::web(name)
+        };
+        let id = self.core.add_participant(ts, room, config);
+        let _span = debug_span!("participant", %id, %room).entered();
+        let leg = WebLeg::new(now.into_std(), &self.sockets.candidates);
+        let me = self.participant_json(room, id);
+        self.broadcast(
+            room,
+            &json!({"v": 1, "type": "participant_joined", "participant": me}),
+        );
+        let participants: Vec<Value> = self
+            .core
+            .room(room)
+            .unwrap_or_default()
+            .iter()
+            .map(|p| self.info_json(p))
+            .collect();
+        let _ = signal.send(json!({
+            "v": 1, "type": "joined",
+            "participant_id": id.to_string(),
+            "room": room.0,
+            "participants": participants,
+            "active_speaker": self.core.active_speaker(room).map(|p| p.to_string()),
+        }));
+        self.webs.insert(
+            id,
+            WebParticipant {
+                room,
+                leg,
+                signal,
+                joined_at: now,
+                video_muted: false,
+            },
+        );
+        info!("web participant joined");
+        Ok(Joined { id })
+    }
+
+    fn info_json(&self, p: &ParticipantInfo) -> Value {
+        json!({
+            "id": p.id.to_string(),
+            "kind": p.kind.as_str(),
+            "display_name": p.display_name,
+            "muted": p.muted,
+            "video_muted": self.webs.get(&p.id).is_some_and(|w| w.video_muted),
+        })
+    }
+
+    fn participant_json(&self, room: RoomId, id: ParticipantId) -> Value {
+        self.core
+            .room(room)
+            .unwrap_or_default()
+            .iter()
+            .find(|p| p.id == id)
+            .map_or(Value::Null, |p| self.info_json(p))
+    }
+
+    fn broadcast(&self, room: RoomId, msg: &Value) {
+        for w in self.webs.values().filter(|w| w.room == room) {
+            let _ = w.signal.send(msg.clone());
+        }
+    }
+
+    fn remove(&mut self, id: ParticipantId) {
+        let Some(mut w) = self.webs.remove(&id) else {
+            return;
+        };
+        w.leg.close();
+        // Flush the leg's last datagrams (DTLS close_notify).
+        while let Some(ev) = w.leg.poll_event() {
+            if let LegEvent::Transmit {
+                source,
+                destination,
+                contents,
+            } = ev
+            {
+                self.send_udp(source, destination, &contents);
+            }
+        }
+        let now = self.clock.now();
+        self.core.remove_participant(now, id);
+        self.track_owner.retain(|_, owner| *owner != id);
+        info!(participant = %id, room = %w.room, "web participant left");
+        self.broadcast(
+            w.room,
+            &json!({"v": 1, "type": "participant_left", "participant_id": id.to_string()}),
+        );
+    }
+
+    fn send_udp(&self, source: SocketAddr, destination: SocketAddr, contents: &[u8]) {
+        let socket = self
+            .sockets
+            .sockets
+            .iter()
+            .find(|s| s.local_addr().is_ok_and(|a| a == source))
+            .or_else(|| self.sockets.sockets.first());
+        if let Some(s) = socket
+            && let Err(e) = s.try_send_to(contents, destination)
+        {
+            // A full send buffer drops the datagram, as the network would.
+            trace!(error = %e, "media send failed");
+        }
+    }
+
+    /// Moves outputs between legs, core, sockets and signalling until nothing moves: after
+    /// every input, as the sans-IO contract asks.
+    fn pump(&mut self, now: Instant) {
+        let ts = self.clock.timestamp(now);
+        loop {
+            let mut moved = false;
+            let mut closed = Vec::new();
+            let ids: Vec<ParticipantId> = self.webs.keys().copied().collect();
+            for id in ids {
+                while let Some(ev) = self.webs.get_mut(&id).and_then(|w| w.leg.poll_event()) {
+                    moved = true;
+                    match ev {
+                        LegEvent::Transmit {
+                            source,
+                            destination,
+                            contents,
+                        } => self.send_udp(source, destination, &contents),
+                        LegEvent::Publish(track) => match self.core.publish(ts, id, track) {
+                            Ok(tid) => {
+                                debug!(participant = %id, codec = %track.codec, "browser publishes");
+                                self.track_owner.insert(tid, id);
+                            }
+                            Err(e) => warn!(participant = %id, error = %e, "publish refused"),
+                        },
+                        LegEvent::Rtp(p) => self.core.handle_rtp(ts, id, &p),
+                        LegEvent::Rtcp(p) => self.core.handle_rtcp(ts, id, &p),
+                        LegEvent::Connected => info!(participant = %id, "ICE and DTLS up"),
+                        LegEvent::Closed => closed.push(id),
+                        _ => {}
+                    }
+                }
+                if let Some(w) = self.webs.get_mut(&id)
+                    && let Some(offer) = w.leg.poll_offer()
+                {
+                    moved = true;
+                    let _ = w.signal.send(offer_json(&offer));
+                }
+            }
+            while let Some(t) = self.core.poll_transmit(&mut self.buf) {
+                moved = true;
+                if let Some(w) = self.webs.get_mut(&t.to) {
+                    w.leg
+                        .send_core_packet(now.into_std(), t.kind == PacketKind::Rtcp, &self.buf);
+                }
+            }
+            while let Some(event) = self.core.poll_event() {
+                moved = true;
+                self.handle_core_event(event);
+            }
+            for id in closed {
+                if let Some(w) = self.webs.get(&id) {
+                    let _ = w
+                        .signal
+                        .send(json!({"v": 1, "type": "error", "code": "connection_lost",
+                        "message": "the media connection ended"}));
+                }
+                self.remove(id);
+            }
+            if !moved {
+                break;
+            }
+        }
+    }
+
+    fn handle_core_event(&mut self, event: Event) {
         match event {
+            Event::StreamAdded { to, stream } => {
+                let publisher = match stream.source {
+                    Source::Track(tid) => self.track_owner.get(&tid).copied(),
+                    _ => None,
+                };
+                if let (Some(w), Some(publisher)) = (self.webs.get_mut(&to), publisher) {
+                    debug!(participant = %to, %publisher, ssrc = %stream.ssrc, kind = ?stream.kind, "stream added");
+                    w.leg.add_stream(stream, publisher);
+                }
+            }
+            Event::StreamRemoved { to, ssrc } => {
+                if let Some(w) = self.webs.get_mut(&to) {
+                    w.leg.remove_stream(ssrc);
+                }
+            }
             Event::SpeakerChanged { room, speaker } => {
                 let _span = debug_span!("room", %room).entered();
                 debug!(speaker = ?speaker.map(|p| p.to_string()), "active speaker changed");
+                self.broadcast(
+                    room,
+                    &json!({"v": 1, "type": "speaker", "participant_id": speaker.map(|p| p.to_string())}),
+                );
             }
             Event::RoomEmpty { room } => {
                 let _span = debug_span!("room", %room).entered();
                 debug!("room empty");
-            }
-            Event::StreamAdded { to, stream } => {
-                let _span = debug_span!("participant", id = %to).entered();
-                debug!(ssrc = %stream.ssrc, codec = ?stream.codec, "stream added");
-            }
-            Event::StreamRemoved { to, ssrc } => {
-                let _span = debug_span!("participant", id = %to).entered();
-                debug!(%ssrc, "stream removed");
             }
             other => debug!(event = ?other, "media event"),
         }
     }
 }
 
-fn answer(core: &MediaCore, query: Query) {
-    // A dropped receiver means the HTTP request went away; nothing to do.
-    match query {
-        Query::Room(room, reply) => {
-            let _span = debug_span!("room", %room).entered();
-            let snapshot = RoomSnapshot {
-                participants: core.room(room).unwrap_or_default(),
-                active_speaker: core.active_speaker(room),
-            };
-            let _ = reply.send(snapshot);
+fn offer_json(offer: &Offer) -> Value {
+    let streams: Vec<Value> = offer
+        .lines
+        .iter()
+        .map(|l| {
+            json!({
+                "mid": l.mid,
+                "kind": match l.kind { MediaKind::Audio => "audio", MediaKind::Video => "video" },
+                "participant_id": l.publisher.to_string(),
+            })
+        })
+        .collect();
+    json!({
+        "v": 1, "type": "offer", "sdp": offer.sdp, "streams": streams,
+        "publish": {"audio": offer.publish_audio_mid, "video": offer.publish_video_mid},
+    })
+}
+
+/// A globally routable address (not private, loopback, link-local or CGNAT).
+fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            !(v4.is_private()
+                || v4.is_loopback()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                // RFC 6598 shared address space (carrier-grade NAT).
+                || (v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64))
         }
-        Query::Stats(reply) => {
-            let _ = reply.send(StatsSnapshot {
-                stats: core.stats().clone(),
-                rooms: core.room_count(),
-                participants: core.participant_count(),
-            });
-        }
-        Query::Ping(reply) => {
-            let _ = reply.send(());
+        IpAddr::V6(v6) => {
+            !(v6.is_loopback()
+                || v6.is_unspecified()
+                // fc00::/7 unique local, fe80::/10 link-local.
+                || (v6.segments()[0] & 0xfe00) == 0xfc00
+                || (v6.segments()[0] & 0xffc0) == 0xfe80)
         }
     }
 }

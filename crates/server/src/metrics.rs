@@ -8,7 +8,7 @@ use crate::media::StatsSnapshot;
 pub(crate) fn render(snapshot: &StatsSnapshot) -> String {
     let s = &snapshot.stats;
     let mut out = String::with_capacity(2048);
-    let simple: [(&str, &str, u64); 9] = [
+    let simple: [(&str, &str, u64); 12] = [
         (
             "pont_rtp_received_packets_total",
             "RTP packets received from participants.",
@@ -48,6 +48,21 @@ pub(crate) fn render(snapshot: &StatsSnapshot) -> String {
             "pont_keyframe_requests_total",
             "Keyframe requests (PLI/FIR) sent to publishers.",
             s.keyframe_requests,
+        ),
+        (
+            "pont_udp_received_datagrams_total",
+            "Datagrams received on the WebRTC media port.",
+            snapshot.udp_in_datagrams,
+        ),
+        (
+            "pont_udp_unrouted_datagrams_total",
+            "Media-port datagrams no WebRTC leg accepted (garbage, stale peers, wrong ufrag).",
+            snapshot.udp_unrouted_datagrams,
+        ),
+        (
+            "pont_web_legs",
+            "WebRTC legs (browsers) connected or connecting.",
+            snapshot.web_legs as u64,
         ),
         (
             "pont_media_core_up",
@@ -122,6 +137,9 @@ mod tests {
             },
             rooms: 1,
             participants: 3,
+            web_legs: 3,
+            udp_in_datagrams: 10,
+            udp_unrouted_datagrams: 1,
         });
         assert!(text.contains("pont_forwarded_packets_total 7\n"));
         assert!(text.contains("pont_dropped_packets_total{reason=\"duplicate\"} 2\n"));

@@ -1,0 +1,275 @@
+// pont meeting page: WebSocket signalling (docs/signalling.md) and one RTCPeerConnection.
+// The bridge always offers; this page always answers. Exposes window.pont for tests.
+"use strict";
+(function () {
+  const t = (k) => pontI18n.t(k);
+  const $ = (id) => document.getElementById(id);
+  const room = document.body.dataset.room;
+  const known = document.body.dataset.known === "1";
+  const params = new URLSearchParams(location.search);
+
+  const state = {
+    ws: null, pc: null, local: null, me: null, joined: false, leaving: false, fatal: false,
+    participants: new Map(),   // id -> {id, display_name, muted, video_muted, kind}
+    streams: new Map(),        // participant id -> MediaStream
+    midOwner: new Map(),       // mid -> participant id
+    published: false, activeSpeaker: null, mainWindow: null, micOn: true, camOn: true,
+    retry: 0, chain: Promise.resolve(), name: "",
+  };
+
+  function message(key, info) {
+    const m = $("message");
+    if (!key) { m.hidden = true; m.dataset.code = ""; return; }
+    m.hidden = false; m.className = info ? "message info" : "message";
+    m.dataset.code = key; m.textContent = t(key);
+  }
+  function status(key) { $("status").dataset.key = key || ""; $("status").textContent = key ? t(key) : ""; }
+  pontI18n.onchange = () => {
+    const m = $("message"); if (!m.hidden && m.dataset.code) m.textContent = t(m.dataset.code);
+    if ($("status").dataset.key) status($("status").dataset.key);
+    updateButtons(); renderList();
+  };
+
+  function send(obj) {
+    if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(JSON.stringify(Object.assign({ v: 1 }, obj)));
+  }
+
+  async function getMedia() {
+    if (!navigator.mediaDevices || !window.isSecureContext) { message("insecure"); return null; }
+    try {
+      return await navigator.mediaDevices.getUserMedia({ audio: true, video: { width: 640, height: 360 } });
+    } catch (e) {
+      if (e && (e.name === "NotAllowedError" || e.name === "SecurityError")) { message("denied"); return null; }
+      try { return await navigator.mediaDevices.getUserMedia({ audio: true }); } catch (_) {}
+      message("no_device", true); return null;
+    }
+  }
+
+  async function join(name) {
+    state.name = name; localStorage.setItem("pont.name", name);
+    $("lobby").hidden = true; $("meeting").hidden = false;
+    if (!state.local) state.local = await getMedia();
+    if (state.local) $("self").srcObject = state.local;
+    connect();
+  }
+
+  function connect() {
+    state.leaving = false; state.published = false;
+    status(state.retry ? "reconnecting" : "connecting");
+    const proto = location.protocol === "https:" ? "wss:" : "ws:";
+    const ws = new WebSocket(`${proto}//${location.host}/api/v1/rooms/${room}/ws`);
+    state.ws = ws;
+    ws.onopen = () => send({ type: "join", name: state.name });
+    ws.onmessage = (ev) => { let m; try { m = JSON.parse(ev.data); } catch (_) { return; } onMessage(m); };
+    ws.onclose = () => {
+      if (state.ws !== ws) return;
+      teardown();
+      if (state.leaving || state.fatal) return;
+      status("reconnecting"); message("reconnecting", true);
+      const delay = Math.min(10000, 500 * 2 ** Math.min(state.retry++, 5));
+      setTimeout(connect, delay);
+    };
+  }
+
+  function teardown() {
+    if (state.pc) { state.pc.close(); state.pc = null; }
+    state.joined = false; state.me = null; state.midOwner.clear(); state.streams.clear();
+    state.participants.clear(); state.activeSpeaker = null; render();
+  }
+
+  function onMessage(m) {
+    switch (m.type) {
+      case "joined":
+        state.me = m.participant_id; state.joined = true; state.retry = 0; state.fatal = false;
+        for (const p of m.participants || []) state.participants.set(p.id, p);
+        state.activeSpeaker = m.active_speaker || null;
+        message(null); status("connected"); render();
+        if (!state.micOn || !state.camOn) send({ type: "mute", audio: !state.micOn, video: !state.camOn });
+        break;
+      case "offer": state.chain = state.chain.then(() => onOffer(m)).catch((e) => console.error("offer", e)); break;
+      case "participant_joined": if (m.participant) state.participants.set(m.participant.id, m.participant); render(); break;
+      case "participant_left":
+        state.participants.delete(m.participant_id); state.streams.delete(m.participant_id);
+        if (state.activeSpeaker === m.participant_id) state.activeSpeaker = null;
+        render(); break;
+      case "muted": {
+        const p = state.participants.get(m.participant_id);
+        if (p) { p.muted = m.audio; p.video_muted = m.video; } renderList(); break;
+      }
+      case "speaker": state.activeSpeaker = m.participant_id || null; render(); break;
+      case "error":
+        console.warn("pont error", m.code, m.message);
+        if (m.code === "unknown_room" || m.code === "room_full") {
+          state.fatal = true; message(m.code); status(null); $("meeting").hidden = true;
+        } else if (m.code === "connection_lost") {
+          state.ws && state.ws.close();
+        }
+        break;
+      default: break;
+    }
+  }
+
+  function newPc() {
+    const pc = new RTCPeerConnection({ bundlePolicy: "max-bundle", rtcpMuxPolicy: "require" });
+    pc.ontrack = (ev) => {
+      const pid = state.midOwner.get(ev.transceiver.mid);
+      if (!pid) return;
+      let s = state.streams.get(pid);
+      if (!s) { s = new MediaStream(); state.streams.set(pid, s); }
+      s.addTrack(ev.track);
+      ev.track.onended = () => { s.removeTrack(ev.track); };
+      render();
+    };
+    pc.onconnectionstatechange = () => {
+      if (pc.connectionState === "failed" && state.pc === pc && state.ws) state.ws.close();
+    };
+    return pc;
+  }
+
+  async function onOffer(m) {
+    if (!state.pc) state.pc = newPc();
+    const pc = state.pc;
+    for (const s of m.streams || []) state.midOwner.set(s.mid, s.participant_id);
+    await pc.setRemoteDescription({ type: "offer", sdp: m.sdp });
+    if (!state.published && m.publish) {
+      state.published = true;
+      for (const tr of pc.getTransceivers()) {
+        const kind = tr.mid === m.publish.audio ? "audio" : tr.mid === m.publish.video ? "video" : null;
+        if (!kind) continue;
+        const track = state.local && state.local.getTracks().find((x) => x.kind === kind);
+        if (track) { await tr.sender.replaceTrack(track); tr.direction = "sendonly"; }
+        else tr.direction = "inactive";
+      }
+    }
+    const answer = await pc.createAnswer();
+    await pc.setLocalDescription(answer);
+    send({ type: "answer", sdp: pc.localDescription.sdp });
+  }
+
+  // ---- rendering ----
+  function tileFor(pid) {
+    let el = document.querySelector(`.tile[data-pid="${pid}"]`);
+    if (!el) {
+      el = document.createElement("div"); el.className = "tile"; el.dataset.pid = pid;
+      const v = document.createElement("video"); v.autoplay = true; v.playsInline = true;
+      const l = document.createElement("span"); l.className = "label";
+      el.append(v, l);
+    }
+    return el;
+  }
+  function play(v) {
+    const p = v.play();
+    if (p && p.catch) p.catch(() => { v.muted = true; v.play().catch(() => {}); });
+  }
+
+  function render() {
+    const me = state.me;
+    const remote = [...state.participants.keys()].filter((id) => id !== me);
+    // The main window shows the active speaker (ourselves too, in our own view); with no
+    // speaker yet, the first other participant.
+    let main = state.activeSpeaker;
+    if (!main || (main !== me && !state.participants.has(main))) main = remote[0] || null;
+    state.mainWindow = main;
+    const mainEl = $("main"), strip = $("strip");
+    const want = new Set();
+    for (const pid of remote) {
+      const el = tileFor(pid); want.add(pid);
+      const v = el.querySelector("video"); const s = state.streams.get(pid);
+      if (s && v.srcObject !== s) { v.srcObject = s; play(v); }
+      const p = state.participants.get(pid);
+      el.querySelector(".label").textContent = p ? p.display_name : pid;
+      el.classList.toggle("speaking", pid === state.activeSpeaker);
+      const parent = pid === main ? mainEl : strip;
+      // Moving a media element pauses it: play it again.
+      if (el.parentNode !== parent) { parent.appendChild(el); if (v.srcObject) play(v); }
+    }
+    // Ourselves in the main window when we are the speaker.
+    let selfMain = document.querySelector('.tile[data-pid="self"]');
+    if (main && main === me && state.local) {
+      if (!selfMain) {
+        selfMain = tileFor("self"); const v = selfMain.querySelector("video");
+        v.muted = true; v.srcObject = state.local; v.style.transform = "scaleX(-1)"; play(v);
+        selfMain.querySelector(".label").textContent = `${state.name} (${t("you")})`;
+        selfMain.classList.add("speaking"); mainEl.appendChild(selfMain);
+      }
+    } else if (selfMain) selfMain.remove();
+    for (const el of document.querySelectorAll(".tile[data-pid]")) {
+      if (el.dataset.pid !== "self" && !want.has(el.dataset.pid)) el.remove();
+    }
+    renderList();
+  }
+
+  function renderList() {
+    const ul = $("plist"); ul.textContent = "";
+    for (const p of state.participants.values()) {
+      const li = document.createElement("li"); li.dataset.pid = p.id;
+      li.textContent = p.display_name;
+      const tags = [];
+      if (p.id === state.me) tags.push(["you", ""]);
+      if (p.id === state.activeSpeaker) tags.push(["speaking", "speaking"]);
+      if (p.muted) tags.push(["muted", ""]);
+      for (const [k, c] of tags) { const s = document.createElement("span"); s.className = "tag " + c; s.textContent = t(k); li.append(s); }
+      ul.append(li);
+    }
+  }
+
+  function updateButtons() {
+    const mic = $("btn-mic"), cam = $("btn-cam");
+    mic.textContent = t(state.micOn ? "mute_mic" : "unmute_mic"); mic.classList.toggle("off", !state.micOn);
+    cam.textContent = t(state.camOn ? "stop_camera" : "start_camera"); cam.classList.toggle("off", !state.camOn);
+  }
+
+  $("btn-mic").onclick = () => {
+    state.micOn = !state.micOn;
+    if (state.local) for (const tr of state.local.getAudioTracks()) tr.enabled = state.micOn;
+    send({ type: "mute", audio: !state.micOn, video: !state.camOn }); updateButtons();
+  };
+  $("btn-cam").onclick = () => {
+    state.camOn = !state.camOn;
+    if (state.local) for (const tr of state.local.getVideoTracks()) tr.enabled = state.camOn;
+    send({ type: "mute", audio: !state.micOn, video: !state.camOn }); updateButtons();
+  };
+  $("btn-leave").onclick = () => {
+    state.leaving = true; send({ type: "leave" });
+    if (state.ws) state.ws.close();
+    teardown(); $("meeting").hidden = true; status(null);
+    const m = $("message"); message("left", true);
+    const b = document.createElement("button"); b.textContent = t("rejoin"); b.style.marginLeft = "1rem";
+    b.onclick = () => { message(null); $("meeting").hidden = false; connect(); };
+    m.append(b);
+  };
+  window.addEventListener("pagehide", () => { state.leaving = true; send({ type: "leave" }); });
+
+  // ---- for tests and curious users ----
+  window.pont = {
+    get participantId() { return state.me; },
+    get activeSpeaker() { return state.activeSpeaker; },
+    get mainWindowParticipant() { return state.mainWindow; },
+    get participants() { return [...state.participants.values()]; },
+    get connectionState() { return state.pc ? state.pc.connectionState : "new"; },
+    get message() { const m = $("message"); return m.hidden ? null : m.dataset.code; },
+    // Inbound RTP per remote participant and kind: packets received, frames decoded.
+    async stats() {
+      const out = [];
+      if (!state.pc) return out;
+      const r = await state.pc.getStats();
+      r.forEach((s) => {
+        if (s.type !== "inbound-rtp") return;
+        out.push({ kind: s.kind, mid: s.mid, participantId: state.midOwner.get(s.mid) || null,
+          packetsReceived: s.packetsReceived || 0, framesDecoded: s.framesDecoded || 0,
+          audioLevel: s.audioLevel === undefined ? null : s.audioLevel,
+          codec: (r.get(s.codecId) || {}).mimeType || null });
+      });
+      return out;
+    },
+  };
+
+  // ---- start ----
+  pontI18n.apply(); updateButtons();
+  if (!known) { message("unknown_room"); return; }
+  const name = params.get("name") || localStorage.getItem("pont.name") || "";
+  $("name").value = name;
+  $("join-form").onsubmit = (e) => { e.preventDefault(); const n = $("name").value.trim(); if (n) join(n); };
+  if (params.get("autojoin") === "1" && name) join(name);
+  else $("lobby").hidden = false;
+})();

@@ -1,0 +1,242 @@
+//! Signalling over a WebSocket at `/api/v1/rooms/{room}/ws`: versioned JSON messages
+//! (`{"v": 1, "type": ...}`), documented in `docs/signalling.md`.
+//!
+//! The bridge always offers and the browser always answers, so there is no glare. A bad
+//! message (not JSON, another version, an unknown type, a bad SDP) is answered with an
+//! `error` message and the connection stays open; only "unknown room" and "room full" end it.
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::response::Response;
+use pont_types::{ParticipantId, RoomId};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+use tracing::{Instrument as _, debug, info_span};
+
+use crate::http::AppState;
+use crate::media::JoinRefused;
+
+/// The protocol version this server speaks.
+const VERSION: u64 = 1;
+/// Longest display name kept (characters).
+const MAX_NAME_CHARS: usize = 64;
+/// Longest signalling message accepted: an SDP with a few hundred m-lines fits.
+const MAX_MESSAGE_BYTES: usize = 1 << 20;
+
+/// What a browser may send.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum ClientMsg {
+    Join {
+        name: String,
+    },
+    Answer {
+        sdp: String,
+    },
+    Mute {
+        audio: bool,
+        #[serde(default)]
+        video: bool,
+    },
+    Leave,
+    Ping,
+}
+
+const KNOWN_TYPES: [&str; 5] = ["join", "answer", "mute", "leave", "ping"];
+
+fn error(code: &str, message: impl Into<String>) -> Value {
+    json!({"v": VERSION, "type": "error", "code": code, "message": message.into()})
+}
+
+/// `GET /api/v1/rooms/{room}/ws`: upgrades to the signalling WebSocket.
+pub(crate) async fn ws_handler(
+    State(state): State<AppState>,
+    Path(room): Path<String>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    ws.max_message_size(MAX_MESSAGE_BYTES)
+        .on_upgrade(move |socket| {
+            let span = info_span!("ws", room = %room);
+            session(state, room, socket).instrument(span)
+        })
+}
+
+/// Whether the session goes on after a message.
+enum Next {
+    Continue,
+    Close,
+}
+
+struct Session {
+    state: AppState,
+    room: String,
+    me: Option<ParticipantId>,
+    tx: mpsc::UnboundedSender<Value>,
+}
+
+async fn session(state: AppState, room: String, mut socket: WebSocket) {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Value>();
+    let mut s = Session {
+        state,
+        room,
+        me: None,
+        tx,
+    };
+    loop {
+        tokio::select! {
+            msg = socket.recv() => {
+                let next = match msg {
+                    Some(Ok(Message::Text(text))) => s.handle_text(text.as_str()).await,
+                    Some(Ok(Message::Binary(_))) => {
+                        let _ = s.tx.send(error("unsupported", "binary messages are not part of the protocol"));
+                        Next::Continue
+                    }
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                    Some(Ok(_)) => Next::Continue,
+                };
+                if let Next::Close = next {
+                    // Deliver what is queued (the error), then close.
+                    while let Ok(v) = rx.try_recv() {
+                        let _ = socket.send(Message::Text(v.to_string().into())).await;
+                    }
+                    let _ = socket.send(Message::Close(None)).await;
+                    break;
+                }
+            }
+            out = rx.recv() => match out {
+                Some(v) => {
+                    if socket.send(Message::Text(v.to_string().into())).await.is_err() {
+                        break;
+                    }
+                }
+                None => break,
+            },
+        }
+    }
+    if let Some(id) = s.me {
+        debug!(participant = %id, "signalling closed: leaving");
+        s.state.media().leave(id);
+    }
+}
+
+impl Session {
+    async fn handle_text(&mut self, text: &str) -> Next {
+        let value: Value = match serde_json::from_str(text) {
+            Ok(v) => v,
+            Err(e) => {
+                let _ = self.tx.send(error("malformed_json", e.to_string()));
+                return Next::Continue;
+            }
+        };
+        match value.get("v").and_then(Value::as_u64) {
+            Some(VERSION) => {}
+            _ => {
+                let _ = self.tx.send(error(
+                    "unsupported_version",
+                    format!("this server speaks \"v\": {VERSION}"),
+                ));
+                return Next::Continue;
+            }
+        }
+        let kind = value.get("type").and_then(Value::as_str).unwrap_or("");
+        if !KNOWN_TYPES.contains(&kind) {
+            let _ = self.tx.send(error(
+                "unknown_type",
+                format!("unknown message type {kind:?}"),
+            ));
+            return Next::Continue;
+        }
+        let msg: ClientMsg = match serde_json::from_value(value) {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = self.tx.send(error("invalid_message", e.to_string()));
+                return Next::Continue;
+            }
+        };
+        match msg {
+            ClientMsg::Ping => {
+                let _ = self.tx.send(json!({"v": VERSION, "type": "pong"}));
+                Next::Continue
+            }
+            ClientMsg::Join { name } => self.join(name).await,
+            ClientMsg::Answer { sdp } => {
+                let Some(id) = self.me else {
+                    let _ = self.tx.send(error("not_joined", "join first"));
+                    return Next::Continue;
+                };
+                match self.state.media().answer(id, sdp).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        let _ = self.tx.send(error("bad_sdp", e));
+                    }
+                    Err(e) => {
+                        let _ = self.tx.send(error("media_unavailable", e.to_string()));
+                    }
+                }
+                Next::Continue
+            }
+            ClientMsg::Mute { audio, video } => {
+                match self.me {
+                    Some(id) => {
+                        let _ = self.state.media().mute(id, audio, video).await;
+                    }
+                    None => {
+                        let _ = self.tx.send(error("not_joined", "join first"));
+                    }
+                }
+                Next::Continue
+            }
+            ClientMsg::Leave => Next::Close,
+        }
+    }
+
+    async fn join(&mut self, name: String) -> Next {
+        if self.me.is_some() {
+            let _ = self.tx.send(error("already_joined", "already in the room"));
+            return Next::Continue;
+        }
+        let name: String = name.trim().chars().take(MAX_NAME_CHARS).collect();
+        let name = if name.is_empty() {
+            "Guest".to_owned()
+        } else {
+            name
+        };
+        let Ok(room) = self.room.parse::<RoomId>() else {
+            let _ = self
+                .tx
+                .send(error("unknown_room", format!("no room {}", self.room)));
+            return Next::Close;
+        };
+        match self.state.room_exists(room).await {
+            Ok(true) => {}
+            Ok(false) => {
+                let _ = self
+                    .tx
+                    .send(error("unknown_room", format!("no room {room}")));
+                return Next::Close;
+            }
+            Err(_) => {
+                let _ = self.tx.send(error("internal", "the meeting store failed"));
+                return Next::Close;
+            }
+        }
+        match self.state.media().join(room, name, self.tx.clone()).await {
+            Ok(Ok(joined)) => {
+                self.me = Some(joined.id);
+                Next::Continue
+            }
+            Ok(Err(JoinRefused::RoomFull { max })) => {
+                let _ = self.tx.send(error(
+                    "room_full",
+                    format!("the room is full ({max} participants)"),
+                ));
+                Next::Close
+            }
+            Err(e) => {
+                let _ = self.tx.send(error("media_unavailable", e.to_string()));
+                Next::Close
+            }
+        }
+    }
+}

@@ -1,0 +1,268 @@
+//! A tiny W3C WebDriver client for driving headless Chromium through `chromedriver`, over the
+//! harness's blocking HTTP client: new session, navigate, execute (sync and async), screenshot.
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::EVENT_WAIT;
+
+/// Where Debian puts them (`tools/test-deps` installs `chromium` and `chromium-driver`).
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+
+/// The flags every test browser runs with (DESIGN.md): headless, fake camera and microphone
+/// that need no permission prompt, loopback ICE candidates allowed, nothing phoning home.
+pub const CHROMIUM_FLAGS: &[&str] = &[
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    "--allow-loopback-in-peer-connection",
+    "--disable-quic",
+    "--autoplay-policy=no-user-gesture-required",
+    "--window-size=1280,800",
+];
+
+/// The paths of chromium and chromedriver, or why the browser tests must skip.
+pub fn browser_available() -> Result<(PathBuf, PathBuf), String> {
+    let find = |env: &str, default: &str| {
+        std::env::var_os(env)
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(default))
+    };
+    let chromium = find("PONT_CHROMIUM", CHROMIUM);
+    let driver = find("PONT_CHROMEDRIVER", CHROMEDRIVER);
+    for p in [&chromium, &driver] {
+        if !p.exists() {
+            return Err(format!(
+                "{} not found: install chromium and chromium-driver (bash tools/test-deps)",
+                p.display()
+            ));
+        }
+    }
+    Ok((chromium, driver))
+}
+
+/// A running chromedriver; dropping it kills the process.
+pub struct Driver {
+    child: Child,
+    base: String,
+    chromium: PathBuf,
+}
+
+impl Driver {
+    pub fn start(chromium: &Path, driver: &Path) -> Self {
+        // Ask the OS for a free port, then hand it to chromedriver.
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a: SocketAddr| a.port())
+            .expect("free port");
+        let child = Command::new(driver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start chromedriver");
+        let d = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            chromium: chromium.to_owned(),
+        };
+        let ok = poll(EVENT_WAIT, || {
+            let r = crate::client()
+                .get(&format!("{}/status", d.base))
+                .call()
+                .ok()?;
+            let mut r = r;
+            let v: Value = serde_json::from_str(&r.body_mut().read_to_string().ok()?).ok()?;
+            v["value"]["ready"].as_bool().filter(|&b| b)
+        });
+        assert!(ok.is_some(), "chromedriver did not become ready");
+        d
+    }
+
+    /// A new browser with its own profile folder and extra flags.
+    pub fn browser(&self, profile: &Path, extra: &[String]) -> Browser {
+        let mut args: Vec<String> = CHROMIUM_FLAGS.iter().map(|s| (*s).to_owned()).collect();
+        args.push(format!("--user-data-dir={}", profile.display()));
+        args.extend(extra.iter().cloned());
+        let caps = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": self.chromium.display().to_string(), "args": args},
+        }}});
+        let v = post(&format!("{}/session", self.base), &caps);
+        let id = v["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {v}"))
+            .to_owned();
+        Browser {
+            base: format!("{}/session/{id}", self.base),
+            open: true,
+        }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One browser session; dropping it closes the browser.
+pub struct Browser {
+    base: String,
+    open: bool,
+}
+
+impl Browser {
+    pub fn navigate(&self, url: &str) {
+        post(&format!("{}/url", self.base), &json!({ "url": url }));
+    }
+
+    /// Runs `script` (a function body; `arguments` holds `args`) and returns its value.
+    pub fn exec(&self, script: &str, args: Value) -> Value {
+        let v = post(
+            &format!("{}/execute/sync", self.base),
+            &json!({"script": script, "args": args}),
+        );
+        v["value"].clone()
+    }
+
+    /// Runs `script`, which must call `arguments[arguments.length - 1](result)`.
+    pub fn exec_async(&self, script: &str) -> Value {
+        let v = post(
+            &format!("{}/execute/async", self.base),
+            &json!({"script": script, "args": []}),
+        );
+        v["value"].clone()
+    }
+
+    /// A PNG of the viewport.
+    pub fn screenshot(&self) -> Vec<u8> {
+        let v = crate::get(&format!("{}/screenshot", self.base), &[]).json();
+        base64_decode(v["value"].as_str().expect("screenshot data"))
+    }
+
+    /// Closes the browser (as a user closing the window).
+    pub fn quit(&mut self) {
+        if self.open {
+            self.open = false;
+            let _ = crate::client().delete(&self.base).call();
+        }
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        self.quit();
+    }
+}
+
+fn post(url: &str, body: &Value) -> Value {
+    let r = crate::send(
+        "POST",
+        url,
+        &[("content-type", "application/json")],
+        &body.to_string(),
+    );
+    let v = r.json();
+    assert!(r.status < 400, "WebDriver {url}: {} {v}", r.status);
+    v
+}
+
+/// Calls `f` until it returns `Some`, up to `limit`; a bound against a hung test, not a
+/// timing expectation.
+pub fn poll<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// RFC 4648 base64 (standard alphabet, padding ignored).
+pub fn base64_decode(s: &str) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len() * 3 / 4);
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in s.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => continue,
+        };
+        acc = (acc << 6) | u32::from(v);
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    out
+}
+
+/// A mono 16-bit PCM WAV at 48 kHz: digital silence for `None`, else a sine of `freq` Hz in
+/// syllable-like bursts: 400 ms at `dbfs`, 200 ms at -60 dBFS. A constant tone would become
+/// the speaker detector's noise floor (the quietest level it hears) and never count as
+/// speech; the quiet gaps keep the floor low, as the pauses of real speech do.
+pub fn write_wav(path: &Path, seconds: u32, tone: Option<(f64, f64)>) {
+    let rate = 48_000u32;
+    let n = rate * seconds;
+    let mut data = Vec::with_capacity(n as usize * 2);
+    for i in 0..n {
+        let s = match tone {
+            Some((freq, dbfs)) => {
+                let in_burst = (i % (rate * 6 / 10)) < rate * 4 / 10;
+                let level = if in_burst { dbfs } else { -60.0 };
+                let amp = 10f64.powf(level / 20.0) * f64::from(i16::MAX);
+                (amp * (2.0 * std::f64::consts::PI * freq * f64::from(i) / f64::from(rate)).sin())
+                    as i16
+            }
+            None => 0,
+        };
+        data.extend_from_slice(&s.to_le_bytes());
+    }
+    let mut wav = Vec::with_capacity(44 + data.len());
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.extend_from_slice(&16u32.to_le_bytes());
+    wav.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    wav.extend_from_slice(&1u16.to_le_bytes()); // mono
+    wav.extend_from_slice(&rate.to_le_bytes());
+    wav.extend_from_slice(&(rate * 2).to_le_bytes());
+    wav.extend_from_slice(&2u16.to_le_bytes());
+    wav.extend_from_slice(&16u16.to_le_bytes());
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    wav.extend_from_slice(&data);
+    std::fs::write(path, wav).expect("write WAV");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_decodes_padding_and_all_symbols() {
+        assert_eq!(base64_decode("aGVsbG8="), b"hello");
+        assert_eq!(base64_decode("+/8="), vec![0xfb, 0xff]);
+    }
+}
