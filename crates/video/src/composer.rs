@@ -254,8 +254,9 @@ impl Composer {
             .profile(Profile::Baseline)
             .level(level_for(config.width, config.height))
             .complexity(Complexity::Low)
-            // Every tick must produce a frame: a skipped frame would stall the viewers.
-            .skip_frames(false)
+            // Rate control needs frame skipping (openh264 cannot hold the bitrate otherwise); a
+            // skipped tick just repeats the previous picture at the viewer.
+            .skip_frames(true)
             .intra_frame_period(IntraFramePeriod::from_num_frames(intra_period))
             // One thread per room: rooms are the unit of parallelism in the server.
             .num_threads(1);
