@@ -67,8 +67,9 @@ struct Partial {
     has_sps: bool,
     has_pps: bool,
     has_slice: bool,
-    /// NAL header of an FU-A in progress.
+    /// NAL header of an FU-A in progress, and where its NAL unit starts in `data`.
     fu_header: Option<u8>,
+    fu_start: usize,
 }
 
 impl Partial {
@@ -82,6 +83,7 @@ impl Partial {
             has_pps: false,
             has_slice: false,
             fu_header: None,
+            fu_start: 0,
         }
     }
 }
@@ -249,6 +251,7 @@ impl Depacketizer {
                     }
                     p.fu_header = Some(nal_header);
                     p.data.extend_from_slice(&START_CODE);
+                    p.fu_start = p.data.len();
                     p.data.push(nal_header);
                     Self::note_type(p, inner);
                 } else if p.fu_header != Some(nal_header) {
@@ -258,12 +261,14 @@ impl Depacketizer {
                 p.data.extend_from_slice(fragment);
                 if end {
                     p.fu_header = None;
+                    let nal = &p.data[p.fu_start..];
+                    if !well_formed(nal) {
+                        return Err(());
+                    }
                     if matches!(inner, NAL_SPS | NAL_PPS) {
                         // A fragmented parameter set is legal but odd; remember it too.
-                        if let Some(at) = p.data.windows(4).rposition(|w| w == START_CODE) {
-                            let nal = p.data[at + 4..].to_vec();
-                            Self::remember_parameter_set(&nal, sps, pps);
-                        }
+                        let nal = nal.to_vec();
+                        Self::remember_parameter_set(&nal, sps, pps);
                     }
                 }
                 Ok(())
@@ -279,6 +284,9 @@ impl Depacketizer {
         sps: &mut Option<Vec<u8>>,
         pps: &mut Option<Vec<u8>>,
     ) -> Result<(), ()> {
+        if !well_formed(nal) {
+            return Err(());
+        }
         let typ = nal_type(nal[0]);
         Self::note_type(p, typ);
         if matches!(typ, NAL_SPS | NAL_PPS) {
@@ -367,4 +375,22 @@ impl Depacketizer {
             data: p.data,
         }));
     }
+}
+
+/// H.264 §7.4.1: inside a NAL unit `00 00 00`, `00 00 01` and `00 00 02` never occur at a
+/// byte-aligned position (encoders insert emulation prevention bytes), and its last byte is
+/// not zero. A NAL unit breaking this would be split differently by every Annex-B reader
+/// (decoder, recorder, ffmpeg), so it is treated as corrupt.
+fn well_formed(nal: &[u8]) -> bool {
+    if nal.last() == Some(&0) {
+        return false;
+    }
+    let mut zeros = 0usize;
+    for &b in nal {
+        if zeros >= 2 && b <= 2 {
+            return false; // 00 00 00, 00 00 01 or 00 00 02
+        }
+        zeros = if b == 0 { zeros + 1 } else { 0 };
+    }
+    true
 }

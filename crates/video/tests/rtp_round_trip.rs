@@ -221,18 +221,21 @@ fn late_and_duplicate_packets_are_ignored() {
 fn malformed_payloads_break_the_frame_without_panicking() {
     let (sps, pps) = (nal(NAL_SPS, 10, 1), nal(NAL_PPS, 4, 1));
     let cases: Vec<Vec<u8>> = vec![
-        vec![],                   // empty
-        vec![0x80 | 5, 1, 2],     // forbidden bit
-        vec![STAP_A],             // STAP-A without units
-        vec![STAP_A, 0, 9, 0x65], // STAP-A size past the end
-        vec![STAP_A, 0, 0],       // zero-size unit
-        vec![FU_A | 0x60],        // FU-A without header
-        vec![FU_A, 0xc5, 1],      // S and E together
-        vec![FU_A, 0x45, 1],      // end without start
-        vec![FU_A, 0x80 | 28, 1], // FU-A of an FU-A
-        vec![25, 1, 2, 3],        // STAP-B: interleaved mode
-        vec![29, 1, 2, 3],        // FU-B
-        vec![30, 1],              // reserved
+        vec![],                    // empty
+        vec![0x80 | 5, 1, 2],      // forbidden bit
+        vec![STAP_A],              // STAP-A without units
+        vec![STAP_A, 0, 9, 0x65],  // STAP-A size past the end
+        vec![STAP_A, 0, 0],        // zero-size unit
+        vec![FU_A | 0x60],         // FU-A without header
+        vec![FU_A, 0xc5, 1],       // S and E together
+        vec![FU_A, 0x45, 1],       // end without start
+        vec![FU_A, 0x80 | 28, 1],  // FU-A of an FU-A
+        vec![25, 1, 2, 3],         // STAP-B: interleaved mode
+        vec![29, 1, 2, 3],         // FU-B
+        vec![30, 1],               // reserved
+        vec![0x41, 7, 0, 0, 1, 9], // a start code inside a NAL unit
+        vec![0x41, 7, 0, 0, 0, 9], // 00 00 00 inside a NAL unit
+        vec![0x41, 7, 0],          // trailing zero byte
     ];
     for (i, bad) in cases.iter().enumerate() {
         let mut d = Depacketizer::new();
