@@ -69,8 +69,13 @@ impl Packetizer {
             self.flush_stap(timestamp, &mut stap, out);
             stap_len = 1;
             if aggregated < self.max_payload {
+                // Might still share a STAP-A with the next one.
                 stap.push(nal);
                 stap_len += aggregated;
+            } else if nal.len() <= self.max_payload {
+                // Fits as a single NAL unit packet. (FU-A for it would be one fragment with
+                // both S and E set, which RFC 6184 §5.8 forbids.)
+                self.push(timestamp, Bytes::copy_from_slice(nal), out);
             } else {
                 self.fragment(timestamp, nal, out);
             }

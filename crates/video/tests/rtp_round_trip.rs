@@ -71,6 +71,28 @@ fn sps_pps_go_in_one_stap_a_and_a_large_idr_in_fu_a() {
 }
 
 #[test]
+fn nal_units_around_the_mtu_are_never_a_single_fragment_fu_a() {
+    for len in 1100..=1210 {
+        let sps = nal(NAL_SPS, 10, 1);
+        let pps = nal(NAL_PPS, 4, 2);
+        let idr = nal(NAL_IDR, len, 5);
+        let mut out = Vec::new();
+        Packetizer::new(1200, 0).packetize(0, [&sps[..], &pps[..], &idr[..]], &mut out);
+        assert!(out.iter().all(|p| p.payload.len() <= 1200), "len {len}");
+        assert!(
+            out.iter()
+                .all(|p| nal_type(p.payload[0]) != FU_A || p.payload[1] & 0xc0 != 0xc0),
+            "len {len}: an FU-A with S and E"
+        );
+        let outputs = run(&mut Depacketizer::new(), &out);
+        let f = frames(&outputs);
+        assert_eq!(f.len(), 1, "len {len}: {outputs:?}");
+        let nals: Vec<&[u8]> = annexb_nal_units(&f[0].data).collect();
+        assert_eq!(nals, vec![&sps[..], &pps[..], &idr[..]], "len {len}");
+    }
+}
+
+#[test]
 fn real_encoder_frames_round_trip_byte_for_byte() {
     let mut publisher = Publisher::new(7, GREEN, 640, 360);
     let mut d = Depacketizer::new();
