@@ -59,3 +59,13 @@ pub enum VideoError {
     #[error("unknown participant {0}")]
     UnknownParticipant(ParticipantId),
 }
+
+#[cfg(test)]
+mod tests {
+    /// The server keeps a room's composer inside a task on a multi-threaded runtime.
+    #[test]
+    fn composer_is_send() {
+        fn assert_send<T: Send>() {}
+        assert_send::<crate::Composer>();
+    }
+}
