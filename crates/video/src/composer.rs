@@ -29,6 +29,11 @@ const GOP_MAX_FRAMES: usize = 64;
 /// Bound on the bytes of that cache per participant.
 const GOP_MAX_BYTES: usize = 4 << 20;
 
+/// A participant whose last video packet is older than this is shown as a tile (camera off,
+/// video muted, or the stream died) instead of a frozen picture. 2 s is well past any
+/// frame interval and keyframe round trip, short enough that a frozen face does not linger.
+const VIDEO_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// Letterbox and empty-canvas colour: dark grey, so a bar is visibly not a broken picture.
 const BACKGROUND: Yuv = Yuv::new(32, 128, 128);
 /// Luma of the name on a tile.
@@ -177,8 +182,23 @@ struct Participant {
     /// Bumped on every new picture, for the composer's redraw check.
     generation: u64,
     last_keyframe_request: Option<Timestamp>,
+    /// When the last video packet arrived.
+    last_packet: Option<Timestamp>,
     shown: bool,
     tile: Yuv,
+}
+
+impl Participant {
+    /// Sending video now (a packet within [`VIDEO_TIMEOUT`]).
+    fn sends_video(&self, now: Timestamp) -> bool {
+        self.last_packet
+            .is_some_and(|t| now.saturating_since(t) < VIDEO_TIMEOUT)
+    }
+
+    /// The picture to draw: the last good one while video flows, else none (the tile).
+    fn picture(&self, now: Timestamp) -> Option<&I420Frame> {
+        self.frame.as_ref().filter(|_| self.sends_video(now))
+    }
 }
 
 /// What one slot showed at the last compose, to skip redrawing an unchanged picture.
@@ -208,6 +228,11 @@ pub struct Composer {
     next_join: u64,
     speaker: Option<ParticipantId>,
     main: Option<ParticipantId>,
+    /// Who should take the main window as soon as a picture of theirs is decoded; until
+    /// then the previous main window stays (no tile flash on a speaker switch).
+    pending_main: Option<ParticipantId>,
+    /// Since when `pending_main` waits; after [`VIDEO_TIMEOUT`] it takes the window anyway.
+    pending_since: Option<Timestamp>,
     strip: Vec<ParticipantId>,
     canvas: Arc<I420Frame>,
     drawn: Vec<SlotKey>,
@@ -270,6 +295,8 @@ impl Composer {
             next_join: 0,
             speaker: None,
             main: None,
+            pending_main: None,
+            pending_since: None,
             strip: Vec::new(),
             drawn: Vec::new(),
             encoder,
@@ -348,6 +375,7 @@ impl Composer {
                 frame: None,
                 generation: 0,
                 last_keyframe_request: None,
+                last_packet: None,
                 shown: false,
                 tile,
             },
@@ -369,7 +397,9 @@ impl Composer {
     /// The room's active speaker changed (the media core's `Event::SpeakerChanged`). `None`
     /// keeps the previous speaker in the main window. The next composed frame shows the new
     /// speaker if a picture of theirs can be decoded by then (from the frames kept since their
-    /// last keyframe); otherwise their last picture or tile until their keyframe arrives.
+    /// last keyframe, or their last good picture); otherwise a keyframe is requested and the
+    /// main window keeps the previous speaker until the new one's first picture is decoded
+    /// (or shows the new one's tile if the previous one had no picture either).
     pub fn set_speaker(&mut self, now: Timestamp, speaker: Option<ParticipantId>) {
         let Some(id) = speaker else {
             return;
@@ -407,6 +437,7 @@ impl Composer {
             self.stats.unknown_participant += 1;
             return Err(VideoError::UnknownParticipant(id));
         };
+        p.last_packet = Some(now);
         p.depacketizer
             .push(packet.seq, packet.timestamp, packet.marker, packet.payload);
         while let Some(o) = p.depacketizer.poll_output() {
@@ -418,6 +449,10 @@ impl Composer {
                     on_access_unit(&self.config, &mut self.stats, &mut self.out, now, id, p, au);
                 }
             }
+        }
+        if self.pending_main == Some(id) && p.frame.is_some() {
+            // The new speaker's first picture: now they take the main window.
+            self.relayout(now);
         }
         Ok(())
     }
@@ -434,7 +469,11 @@ impl Composer {
         } else {
             next
         });
-        self.compose();
+        if self.pending_main.is_some() {
+            // The wait for the new main window's picture may have run out.
+            self.relayout(now);
+        }
+        self.compose(now);
         self.encode(now);
     }
 
@@ -464,11 +503,35 @@ impl Composer {
             ids.sort_unstable();
             ids.into_iter().map(|(_, id)| id)
         };
-        let main = match self.config.layout {
+        let wanted = match self.config.layout {
             Layout::Pinned(pinned) if self.participants.contains_key(&pinned) => Some(pinned),
             _ => present(&self.speaker)
                 .or_else(|| present(&self.main))
                 .or_else(|| by_join().next()),
+        };
+        // Keep showing the current main window while the wanted one sends video that cannot
+        // be shown yet and the current one has a picture (the media core's main window
+        // switches on the keyframe too). A participant without video switches at once: their
+        // tile is all there will be.
+        let participant = |id: Option<ParticipantId>| id.and_then(|i| self.participants.get(&i));
+        let current = present(&self.main);
+        let waiting =
+            participant(wanted).is_some_and(|p| p.sends_video(now) && p.picture(now).is_none());
+        let current_has_picture = participant(current).is_some_and(|p| p.picture(now).is_some());
+        if self.pending_main != wanted {
+            self.pending_since = None;
+        }
+        let waited_enough = self
+            .pending_since
+            .is_some_and(|t| now.saturating_since(t) >= VIDEO_TIMEOUT);
+        let main = if wanted != current && waiting && current_has_picture && !waited_enough {
+            self.pending_main = wanted;
+            self.pending_since.get_or_insert(now);
+            current
+        } else {
+            self.pending_main = None;
+            self.pending_since = None;
+            wanted
         };
         let mut others: Vec<ParticipantId> = by_join().filter(|id| Some(*id) != main).collect();
         if others.len() > self.config.max_strip {
@@ -497,7 +560,14 @@ impl Composer {
         }
         self.main = main;
         self.strip = others;
-        let shown: Vec<ParticipantId> = self.main.iter().chain(&self.strip).copied().collect();
+        // The pending main participant is decoded too, even if it has no slot yet.
+        let shown: Vec<ParticipantId> = self
+            .main
+            .iter()
+            .chain(&self.strip)
+            .chain(&self.pending_main)
+            .copied()
+            .collect();
         for (id, p) in &mut self.participants {
             let now_shown = shown.contains(id);
             if now_shown && !p.shown {
@@ -512,7 +582,7 @@ impl Composer {
         }
     }
 
-    fn compose(&mut self) {
+    fn compose(&mut self, now: Timestamp) {
         let g = geometry(
             self.config.width,
             self.config.height,
@@ -529,7 +599,12 @@ impl Composer {
             .iter()
             .map(|(id, rect)| SlotKey {
                 participant: *id,
-                generation: self.participants.get(id).map_or(0, |p| p.generation),
+                // u64::MAX: the tile.
+                generation: self
+                    .participants
+                    .get(id)
+                    .filter(|p| p.picture(now).is_some())
+                    .map_or(u64::MAX, |p| p.generation),
                 rect: *rect,
             })
             .collect();
@@ -551,7 +626,7 @@ impl Composer {
             let Some(p) = self.participants.get(id) else {
                 continue;
             };
-            match &p.frame {
+            match p.picture(now) {
                 Some(frame) => {
                     let inner = fit(frame.width(), frame.height(), *rect);
                     if inner != *rect {

@@ -248,3 +248,178 @@ fn rows(pic: &pont_video::I420Frame, r: pont_video::Rect) -> impl Iterator<Item 
         pic.y()[start..start + r.width as usize].iter().copied()
     })
 }
+
+#[test]
+fn switching_to_a_hidden_participant_past_the_kept_frames_asks_for_a_keyframe() {
+    let config = ComposerConfig {
+        max_strip: 1,
+        ..ComposerConfig::default()
+    };
+    let mut composer = Composer::new(config).unwrap();
+    let mut publishers = vec![
+        Publisher::new(1, RED, 320, 240),
+        Publisher::new(2, GREEN, 320, 240),
+        Publisher::new(3, BLUE, 320, 240),
+    ];
+    for p in &publishers {
+        composer.add_participant(ms(0), p.id, "x");
+    }
+    composer.set_speaker(ms(0), Some(ParticipantId(1)));
+    let mut viewer = Viewer::new();
+    let mut now = ms(0);
+    // 70 frames (> the 64 kept) since participant 3's only keyframe.
+    for _ in 0..70 {
+        step(&mut composer, &mut publishers, &mut viewer, now);
+        now += FRAME;
+    }
+    composer.set_speaker(now, Some(ParticipantId(3)));
+    let d = drain(&mut composer);
+    assert_eq!(d.keyframe_requests, vec![ParticipantId(3)]);
+    step(&mut composer, &mut publishers, &mut viewer, now);
+    now += FRAME;
+    let (main, _) = composer.slots();
+    // No picture of 3 yet: the previous speaker keeps the main window (no tile flash).
+    assert_eq!(composer.main_participant(), Some(ParticipantId(1)));
+    assert_colour(
+        viewer.picture(),
+        centre(main),
+        RED,
+        6.0,
+        "previous speaker while waiting",
+    );
+    // The keyframe arrives: the next frame shows the new speaker.
+    let pkts = publishers[2].frame(true);
+    feed(&mut composer, now, ParticipantId(3), &pkts);
+    composer.handle_timeout(now);
+    viewer.receive(&drain(&mut composer).packets);
+    assert_eq!(composer.main_participant(), Some(ParticipantId(3)));
+    let (main, strip) = composer.slots();
+    assert_colour(
+        viewer.picture(),
+        centre(main),
+        BLUE,
+        6.0,
+        "after the keyframe",
+    );
+    assert_colour(
+        viewer.picture(),
+        centre(strip[0]),
+        RED,
+        8.0,
+        "previous speaker to the strip",
+    );
+}
+
+#[test]
+fn a_lost_packet_from_a_shown_participant_keeps_its_last_picture_until_the_next_idr() {
+    let mut composer = Composer::new(ComposerConfig::default()).unwrap();
+    let mut alice = Publisher::new(1, RED, 320, 240);
+    composer.add_participant(ms(0), alice.id, "Alice");
+    let mut viewer = Viewer::new();
+    let mut now = ms(0);
+    for i in 0..10 {
+        let pkts = alice.frame(i == 0);
+        feed(&mut composer, now, alice.id, &pkts);
+        composer.handle_timeout(now);
+        viewer.receive(&drain(&mut composer).packets);
+        now += FRAME;
+    }
+    // The camera turns blue, in a frame whose packet is lost.
+    alice.colour = BLUE;
+    let lost = alice.frame(false);
+    assert_eq!(lost.len(), 1);
+    let next = alice.frame(false);
+    feed(&mut composer, now, alice.id, &next);
+    let d = drain(&mut composer);
+    assert_eq!(d.keyframe_requests, vec![alice.id]);
+    composer.handle_timeout(now);
+    viewer.receive(&drain(&mut composer).packets);
+    let (main, _) = composer.slots();
+    assert_colour(
+        viewer.picture(),
+        centre(main),
+        RED,
+        6.0,
+        "last good picture",
+    );
+    now += FRAME;
+    let idr = alice.frame(true);
+    feed(&mut composer, now, alice.id, &idr);
+    composer.handle_timeout(now);
+    viewer.receive(&drain(&mut composer).packets);
+    assert_colour(viewer.picture(), centre(main), BLUE, 6.0, "recovered");
+}
+
+#[test]
+fn a_speaker_whose_video_never_decodes_takes_the_main_window_after_two_seconds() {
+    let mut composer = Composer::new(ComposerConfig::default()).unwrap();
+    let mut alice = Publisher::new(1, RED, 320, 240);
+    let mut bob = Publisher::new(2, GREEN, 320, 240);
+    composer.add_participant(ms(0), alice.id, "Alice");
+    composer.add_participant(ms(0), bob.id, "Bob");
+    composer.set_speaker(ms(0), Some(alice.id));
+    let _bobs_lost_keyframe = bob.frame(true);
+    let mut viewer = Viewer::new();
+    let mut now = ms(0);
+    let mut switched_at = None;
+    for i in 0..60 {
+        if i == 10 {
+            composer.set_speaker(now, Some(bob.id));
+        }
+        let a = alice.frame(i == 0);
+        feed(&mut composer, now, alice.id, &a);
+        let b = bob.frame(false); // never a keyframe
+        feed(&mut composer, now, bob.id, &b);
+        composer.handle_timeout(now);
+        viewer.receive(&drain(&mut composer).packets);
+        if switched_at.is_none() && composer.main_participant() == Some(bob.id) {
+            switched_at = Some(i);
+        }
+        now += FRAME;
+    }
+    // Held on Alice for 2 s after the switch at frame 10, then Bob's tile: frame 41 is the
+    // first tick ≥ 2 s later (30 frames of 66.666 ms fall 20 µs short).
+    assert_eq!(switched_at, Some(41));
+    let (main, strip) = composer.slots();
+    let (y, _, _) = viewer.picture().mean(centre(main));
+    assert!((60.0..140.0).contains(&y), "Bob's tile (Y {y:.1})");
+    assert_colour(
+        viewer.picture(),
+        centre(strip[0]),
+        RED,
+        8.0,
+        "Alice in the strip",
+    );
+}
+
+#[test]
+fn a_camera_that_stops_becomes_a_tile_after_two_seconds() {
+    let mut composer = Composer::new(ComposerConfig::default()).unwrap();
+    let mut alice = Publisher::new(1, RED, 320, 240);
+    composer.add_participant(ms(0), alice.id, "Alice");
+    let mut viewer = Viewer::new();
+    let mut now = ms(0);
+    for i in 0..5 {
+        let a = alice.frame(i == 0);
+        feed(&mut composer, now, alice.id, &a);
+        composer.handle_timeout(now);
+        viewer.receive(&drain(&mut composer).packets);
+        now += FRAME;
+    }
+    let (main, _) = composer.slots();
+    let mut frozen_until = None;
+    for i in 0..40 {
+        composer.handle_timeout(now);
+        viewer.receive(&drain(&mut composer).packets);
+        let (y, _, _) = viewer.picture().mean(centre(main));
+        if frozen_until.is_none() && (y - f64::from(RED.y)).abs() > 6.0 {
+            frozen_until = Some(i);
+        }
+        now += FRAME;
+    }
+    // Last packet at frame 4; the first tick ≥ 2 s later is frame 35 (i = 30): the tile
+    // replaces the frozen picture there.
+    assert_eq!(frozen_until, Some(30));
+    let (y, _, _) = viewer.picture().mean(centre(main));
+    assert!((60.0..140.0).contains(&y), "tile (Y {y:.1})");
+}
