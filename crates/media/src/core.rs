@@ -381,6 +381,23 @@ struct Pending {
     body: Body,
 }
 
+/// Queues one forwarded packet (a shared buffer and this subscriber's rewrite) and counts it.
+fn forward(
+    stats: &mut CoreStats,
+    queue: &mut VecDeque<Pending>,
+    to: ParticipantId,
+    data: &Bytes,
+    rw: Rewrite,
+) {
+    stats.forwarded_packets += 1;
+    stats.forwarded_bytes += data.len() as u64;
+    queue.push_back(Pending {
+        to,
+        kind: PacketKind::Rtp,
+        body: Body::Forward(data.clone(), rw),
+    });
+}
+
 /// The media core.
 #[derive(Debug)]
 pub struct MediaCore {
@@ -840,13 +857,7 @@ impl MediaCore {
                 continue;
             };
             if let Some(rw) = s.rewrite(now, tid, epoch, seq, ts, payload_len) {
-                self.stats.forwarded_packets += 1;
-                self.stats.forwarded_bytes += data.len() as u64;
-                self.transmits.push_back(Pending {
-                    to: s.to,
-                    kind: PacketKind::Rtp,
-                    body: Body::Forward(data.clone(), rw),
-                });
+                forward(&mut self.stats, &mut self.transmits, s.to, data, rw);
             }
         }
         // Main windows showing this track, or switching to it at this keyframe.
@@ -869,13 +880,7 @@ impl MediaCore {
                     continue;
                 }
                 if let Some(rw) = s.rewrite(now, tid, epoch, seq, ts, payload_len) {
-                    self.stats.forwarded_packets += 1;
-                    self.stats.forwarded_bytes += data.len() as u64;
-                    self.transmits.push_back(Pending {
-                        to: s.to,
-                        kind: PacketKind::Rtp,
-                        body: Body::Forward(data.clone(), rw),
-                    });
+                    forward(&mut self.stats, &mut self.transmits, s.to, data, rw);
                 }
             }
         }

@@ -11,6 +11,8 @@ mod media;
 mod metrics;
 mod signalling;
 mod web;
+#[allow(dead_code)] // wired into the SIP task by the SIP endpoint work (issue 4)
+mod rtp_leg;
 
 use std::io::IsTerminal as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
