@@ -9,10 +9,10 @@ mod config;
 mod http;
 mod media;
 mod metrics;
-mod signalling;
-mod web;
 mod rtp_leg;
+mod signalling;
 mod sip;
+mod web;
 
 use std::io::IsTerminal as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -228,7 +228,11 @@ fn sip_host(settings: &Settings, public_url: &str) -> String {
 /// The host of our SIP Contact and Via: the public IP, else the bound address (a wildcard
 /// bind: the address peers reach us on is the one in SDP, see [`sdp_ip`]).
 fn sip_contact_host(settings: &Settings, bound: SocketAddr) -> String {
-    bracket(settings.public_ip.unwrap_or_else(|| sdp_ip(settings, bound)))
+    bracket(
+        settings
+            .public_ip
+            .unwrap_or_else(|| sdp_ip(settings, bound)),
+    )
 }
 
 /// The address in our SDP `c=` lines: the public IP behind 1:1 NAT, else the SIP bind address,

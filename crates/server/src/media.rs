@@ -149,7 +149,8 @@ impl MediaHandle {
         &self,
         join: JoinSip,
     ) -> Result<Result<ParticipantId, SipJoinRefused>, MediaGone> {
-        self.ask(|r| Query::Sip(SipQuery::Join(Box::new(join), r))).await
+        self.ask(|r| Query::Sip(SipQuery::Join(Box::new(join), r)))
+            .await
     }
 
     /// A SIP call ended.
@@ -714,7 +715,11 @@ impl Task {
                                 debug!(participant = %id, codec = %track.codec, "browser publishes");
                                 self.track_owner.insert(tid, id);
                                 if track.codec == pont_media::Codec::Opus {
-                                    self.browser_audio_published(id, track.pt, track.audio_level_ext);
+                                    self.browser_audio_published(
+                                        id,
+                                        track.pt,
+                                        track.audio_level_ext,
+                                    );
                                 }
                             }
                             Err(e) => warn!(participant = %id, error = %e, "publish refused"),

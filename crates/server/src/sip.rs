@@ -298,7 +298,11 @@ impl SipTask {
     }
 
     async fn incoming(&mut self, incoming: IncomingCall) {
-        let user = incoming.user.as_ref().map(|u| u.0.clone()).unwrap_or_default();
+        let user = incoming
+            .user
+            .as_ref()
+            .map(|u| u.0.clone())
+            .unwrap_or_default();
         let span = info_span!("call", call = incoming.call.0, user = %Pii(&user));
         self.incoming_in_span(incoming, user).instrument(span).await;
     }
@@ -347,7 +351,10 @@ impl SipTask {
             let _ = self.endpoint.reject(now, call, 488);
             return;
         };
-        let wants_video = offer.media.iter().any(|m| m.media == "video" && m.port != 0)
+        let wants_video = offer
+            .media
+            .iter()
+            .any(|m| m.media == "video" && m.port != 0)
             && found.category == pont_meet::Category::Video;
         let Ok((audio_rtp, audio_rtcp, audio_port)) =
             self.ports.bind_pair(self.config.rtp_bind_ip).await
@@ -358,7 +365,9 @@ impl SipTask {
         };
         let mut ports = vec![audio_port];
         let mut video_sockets = None;
-        if wants_video && let Ok((rtp, rtcp, port)) = self.ports.bind_pair(self.config.rtp_bind_ip).await {
+        if wants_video
+            && let Ok((rtp, rtcp, port)) = self.ports.bind_pair(self.config.rtp_bind_ip).await
+        {
             ports.push(port);
             video_sockets = Some((rtp, rtcp, port));
         }
@@ -405,7 +414,10 @@ impl SipTask {
             call,
             display_name: name,
             audio: SipMedia {
-                stream: answer.audio.clone().unwrap_or_else(|| unreachable!("checked above")),
+                stream: answer
+                    .audio
+                    .clone()
+                    .unwrap_or_else(|| unreachable!("checked above")),
                 rtp: audio_rtp,
                 rtcp: audio_rtcp,
             },

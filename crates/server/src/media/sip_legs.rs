@@ -9,7 +9,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use pont_audio::{AudioCodec, InboundPacket, LegConfig, Mixer, MixerConfig};
 use pont_media::rtp::{self, RtpPacket};
-use pont_media::{Codec as MediaCodec, PacketKind, ParticipantConfig, ParticipantKind, ReceiveCodec, TrackConfig};
+use pont_media::{
+    Codec as MediaCodec, PacketKind, ParticipantConfig, ParticipantKind, ReceiveCodec, TrackConfig,
+};
 use pont_sip::CallHandle;
 use pont_sip::sdp::{Codec as SdpCodec, Direction, NegotiatedStream};
 use pont_types::{ParticipantId, Pt, RoomId, Ssrc, Timestamp};
@@ -62,7 +64,10 @@ pub(crate) enum SipJoinRefused {
 /// SIP requests to the media task.
 #[derive(Debug)]
 pub(crate) enum SipQuery {
-    Join(Box<JoinSip>, oneshot::Sender<Result<ParticipantId, SipJoinRefused>>),
+    Join(
+        Box<JoinSip>,
+        oneshot::Sender<Result<ParticipantId, SipJoinRefused>>,
+    ),
     Leave(ParticipantId),
     Update {
         id: ParticipantId,
@@ -113,7 +118,10 @@ impl LegStream {
     }
 
     fn sends(&self) -> bool {
-        matches!(self.stream.direction, Direction::SendRecv | Direction::SendOnly)
+        matches!(
+            self.stream.direction,
+            Direction::SendRecv | Direction::SendOnly
+        )
     }
 }
 
@@ -347,7 +355,12 @@ impl Task {
     }
 
     /// A browser published its microphone: the room's mixer (if any) hears it too.
-    pub(super) fn browser_audio_published(&mut self, id: ParticipantId, pt: Pt, level_ext: Option<u8>) {
+    pub(super) fn browser_audio_published(
+        &mut self,
+        id: ParticipantId,
+        pt: Pt,
+        level_ext: Option<u8>,
+    ) {
         self.browser_audio.insert(id, (pt, level_ext));
         let Some(room) = self.webs.get(&id).map(|w| w.room) else {
             return;
@@ -519,7 +532,10 @@ impl Task {
 
     /// The earliest mixer tick or inactivity check.
     pub(super) fn sip_next_timeout(&self) -> Option<Instant> {
-        let mixers = self.mixers.values().map(|m| self.clock.instant(m.poll_timeout()));
+        let mixers = self
+            .mixers
+            .values()
+            .map(|m| self.clock.instant(m.poll_timeout()));
         let check = (!self.sips.is_empty()).then(|| self.last_inactivity_check + INACTIVITY_CHECK);
         mixers.chain(check).min()
     }
@@ -554,10 +570,7 @@ impl Task {
         let mut moved = false;
         let rooms: Vec<RoomId> = self.mixers.keys().copied().collect();
         for room in rooms {
-            loop {
-                let Some(m) = self.mixers.get_mut(&room) else {
-                    break;
-                };
+            while let Some(m) = self.mixers.get_mut(&room) {
                 if let Some(out) = m.poll_output() {
                     moved = true;
                     if let Some(s) = self.sips.get(&out.leg)
@@ -575,7 +588,14 @@ impl Task {
                     if let Some(s) = self.sips.get_mut(&p.leg) {
                         let seq = s.published_seq;
                         s.published_seq = seq.wrapping_add(1);
-                        write_published(&mut self.buf, s.published_ssrc, seq, p.timestamp, p.level.neg_dbov(), &p.payload);
+                        write_published(
+                            &mut self.buf,
+                            s.published_ssrc,
+                            seq,
+                            p.timestamp,
+                            p.level.neg_dbov(),
+                            &p.payload,
+                        );
                         self.core.handle_rtp(ts, p.leg, &self.buf);
                     }
                     continue;
@@ -613,7 +633,6 @@ impl Task {
         }
         true
     }
-
 }
 
 /// An RTP packet carrying a SIP leg's voice as Opus, with its RFC 6464 level (one-byte header
@@ -624,7 +643,16 @@ fn write_published(buf: &mut Vec<u8>, ssrc: Ssrc, seq: u16, ts: u32, level: u8, 
     buf.extend_from_slice(&seq.to_be_bytes());
     buf.extend_from_slice(&ts.to_be_bytes());
     buf.extend_from_slice(&ssrc.0.to_be_bytes());
-    buf.extend_from_slice(&[0xbe, 0xde, 0x00, 0x01, PUBLISHED_LEVEL_EXT << 4, level & 0x7f, 0, 0]);
+    buf.extend_from_slice(&[
+        0xbe,
+        0xde,
+        0x00,
+        0x01,
+        PUBLISHED_LEVEL_EXT << 4,
+        level & 0x7f,
+        0,
+        0,
+    ]);
     buf.extend_from_slice(payload);
 }
 
