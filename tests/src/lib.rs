@@ -140,7 +140,8 @@ pub struct ServeOptions {
 }
 
 impl ServeOptions {
-    /// `pont serve --http 127.0.0.1:0 --media 127.0.0.1:0 --data <dir>/data`, run in `dir`.
+    /// `pont serve --http 127.0.0.1:0 --media 127.0.0.1:0 --sip 127.0.0.1:0 --data <dir>/data`,
+    /// run in `dir`.
     pub fn new(dir: &Path) -> Self {
         Self {
             cwd: dir.to_owned(),
@@ -148,6 +149,8 @@ impl ServeOptions {
                 "--http".into(),
                 "127.0.0.1:0".into(),
                 "--media".into(),
+                "127.0.0.1:0".into(),
+                "--sip".into(),
                 "127.0.0.1:0".into(),
                 "--data".into(),
                 dir.join("data").display().to_string(),
@@ -424,7 +427,24 @@ pub fn parse_media(line: &str) -> Option<SocketAddr> {
         .ok()
 }
 
+/// The SIP address from the listening line (`sip=ADDR`).
+pub fn parse_sip(line: &str) -> Option<SocketAddr> {
+    line.strip_prefix("pont listening ")?
+        .split_whitespace()
+        .find_map(|kv| kv.strip_prefix("sip="))?
+        .parse()
+        .ok()
+}
+
 impl Server {
+    /// The bound SIP address (UDP and TCP).
+    pub fn sip(&self) -> SocketAddr {
+        self.stdout
+            .iter()
+            .find_map(|l| parse_sip(l))
+            .expect("sip= in the listening line")
+    }
+
     /// The bound WebRTC media address.
     pub fn media(&self) -> SocketAddr {
         self.stdout

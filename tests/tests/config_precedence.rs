@@ -43,6 +43,7 @@ fn flag_beats_env_beats_config_file_beats_default() {
         dir.path(),
         r#"
 http = "127.0.0.1:0"
+sip = "127.0.0.1:0"
 data = "data"
 public_url = "https://file.example"
 [dialin]

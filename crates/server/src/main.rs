@@ -9,9 +9,9 @@ mod config;
 mod http;
 mod media;
 mod metrics;
-#[allow(dead_code)] // wired into the SIP task by the SIP endpoint work (issue 4)
 mod rtp_leg;
 mod signalling;
+mod sip;
 mod web;
 
 use std::io::IsTerminal as _;
@@ -106,12 +106,6 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     if settings.tls.is_some() {
         warn!("tls_cert/tls_key are valid, but HTTPS is not served yet: serving plain HTTP");
     }
-    info!(
-        sip = %settings.sip,
-        rtp_ports = %settings.rtp_ports,
-        "the SIP listener is not built yet; its settings are validated only"
-    );
-
     let mut store = open_store(&settings.data)?;
     let signin_token = if store.organizer_count()? == 0 {
         let now = http::unix_now();
@@ -134,8 +128,32 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     let sockets = media::MediaSockets::bind(settings.media, settings.public_ip).await?;
     let media_port = sockets.port();
     let media_addr = SocketAddr::new(settings.media.ip(), media_port);
-    let (media, media_task) =
-        media::spawn(core_config, sockets, settings.max_participants, shutdown_rx);
+    let (media, media_task) = media::spawn(
+        core_config,
+        sockets,
+        settings.max_participants,
+        shutdown_rx.clone(),
+    );
+    let sip_listeners = sip::SipListeners::bind(settings.sip).await?;
+    let sip_addr = sip_listeners.local;
+    let sip_config = sip::SipConfig {
+        host: sip_contact_host(&settings, sip_addr),
+        media_ip: sdp_ip(&settings, sip_addr),
+        // RTP binds where SIP does: a wildcard SIP bind means RTP on every interface too.
+        rtp_bind_ip: sip_addr.ip(),
+        rtp_ports: settings.rtp_ports,
+        db: settings.data.join(DB_FILE),
+        dialin_users: std::iter::once(settings.dialin.user.clone())
+            .chain(settings.dialin.numbers.iter().cloned())
+            .collect(),
+    };
+    let sip_task = sip::spawn(
+        sip_listeners,
+        sip_config,
+        media.clone(),
+        tokio::sync::mpsc::channel(64),
+        shutdown_rx,
+    )?;
 
     let public_url = settings
         .public_url
@@ -158,8 +176,8 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         );
     }
     // The stable line scripts and tests wait for: `key=address` pairs of every listener.
-    println!("pont listening http={http_addr} media={media_addr}");
-    info!(http = %http_addr, media = %media_addr, data = %settings.data.display(), "pont listening");
+    println!("pont listening http={http_addr} media={media_addr} sip={sip_addr}");
+    info!(http = %http_addr, media = %media_addr, sip = %sip_addr, data = %settings.data.display(), "pont listening");
 
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown_signal())
@@ -168,6 +186,9 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
 
     // Later issues hang up SIP and WebRTC legs and close recordings here.
     let _ = shutdown_tx.send(true);
+    if let Err(e) = sip_task.await {
+        warn!(error = %e, "SIP task ended abnormally");
+    }
     if let Err(e) = media_task.await {
         warn!(error = %e, "media task ended abnormally");
     }
@@ -202,6 +223,36 @@ fn sip_host(settings: &Settings, public_url: &str) -> String {
         5060 => host,
         port => format!("{host}:{port}"),
     }
+}
+
+/// The host of our SIP Contact and Via: the public IP, else the bound address (a wildcard
+/// bind: the address peers reach us on is the one in SDP, see [`sdp_ip`]).
+fn sip_contact_host(settings: &Settings, bound: SocketAddr) -> String {
+    bracket(
+        settings
+            .public_ip
+            .unwrap_or_else(|| sdp_ip(settings, bound)),
+    )
+}
+
+/// The address in our SDP `c=` lines: the public IP behind 1:1 NAT, else the SIP bind address,
+/// else (wildcard) the first non-loopback interface address, else loopback.
+fn sdp_ip(settings: &Settings, bound: SocketAddr) -> IpAddr {
+    if let Some(ip) = settings.public_ip {
+        return ip;
+    }
+    if !bound.ip().is_unspecified() {
+        return bound.ip();
+    }
+    if_addrs::get_if_addrs()
+        .ok()
+        .and_then(|addrs| {
+            addrs
+                .into_iter()
+                .map(|i| i.ip())
+                .find(|ip| !ip.is_loopback() && ip.is_ipv4() == bound.is_ipv4())
+        })
+        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
 }
 
 fn bracket(ip: IpAddr) -> String {

@@ -7,6 +7,11 @@
 //! nothing moves. Signalling (the WebSocket handlers) and the HTTP API talk to it over a
 //! channel. Nothing else touches the core or the legs, so they need no lock.
 
+mod sip_legs;
+
+pub(crate) use sip_legs::{JoinSip, SipJoinRefused, SipMedia};
+use sip_legs::{SipDatagram, SipParticipant, SipQuery};
+
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -110,6 +115,7 @@ enum Query {
         video: bool,
     },
     Leave(ParticipantId),
+    Sip(SipQuery),
 }
 
 /// The media task stopped (it panicked or shut down).
@@ -136,6 +142,50 @@ impl MediaHandle {
 
     pub(crate) async fn stats(&self) -> Result<StatsSnapshot, MediaGone> {
         self.ask(Query::Stats).await
+    }
+
+    /// Puts an answered SIP call into its room.
+    pub(crate) async fn join_sip(
+        &self,
+        join: JoinSip,
+    ) -> Result<Result<ParticipantId, SipJoinRefused>, MediaGone> {
+        self.ask(|r| Query::Sip(SipQuery::Join(Box::new(join), r)))
+            .await
+    }
+
+    /// A SIP call ended.
+    pub(crate) async fn leave_sip(&self, id: ParticipantId) -> Result<(), MediaGone> {
+        self.tx
+            .send(Query::Sip(SipQuery::Leave(id)))
+            .await
+            .map_err(|_| MediaGone)
+    }
+
+    /// A re-INVITE changed a SIP call's media (hold, resume, new address).
+    pub(crate) async fn update_sip(
+        &self,
+        id: ParticipantId,
+        audio: Option<pont_sip::sdp::NegotiatedStream>,
+        video: Option<pont_sip::sdp::NegotiatedStream>,
+        hold: bool,
+    ) -> Result<(), MediaGone> {
+        self.tx
+            .send(Query::Sip(SipQuery::Update {
+                id,
+                audio,
+                video,
+                hold,
+            }))
+            .await
+            .map_err(|_| MediaGone)
+    }
+
+    /// A SIP INFO picture_fast_update from a room system.
+    pub(crate) async fn keyframe_sip(&self, id: ParticipantId) -> Result<(), MediaGone> {
+        self.tx
+            .send(Query::Sip(SipQuery::Keyframe(id)))
+            .await
+            .map_err(|_| MediaGone)
     }
 
     /// Answers once the task is running its loop.
@@ -279,6 +329,7 @@ pub(crate) fn spawn(
 ) -> (MediaHandle, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(QUERY_QUEUE);
     let (dgram_tx, dgram_rx) = mpsc::channel(DATAGRAM_QUEUE);
+    let (sip_tx, sip_rx) = mpsc::channel(DATAGRAM_QUEUE);
     for socket in &sockets.sockets {
         tokio::spawn(read_socket(socket.clone(), dgram_tx.clone()));
     }
@@ -293,9 +344,14 @@ pub(crate) fn spawn(
         buf: Vec::with_capacity(1500),
         udp_in: 0,
         udp_unrouted: 0,
+        sips: BTreeMap::new(),
+        mixers: BTreeMap::new(),
+        browser_audio: HashMap::new(),
+        sip_tx,
+        last_inactivity_check: Instant::now(),
     };
     let task = tokio::spawn(
-        task.run(rx, dgram_rx, shutdown)
+        task.run(rx, dgram_rx, sip_rx, shutdown)
             .instrument(tracing::info_span!("media")),
     );
     (MediaHandle { tx }, task)
@@ -347,6 +403,13 @@ struct Task {
     buf: Vec<u8>,
     udp_in: u64,
     udp_unrouted: u64,
+    sips: BTreeMap<ParticipantId, SipParticipant>,
+    /// One audio mixer per room that has SIP legs.
+    mixers: BTreeMap<RoomId, pont_audio::Mixer>,
+    /// Browsers' microphone tracks: payload type and audio-level extension id.
+    browser_audio: HashMap<ParticipantId, (pont_types::Pt, Option<u8>)>,
+    sip_tx: mpsc::Sender<SipDatagram>,
+    last_inactivity_check: Instant,
 }
 
 impl Task {
@@ -354,6 +417,7 @@ impl Task {
         mut self,
         mut rx: mpsc::Receiver<Query>,
         mut dgrams: mpsc::Receiver<Datagram>,
+        mut sip_dgrams: mpsc::Receiver<SipDatagram>,
         mut shutdown: watch::Receiver<bool>,
     ) {
         info!(candidates = ?self.sockets.candidates.iter().map(|a| pont_types::Pii(*a)).collect::<Vec<_>>(), "media core running");
@@ -372,6 +436,7 @@ impl Task {
                 d = dgrams.recv() => if let Some(d) = d {
                     self.handle_datagram(d);
                 },
+                Some(d) = sip_dgrams.recv() => self.handle_sip_datagram(d),
                 () = tokio::time::sleep_until(wake), if next.is_some() => {
                     self.handle_timeout(Instant::now());
                 }
@@ -392,7 +457,10 @@ impl Task {
                 (a, b) => a.or(b),
             }
         });
-        core.into_iter().chain(legs).min()
+        core.into_iter()
+            .chain(legs)
+            .chain(self.sip_next_timeout())
+            .min()
     }
 
     fn handle_timeout(&mut self, now: Instant) {
@@ -400,6 +468,7 @@ impl Task {
         if self.core.poll_timeout().is_some_and(|t| t <= ts) {
             self.core.handle_timeout(ts);
         }
+        self.sip_handle_timeout(now);
         for (id, w) in &mut self.webs {
             if w.leg.poll_timeout().is_some_and(|t| t <= now.into_std()) {
                 w.leg.handle_timeout(now.into_std());
@@ -492,6 +561,7 @@ impl Task {
                 );
             }
             Query::Leave(id) => self.remove(id),
+            Query::Sip(q) => self.answer_sip(q),
         }
     }
 
@@ -594,6 +664,7 @@ impl Task {
         let now = self.clock.now();
         self.core.remove_participant(now, id);
         self.track_owner.retain(|_, owner| *owner != id);
+        self.mixer_forget(id, w.room);
         info!(participant = %id, room = %w.room, "web participant left");
         self.broadcast(
             w.room,
@@ -637,10 +708,20 @@ impl Task {
                             Ok(tid) => {
                                 debug!(participant = %id, codec = %track.codec, "browser publishes");
                                 self.track_owner.insert(tid, id);
+                                if track.codec == pont_media::Codec::Opus {
+                                    self.browser_audio_published(
+                                        id,
+                                        track.pt,
+                                        track.audio_level_ext,
+                                    );
+                                }
                             }
                             Err(e) => warn!(participant = %id, error = %e, "publish refused"),
                         },
-                        LegEvent::Rtp(p) => self.core.handle_rtp(ts, id, &p),
+                        LegEvent::Rtp(p) => {
+                            self.core.handle_rtp(ts, id, &p);
+                            self.browser_rtp(ts, id, &p);
+                        }
                         LegEvent::Rtcp(p) => self.core.handle_rtcp(ts, id, &p),
                         LegEvent::Connected => info!(participant = %id, "ICE and DTLS up"),
                         LegEvent::Closed => closed.push(id),
@@ -659,12 +740,15 @@ impl Task {
                 if let Some(w) = self.webs.get_mut(&t.to) {
                     w.leg
                         .send_core_packet(now.into_std(), t.kind == PacketKind::Rtcp, &self.buf);
+                } else {
+                    self.send_to_sip(t.to, t.kind, &self.buf);
                 }
             }
             while let Some(event) = self.core.poll_event() {
                 moved = true;
                 self.handle_core_event(event);
             }
+            moved |= self.pump_mixers(ts);
             for id in closed {
                 if let Some(w) = self.webs.get(&id) {
                     let _ = w

@@ -72,6 +72,7 @@ impl PortAllocator {
         self.in_use.remove(&port);
     }
 
+    #[cfg(test)]
     pub(crate) fn in_use(&self) -> usize {
         self.in_use.len()
     }

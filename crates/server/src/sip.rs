@@ -1,0 +1,544 @@
+//! The SIP task: UDP and TCP on `--sip`, the sans-IO [`SipEndpoint`], room lookup, and the RTP
+//! port pairs of each call. Media itself is the media task's: a call that is answered becomes a
+//! SIP participant there (see `media::sip_legs`).
+//!
+//! Addressing (DESIGN.md's public contract): `sip:<room>@<host>` joins room `<room>`,
+//! `sip:<room>*<pin>@<host>` joins a room that has a PIN. The dial-in users (`[dialin] user`,
+//! default `dialin`, and `[dialin] numbers`) reach the IVR.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use pont_meet::Store;
+use pont_sip::sdp::{self, Codec, LocalMedia, NegotiationError};
+use pont_sip::{
+    CallHandle, EndpointConfig, Event, Frame, IncomingCall, SipEndpoint, StreamFramer, Transport,
+};
+use pont_types::{ParticipantId, Pii, RoomId};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tracing::{Instrument as _, debug, info, info_span, trace, warn};
+
+use crate::config::PortRange;
+use crate::media::{Clock, JoinSip, MediaHandle, SipJoinRefused, SipMedia};
+use crate::rtp_leg::PortAllocator;
+
+/// Largest SIP message accepted over TCP (RFC 3261 §18.1.1 asks for at least 64 KiB handling
+/// of large messages over TCP; anything bigger is an attack or a bug: the connection closes).
+const MAX_TCP_MESSAGE: usize = 64 * 1024;
+/// Messages from TCP connections waiting for the SIP task.
+const TCP_QUEUE: usize = 1024;
+/// H.264 level we decode and forward: 3.1 (1280×720 at 30 fps), what room systems send.
+const H264_MAX_LEVEL: u8 = 31;
+
+/// What the SIP task needs to know.
+#[derive(Debug, Clone)]
+pub(crate) struct SipConfig {
+    /// Host part of our Contact and Via (`public_ip` or the bind address).
+    pub(crate) host: String,
+    /// Address put in SDP `c=` lines: where peers send RTP to us.
+    pub(crate) media_ip: IpAddr,
+    /// Address our RTP sockets bind to (a wildcard behind 1:1 NAT).
+    pub(crate) rtp_bind_ip: IpAddr,
+    pub(crate) rtp_ports: PortRange,
+    pub(crate) db: PathBuf,
+    pub(crate) dialin_users: Vec<String>,
+}
+
+/// The bound SIP sockets.
+#[derive(Debug)]
+pub(crate) struct SipListeners {
+    udp: Arc<UdpSocket>,
+    tcp: TcpListener,
+    pub(crate) local: SocketAddr,
+}
+
+impl SipListeners {
+    /// Binds UDP and TCP on the same address (and port, when 0 picks one for UDP).
+    pub(crate) async fn bind(addr: SocketAddr) -> anyhow::Result<Self> {
+        let udp = UdpSocket::bind(addr)
+            .await
+            .with_context(|| format!("cannot bind SIP UDP on {addr}"))?;
+        let local = udp.local_addr()?;
+        let tcp = TcpListener::bind(local)
+            .await
+            .with_context(|| format!("cannot listen for SIP TCP on {local}"))?;
+        Ok(Self {
+            udp: Arc::new(udp),
+            tcp,
+            local,
+        })
+    }
+}
+
+/// Requests from the media task.
+#[derive(Debug)]
+pub(crate) enum SipCommand {
+    /// The call's media died (no RTP for the inactivity timeout): hang up with BYE.
+    Hangup(CallHandle),
+}
+
+/// A message from a TCP connection.
+enum TcpIn {
+    Message(SocketAddr, Vec<u8>),
+    Closed(SocketAddr),
+}
+
+struct Call {
+    participant: Option<ParticipantId>,
+    room: RoomId,
+    ports: Vec<u16>,
+    audio_port: u16,
+    video_port: Option<u16>,
+    session_id: u64,
+    session_version: u64,
+}
+
+/// Starts the SIP task. `commands` is the sender the media task uses to ask for hang-ups.
+pub(crate) fn spawn(
+    listeners: SipListeners,
+    config: SipConfig,
+    media: MediaHandle,
+    commands: (mpsc::Sender<SipCommand>, mpsc::Receiver<SipCommand>),
+    shutdown: watch::Receiver<bool>,
+) -> anyhow::Result<JoinHandle<()>> {
+    let store = Store::open(&config.db)
+        .with_context(|| format!("SIP: cannot open database {}", config.db.display()))?;
+    let endpoint = SipEndpoint::new(EndpointConfig {
+        host: config.host.clone(),
+        port: listeners.local.port(),
+        seed: rand::random(),
+        ..EndpointConfig::default()
+    });
+    let task = SipTask {
+        endpoint,
+        clock: Clock::new(Instant::now()),
+        udp: listeners.udp,
+        tcp_out: HashMap::new(),
+        store,
+        media,
+        ports: PortAllocator::new(config.rtp_ports),
+        config,
+        calls: HashMap::new(),
+        commands_tx: commands.0,
+    };
+    Ok(tokio::spawn(
+        task.run(listeners.tcp, commands.1, shutdown)
+            .instrument(info_span!("sip")),
+    ))
+}
+
+struct SipTask {
+    endpoint: SipEndpoint,
+    clock: Clock,
+    udp: Arc<UdpSocket>,
+    tcp_out: HashMap<SocketAddr, mpsc::Sender<Vec<u8>>>,
+    store: Store,
+    media: MediaHandle,
+    ports: PortAllocator,
+    config: SipConfig,
+    calls: HashMap<CallHandle, Call>,
+    commands_tx: mpsc::Sender<SipCommand>,
+}
+
+impl SipTask {
+    async fn run(
+        mut self,
+        tcp: TcpListener,
+        mut commands: mpsc::Receiver<SipCommand>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let (tcp_tx, mut tcp_rx) = mpsc::channel::<TcpIn>(TCP_QUEUE);
+        let mut buf = vec![0u8; 65_536];
+        info!("SIP endpoint running");
+        loop {
+            self.pump().await;
+            let next = self.endpoint.poll_timeout().map(|t| self.clock.instant(t));
+            let wake = next.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
+            tokio::select! {
+                biased;
+                _ = shutdown.changed() => break,
+                r = self.udp.recv_from(&mut buf) => match r {
+                    Ok((n, from)) => {
+                        let now = self.clock.now();
+                        self.endpoint.handle_receive(now, Transport::Udp, from, &buf[..n]);
+                    }
+                    Err(e) => trace!(error = %e, "SIP UDP read error"),
+                },
+                accepted = tcp.accept() => match accepted {
+                    Ok((stream, peer)) => {
+                        let (out_tx, out_rx) = mpsc::channel(64);
+                        self.tcp_out.insert(peer, out_tx);
+                        tokio::spawn(tcp_connection(stream, peer, tcp_tx.clone(), out_rx));
+                    }
+                    Err(e) => warn!(error = %e, "SIP TCP accept failed"),
+                },
+                Some(msg) = tcp_rx.recv() => match msg {
+                    TcpIn::Message(peer, data) => {
+                        let now = self.clock.now();
+                        self.endpoint.handle_receive(now, Transport::Tcp, peer, &data);
+                    }
+                    TcpIn::Closed(peer) => {
+                        self.tcp_out.remove(&peer);
+                    }
+                },
+                Some(cmd) = commands.recv() => match cmd {
+                    SipCommand::Hangup(call) => {
+                        info!(call = call.0, "no RTP: hanging up");
+                        let _ = self.endpoint.hangup(self.clock.now(), call);
+                    }
+                },
+                () = tokio::time::sleep_until(wake), if next.is_some() => {
+                    self.endpoint.handle_timeout(self.clock.now());
+                }
+            }
+        }
+        // SIGTERM/SIGINT: BYE to every call, sent before we go.
+        let now = self.clock.now();
+        let calls: Vec<CallHandle> = self.calls.keys().copied().collect();
+        for call in calls {
+            let _ = self.endpoint.hangup(now, call);
+        }
+        self.send_transmits().await;
+        info!("SIP endpoint stopped");
+    }
+
+    async fn send_transmits(&mut self) {
+        while let Some(t) = self.endpoint.poll_transmit() {
+            match t.transport {
+                Transport::Udp => {
+                    if let Err(e) = self.udp.send_to(&t.payload, t.destination).await {
+                        debug!(error = %e, to = %Pii(t.destination), "SIP UDP send failed");
+                    }
+                }
+                Transport::Tcp => match self.tcp_out.get(&t.destination) {
+                    Some(tx) => {
+                        if tx.try_send(t.payload).is_err() {
+                            debug!(to = %Pii(t.destination), "SIP TCP connection backed up or gone");
+                        }
+                    }
+                    None => debug!(to = %Pii(t.destination), "no TCP connection to send on"),
+                },
+                // TLS comes with the hardening issue.
+                _ => {}
+            }
+        }
+    }
+
+    /// Drains the endpoint: transmits, then events (whose commands produce more), until quiet.
+    async fn pump(&mut self) {
+        loop {
+            self.send_transmits().await;
+            let Some(event) = self.endpoint.poll_event() else {
+                return;
+            };
+            self.handle_event(event).await;
+        }
+    }
+
+    async fn handle_event(&mut self, event: Event) {
+        match event {
+            Event::IncomingCall(call) => self.incoming(call).await,
+            Event::CallEstablished { call } => debug!(call = call.0, "call established"),
+            Event::CallEnded { call, reason } => {
+                if let Some(c) = self.calls.remove(&call) {
+                    info!(call = call.0, room = %c.room, ?reason, "call ended");
+                    if let Some(p) = c.participant {
+                        let _ = self.media.leave_sip(p).await;
+                    }
+                    for port in c.ports {
+                        self.ports.release(port);
+                    }
+                }
+            }
+            Event::Reoffer { call, offer, hold } => self.reoffer(call, offer, hold).await,
+            Event::PictureFastUpdate { call } => {
+                if let Some(p) = self.calls.get(&call).and_then(|c| c.participant) {
+                    let _ = self.media.keyframe_sip(p).await;
+                }
+            }
+            Event::Dtmf { call, digit, .. } => {
+                debug!(call = call.0, digit = %Pii(digit), "DTMF by INFO");
+            }
+            other => debug!(event = ?other, "SIP event"),
+        }
+    }
+
+    fn local_media(&self, c: &Call) -> LocalMedia {
+        LocalMedia {
+            address: self.config.media_ip,
+            audio_port: c.audio_port,
+            video_port: c.video_port,
+            // Wideband first: G.722 and Opus keep room systems' voices clear; G.711 for phones.
+            codecs: vec![
+                Codec::G722,
+                Codec::Opus,
+                Codec::Pcmu,
+                Codec::Pcma,
+                Codec::H264 {
+                    packetization_mode: 1,
+                    max_level_idc: H264_MAX_LEVEL,
+                },
+                Codec::H264 {
+                    packetization_mode: 0,
+                    max_level_idc: H264_MAX_LEVEL,
+                },
+            ],
+            telephone_event: true,
+            session_id: c.session_id,
+            session_version: c.session_version,
+        }
+    }
+
+    async fn incoming(&mut self, incoming: IncomingCall) {
+        let user = incoming
+            .user
+            .as_ref()
+            .map(|u| u.0.clone())
+            .unwrap_or_default();
+        let span = info_span!("call", call = incoming.call.0, user = %Pii(&user));
+        self.incoming_in_span(incoming, user).instrument(span).await;
+    }
+
+    async fn incoming_in_span(&mut self, incoming: IncomingCall, user: String) {
+        let now = self.clock.now();
+        let call = incoming.call;
+        if self.config.dialin_users.iter().any(|u| u == &user) {
+            // The IVR (issue 6) is not wired yet: tell the caller to try later.
+            info!("dial-in call: the IVR is not available yet");
+            let _ = self.endpoint.reject(now, call, 480);
+            return;
+        }
+        let (digits, pin) = match user.split_once('*') {
+            Some((room, pin)) => (room, Some(pin)),
+            None => (user.as_str(), None),
+        };
+        let Ok(room) = digits.parse::<RoomId>() else {
+            info!("not a room number: 404");
+            let _ = self.endpoint.reject(now, call, 404);
+            return;
+        };
+        let found = match self.store.room(room) {
+            Ok(found) => found,
+            Err(e) => {
+                warn!(error = %e, "room lookup failed: 500");
+                let _ = self.endpoint.reject(now, call, 500);
+                return;
+            }
+        };
+        let Some(found) = found else {
+            info!(%room, "unknown room: 404");
+            let _ = self.endpoint.reject(now, call, 404);
+            return;
+        };
+        if let Some(expected) = &found.pin
+            && pin != Some(expected.as_str())
+        {
+            info!(%room, "missing or wrong PIN: 403");
+            let _ = self.endpoint.reject(now, call, 403);
+            return;
+        }
+        let Some(offer) = incoming.offer.as_ref() else {
+            // Offerless INVITEs would need our offer in the 200 and the answer in the ACK.
+            info!("INVITE without SDP offer: 488");
+            let _ = self.endpoint.reject(now, call, 488);
+            return;
+        };
+        let wants_video = offer
+            .media
+            .iter()
+            .any(|m| m.media == "video" && m.port != 0)
+            && found.category == pont_meet::Category::Video;
+        let Ok((audio_rtp, audio_rtcp, audio_port)) =
+            self.ports.bind_pair(self.config.rtp_bind_ip).await
+        else {
+            warn!("no free RTP port pair: 503");
+            let _ = self.endpoint.reject(now, call, 503);
+            return;
+        };
+        let mut ports = vec![audio_port];
+        let mut video_sockets = None;
+        if wants_video
+            && let Ok((rtp, rtcp, port)) = self.ports.bind_pair(self.config.rtp_bind_ip).await
+        {
+            ports.push(port);
+            video_sockets = Some((rtp, rtcp, port));
+        }
+        let mut c = Call {
+            participant: None,
+            room,
+            ports,
+            audio_port,
+            video_port: video_sockets.as_ref().map(|v| v.2),
+            session_id: rand::random::<u32>() as u64,
+            session_version: 1,
+        };
+        let answer = match sdp::answer(offer, &self.local_media(&c)) {
+            Ok(a) if a.audio.is_some() => a,
+            Ok(_) | Err(NegotiationError::NoCommonCodec) => {
+                info!("no common audio codec: 488");
+                self.release(&c);
+                let _ = self.endpoint.reject(now, call, 488);
+                return;
+            }
+            Err(e) => {
+                info!(error = %e, "offer refused: 488");
+                self.release(&c);
+                let _ = self.endpoint.reject(now, call, 488);
+                return;
+            }
+        };
+        // A video stream we allocated but did not agree on: give its ports back.
+        if answer.video.is_none()
+            && let Some((_, _, port)) = video_sockets.take()
+        {
+            self.ports.release(port);
+            c.ports.retain(|&p| p != port);
+            c.video_port = None;
+        }
+        let name = incoming
+            .from_display_name
+            .as_ref()
+            .map(|n| n.0.clone())
+            .filter(|n| !n.trim().is_empty())
+            .unwrap_or_else(|| "SIP".to_owned());
+        let join = JoinSip {
+            room,
+            call,
+            display_name: name,
+            audio: SipMedia {
+                stream: answer
+                    .audio
+                    .clone()
+                    .unwrap_or_else(|| unreachable!("checked above")),
+                rtp: audio_rtp,
+                rtcp: audio_rtcp,
+            },
+            video: match (answer.video.clone(), video_sockets) {
+                (Some(stream), Some((rtp, rtcp, _))) => Some(SipMedia { stream, rtp, rtcp }),
+                _ => None,
+            },
+            hangup: self.commands_tx.clone(),
+        };
+        match self.media.join_sip(join).await {
+            Ok(Ok(p)) => {
+                info!(%room, participant = %p, "SIP participant joined");
+                c.participant = Some(p);
+                let sdp = answer.sdp.to_string();
+                if let Err(e) = self.endpoint.answer(now, call, &sdp) {
+                    warn!(error = %e, "cannot answer");
+                }
+                self.calls.insert(call, c);
+            }
+            Ok(Err(SipJoinRefused::RoomFull)) => {
+                info!(%room, "room full: 486");
+                self.release(&c);
+                let _ = self.endpoint.reject(now, call, 486);
+            }
+            Err(_) => {
+                self.release(&c);
+                let _ = self.endpoint.reject(now, call, 503);
+            }
+        }
+    }
+
+    fn release(&mut self, c: &Call) {
+        for &port in &c.ports {
+            self.ports.release(port);
+        }
+    }
+
+    async fn reoffer(&mut self, call: CallHandle, offer: Option<sdp::Sdp>, hold: bool) {
+        let now = self.clock.now();
+        let Some(c) = self.calls.get_mut(&call) else {
+            let _ = self.endpoint.reject(now, call, 481);
+            return;
+        };
+        let Some(offer) = offer else {
+            let _ = self.endpoint.reject(now, call, 488);
+            return;
+        };
+        c.session_version += 1;
+        let participant = c.participant;
+        let local = {
+            let c = &self.calls[&call];
+            self.local_media(c)
+        };
+        match sdp::answer(&offer, &local) {
+            Ok(answer) if answer.audio.is_some() => {
+                if let Some(p) = participant {
+                    let _ = self
+                        .media
+                        .update_sip(p, answer.audio.clone(), answer.video.clone(), hold)
+                        .await;
+                }
+                info!(call = call.0, hold, "re-INVITE answered");
+                let _ = self.endpoint.answer(now, call, &answer.sdp.to_string());
+            }
+            _ => {
+                let _ = self.endpoint.reject(now, call, 488);
+            }
+        }
+    }
+}
+
+/// One TCP connection: frames messages by Content-Length for the SIP task, writes what it is
+/// given, and closes on a framing error (RFC 3261 §18.3: the stream cannot be resynchronised).
+async fn tcp_connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    to_sip: mpsc::Sender<TcpIn>,
+    mut from_sip: mpsc::Receiver<Vec<u8>>,
+) {
+    let (mut read, mut write) = stream.into_split();
+    let mut framer = StreamFramer::new(MAX_TCP_MESSAGE);
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        tokio::select! {
+            r = read.read(&mut buf) => {
+                let n = match r {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => n,
+                };
+                framer.push(&buf[..n]);
+                loop {
+                    match framer.next_frame() {
+                        Ok(Some(Frame::Message(m))) => {
+                            if to_sip.send(TcpIn::Message(peer, m)).await.is_err() {
+                                return;
+                            }
+                        }
+                        // RFC 5626 §3.5.1 keep-alive: a double CRLF is answered with one CRLF.
+                        Ok(Some(Frame::Ping)) => {
+                            if write.write_all(b"\r\n").await.is_err() {
+                                break;
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            debug!(peer = %Pii(peer), error = %e, "SIP TCP framing error: closing");
+                            let _ = to_sip.send(TcpIn::Closed(peer)).await;
+                            return;
+                        }
+                    }
+                }
+            }
+            out = from_sip.recv() => match out {
+                Some(bytes) => {
+                    if write.write_all(&bytes).await.is_err() {
+                        break;
+                    }
+                }
+                None => break,
+            },
+        }
+    }
+    let _ = to_sip.send(TcpIn::Closed(peer)).await;
+}

@@ -1,0 +1,607 @@
+//! SIP endpoints against the real `pont` binary: sipp and baresip call rooms over UDP and TCP,
+//! hear each other through the mix-minus mixer and not themselves, hold and resume with
+//! re-INVITE, hang up from either side, and the RFC 4475 torture messages leave the endpoint
+//! answering OPTIONS. Skips (and says so) when sipp or baresip is not installed; the README's
+//! test command installs them.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use pont_tests::{Server, bearer, get, instant_room};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn tool(name: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        eprintln!("SKIPPED: `{name}` is not installed (bash tools/test-deps installs it)");
+    }
+    found
+}
+
+struct Room {
+    server: Server,
+    token: String,
+    room: u64,
+    _dir: tempfile::TempDir,
+}
+
+fn room() -> Room {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let token = pont_tests::create_token(&dir.path().join("data"), "sip-test");
+    let room = instant_room(&server, &token);
+    Room {
+        server,
+        token,
+        room,
+        _dir: dir,
+    }
+}
+
+impl Room {
+    fn participants(&self) -> Vec<serde_json::Value> {
+        let auth = bearer(&self.token);
+        let reply = get(
+            &self.server.url(&format!("/api/v1/rooms/{}", self.room)),
+            &[("authorization", &auth)],
+        );
+        assert_eq!(reply.status, 200, "{reply:?}");
+        reply.json()["participants"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Waits until the room has `n` SIP participants; a bound against a hung test.
+    fn wait_for_sip_participants(&self, n: usize) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let sip = self
+                .participants()
+                .iter()
+                .filter(|p| p["kind"] == "sip")
+                .count();
+            if sip == n {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "room never had {n} SIP participants (has {sip}); server log:\n{}",
+                self.server.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+fn wait_exit(child: &mut Child, what: &str) -> ExitStatus {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{what} did not finish");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Runs sipp with scenario `xml` (written to `dir`) against the bridge.
+fn sipp(dir: &Path, sip: SocketAddr, service: &str, xml: &str, extra: &[&str]) -> Child {
+    let file = dir.join(format!("scenario-{}.xml", rand_suffix()));
+    std::fs::write(&file, xml).unwrap();
+    Command::new("sipp")
+        .arg("-sf")
+        .arg(&file)
+        .args(["-s", service])
+        .arg(sip.to_string())
+        .args(["-i", "127.0.0.1", "-mi", "127.0.0.1", "-m", "1", "-nostdin"])
+        .args([
+            "-timeout",
+            "60s",
+            "-timeout_error",
+            "-trace_err",
+            "-trace_msg",
+        ])
+        .args(extra)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start sipp")
+}
+
+/// sipp's error and message logs in `dir`, for a failure message.
+fn sipp_logs(dir: &Path) -> String {
+    let mut out = String::new();
+    for e in std::fs::read_dir(dir).unwrap().filter_map(Result::ok) {
+        let p = e.path();
+        if p.extension().is_some_and(|x| x == "log") {
+            out.push_str(&format!("--- {}\n", p.display()));
+            out.push_str(&std::fs::read_to_string(&p).unwrap_or_default());
+        }
+    }
+    out
+}
+
+fn rand_suffix() -> u32 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    N.fetch_add(1, Ordering::Relaxed)
+}
+
+/// sipp's own `uac_pcap` scenario, with the path to Debian's pcaps: a G.711 A-law call
+/// that plays an 8 s recording and a RFC 2833 digit, then hangs up (BYE from the caller).
+fn uac_pcap() -> String {
+    let out = Command::new("sipp")
+        .arg("-sd")
+        .arg("uac_pcap")
+        .output()
+        .unwrap();
+    let mut xml = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !xml.contains("<scenario") {
+        xml = String::from_utf8_lossy(&out.stderr).into_owned();
+    }
+    xml.replace("pcap/", "/usr/share/sip-tester/")
+}
+
+const INVITE: &str = r#"
+  <send retrans="500">
+    <![CDATA[
+      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: sip:sipp@[local_ip]:[local_port]
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=user1 53655765 2353687637 IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0 101
+      a=rtpmap:0 PCMU/8000
+      a=rtpmap:101 telephone-event/8000
+    ]]>
+  </send>
+"#;
+
+const ACK: &str = r#"
+  <send>
+    <![CDATA[
+      ACK sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: [cseq] ACK
+      Contact: sip:sipp@[local_ip]:[local_port]
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+"#;
+
+fn scenario(body: &str) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"ISO-8859-1\" ?>\n<!DOCTYPE scenario SYSTEM \"sipp.dtd\">\n<scenario name=\"pont\">\n{body}\n</scenario>\n"
+    )
+}
+
+fn reinvite(cseq: u32, direction: &str) -> String {
+    format!(
+        r#"
+  <send retrans="500">
+    <![CDATA[
+      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: {cseq} INVITE
+      Contact: sip:sipp@[local_ip]:[local_port]
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=user1 53655765 {cseq} IN IP[local_ip_type] [local_ip]
+      s=-
+      c=IN IP[media_ip_type] [media_ip]
+      t=0 0
+      m=audio [media_port] RTP/AVP 0
+      a=rtpmap:0 PCMU/8000
+      a={direction}
+    ]]>
+  </send>
+"#
+    )
+}
+
+fn bye(cseq: u32) -> String {
+    format!(
+        r#"
+  <send retrans="500">
+    <![CDATA[
+      BYE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: {cseq} BYE
+      Contact: sip:sipp@[local_ip]:[local_port]
+      Max-Forwards: 70
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv response="200" crlf="true"/>
+"#
+    )
+}
+
+#[test]
+fn sipp_caller_joins_the_room_and_leaves() {
+    if tool("sipp").is_none() {
+        return;
+    }
+    let r = room();
+    let dir = tempfile::tempdir().unwrap();
+    let mut caller = sipp(
+        dir.path(),
+        r.server.sip(),
+        &r.room.to_string(),
+        &uac_pcap(),
+        &[],
+    );
+    r.wait_for_sip_participants(1);
+    let p = &r.participants()[0];
+    assert_eq!(p["kind"], "sip");
+    assert!(p["id"].as_str().unwrap().starts_with('p'));
+    let status = wait_exit(&mut caller, "sipp");
+    assert!(
+        status.success(),
+        "sipp failed: {status}\n{}",
+        r.server.stderr()
+    );
+    // The caller's BYE removed it.
+    r.wait_for_sip_participants(0);
+    // Its voice went through the mixer into the core as a published track.
+    let metrics = get(&r.server.url("/metrics"), &[]).body;
+    let received: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("pont_rtp_received_packets_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("metric");
+    assert!(received > 0, "{metrics}");
+}
+
+#[test]
+fn sipp_over_tcp_joins_the_room() {
+    if tool("sipp").is_none() {
+        return;
+    }
+    let r = room();
+    let dir = tempfile::tempdir().unwrap();
+    let mut caller = sipp(
+        dir.path(),
+        r.server.sip(),
+        &r.room.to_string(),
+        &uac_pcap(),
+        &["-t", "t1"],
+    );
+    r.wait_for_sip_participants(1);
+    let status = wait_exit(&mut caller, "sipp over TCP");
+    assert!(
+        status.success(),
+        "sipp failed: {status}\n{}",
+        r.server.stderr()
+    );
+    r.wait_for_sip_participants(0);
+}
+
+#[test]
+fn unknown_room_and_wrong_address_are_refused() {
+    if tool("sipp").is_none() {
+        return;
+    }
+    let r = room();
+    let dir = tempfile::tempdir().unwrap();
+    let expect = |code: u16| {
+        scenario(&format!(
+            r#"{INVITE}
+  <recv response="100" optional="true"/>
+  <recv response="{code}"/>
+{ACK}"#
+        ))
+    };
+    // A number that is no room, and a user part that is no number.
+    for (service, code) in [("999999999", 404), ("not-a-room", 404)] {
+        let mut c = sipp(dir.path(), r.server.sip(), service, &expect(code), &[]);
+        let status = wait_exit(&mut c, "sipp");
+        assert!(status.success(), "{service}: expected {code}");
+    }
+    assert!(r.participants().is_empty());
+}
+
+#[test]
+fn hold_and_resume_by_reinvite_then_bye() {
+    if tool("sipp").is_none() {
+        return;
+    }
+    let r = room();
+    let dir = tempfile::tempdir().unwrap();
+    // Hold: we offer sendonly, the bridge answers recvonly; resume: sendrecv both ways.
+    let xml = scenario(&format!(
+        r#"{INVITE}
+  <recv response="100" optional="true"/>
+  <recv response="200" rtd="true"/>
+{ACK}
+  <pause milliseconds="500"/>
+{hold}
+  <recv response="100" optional="true"/>
+  <recv response="200">
+    <action><ereg regexp="a=recvonly" search_in="body" check_it="true" assign_to="held"/></action>
+  </recv>
+{ACK}
+  <pause milliseconds="500"/>
+{resume}
+  <recv response="100" optional="true"/>
+  <recv response="200">
+    <action><ereg regexp="a=sendrecv" search_in="body" check_it="true" assign_to="resumed"/></action>
+  </recv>
+{ACK}
+{bye}
+  <Reference variables="held,resumed"/>"#,
+        hold = reinvite(2, "sendonly"),
+        resume = reinvite(3, "sendrecv"),
+        bye = bye(4),
+    ));
+    let mut c = sipp(dir.path(), r.server.sip(), &r.room.to_string(), &xml, &[]);
+    let status = wait_exit(&mut c, "sipp");
+    assert!(
+        status.success(),
+        "hold/resume scenario failed\n{}\n{}",
+        sipp_logs(dir.path()),
+        r.server.stderr()
+    );
+    r.wait_for_sip_participants(0);
+}
+
+#[test]
+fn the_bridge_hangs_up_with_bye_on_sigterm() {
+    if tool("sipp").is_none() {
+        return;
+    }
+    let r = room();
+    let dir = tempfile::tempdir().unwrap();
+    let xml = scenario(&format!(
+        r#"{INVITE}
+  <recv response="100" optional="true"/>
+  <recv response="200"/>
+{ACK}
+  <recv request="BYE"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>"#
+    ));
+    let mut c = sipp(dir.path(), r.server.sip(), &r.room.to_string(), &xml, &[]);
+    r.wait_for_sip_participants(1);
+    let Room { server, .. } = r;
+    let exit = server.stop("TERM");
+    assert!(exit.success(), "pont exit {exit}");
+    let status = wait_exit(&mut c, "sipp");
+    assert!(status.success(), "sipp did not get a BYE");
+}
+
+/// A WAV file's samples (16-bit mono).
+fn read_wav(path: &Path) -> (u32, Vec<i16>) {
+    let bytes = std::fs::read(path).unwrap();
+    assert!(
+        bytes.len() > 44 && &bytes[..4] == b"RIFF",
+        "{}",
+        path.display()
+    );
+    let rate = u32::from_le_bytes(bytes[24..28].try_into().unwrap());
+    let samples = bytes[44..]
+        .chunks_exact(2)
+        .map(|c| i16::from_le_bytes([c[0], c[1]]))
+        .collect();
+    (rate, samples)
+}
+
+fn write_tone_wav(path: &Path, freq: f64, seconds: u32) {
+    let rate = 8000u32;
+    let n = rate * seconds;
+    let mut b = Vec::with_capacity(44 + 2 * n as usize);
+    b.extend_from_slice(b"RIFF");
+    b.extend_from_slice(&(36 + 2 * n).to_le_bytes());
+    b.extend_from_slice(b"WAVEfmt ");
+    b.extend_from_slice(&16u32.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&rate.to_le_bytes());
+    b.extend_from_slice(&(rate * 2).to_le_bytes());
+    b.extend_from_slice(&2u16.to_le_bytes());
+    b.extend_from_slice(&16u16.to_le_bytes());
+    b.extend_from_slice(b"data");
+    b.extend_from_slice(&(2 * n).to_le_bytes());
+    for i in 0..n {
+        let v =
+            (8000.0 * (2.0 * std::f64::consts::PI * freq * i as f64 / rate as f64).sin()) as i16;
+        b.extend_from_slice(&v.to_le_bytes());
+    }
+    std::fs::write(path, b).unwrap();
+}
+
+/// Energy of `freq` in `samples` (Goertzel), per sample.
+fn goertzel(samples: &[i16], rate: u32, freq: f64) -> f64 {
+    let k = 2.0 * (2.0 * std::f64::consts::PI * freq / rate as f64).cos();
+    let (mut s1, mut s2) = (0.0, 0.0);
+    for &x in samples {
+        let s0 = x as f64 + k * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    (s1 * s1 + s2 * s2 - k * s1 * s2) / samples.len().max(1) as f64
+}
+
+/// A headless baresip that calls `uri` for `seconds`, sending a tone of `freq` Hz and
+/// recording what it hears (the `sndfile` module) into `dir/rec`.
+fn baresip(dir: &Path, port: u16, freq: f64, uri: &str, seconds: u32) -> Child {
+    std::fs::create_dir_all(dir.join("rec")).unwrap();
+    let tone = dir.join("tone.wav");
+    write_tone_wav(&tone, freq, seconds + 5);
+    let config = format!(
+        "poll_method epoll\nsip_listen 127.0.0.1:{port}\nmodule_path /usr/lib/baresip/modules\n\
+         module menu.so\nmodule g711.so\nmodule aufile.so\nmodule sndfile.so\n\
+         module_app account.so\nmodule_app contact.so\nmodule_app menu.so\n\
+         audio_player aufile,{play}\naudio_source aufile,{tone}\naudio_alert aufile,/dev/null\n\
+         snd_path {rec}\naudio_srate 8000\naudio_channels 1\n",
+        play = dir.join("play.wav").display(),
+        tone = tone.display(),
+        rec = dir.join("rec").display(),
+    );
+    std::fs::write(dir.join("config"), config).unwrap();
+    std::fs::write(
+        dir.join("accounts"),
+        format!("<sip:ua@127.0.0.1:{port}>;regint=0;audio_codecs=PCMU\n"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("contacts"), "").unwrap();
+    Command::new("baresip")
+        .arg("-f")
+        .arg(dir)
+        .args(["-t", &seconds.to_string(), "-e", &format!("/dial {uri}")])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start baresip")
+}
+
+fn free_udp_port() -> u16 {
+    // baresip also opens TCP (port) and TLS (port+1): find a port with its neighbour free.
+    loop {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = s.local_addr().unwrap().port();
+        if port < 65_000 && std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            return port;
+        }
+    }
+}
+
+#[test]
+fn two_baresip_callers_hear_each_other_and_not_themselves() {
+    if tool("baresip").is_none() {
+        return;
+    }
+    let r = room();
+    let uri = format!("sip:{}@{}", r.room, r.server.sip());
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut a = baresip(da.path(), free_udp_port(), 700.0, &uri, 8);
+    let mut b = baresip(db.path(), free_udp_port(), 1300.0, &uri, 8);
+    r.wait_for_sip_participants(2);
+    for (c, what) in [(&mut a, "baresip a"), (&mut b, "baresip b")] {
+        wait_exit(c, what);
+    }
+    r.wait_for_sip_participants(0);
+    let heard = |dir: &Path| {
+        let rec = std::fs::read_dir(dir.join("rec"))
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
+            .expect("baresip recorded what it heard");
+        let (rate, samples) = read_wav(&rec);
+        // The middle of the call, when both were in the room.
+        let mid = &samples[samples.len() * 2 / 5..samples.len() * 4 / 5];
+        (goertzel(mid, rate, 700.0), goertzel(mid, rate, 1300.0))
+    };
+    let (a700, a1300) = heard(da.path());
+    let (b700, b1300) = heard(db.path());
+    // Each hears the other's tone, loud, and its own at most as a trace (mix-minus).
+    assert!(
+        a1300 > 1000.0 * a700.max(1.0),
+        "a heard 700 Hz {a700:.0}, 1300 Hz {a1300:.0}"
+    );
+    assert!(
+        b700 > 1000.0 * b1300.max(1.0),
+        "b heard 700 Hz {b700:.0}, 1300 Hz {b1300:.0}"
+    );
+}
+
+#[test]
+fn torture_messages_leave_the_endpoint_answering_options() {
+    let conformance = pont_tests::workspace_root().join("../shared/conformance/sip/rfc4475");
+    if !conformance.is_dir() {
+        eprintln!(
+            "SKIPPED: conformance data not found at {}",
+            conformance.display()
+        );
+        return;
+    }
+    let r = room();
+    let sip = r.server.sip();
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let mut sent = 0;
+    for entry in std::fs::read_dir(&conformance).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !(name.ends_with(".dat") || name.ends_with(".txt")) || name == "test.dat" {
+            continue;
+        }
+        socket.send_to(&std::fs::read(&path).unwrap(), sip).unwrap();
+        sent += 1;
+    }
+    assert!(sent > 40, "only {sent} torture messages found");
+    // Drain whatever was answered, then ask OPTIONS: the endpoint still answers 200.
+    let mut buf = [0u8; 65_536];
+    while socket.recv_from(&mut buf).is_ok() {}
+    let local = socket.local_addr().unwrap();
+    let options = format!(
+        "OPTIONS sip:{room}@{sip} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-options-1\r\n\
+         From: <sip:probe@{local}>;tag=1\r\nTo: <sip:{room}@{sip}>\r\nCall-ID: options-after-torture\r\n\
+         CSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+        room = r.room
+    );
+    socket
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        socket.send_to(options.as_bytes(), sip).unwrap();
+        if let Ok((n, _)) = socket.recv_from(&mut buf) {
+            let text = String::from_utf8_lossy(&buf[..n]);
+            if text.contains("options-after-torture") {
+                assert!(text.starts_with("SIP/2.0 200"), "{text}");
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "no answer to OPTIONS");
+    }
+}
