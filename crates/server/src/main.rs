@@ -159,7 +159,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{}", host_port(http_addr, settings.public_ip)));
-    let sip_host = sip_host(&settings, &public_url);
+    let sip_host = sip_host(&settings, sip_addr, &public_url);
     let state = http::AppState::new(
         store,
         media,
@@ -209,17 +209,17 @@ fn host_port(addr: SocketAddr, public_ip: Option<IpAddr>) -> String {
 
 /// The host part of `sip:<room>@<host>`: the public IP, else the SIP bind address, else the
 /// web host; with `:port` unless it is SIP's default 5060.
-fn sip_host(settings: &Settings, public_url: &str) -> String {
+fn sip_host(settings: &Settings, bound: SocketAddr, public_url: &str) -> String {
     let host = match settings.public_ip {
         Some(ip) => bracket(ip),
-        None if !settings.sip.ip().is_unspecified() => bracket(settings.sip.ip()),
+        None if !bound.ip().is_unspecified() => bracket(bound.ip()),
         None => match config::url_host(public_url) {
             Some(h) if h.contains(':') => format!("[{h}]"),
             Some(h) => h.to_owned(),
             None => "127.0.0.1".to_owned(),
         },
     };
-    match settings.sip.port() {
+    match bound.port() {
         5060 => host,
         port => format!("{host}:{port}"),
     }
