@@ -712,6 +712,29 @@ impl MediaCore {
         Ok(())
     }
 
+    /// Asks a participant for a keyframe of every video track it publishes (for a consumer
+    /// outside the core, such as the video composer), rate-limited like every request.
+    pub fn request_keyframe_from(&mut self, now: Timestamp, id: ParticipantId) {
+        let video: Vec<TrackId> = self
+            .participants
+            .get(&id)
+            .map(|p| {
+                p.tracks
+                    .iter()
+                    .copied()
+                    .filter(|t| {
+                        self.tracks
+                            .get(t)
+                            .is_some_and(|t| t.config.codec.kind() == MediaKind::Video)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        for tid in video {
+            self.request_keyframe(now, tid);
+        }
+    }
+
     // ---- input ----
 
     /// An RTP packet from a participant's leg (already decrypted).

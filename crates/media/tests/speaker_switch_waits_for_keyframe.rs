@@ -95,3 +95,18 @@ fn switch_is_held_until_the_keyframe_arrives() {
     );
     assert_continuous(sim.peers[room].main_window().unwrap());
 }
+
+#[test]
+fn keyframes_can_be_asked_for_a_consumer_outside_the_core() {
+    let mut sim = Sim::new(5);
+    let a = sim.join(ParticipantConfig::web("a"), true, true, Talk::default());
+    sim.run(Duration::from_secs(1));
+    let before = sim.peers[a].keyframe_requests;
+    let now = sim.now;
+    let id = sim.peers[a].id;
+    sim.core.request_keyframe_from(now, id);
+    // Asked twice at once: the second falls inside the rate limit.
+    sim.core.request_keyframe_from(now, id);
+    sim.run(Duration::from_millis(100));
+    assert_eq!(sim.peers[a].keyframe_requests, before + 1);
+}
