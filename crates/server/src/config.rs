@@ -172,7 +172,28 @@ pub(crate) struct FileConfig {
     #[serde(default)]
     dialin: DialinConfig,
     #[serde(default)]
+    video: VideoConfig,
+    #[serde(default)]
     log: LogConfig,
+}
+
+/// `[video]`: what room systems are sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct VideoConfig {
+    pub(crate) room_systems: RoomSystemVideo,
+}
+
+/// The video a SIP room system receives.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum RoomSystemVideo {
+    /// The room composed on one picture, the active speaker in the main window (one encode
+    /// per room, shared by every room system of the room).
+    #[default]
+    Composed,
+    /// The active speaker's own stream, switched on keyframes (no transcoding at all).
+    Switched,
 }
 
 /// `[dialin]`: how phone callers and SIP users reach the IVR.
@@ -223,6 +244,7 @@ pub(crate) struct Settings {
     pub(crate) tls: Option<TlsFiles>,
     pub(crate) max_participants: usize,
     pub(crate) dialin: DialinConfig,
+    pub(crate) video: VideoConfig,
     pub(crate) log: LogConfig,
 }
 
@@ -305,6 +327,7 @@ impl Settings {
                 .or(file.max_participants)
                 .unwrap_or(DEFAULT_MAX_PARTICIPANTS),
             dialin: file.dialin,
+            video: file.video,
             log: file.log,
         };
         settings.validate()?;

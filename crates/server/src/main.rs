@@ -132,6 +132,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         core_config,
         sockets,
         settings.max_participants,
+        settings.video.room_systems == config::RoomSystemVideo::Composed,
         shutdown_rx.clone(),
     );
     let sip_listeners = sip::SipListeners::bind(settings.sip).await?;

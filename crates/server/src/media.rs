@@ -7,6 +7,7 @@
 //! nothing moves. Signalling (the WebSocket handlers) and the HTTP API talk to it over a
 //! channel. Nothing else touches the core or the legs, so they need no lock.
 
+mod compose;
 mod sip_legs;
 
 pub(crate) use sip_legs::{JoinSip, SipJoinRefused, SipMedia};
@@ -325,11 +326,13 @@ pub(crate) fn spawn(
     config: CoreConfig,
     sockets: MediaSockets,
     max_participants: usize,
+    compose_room_systems: bool,
     shutdown: watch::Receiver<bool>,
 ) -> (MediaHandle, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(QUERY_QUEUE);
     let (dgram_tx, dgram_rx) = mpsc::channel(DATAGRAM_QUEUE);
     let (sip_tx, sip_rx) = mpsc::channel(DATAGRAM_QUEUE);
+    let (compose_tx, compose_rx) = mpsc::channel(DATAGRAM_QUEUE);
     for socket in &sockets.sockets {
         tokio::spawn(read_socket(socket.clone(), dgram_tx.clone()));
     }
@@ -349,9 +352,13 @@ pub(crate) fn spawn(
         browser_audio: HashMap::new(),
         sip_tx,
         last_inactivity_check: Instant::now(),
+        composers: BTreeMap::new(),
+        browser_video: HashMap::new(),
+        compose_tx,
+        compose_room_systems,
     };
     let task = tokio::spawn(
-        task.run(rx, dgram_rx, sip_rx, shutdown)
+        task.run(rx, dgram_rx, sip_rx, compose_rx, shutdown)
             .instrument(tracing::info_span!("media")),
     );
     (MediaHandle { tx }, task)
@@ -410,6 +417,13 @@ struct Task {
     browser_audio: HashMap<ParticipantId, (pont_types::Pt, Option<u8>)>,
     sip_tx: mpsc::Sender<SipDatagram>,
     last_inactivity_check: Instant,
+    /// One composer thread per room whose room systems receive the composed picture.
+    composers: BTreeMap<RoomId, compose::ComposerHandle>,
+    /// Browsers' H.264 camera tracks: payload type (what the composer can decode).
+    browser_video: HashMap<ParticipantId, pont_types::Pt>,
+    compose_tx: mpsc::Sender<compose::FromComposer>,
+    /// `[video] room_systems = "composed"` (else switched forwarding).
+    compose_room_systems: bool,
 }
 
 impl Task {
@@ -418,6 +432,7 @@ impl Task {
         mut rx: mpsc::Receiver<Query>,
         mut dgrams: mpsc::Receiver<Datagram>,
         mut sip_dgrams: mpsc::Receiver<SipDatagram>,
+        mut composed: mpsc::Receiver<compose::FromComposer>,
         mut shutdown: watch::Receiver<bool>,
     ) {
         info!(candidates = ?self.sockets.candidates.iter().map(|a| pont_types::Pii(*a)).collect::<Vec<_>>(), "media core running");
@@ -437,6 +452,7 @@ impl Task {
                     self.handle_datagram(d);
                 },
                 Some(d) = sip_dgrams.recv() => self.handle_sip_datagram(d),
+                Some(c) = composed.recv() => self.handle_composer_output(c),
                 () = tokio::time::sleep_until(wake), if next.is_some() => {
                     self.handle_timeout(Instant::now());
                 }
@@ -571,6 +587,7 @@ impl Task {
         name: String,
         signal: SignalTx,
     ) -> Result<Joined, JoinRefused> {
+        let name_for_composer = name.clone();
         let present = self.core.room(room).map_or(0, |r| r.len());
         if present >= self.max_participants {
             return Err(JoinRefused::RoomFull {
@@ -585,6 +602,7 @@ impl Task {
             ..ParticipantConfig::web(name)
         };
         let id = self.core.add_participant(ts, room, config);
+        self.compose_join(room, id, &name_for_composer);
         let _span = debug_span!("participant", %id, %room).entered();
         let leg = WebLeg::new(now.into_std(), &self.sockets.candidates);
         let me = self.participant_json(room, id);
@@ -665,6 +683,7 @@ impl Task {
         self.core.remove_participant(now, id);
         self.track_owner.retain(|_, owner| *owner != id);
         self.mixer_forget(id, w.room);
+        self.compose_leave(w.room, id);
         info!(participant = %id, room = %w.room, "web participant left");
         self.broadcast(
             w.room,
@@ -715,12 +734,16 @@ impl Task {
                                         track.audio_level_ext,
                                     );
                                 }
+                                if track.codec == pont_media::Codec::H264 {
+                                    self.browser_video.insert(id, track.pt);
+                                }
                             }
                             Err(e) => warn!(participant = %id, error = %e, "publish refused"),
                         },
                         LegEvent::Rtp(p) => {
                             self.core.handle_rtp(ts, id, &p);
                             self.browser_rtp(ts, id, &p);
+                            self.compose_browser_rtp(ts, id, &p);
                         }
                         LegEvent::Rtcp(p) => self.core.handle_rtcp(ts, id, &p),
                         LegEvent::Connected => info!(participant = %id, "ICE and DTLS up"),
@@ -782,6 +805,7 @@ impl Task {
                 }
             }
             Event::SpeakerChanged { room, speaker } => {
+                self.compose_speaker(room, speaker);
                 let _span = debug_span!("room", %room).entered();
                 debug!(speaker = ?speaker.map(|p| p.to_string()), "active speaker changed");
                 self.broadcast(

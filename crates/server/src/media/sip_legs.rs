@@ -151,6 +151,10 @@ pub(crate) struct SipParticipant {
     hangup: mpsc::Sender<SipCommand>,
     hangup_sent: bool,
     pub(crate) dropped_foreign: u64,
+    /// It receives the room's composed picture (else the switched main window).
+    composed: bool,
+    /// Our SSRC for the composed video we send it.
+    composed_ssrc: u32,
 }
 
 fn audio_codec(c: SdpCodec) -> Option<AudioCodec> {
@@ -226,6 +230,7 @@ impl Task {
         let now = Instant::now();
         let ts = self.clock.timestamp(now);
         let video_pt = join.video.as_ref().map(|v| Pt(v.stream.pt));
+        let composed = video_pt.is_some() && self.compose_room_systems;
         let config = ParticipantConfig {
             kind: ParticipantKind::Sip,
             display_name: join.display_name.clone(),
@@ -238,7 +243,7 @@ impl Task {
                 .into_iter()
                 .collect(),
             subscribe_all: false,
-            main_window: video_pt.is_some(),
+            main_window: video_pt.is_some() && !composed,
             fir: false,
             nack: false,
         };
@@ -322,8 +327,14 @@ impl Task {
                 hangup: join.hangup,
                 hangup_sent: false,
                 dropped_foreign: 0,
+                composed,
+                composed_ssrc: (r >> 8) as u32 | 2,
             },
         );
+        if composed {
+            self.ensure_composer(join.room);
+        }
+        self.compose_join(join.room, id, &join.display_name);
         let me = self.participant_json(join.room, id);
         self.broadcast(
             join.room,
@@ -419,6 +430,7 @@ impl Task {
         self.core.remove_participant(now, id);
         self.track_owner.retain(|_, owner| *owner != id);
         self.mixer_forget(id, s.room);
+        self.compose_leave(s.room, id);
         info!(participant = %id, room = %s.room, dropped_foreign = s.dropped_foreign, "SIP participant left");
         self.broadcast(
             s.room,
@@ -456,6 +468,12 @@ impl Task {
     /// SIP INFO picture_fast_update: the leg wants a keyframe of what it is sent (its main
     /// window): as an RTCP PLI on that stream, so the core asks the right publisher.
     fn keyframe_sip(&mut self, id: ParticipantId) {
+        if let Some(s) = self.sips.get(&id)
+            && s.composed
+        {
+            self.compose_keyframe(s.room);
+            return;
+        }
         let Some(ssrc) = self
             .core
             .streams_to(id)
@@ -498,7 +516,11 @@ impl Task {
                 return;
             }
             if d.video {
+                let composed = s.composed;
                 self.core.handle_rtcp(ts, d.id, &d.data);
+                if composed && asks_keyframe(&d.data) {
+                    self.compose_keyframe(room);
+                }
             }
             return;
         }
@@ -512,6 +534,7 @@ impl Task {
         }
         if d.video {
             self.core.handle_rtp(ts, d.id, &d.data);
+            self.compose_rtp(ts, room, d.id, &p);
             return;
         }
         if s.dtmf_pt == Some(p.pt.0) {
@@ -633,6 +656,46 @@ impl Task {
         }
         true
     }
+}
+
+impl Task {
+    /// Whether any room system of `room` receives the composed picture.
+    pub(super) fn has_composed_viewers(&self, room: RoomId) -> bool {
+        self.sips.values().any(|s| s.room == room && s.composed)
+    }
+
+    /// One composed RTP payload to every room system of the room that takes it.
+    pub(super) fn send_composed(&mut self, room: RoomId, p: &pont_video::RtpPayload) {
+        for s in self.sips.values().filter(|s| s.room == room && s.composed && !s.hold) {
+            let Some(v) = &s.video else {
+                continue;
+            };
+            let Some(to) = v.remote_rtp().filter(|_| v.sends()) else {
+                continue;
+            };
+            self.buf.clear();
+            self.buf.push(0x80);
+            self.buf
+                .push((v.stream.pt & 0x7f) | if p.marker { 0x80 } else { 0 });
+            self.buf.extend_from_slice(&p.seq.to_be_bytes());
+            self.buf.extend_from_slice(&p.timestamp.to_be_bytes());
+            self.buf.extend_from_slice(&s.composed_ssrc.to_be_bytes());
+            self.buf.extend_from_slice(&p.payload);
+            let _ = v.rtp.try_send_to(&self.buf, to);
+        }
+    }
+}
+
+/// Whether an RTCP compound packet carries a PLI or FIR.
+fn asks_keyframe(packet: &[u8]) -> bool {
+    let mut out = Vec::new();
+    let _ = pont_media::rtcp::parse_compound(packet, &mut out);
+    out.iter().any(|r| {
+        matches!(
+            r,
+            pont_media::rtcp::Rtcp::Pli { .. } | pont_media::rtcp::Rtcp::Fir { .. }
+        )
+    })
 }
 
 /// An RTP packet carrying a SIP leg's voice as Opus, with its RFC 6464 level (one-byte header
