@@ -19,7 +19,10 @@ use super::Clock;
 /// Inputs of one room's composer thread.
 #[derive(Debug)]
 pub(crate) enum ToComposer {
-    Participant { id: ParticipantId, name: String },
+    Participant {
+        id: ParticipantId,
+        name: String,
+    },
     Leave(ParticipantId),
     Speaker(Option<ParticipantId>),
     Rtp {
@@ -52,7 +55,11 @@ pub(crate) struct ComposerHandle {
 }
 
 impl ComposerHandle {
-    pub(crate) fn spawn(room: RoomId, clock: Clock, out: mpsc::Sender<FromComposer>) -> Option<Self> {
+    pub(crate) fn spawn(
+        room: RoomId,
+        clock: Clock,
+        out: mpsc::Sender<FromComposer>,
+    ) -> Option<Self> {
         let (tx, rx) = std_mpsc::sync_channel(INPUT_QUEUE);
         let spawned = std::thread::Builder::new()
             .name(format!("compose-{room}"))
@@ -97,7 +104,9 @@ fn run(
             Ok(msg) => {
                 let now = clock.now();
                 match msg {
-                    ToComposer::Participant { id, name } => composer.add_participant(now, id, &name),
+                    ToComposer::Participant { id, name } => {
+                        composer.add_participant(now, id, &name)
+                    }
                     ToComposer::Leave(id) => composer.remove_participant(now, id),
                     ToComposer::Speaker(s) => composer.set_speaker(now, s),
                     ToComposer::Rtp {
@@ -195,7 +204,13 @@ impl super::Task {
     }
 
     /// An H.264 packet of a participant of `room`, for the composer if the room has one.
-    pub(super) fn compose_rtp(&self, at: Timestamp, room: RoomId, id: ParticipantId, packet: &pont_media::rtp::RtpPacket<'_>) {
+    pub(super) fn compose_rtp(
+        &self,
+        at: Timestamp,
+        room: RoomId,
+        id: ParticipantId,
+        packet: &pont_media::rtp::RtpPacket<'_>,
+    ) {
         if let Some(c) = self.composers.get(&room) {
             c.send(ToComposer::Rtp {
                 id,

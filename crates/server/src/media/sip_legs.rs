@@ -666,7 +666,11 @@ impl Task {
 
     /// One composed RTP payload to every room system of the room that takes it.
     pub(super) fn send_composed(&mut self, room: RoomId, p: &pont_video::RtpPayload) {
-        for s in self.sips.values().filter(|s| s.room == room && s.composed && !s.hold) {
+        for s in self
+            .sips
+            .values()
+            .filter(|s| s.room == room && s.composed && !s.hold)
+        {
             let Some(v) = &s.video else {
                 continue;
             };

@@ -1,0 +1,419 @@
+//! A room system receives the room composed on one picture, the active speaker in the main
+//! window: two SIP video participants (solid red and solid blue H.264 made by ffmpeg, with
+//! G.711 tones for speech) and a room system (a SIP peer written here that receives video);
+//! the H.264 the room system gets decodes with ffmpeg, and its main window turns from red to
+//! blue when the speaker changes. Skips (and says so) without ffmpeg.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use pont_tests::{Server, bearer, get, instant_room};
+use pont_video::h264::{NAL_IDR, NAL_SLICE, annexb_nal_units, nal_type};
+use pont_video::{Depacketizer, DepacketizerOutput, Packetizer};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+/// A picture the room system received: the phase (who was speaking) and its Annex-B bytes.
+type Picture = (usize, Vec<u8>);
+
+/// A minimal SIP user agent over UDP: INVITE with G.711 + H.264, ACK, BYE.
+struct Ua {
+    sip: UdpSocket,
+    audio: UdpSocket,
+    video: UdpSocket,
+    server: SocketAddr,
+    call_id: String,
+    tag: String,
+    to_tag: String,
+    remote_audio: SocketAddr,
+    remote_video: SocketAddr,
+}
+
+fn header<'a>(msg: &'a str, name: &str) -> Option<&'a str> {
+    msg.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim().eq_ignore_ascii_case(name).then_some(v.trim())
+    })
+}
+
+impl Ua {
+    fn call(server: SocketAddr, room: u64, name: &str) -> Self {
+        let sip = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let audio = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let video = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sip.set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let local = sip.local_addr().unwrap();
+        let (ap, vp) = (
+            audio.local_addr().unwrap().port(),
+            video.local_addr().unwrap().port(),
+        );
+        let call_id = format!("{name}-{}@test", local.port());
+        let tag = format!("t{}", local.port());
+        let sdp = format!(
+            "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+             m=audio {ap} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n\
+             m=video {vp} RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n\
+             a=fmtp:96 profile-level-id=42e01f;packetization-mode=1\r\n"
+        );
+        let invite = format!(
+            "INVITE sip:{room}@{server} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-{tag}-1\r\n\
+             From: \"{name}\" <sip:{name}@{local}>;tag={tag}\r\nTo: <sip:{room}@{server}>\r\n\
+             Call-ID: {call_id}\r\nCSeq: 1 INVITE\r\nContact: <sip:{name}@{local}>\r\nMax-Forwards: 70\r\n\
+             Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+            sdp.len()
+        );
+        let deadline = Instant::now() + WAIT;
+        let mut buf = vec![0u8; 65_536];
+        let answer = loop {
+            assert!(Instant::now() < deadline, "no 200 OK to the INVITE");
+            sip.send_to(invite.as_bytes(), server).unwrap();
+            let Ok(n) = sip.recv(&mut buf) else { continue };
+            let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+            if msg.starts_with("SIP/2.0 200") {
+                break msg;
+            }
+            assert!(
+                !msg.starts_with("SIP/2.0 4") && !msg.starts_with("SIP/2.0 5"),
+                "{msg}"
+            );
+        };
+        let to_tag = header(&answer, "to")
+            .and_then(|t| t.split(";tag=").nth(1))
+            .expect("To tag")
+            .to_owned();
+        let body = &answer[answer.find("\r\n\r\n").unwrap() + 4..];
+        let ip = body
+            .lines()
+            .find_map(|l| l.strip_prefix("c=IN IP4 "))
+            .expect("c=")
+            .trim()
+            .to_owned();
+        let port = |kind: &str| -> u16 {
+            body.lines()
+                .find_map(|l| l.strip_prefix(&format!("m={kind} ")))
+                .and_then(|r| r.split_whitespace().next())
+                .and_then(|p| p.parse().ok())
+                .expect("m= port")
+        };
+        let remote_audio = format!("{ip}:{}", port("audio")).parse().unwrap();
+        let remote_video = format!("{ip}:{}", port("video")).parse().unwrap();
+        let ua = Self {
+            sip,
+            audio,
+            video,
+            server,
+            call_id,
+            tag,
+            to_tag,
+            remote_audio,
+            remote_video,
+        };
+        ua.request("ACK", 1);
+        ua
+    }
+
+    fn request(&self, method: &str, cseq: u32) {
+        let local = self.sip.local_addr().unwrap();
+        let msg = format!(
+            "{method} sip:{server} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-{tag}-{method}{cseq}\r\n\
+             From: <sip:ua@{local}>;tag={tag}\r\nTo: <sip:room@{server}>;tag={to}\r\nCall-ID: {cid}\r\n\
+             CSeq: {cseq} {method}\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+            server = self.server,
+            tag = self.tag,
+            to = self.to_tag,
+            cid = self.call_id
+        );
+        self.sip.send_to(msg.as_bytes(), self.server).unwrap();
+    }
+}
+
+fn rtp(pt: u8, marker: bool, seq: u16, ts: u32, ssrc: u32, payload: &[u8]) -> Vec<u8> {
+    let mut b = vec![0x80, pt | if marker { 0x80 } else { 0 }];
+    b.extend_from_slice(&seq.to_be_bytes());
+    b.extend_from_slice(&ts.to_be_bytes());
+    b.extend_from_slice(&ssrc.to_be_bytes());
+    b.extend_from_slice(payload);
+    b
+}
+
+/// G.711 µ-law of one sample (ITU-T G.711).
+fn ulaw(sample: i16) -> u8 {
+    let sign = if sample < 0 { 0x80 } else { 0 };
+    let mut v = (sample as i32).unsigned_abs().min(32_635) + 0x84;
+    let mut exp = 7;
+    while exp > 0 && v & 0x4000 == 0 {
+        v <<= 1;
+        exp -= 1;
+    }
+    let mantissa = ((v >> 10) & 0x0f) as u8;
+    !(sign | ((exp as u8) << 4) | mantissa)
+}
+
+/// H.264 frames (NAL units each) of a solid colour, constrained baseline, an IDR every second.
+fn solid_h264(dir: &std::path::Path, colour: &str) -> Vec<Vec<Vec<u8>>> {
+    let file = dir.join(format!("{colour}.h264"));
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(format!("color=c={colour}:s=320x240:r=15"))
+        .args([
+            "-t",
+            "30",
+            "-c:v",
+            "libx264",
+            "-profile:v",
+            "baseline",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .args([
+            "-x264-params",
+            "keyint=15:bframes=0:repeat-headers=1",
+            "-f",
+            "h264",
+        ])
+        .arg(&file)
+        .status()
+        .expect("run ffmpeg");
+    assert!(status.success());
+    let stream = std::fs::read(&file).unwrap();
+    let mut frames: Vec<Vec<Vec<u8>>> = Vec::new();
+    let mut pending: Vec<Vec<u8>> = Vec::new();
+    for nal in annexb_nal_units(&stream) {
+        let t = nal_type(nal[0]);
+        pending.push(nal.to_vec());
+        if t == NAL_SLICE || t == NAL_IDR {
+            frames.push(std::mem::take(&mut pending));
+        }
+    }
+    frames
+}
+
+/// Sends a participant's media until `stop`: G.711 every 20 ms (a tone while `talking`),
+/// and its H.264 at 15 frames/s.
+fn publish(
+    ua: Arc<Ua>,
+    frames: Vec<Vec<Vec<u8>>>,
+    me: usize,
+    talking: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+) {
+    std::thread::spawn(move || {
+        let start = Instant::now();
+        let mut packetizer = Packetizer::new(1200, 1000);
+        let (mut aseq, mut ats, mut vframe) = (0u16, 0u32, 0usize);
+        let mut next_video = start;
+        let mut tick = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            // Speech-like: 400 ms bursts and 200 ms pauses (a steady tone would be taken for
+            // the line's noise floor by the speaker detector, as it should).
+            let loud = talking.load(Ordering::Relaxed) == me && (ats / 8) % 600 < 400;
+            let payload: Vec<u8> = (0..160)
+                .map(|i| {
+                    let t = (ats + i) as f64 / 8000.0;
+                    // A tone in bursts over a faint background, as a voice over a line: the
+                    // speaker detector measures speech against each line's noise floor.
+                    let background = 30.0 * (2.0 * std::f64::consts::PI * 97.0 * t).sin();
+                    let s = if loud {
+                        12_000.0 * (2.0 * std::f64::consts::PI * 440.0 * t).sin()
+                    } else {
+                        background
+                    };
+                    ulaw(s as i16)
+                })
+                .collect();
+            let _ = ua.audio.send_to(
+                &rtp(0, false, aseq, ats, 0x100 + me as u32, &payload),
+                ua.remote_audio,
+            );
+            aseq = aseq.wrapping_add(1);
+            ats = ats.wrapping_add(160);
+            if Instant::now() >= next_video {
+                let frame = &frames[vframe % frames.len()];
+                let ts = (vframe as u32).wrapping_mul(6000);
+                let mut out = Vec::new();
+                packetizer.packetize(ts, frame.iter().map(Vec::as_slice), &mut out);
+                for p in out {
+                    let _ = ua.video.send_to(
+                        &rtp(
+                            96,
+                            p.marker,
+                            p.seq,
+                            p.timestamp,
+                            0x200 + me as u32,
+                            &p.payload,
+                        ),
+                        ua.remote_video,
+                    );
+                }
+                vframe += 1;
+                next_video += Duration::from_micros(66_667);
+            }
+            tick += 1;
+            // The media clock: packets go out every 20 ms of wall time.
+            let due = start + Duration::from_millis(20 * tick);
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+        }
+    });
+}
+
+#[test]
+fn room_system_gets_the_composed_room_and_the_main_window_follows_the_speaker() {
+    let ffmpeg_ok = Command::new("ffmpeg")
+        .arg("-version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ffmpeg_ok {
+        eprintln!("SKIPPED: ffmpeg is not installed (bash tools/test-deps installs it)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let token = pont_tests::create_token(&dir.path().join("data"), "video-test");
+    let room = instant_room(&server, &token);
+    let sip = server.sip();
+    let red = solid_h264(dir.path(), "red");
+    let blue = solid_h264(dir.path(), "blue");
+
+    let talking = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let a = Arc::new(Ua::call(sip, room, "red"));
+    publish(a.clone(), red, 0, talking.clone(), stop.clone());
+    let b = Arc::new(Ua::call(sip, room, "blue"));
+    publish(b.clone(), blue, 1, talking.clone(), stop.clone());
+    // The room system: sends silence, receives the composed picture.
+    let c = Arc::new(Ua::call(sip, room, "roomsystem"));
+    c.video
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+
+    let speaker = || -> Option<String> {
+        let auth = bearer(&token);
+        let r = get(
+            &server.url(&format!("/api/v1/rooms/{room}")),
+            &[("authorization", &auth)],
+        );
+        let j = r.json();
+        let name = |id: &serde_json::Value| {
+            j["participants"]
+                .as_array()?
+                .iter()
+                .find(|p| &p["id"] == id)?["display_name"]
+                .as_str()
+                .map(str::to_owned)
+        };
+        name(&j["active_speaker"])
+    };
+
+    // Receive on the room system's video port; phase 0 while "red" speaks, 1 while "blue" does.
+    let mut depacketizer = Depacketizer::new();
+    let mut units: Vec<Picture> = Vec::new();
+    let mut buf = vec![0u8; 2048];
+    let mut packets = 0u64;
+    let mut receive_until = |phase: usize, done: &mut dyn FnMut(&[Picture]) -> bool| {
+        let deadline = Instant::now() + WAIT;
+        while !done(&units) {
+            assert!(
+                Instant::now() < deadline,
+                "phase {phase}: timed out with {} pictures from {packets} packets\n{}",
+                units.len(),
+                server.stderr()
+            );
+            let Ok(n) = c.video.recv(&mut buf) else {
+                continue;
+            };
+            packets += 1;
+            let p = &buf[..n];
+            if n < 12 || p[1] & 0x7f >= 72 && p[1] & 0x7f <= 95 {
+                continue; // RTCP
+            }
+            let seq = u16::from_be_bytes([p[2], p[3]]);
+            let ts = u32::from_be_bytes([p[4], p[5], p[6], p[7]]);
+            depacketizer.push(seq, ts, p[1] & 0x80 != 0, &p[12..]);
+            while let Some(o) = depacketizer.poll_output() {
+                if let DepacketizerOutput::Frame(au) = o
+                    && (!units.is_empty() || au.keyframe)
+                {
+                    units.push((phase, au.data));
+                }
+            }
+        }
+    };
+    let mut spoke = false;
+    receive_until(0, &mut |u| {
+        if !spoke && speaker().as_deref() == Some("red") {
+            spoke = true;
+        }
+        spoke && u.len() > 45
+    });
+    talking.store(1, Ordering::Relaxed);
+    let mut switched_at = None;
+    receive_until(1, &mut |u| {
+        if switched_at.is_none() && speaker().as_deref() == Some("blue") {
+            switched_at = Some(u.len());
+        }
+        // Two seconds of picture after the detector named the new speaker.
+        switched_at.is_some_and(|n| u.len() > n + 30)
+    });
+    stop.store(true, Ordering::Relaxed);
+    for ua in [&a, &b, &c] {
+        ua.request("BYE", 2);
+    }
+
+    // Decode everything the room system got: it must decode without error.
+    let file = dir.path().join("composed.h264");
+    let stream: Vec<u8> = units.iter().flat_map(|(_, d)| d.iter().copied()).collect();
+    std::fs::write(&file, &stream).unwrap();
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-f", "h264", "-i"])
+        .arg(&file)
+        .args([
+            "-vf",
+            "scale=32:18",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() && out.stderr.is_empty(),
+        "ffmpeg: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let frame_len = 32 * 18 * 3;
+    let frames: Vec<&[u8]> = out.stdout.chunks_exact(frame_len).collect();
+    assert!(
+        frames.len() + 2 >= units.len(),
+        "{} frames from {} units",
+        frames.len(),
+        units.len()
+    );
+    // The main window's centre: 1280x720 → 32x18, main window = top three quarters.
+    let centre = |f: &[u8]| {
+        let i = (6 * 32 + 16) * 3;
+        (f[i], f[i + 1], f[i + 2])
+    };
+    let last_red = units
+        .iter()
+        .rposition(|(p, _)| *p == 0)
+        .unwrap()
+        .min(frames.len() - 1);
+    let (r, g, bl) = centre(frames[last_red]);
+    assert!(
+        r > 150 && g < 90 && bl < 90,
+        "red speaking, main window shows {:?}",
+        (r, g, bl)
+    );
+    let (r, g, bl) = centre(frames[frames.len() - 1]);
+    assert!(
+        bl > 150 && r < 90 && g < 90,
+        "blue speaking, main window shows {:?}",
+        (r, g, bl)
+    );
+}
