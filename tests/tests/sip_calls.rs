@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use pont_tests::peers::{baresip, free_udp_port, goertzel, read_wav};
 use pont_tests::{Server, bearer, get, instant_room};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -413,103 +414,6 @@ fn the_bridge_hangs_up_with_bye_on_sigterm() {
     assert!(exit.success(), "pont exit {exit}");
     let status = wait_exit(&mut c, "sipp");
     assert!(status.success(), "sipp did not get a BYE");
-}
-
-/// A WAV file's samples (16-bit mono).
-fn read_wav(path: &Path) -> (u32, Vec<i16>) {
-    let bytes = std::fs::read(path).unwrap();
-    assert!(
-        bytes.len() > 44 && &bytes[..4] == b"RIFF",
-        "{}",
-        path.display()
-    );
-    let rate = u32::from_le_bytes(bytes[24..28].try_into().unwrap());
-    let samples = bytes[44..]
-        .chunks_exact(2)
-        .map(|c| i16::from_le_bytes([c[0], c[1]]))
-        .collect();
-    (rate, samples)
-}
-
-fn write_tone_wav(path: &Path, freq: f64, seconds: u32) {
-    let rate = 8000u32;
-    let n = rate * seconds;
-    let mut b = Vec::with_capacity(44 + 2 * n as usize);
-    b.extend_from_slice(b"RIFF");
-    b.extend_from_slice(&(36 + 2 * n).to_le_bytes());
-    b.extend_from_slice(b"WAVEfmt ");
-    b.extend_from_slice(&16u32.to_le_bytes());
-    b.extend_from_slice(&1u16.to_le_bytes());
-    b.extend_from_slice(&1u16.to_le_bytes());
-    b.extend_from_slice(&rate.to_le_bytes());
-    b.extend_from_slice(&(rate * 2).to_le_bytes());
-    b.extend_from_slice(&2u16.to_le_bytes());
-    b.extend_from_slice(&16u16.to_le_bytes());
-    b.extend_from_slice(b"data");
-    b.extend_from_slice(&(2 * n).to_le_bytes());
-    for i in 0..n {
-        let v =
-            (8000.0 * (2.0 * std::f64::consts::PI * freq * i as f64 / rate as f64).sin()) as i16;
-        b.extend_from_slice(&v.to_le_bytes());
-    }
-    std::fs::write(path, b).unwrap();
-}
-
-/// Energy of `freq` in `samples` (Goertzel), per sample.
-fn goertzel(samples: &[i16], rate: u32, freq: f64) -> f64 {
-    let k = 2.0 * (2.0 * std::f64::consts::PI * freq / rate as f64).cos();
-    let (mut s1, mut s2) = (0.0, 0.0);
-    for &x in samples {
-        let s0 = x as f64 + k * s1 - s2;
-        s2 = s1;
-        s1 = s0;
-    }
-    (s1 * s1 + s2 * s2 - k * s1 * s2) / samples.len().max(1) as f64
-}
-
-/// A headless baresip that calls `uri` for `seconds`, sending a tone of `freq` Hz and
-/// recording what it hears (the `sndfile` module) into `dir/rec`.
-fn baresip(dir: &Path, port: u16, freq: f64, uri: &str, seconds: u32) -> Child {
-    std::fs::create_dir_all(dir.join("rec")).unwrap();
-    let tone = dir.join("tone.wav");
-    write_tone_wav(&tone, freq, seconds + 5);
-    let config = format!(
-        "poll_method epoll\nsip_listen 127.0.0.1:{port}\nmodule_path /usr/lib/baresip/modules\n\
-         module menu.so\nmodule g711.so\nmodule aufile.so\nmodule sndfile.so\n\
-         module_app account.so\nmodule_app contact.so\nmodule_app menu.so\n\
-         audio_player aufile,{play}\naudio_source aufile,{tone}\naudio_alert aufile,/dev/null\n\
-         snd_path {rec}\naudio_srate 8000\naudio_channels 1\n",
-        play = dir.join("play.wav").display(),
-        tone = tone.display(),
-        rec = dir.join("rec").display(),
-    );
-    std::fs::write(dir.join("config"), config).unwrap();
-    std::fs::write(
-        dir.join("accounts"),
-        format!("<sip:ua@127.0.0.1:{port}>;regint=0;audio_codecs=PCMU\n"),
-    )
-    .unwrap();
-    std::fs::write(dir.join("contacts"), "").unwrap();
-    Command::new("baresip")
-        .arg("-f")
-        .arg(dir)
-        .args(["-t", &seconds.to_string(), "-e", &format!("/dial {uri}")])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start baresip")
-}
-
-fn free_udp_port() -> u16 {
-    // baresip also opens TCP (port) and TLS (port+1): find a port with its neighbour free.
-    loop {
-        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = s.local_addr().unwrap().port();
-        if port < 65_000 && std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
-            return port;
-        }
-    }
 }
 
 #[test]
