@@ -260,14 +260,156 @@ fn publish(
     });
 }
 
-#[test]
-fn room_system_gets_the_composed_room_and_the_main_window_follows_the_speaker() {
-    let ffmpeg_ok = Command::new("ffmpeg")
+/// What the room system receives: its pictures, each tagged with the phase of the test.
+struct RoomSystemView {
+    ua: Arc<Ua>,
+    depacketizer: Depacketizer,
+    units: Vec<Picture>,
+    packets: u64,
+}
+
+impl RoomSystemView {
+    fn new(ua: Arc<Ua>) -> Self {
+        ua.video
+            .set_read_timeout(Some(Duration::from_millis(200)))
+            .unwrap();
+        Self {
+            ua,
+            depacketizer: Depacketizer::new(),
+            units: Vec::new(),
+            packets: 0,
+        }
+    }
+
+    /// Receives pictures (tagged `phase`) until `done` says so; bounded by [`WAIT`].
+    fn receive_until(
+        &mut self,
+        phase: usize,
+        server: &Server,
+        mut done: impl FnMut(&[Picture]) -> bool,
+    ) {
+        let deadline = Instant::now() + WAIT;
+        let mut buf = vec![0u8; 2048];
+        while !done(&self.units) {
+            assert!(
+                Instant::now() < deadline,
+                "phase {phase}: timed out with {} pictures from {} packets\n{}",
+                self.units.len(),
+                self.packets,
+                server.stderr()
+            );
+            let Ok(n) = self.ua.video.recv(&mut buf) else {
+                continue;
+            };
+            self.packets += 1;
+            let p = &buf[..n];
+            if n < 12 || (72..=95).contains(&(p[1] & 0x7f)) {
+                continue; // RTCP
+            }
+            let seq = u16::from_be_bytes([p[2], p[3]]);
+            let ts = u32::from_be_bytes([p[4], p[5], p[6], p[7]]);
+            self.depacketizer.push(seq, ts, p[1] & 0x80 != 0, &p[12..]);
+            while let Some(o) = self.depacketizer.poll_output() {
+                if let DepacketizerOutput::Frame(au) = o
+                    && (!self.units.is_empty() || au.keyframe)
+                {
+                    self.units.push((phase, au.data));
+                }
+            }
+        }
+    }
+
+    /// Decodes everything received with ffmpeg (which must report no error) and gives the
+    /// colour at the main window's centre for the last picture of each phase.
+    fn main_window_colours(&self, dir: &std::path::Path) -> Vec<(u8, u8, u8)> {
+        let file = dir.join("composed.h264");
+        let stream: Vec<u8> = self
+            .units
+            .iter()
+            .flat_map(|(_, d)| d.iter().copied())
+            .collect();
+        std::fs::write(&file, &stream).unwrap();
+        let out = Command::new("ffmpeg")
+            .args(["-v", "error", "-f", "h264", "-i"])
+            .arg(&file)
+            .args([
+                "-vf",
+                "scale=32:18",
+                "-f",
+                "rawvideo",
+                "-pix_fmt",
+                "rgb24",
+                "-",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "ffmpeg: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let frames: Vec<&[u8]> = out.stdout.chunks_exact(32 * 18 * 3).collect();
+        assert!(
+            frames.len() + 2 >= self.units.len(),
+            "{} frames from {} pictures",
+            frames.len(),
+            self.units.len()
+        );
+        // The main window's centre: 1280x720 → 32x18, main window = top three quarters.
+        let centre = |f: &[u8]| {
+            let i = (6 * 32 + 16) * 3;
+            (f[i], f[i + 1], f[i + 2])
+        };
+        let phases = self.units.iter().map(|(p, _)| *p).max().unwrap_or(0);
+        (0..=phases)
+            .map(|phase| {
+                let last = self
+                    .units
+                    .iter()
+                    .rposition(|(p, _)| *p == phase)
+                    .unwrap_or(0)
+                    .min(frames.len() - 1);
+                centre(frames[last])
+            })
+            .collect()
+    }
+}
+
+fn ffmpeg_available() -> bool {
+    let ok = Command::new("ffmpeg")
         .arg("-version")
         .output()
         .is_ok_and(|o| o.status.success());
-    if !ffmpeg_ok {
+    if !ok {
         eprintln!("SKIPPED: ffmpeg is not installed (bash tools/test-deps installs it)");
+    }
+    ok
+}
+
+/// The display name of the room's active speaker.
+fn speaker(server: &Server, token: &str, room: u64) -> Option<String> {
+    let auth = bearer(token);
+    let j = get(
+        &server.url(&format!("/api/v1/rooms/{room}")),
+        &[("authorization", &auth)],
+    )
+    .json();
+    let id = &j["active_speaker"];
+    j["participants"]
+        .as_array()?
+        .iter()
+        .find(|p| &p["id"] == id)?["display_name"]
+        .as_str()
+        .map(str::to_owned)
+}
+
+fn is_red((r, g, b): (u8, u8, u8)) -> bool {
+    r > 150 && g < 90 && b < 90
+}
+
+#[test]
+fn room_system_gets_the_composed_room_and_the_main_window_follows_the_speaker() {
+    if !ffmpeg_available() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -284,136 +426,106 @@ fn room_system_gets_the_composed_room_and_the_main_window_follows_the_speaker() 
     publish(a.clone(), red, 0, talking.clone(), stop.clone());
     let b = Arc::new(Ua::call(sip, room, "blue"));
     publish(b.clone(), blue, 1, talking.clone(), stop.clone());
-    // The room system: sends silence, receives the composed picture.
-    let c = Arc::new(Ua::call(sip, room, "roomsystem"));
-    c.video
-        .set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
+    // The room system: sends nothing, receives the composed picture.
+    let mut view = RoomSystemView::new(Arc::new(Ua::call(sip, room, "roomsystem")));
 
-    let speaker = || -> Option<String> {
-        let auth = bearer(&token);
-        let r = get(
-            &server.url(&format!("/api/v1/rooms/{room}")),
-            &[("authorization", &auth)],
-        );
-        let j = r.json();
-        let name = |id: &serde_json::Value| {
-            j["participants"]
-                .as_array()?
-                .iter()
-                .find(|p| &p["id"] == id)?["display_name"]
-                .as_str()
-                .map(str::to_owned)
-        };
-        name(&j["active_speaker"])
-    };
-
-    // Receive on the room system's video port; phase 0 while "red" speaks, 1 while "blue" does.
-    let mut depacketizer = Depacketizer::new();
-    let mut units: Vec<Picture> = Vec::new();
-    let mut buf = vec![0u8; 2048];
-    let mut packets = 0u64;
-    let mut receive_until = |phase: usize, done: &mut dyn FnMut(&[Picture]) -> bool| {
-        let deadline = Instant::now() + WAIT;
-        while !done(&units) {
-            assert!(
-                Instant::now() < deadline,
-                "phase {phase}: timed out with {} pictures from {packets} packets\n{}",
-                units.len(),
-                server.stderr()
-            );
-            let Ok(n) = c.video.recv(&mut buf) else {
-                continue;
-            };
-            packets += 1;
-            let p = &buf[..n];
-            if n < 12 || p[1] & 0x7f >= 72 && p[1] & 0x7f <= 95 {
-                continue; // RTCP
-            }
-            let seq = u16::from_be_bytes([p[2], p[3]]);
-            let ts = u32::from_be_bytes([p[4], p[5], p[6], p[7]]);
-            depacketizer.push(seq, ts, p[1] & 0x80 != 0, &p[12..]);
-            while let Some(o) = depacketizer.poll_output() {
-                if let DepacketizerOutput::Frame(au) = o
-                    && (!units.is_empty() || au.keyframe)
-                {
-                    units.push((phase, au.data));
-                }
-            }
-        }
-    };
+    // Phase 0 while "red" speaks, 1 while "blue" does.
     let mut spoke = false;
-    receive_until(0, &mut |u| {
-        if !spoke && speaker().as_deref() == Some("red") {
-            spoke = true;
-        }
+    view.receive_until(0, &server, |u| {
+        spoke = spoke || speaker(&server, &token, room).as_deref() == Some("red");
         spoke && u.len() > 45
     });
     talking.store(1, Ordering::Relaxed);
     let mut switched_at = None;
-    receive_until(1, &mut |u| {
-        if switched_at.is_none() && speaker().as_deref() == Some("blue") {
+    view.receive_until(1, &server, |u| {
+        if switched_at.is_none() && speaker(&server, &token, room).as_deref() == Some("blue") {
             switched_at = Some(u.len());
         }
         // Two seconds of picture after the detector named the new speaker.
         switched_at.is_some_and(|n| u.len() > n + 30)
     });
     stop.store(true, Ordering::Relaxed);
-    for ua in [&a, &b, &c] {
+    for ua in [&a, &b, &view.ua] {
         ua.request("BYE", 2);
     }
-
-    // Decode everything the room system got: it must decode without error.
-    let file = dir.path().join("composed.h264");
-    let stream: Vec<u8> = units.iter().flat_map(|(_, d)| d.iter().copied()).collect();
-    std::fs::write(&file, &stream).unwrap();
-    let out = Command::new("ffmpeg")
-        .args(["-v", "error", "-f", "h264", "-i"])
-        .arg(&file)
-        .args([
-            "-vf",
-            "scale=32:18",
-            "-f",
-            "rawvideo",
-            "-pix_fmt",
-            "rgb24",
-            "-",
-        ])
-        .output()
-        .unwrap();
+    let colours = view.main_window_colours(dir.path());
     assert!(
-        out.status.success() && out.stderr.is_empty(),
-        "ffmpeg: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let frame_len = 32 * 18 * 3;
-    let frames: Vec<&[u8]> = out.stdout.chunks_exact(frame_len).collect();
-    assert!(
-        frames.len() + 2 >= units.len(),
-        "{} frames from {} units",
-        frames.len(),
-        units.len()
-    );
-    // The main window's centre: 1280x720 → 32x18, main window = top three quarters.
-    let centre = |f: &[u8]| {
-        let i = (6 * 32 + 16) * 3;
-        (f[i], f[i + 1], f[i + 2])
-    };
-    let last_red = units
-        .iter()
-        .rposition(|(p, _)| *p == 0)
-        .unwrap()
-        .min(frames.len() - 1);
-    let (r, g, bl) = centre(frames[last_red]);
-    assert!(
-        r > 150 && g < 90 && bl < 90,
+        is_red(colours[0]),
         "red speaking, main window shows {:?}",
-        (r, g, bl)
+        colours[0]
     );
-    let (r, g, bl) = centre(frames[frames.len() - 1]);
+    let (r, g, bl) = colours[1];
     assert!(
         bl > 150 && r < 90 && g < 90,
         "blue speaking, main window shows {:?}",
         (r, g, bl)
+    );
+}
+
+/// A browser's camera (Chromium's fake device) in the composed picture: when the browser's
+/// user speaks, the room system's main window turns from the red SIP camera to it.
+#[test]
+fn a_browser_takes_the_room_systems_main_window_when_it_speaks() {
+    if !ffmpeg_available() {
+        return;
+    }
+    let (chromium, chromedriver) = match pont_tests::webdriver::browser_available() {
+        Ok(p) => p,
+        Err(why) => {
+            eprintln!("SKIPPED: {why}");
+            return;
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let token = pont_tests::create_token(&dir.path().join("data"), "video-test");
+    let room = instant_room(&server, &token);
+    let sip = server.sip();
+    let red = solid_h264(dir.path(), "red");
+    let talking = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let a = Arc::new(Ua::call(sip, room, "red"));
+    publish(a.clone(), red, 0, talking.clone(), stop.clone());
+    let mut view = RoomSystemView::new(Arc::new(Ua::call(sip, room, "roomsystem")));
+    view.receive_until(0, &server, |u| {
+        speaker(&server, &token, room).as_deref() == Some("red") && u.len() > 45
+    });
+
+    // Red falls silent; the browser speaks (tone bursts from its fake microphone).
+    talking.store(usize::MAX, Ordering::Relaxed);
+    let tone = dir.path().join("tone.wav");
+    pont_tests::webdriver::write_wav(&tone, 30, Some((440.0, -6.0)));
+    let driver = pont_tests::webdriver::Driver::start(&chromium, &chromedriver);
+    let browser = driver.browser(
+        &dir.path().join("profile"),
+        &[format!(
+            "--use-file-for-fake-audio-capture={}",
+            tone.display()
+        )],
+    );
+    browser.navigate(&server.url(&format!("/r/{room}?name=Web&autojoin=1")));
+    let mut switched_at = None;
+    view.receive_until(1, &server, |u| {
+        if switched_at.is_none() && speaker(&server, &token, room).as_deref() == Some("Web") {
+            switched_at = Some(u.len());
+        }
+        // Three seconds of picture after the browser took the floor: its first keyframe has
+        // arrived and been decoded by then.
+        switched_at.is_some_and(|n| u.len() > n + 45)
+    });
+    stop.store(true, Ordering::Relaxed);
+    for ua in [&a, &view.ua] {
+        ua.request("BYE", 2);
+    }
+    let colours = view.main_window_colours(dir.path());
+    assert!(
+        is_red(colours[0]),
+        "red speaking, main window shows {:?}",
+        colours[0]
+    );
+    assert!(
+        !is_red(colours[1]),
+        "the browser speaking, main window still red: {:?}",
+        colours[1]
     );
 }
