@@ -132,8 +132,9 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         core_config,
         sockets,
         settings.max_participants,
+        &settings.data.join(DB_FILE),
         shutdown_rx.clone(),
-    );
+    )?;
     let sip_listeners = sip::SipListeners::bind(settings.sip).await?;
     let sip_addr = sip_listeners.local;
     let sip_config = sip::SipConfig {
@@ -143,9 +144,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         rtp_bind_ip: sip_addr.ip(),
         rtp_ports: settings.rtp_ports,
         db: settings.data.join(DB_FILE),
-        dialin_users: std::iter::once(settings.dialin.user.clone())
-            .chain(settings.dialin.numbers.iter().cloned())
-            .collect(),
+        dialin: settings.dialin.clone(),
     };
     let sip_task = sip::spawn(
         sip_listeners,

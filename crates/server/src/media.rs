@@ -7,8 +7,11 @@
 //! nothing moves. Signalling (the WebSocket handlers) and the HTTP API talk to it over a
 //! channel. Nothing else touches the core or the legs, so they need no lock.
 
+mod ivr_legs;
 mod sip_legs;
 
+use ivr_legs::{DirectoryAnswer, DirectoryQuery, IvrLeg};
+pub(crate) use ivr_legs::{IvrQuery, IvrStats, JOIN_BUCKETS, StartIvr};
 pub(crate) use sip_legs::{JoinSip, SipJoinRefused, SipMedia};
 use sip_legs::{SipDatagram, SipParticipant, SipQuery};
 
@@ -77,6 +80,7 @@ pub(crate) struct StatsSnapshot {
     pub(crate) web_legs: usize,
     pub(crate) udp_in_datagrams: u64,
     pub(crate) udp_unrouted_datagrams: u64,
+    pub(crate) ivr: IvrStats,
 }
 
 /// A signalling message for one browser (`docs/signalling.md`), JSON with `"v": 1`.
@@ -116,6 +120,7 @@ enum Query {
     },
     Leave(ParticipantId),
     Sip(SipQuery),
+    Ivr(IvrQuery),
 }
 
 /// The media task stopped (it panicked or shut down).
@@ -186,6 +191,11 @@ impl MediaHandle {
             .send(Query::Sip(SipQuery::Keyframe(id)))
             .await
             .map_err(|_| MediaGone)
+    }
+
+    /// A dial-in call: its start, SIP INFO digits, re-INVITEs, its end.
+    pub(crate) async fn ivr(&self, q: IvrQuery) -> Result<(), MediaGone> {
+        self.tx.send(Query::Ivr(q)).await.map_err(|_| MediaGone)
     }
 
     /// Answers once the task is running its loop.
@@ -325,15 +335,18 @@ pub(crate) fn spawn(
     config: CoreConfig,
     sockets: MediaSockets,
     max_participants: usize,
+    db: &std::path::Path,
     shutdown: watch::Receiver<bool>,
-) -> (MediaHandle, JoinHandle<()>) {
+) -> anyhow::Result<(MediaHandle, JoinHandle<()>)> {
     let (tx, rx) = mpsc::channel(QUERY_QUEUE);
     let (dgram_tx, dgram_rx) = mpsc::channel(DATAGRAM_QUEUE);
     let (sip_tx, sip_rx) = mpsc::channel(DATAGRAM_QUEUE);
+    let clock = Clock::new(Instant::now());
+    let (answers_tx, answers_rx) = mpsc::channel(QUERY_QUEUE);
+    let directory = ivr_legs::spawn_directory(db, clock, answers_tx)?;
     for socket in &sockets.sockets {
         tokio::spawn(read_socket(socket.clone(), dgram_tx.clone()));
     }
-    let clock = Clock::new(Instant::now());
     let task = Task {
         core: MediaCore::new(config),
         clock,
@@ -349,12 +362,17 @@ pub(crate) fn spawn(
         browser_audio: HashMap::new(),
         sip_tx,
         last_inactivity_check: Instant::now(),
+        ivrs: BTreeMap::new(),
+        ivr_joined: HashMap::new(),
+        ivr_next_tick: Instant::now(),
+        directory,
+        ivr_stats: IvrStats::default(),
     };
     let task = tokio::spawn(
-        task.run(rx, dgram_rx, sip_rx, shutdown)
+        task.run(rx, dgram_rx, sip_rx, answers_rx, shutdown)
             .instrument(tracing::info_span!("media")),
     );
-    (MediaHandle { tx }, task)
+    Ok((MediaHandle { tx }, task))
 }
 
 /// Reads one socket into the media task's queue; ends with the task.
@@ -410,6 +428,14 @@ struct Task {
     browser_audio: HashMap<ParticipantId, (pont_types::Pt, Option<u8>)>,
     sip_tx: mpsc::Sender<SipDatagram>,
     last_inactivity_check: Instant,
+    /// Phone callers in the IVR, by call; once joined they are in `sips`, found through
+    /// `ivr_joined`.
+    ivrs: BTreeMap<pont_sip::CallHandle, IvrLeg>,
+    ivr_joined: HashMap<pont_sip::CallHandle, ParticipantId>,
+    /// The IVR's 20 ms grid (one wake-up for every caller in it).
+    ivr_next_tick: Instant,
+    directory: mpsc::Sender<DirectoryQuery>,
+    ivr_stats: IvrStats,
 }
 
 impl Task {
@@ -418,6 +444,7 @@ impl Task {
         mut rx: mpsc::Receiver<Query>,
         mut dgrams: mpsc::Receiver<Datagram>,
         mut sip_dgrams: mpsc::Receiver<SipDatagram>,
+        mut directory: mpsc::Receiver<DirectoryAnswer>,
         mut shutdown: watch::Receiver<bool>,
     ) {
         info!(candidates = ?self.sockets.candidates.iter().map(|a| pont_types::Pii(*a)).collect::<Vec<_>>(), "media core running");
@@ -437,6 +464,7 @@ impl Task {
                     self.handle_datagram(d);
                 },
                 Some(d) = sip_dgrams.recv() => self.handle_sip_datagram(d),
+                Some(a) = directory.recv() => self.handle_directory_answer(a),
                 () = tokio::time::sleep_until(wake), if next.is_some() => {
                     self.handle_timeout(Instant::now());
                 }
@@ -460,6 +488,7 @@ impl Task {
         core.into_iter()
             .chain(legs)
             .chain(self.sip_next_timeout())
+            .chain(self.ivr_next_timeout())
             .min()
     }
 
@@ -469,6 +498,7 @@ impl Task {
             self.core.handle_timeout(ts);
         }
         self.sip_handle_timeout(now);
+        self.ivr_handle_timeout(now);
         for (id, w) in &mut self.webs {
             if w.leg.poll_timeout().is_some_and(|t| t <= now.into_std()) {
                 w.leg.handle_timeout(now.into_std());
@@ -526,6 +556,7 @@ impl Task {
                     web_legs: self.webs.len(),
                     udp_in_datagrams: self.udp_in,
                     udp_unrouted_datagrams: self.udp_unrouted,
+                    ivr: self.ivr_stats(),
                 });
             }
             Query::Ping(reply) => {
@@ -562,6 +593,7 @@ impl Task {
             }
             Query::Leave(id) => self.remove(id),
             Query::Sip(q) => self.answer_sip(q),
+            Query::Ivr(q) => self.answer_ivr(q),
         }
     }
 
