@@ -597,7 +597,8 @@ impl Phone {
         while let Ok((n, from)) = self.socket.recv_from(&mut buf) {
             if n > 12 && buf[1] & 0x7f == 0 {
                 self.to.get_or_insert(from);
-                self.heard.extend(buf[12..n].iter().map(|&b| ulaw_decode(b)));
+                self.heard
+                    .extend(buf[12..n].iter().map(|&b| ulaw_decode(b)));
             }
         }
     }
@@ -644,9 +645,7 @@ fn baresip(dir: &Path, freq: f64, uri: &str, seconds: u32) -> Child {
     w.extend_from_slice(b"RIFF");
     w.extend_from_slice(&(36 + 2 * n).to_le_bytes());
     w.extend_from_slice(b"WAVEfmt ");
-    for v in [16u32] {
-        w.extend_from_slice(&v.to_le_bytes());
-    }
+    w.extend_from_slice(&16u32.to_le_bytes());
     w.extend_from_slice(&1u16.to_le_bytes());
     w.extend_from_slice(&1u16.to_le_bytes());
     w.extend_from_slice(&rate.to_le_bytes());
@@ -656,8 +655,8 @@ fn baresip(dir: &Path, freq: f64, uri: &str, seconds: u32) -> Child {
     w.extend_from_slice(b"data");
     w.extend_from_slice(&(2 * n).to_le_bytes());
     for i in 0..n {
-        let v = (8000.0 * (2.0 * std::f64::consts::PI * freq * i as f64 / rate as f64).sin())
-            as i16;
+        let v =
+            (8000.0 * (2.0 * std::f64::consts::PI * freq * i as f64 / rate as f64).sin()) as i16;
         w.extend_from_slice(&v.to_le_bytes());
     }
     std::fs::write(&tone, w).unwrap();
@@ -717,7 +716,11 @@ fn inband_tones_join_and_the_caller_and_the_room_hear_each_other() {
     let mut member = baresip(bdir.path(), 1300.0, &uri, 40);
     let deadline = Instant::now() + WAIT;
     while b.participants(room).iter().all(|p| p["kind"] != "sip") {
-        assert!(Instant::now() < deadline, "baresip never joined");
+        assert!(
+            Instant::now() < deadline,
+            "baresip never joined\n{}",
+            b.server.stderr()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
     // The phone: sipp signals (PCMU, no telephone-event), RTP is ours.
@@ -729,7 +732,12 @@ fn inband_tones_join_and_the_caller_and_the_room_hear_each_other() {
     // The first prompt packet tells where to send.
     let deadline = Instant::now() + WAIT;
     while phone.to.is_none() {
-        assert!(Instant::now() < deadline, "no RTP from the bridge");
+        assert!(
+            Instant::now() < deadline,
+            "no RTP from the bridge\n{}\n{}",
+            sipp_logs(dir.path()),
+            b.server.stderr()
+        );
         std::thread::sleep(Duration::from_millis(20));
         phone.receive();
     }
@@ -751,7 +759,8 @@ fn inband_tones_join_and_the_caller_and_the_room_hear_each_other() {
     while b.pstn(room) == 0 {
         assert!(
             Instant::now() < deadline,
-            "the in-band caller never joined\n{}",
+            "the in-band caller never joined\n{}\n{}",
+            sipp_logs(dir.path()),
             b.server.stderr()
         );
         phone.send(&[], 0.0, 200);

@@ -194,7 +194,9 @@ impl PhoneAudio {
         mix: &bytes::Bytes,
         frame: &[i16; FRAME_SAMPLES],
     ) -> bytes::Bytes {
-        let (dec, enc): (fn(u8) -> i16, fn(i16) -> u8) = match self.codec {
+        type Decode = fn(u8) -> i16;
+        type Encode = fn(i16) -> u8;
+        let (dec, enc): (Decode, Encode) = match self.codec {
             AudioCodec::Pcmu => (g711::ulaw_to_linear_sample, g711::linear_to_ulaw),
             AudioCodec::Pcma => (g711::alaw_to_linear_sample, g711::linear_to_alaw),
             _ => return bytes::Bytes::copy_from_slice(self.encode_8k(frame)),
@@ -473,10 +475,12 @@ impl Task {
         if !leg.audio.filter.accept_rtp(ts, d.from, p.seq) {
             return;
         }
-        if !leg.ivr.handle_rtp_event(ts, p.pt, p.timestamp, p.payload()) && p.pt == leg.audio_pt {
-            if let Some(pcm) = leg.phone.decode_8k(p.payload()) {
-                leg.ivr.handle_pcm(ts, pcm);
-            }
+        let event = leg.ivr.handle_rtp_event(ts, p.pt, p.timestamp, p.payload());
+        if !event
+            && p.pt == leg.audio_pt
+            && let Some(pcm) = leg.phone.decode_8k(p.payload())
+        {
+            leg.ivr.handle_pcm(ts, pcm);
         }
         self.ivr_events(call);
     }
