@@ -799,3 +799,78 @@ fn inband_tones_join_and_the_caller_and_the_room_hear_each_other() {
         "the room heard 700 Hz {r700:.0}, 1300 Hz {r1300:.0}"
     );
 }
+
+/// `utime + stime` of a process, in clock ticks (100 per second here).
+fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split(' ').collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
+}
+
+/// Load figure for docs/benchmarks.md: `IVR_CALLERS` (default 100) callers sit in the IVR,
+/// each sending G.711 A-law (sipp's `g711a.pcap`, so the in-band detector runs on every
+/// packet) and receiving prompts; the server's CPU is read from /proc over 10 s. Manual:
+/// `PONT_BIN=$PWD/target/release/pont cargo test -p pont-tests --test dialin -- --ignored --nocapture`
+#[test]
+#[ignore = "load measurement; run by hand"]
+fn ivr_load_callers_per_core() {
+    if tool("sipp").is_none() {
+        return;
+    }
+    let n: u32 = std::env::var("IVR_CALLERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let b = bridge();
+    let mut body = invite(
+        "[media_port]",
+        "8 101",
+        "      a=rtpmap:8 PCMA/8000\n      a=rtpmap:101 telephone-event/8000",
+    );
+    // 3 × 8 s of audio, then BYE.
+    for _ in 0..3 {
+        body.push_str(
+            r#"  <nop><action><exec play_pcap_audio="/usr/share/sip-tester/g711a.pcap"/></action></nop>
+  <pause milliseconds="8000"/>
+"#,
+        );
+    }
+    body.push_str(&stay_then_bye(0, 2));
+    let dir = tempfile::tempdir().unwrap();
+    let (m, r) = (n.to_string(), 50.to_string());
+    let mut callers = sipp(
+        dir.path(),
+        b.server.sip(),
+        &scenario(&body),
+        &["-m", &m, "-r", &r, "-l", &m],
+    );
+    let deadline = Instant::now() + WAIT;
+    while b.metric("pont_ivr_callers") < f64::from(n) {
+        assert!(
+            Instant::now() < deadline,
+            "only {} callers in the IVR\n{}",
+            b.metric("pont_ivr_callers"),
+            sipp_logs(dir.path())
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let pid = b.server.pid();
+    let (t0, c0) = (Instant::now(), cpu_ticks(pid));
+    std::thread::sleep(Duration::from_secs(10));
+    let (t1, c1) = (Instant::now(), cpu_ticks(pid));
+    let in_ivr = b.metric("pont_ivr_callers");
+    let cpu = (c1 - c0) as f64 / 100.0 / (t1 - t0).as_secs_f64();
+    eprintln!(
+        "{n} callers ({in_ivr} still in the IVR at the end of the window): server CPU {:.1} % of a core, {:.0} callers per core",
+        cpu * 100.0,
+        f64::from(n) / cpu
+    );
+    let status = wait_exit(&mut callers, "sipp load");
+    assert!(
+        status.success(),
+        "sipp: {status}\n{}",
+        sipp_logs(dir.path())
+    );
+}
