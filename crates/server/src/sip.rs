@@ -64,18 +64,32 @@ pub(crate) struct SipListeners {
 impl SipListeners {
     /// Binds UDP and TCP on the same address (and port, when 0 picks one for UDP).
     pub(crate) async fn bind(addr: SocketAddr) -> anyhow::Result<Self> {
-        let udp = UdpSocket::bind(addr)
-            .await
-            .with_context(|| format!("cannot bind SIP UDP on {addr}"))?;
-        let local = udp.local_addr()?;
-        let tcp = TcpListener::bind(local)
-            .await
-            .with_context(|| format!("cannot listen for SIP TCP on {local}"))?;
-        Ok(Self {
-            udp: Arc::new(udp),
-            tcp,
-            local,
-        })
+        // Port 0: the port the system gives UDP may be taken for TCP by another program; try
+        // a few others before giving up (a fixed port is tried once).
+        let tries = if addr.port() == 0 { 8 } else { 1 };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let udp = UdpSocket::bind(addr)
+                .await
+                .with_context(|| format!("cannot bind SIP UDP on {addr}"))?;
+            let local = udp.local_addr()?;
+            match TcpListener::bind(local).await {
+                Ok(tcp) => {
+                    return Ok(Self {
+                        udp: Arc::new(udp),
+                        tcp,
+                        local,
+                    });
+                }
+                Err(e) if attempt < tries => {
+                    debug!(error = %e, port = local.port(), "SIP TCP port taken: another port");
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| format!("cannot listen for SIP TCP on {local}"));
+                }
+            }
+        }
     }
 }
 
