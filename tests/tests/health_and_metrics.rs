@@ -28,6 +28,7 @@ fn metrics_are_prometheus_text_with_the_documented_names() {
     // A small parser for the text exposition format: every sample is `name{labels} value`,
     // and its family has # HELP and # TYPE lines before it.
     let mut typed = HashSet::new();
+    let mut histograms = HashSet::new();
     let mut helped = HashSet::new();
     let mut samples = Vec::new();
     for line in reply.body.lines().filter(|l| !l.trim().is_empty()) {
@@ -39,6 +40,9 @@ fn metrics_are_prometheus_text_with_the_documented_names() {
                 ["counter", "gauge", "histogram", "summary", "untyped"].contains(&kind),
                 "bad TYPE line {line:?}"
             );
+            if kind == "histogram" {
+                histograms.insert(name.clone());
+            }
             typed.insert(name);
         } else if let Some(rest) = line.strip_prefix("# HELP ") {
             helped.insert(rest.split(' ').next().unwrap().to_owned());
@@ -65,6 +69,12 @@ fn metrics_are_prometheus_text_with_the_documented_names() {
                     .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':'),
                 "bad metric name in {line:?}"
             );
+            // A histogram's samples are its family name plus _bucket, _sum or _count.
+            let name = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| name.strip_suffix(suffix))
+                .filter(|base| histograms.contains(*base))
+                .unwrap_or(name);
             assert!(typed.contains(name), "sample before its TYPE: {line:?}");
             assert!(helped.contains(name), "sample before its HELP: {line:?}");
             samples.push(series.to_owned());

@@ -3,6 +3,7 @@
 //! Precedence, highest first: flag, environment variable (both handled by clap), config file,
 //! built-in default. Every key of the config file is documented in `config/pont.toml`.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -204,6 +205,13 @@ pub(crate) struct DialinConfig {
     pub(crate) user: String,
     /// E.164 numbers of the trunk that also reach the IVR, e.g. "+33123456789".
     pub(crate) numbers: Vec<String>,
+    /// Language of the prompts ("en" or "fr"), unless `languages` names the dialled number.
+    pub(crate) language: String,
+    /// Per dial-in user or number: its prompts' language, e.g. `{ "+33123456789" = "fr" }`.
+    pub(crate) languages: BTreeMap<String, String>,
+    /// Where dial-in INVITEs may come from (the trunk's addresses, CIDR); empty: anywhere.
+    /// Others get 403.
+    pub(crate) allowed_sources: Vec<Cidr>,
 }
 
 impl Default for DialinConfig {
@@ -211,7 +219,83 @@ impl Default for DialinConfig {
         Self {
             user: "dialin".to_owned(),
             numbers: Vec::new(),
+            language: "en".to_owned(),
+            languages: BTreeMap::new(),
+            allowed_sources: Vec::new(),
         }
+    }
+}
+
+impl DialinConfig {
+    /// The prompts' language for a call to `user` (validated at start, so never an error).
+    pub(crate) fn language_for(&self, user: &str) -> pont_ivr::Language {
+        self.languages
+            .get(user)
+            .unwrap_or(&self.language)
+            .parse()
+            .unwrap_or_default()
+    }
+
+    /// Whether a dial-in INVITE from `ip` is accepted.
+    pub(crate) fn source_allowed(&self, ip: IpAddr) -> bool {
+        self.allowed_sources.is_empty() || self.allowed_sources.iter().any(|c| c.contains(ip))
+    }
+}
+
+/// An address block, `192.0.2.0/24` or `2001:db8::/32` (a bare address is a /32 or /128).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
+pub(crate) struct Cidr {
+    net: IpAddr,
+    prefix: u8,
+}
+
+impl Cidr {
+    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
+        // An IPv4 peer on a dual-stack socket shows up as ::ffff:a.b.c.d.
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+            v4 => v4,
+        };
+        let (a, b, bits) = match (self.net, ip) {
+            (IpAddr::V4(n), IpAddr::V4(i)) => (
+                u128::from(u32::from(n)) << 96,
+                u128::from(u32::from(i)) << 96,
+                32,
+            ),
+            (IpAddr::V6(n), IpAddr::V6(i)) => (u128::from(n), u128::from(i), 128),
+            _ => return false,
+        };
+        let prefix = u32::from(self.prefix.min(bits));
+        let mask = if prefix == 0 {
+            0
+        } else {
+            u128::MAX << (128 - prefix)
+        };
+        a & mask == b & mask
+    }
+}
+
+impl TryFrom<String> for Cidr {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        let (addr, prefix) = s.split_once('/').unwrap_or((s.as_str(), ""));
+        let net: IpAddr = addr
+            .trim()
+            .parse()
+            .map_err(|_| format!("{s:?} is not an address block like 192.0.2.0/24"))?;
+        let max = if net.is_ipv4() { 32 } else { 128 };
+        let prefix = if prefix.is_empty() {
+            max
+        } else {
+            prefix
+                .trim()
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(|| format!("{s:?}: the prefix length must be 0 to {max}"))?
+        };
+        Ok(Self { net, prefix })
     }
 }
 
@@ -383,6 +467,19 @@ impl Settings {
                 bail!("dialin.numbers: {number:?} is not an E.164 number like +33123456789");
             }
         }
+        if let Err(e) = self.dialin.language.parse::<pont_ivr::Language>() {
+            bail!("dialin.language: {e}");
+        }
+        for (user, language) in &self.dialin.languages {
+            if *user != self.dialin.user && !self.dialin.numbers.contains(user) {
+                bail!(
+                    "dialin.languages: {user:?} is neither dialin.user nor one of dialin.numbers"
+                );
+            }
+            if let Err(e) = language.parse::<pont_ivr::Language>() {
+                bail!("dialin.languages.{user:?}: {e}");
+            }
+        }
         if let Some(tls) = &self.tls {
             check_pem(&tls.cert, "CERTIFICATE-----", "tls_cert")?;
             check_pem(&tls.key, "PRIVATE KEY-----", "tls_key")?;
@@ -436,6 +533,43 @@ mod tests {
         assert!("0-10".parse::<PortRange>().is_err());
         assert!("abc".parse::<PortRange>().is_err());
         assert!("10-70000".parse::<PortRange>().is_err());
+    }
+
+    #[test]
+    fn address_blocks() {
+        let c = |s: &str| Cidr::try_from(s.to_owned());
+        let lan = c("192.168.1.0/24").unwrap();
+        assert!(lan.contains("192.168.1.77".parse().unwrap()));
+        assert!(!lan.contains("192.168.2.1".parse().unwrap()));
+        assert!(lan.contains("::ffff:192.168.1.5".parse().unwrap()));
+        assert!(!lan.contains("2001:db8::1".parse().unwrap()));
+        assert!(
+            c("127.0.0.1")
+                .unwrap()
+                .contains("127.0.0.1".parse().unwrap())
+        );
+        assert!(c("0.0.0.0/0").unwrap().contains("8.8.8.8".parse().unwrap()));
+        assert!(
+            c("2001:db8::/32")
+                .unwrap()
+                .contains("2001:db8:1::9".parse().unwrap())
+        );
+        assert!(c("10.0.0.0/33").is_err());
+        assert!(c("nope/8").is_err());
+    }
+
+    #[test]
+    fn dialin_languages_and_sources() {
+        let d: DialinConfig = toml::from_str(
+            "numbers = [\"+33123456789\"]\nlanguage = \"en\"\n\
+             languages = { \"+33123456789\" = \"fr\" }\nallowed_sources = [\"10.0.0.0/8\"]",
+        )
+        .unwrap();
+        assert_eq!(d.language_for("+33123456789"), pont_ivr::Language::Fr);
+        assert_eq!(d.language_for("dialin"), pont_ivr::Language::En);
+        assert!(d.source_allowed("10.1.2.3".parse().unwrap()));
+        assert!(!d.source_allowed("192.0.2.1".parse().unwrap()));
+        assert!(DialinConfig::default().source_allowed("192.0.2.1".parse().unwrap()));
     }
 
     #[test]

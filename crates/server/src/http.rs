@@ -379,6 +379,9 @@ async fn metrics_handler(State(state): State<AppState>) -> Result<Response, ApiE
 #[serde(deny_unknown_fields)]
 struct InstantMeetingRequest {
     subject: String,
+    /// An optional numeric PIN (1–12 digits) for the room.
+    #[serde(default)]
+    pin: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -450,9 +453,23 @@ async fn create_instant_meeting(
             format!("subject must be 1 to {MAX_SUBJECT_CHARS} characters"),
         ));
     }
+    let pin = match request.pin.as_deref() {
+        None => None,
+        Some(digits) => Some(pont_meet::Pin::new(digits).map_err(|_| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_pin",
+                "pin must be 1 to 12 digits".to_owned(),
+            )
+        })?),
+    };
     let now = unix_now();
+    let new = NewMeeting {
+        pin,
+        ..NewMeeting::instant(subject)
+    };
     let meeting = state
-        .db(move |s| s.create_meeting(organizer.id, NewMeeting::instant(subject), now))
+        .db(move |s| s.create_meeting(organizer.id, new, now))
         .await?;
     tracing::info!(room = %meeting.room.number, meeting = meeting.id.0, "instant meeting created");
     Ok((StatusCode::CREATED, Json(state.meeting_body(meeting))))

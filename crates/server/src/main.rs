@@ -133,8 +133,9 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         sockets,
         settings.max_participants,
         settings.video.room_systems == config::RoomSystemVideo::Composed,
+        &settings.data.join(DB_FILE),
         shutdown_rx.clone(),
-    );
+    )?;
     let sip_listeners = sip::SipListeners::bind(settings.sip).await?;
     let sip_addr = sip_listeners.local;
     let sip_config = sip::SipConfig {
@@ -144,9 +145,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         rtp_bind_ip: sip_addr.ip(),
         rtp_ports: settings.rtp_ports,
         db: settings.data.join(DB_FILE),
-        dialin_users: std::iter::once(settings.dialin.user.clone())
-            .chain(settings.dialin.numbers.iter().cloned())
-            .collect(),
+        dialin: settings.dialin.clone(),
     };
     let sip_task = sip::spawn(
         sip_listeners,

@@ -8,8 +8,11 @@
 //! channel. Nothing else touches the core or the legs, so they need no lock.
 
 mod compose;
+mod ivr_legs;
 mod sip_legs;
 
+use ivr_legs::{DirectoryAnswer, DirectoryQuery, IvrLeg};
+pub(crate) use ivr_legs::{IvrQuery, IvrStats, JOIN_BUCKETS, StartIvr};
 pub(crate) use sip_legs::{JoinSip, SipJoinRefused, SipMedia};
 use sip_legs::{SipDatagram, SipParticipant, SipQuery};
 
@@ -78,6 +81,7 @@ pub(crate) struct StatsSnapshot {
     pub(crate) web_legs: usize,
     pub(crate) udp_in_datagrams: u64,
     pub(crate) udp_unrouted_datagrams: u64,
+    pub(crate) ivr: IvrStats,
 }
 
 /// A signalling message for one browser (`docs/signalling.md`), JSON with `"v": 1`.
@@ -117,6 +121,7 @@ enum Query {
     },
     Leave(ParticipantId),
     Sip(SipQuery),
+    Ivr(IvrQuery),
 }
 
 /// The media task stopped (it panicked or shut down).
@@ -187,6 +192,11 @@ impl MediaHandle {
             .send(Query::Sip(SipQuery::Keyframe(id)))
             .await
             .map_err(|_| MediaGone)
+    }
+
+    /// A dial-in call: its start, SIP INFO digits, re-INVITEs, its end.
+    pub(crate) async fn ivr(&self, q: IvrQuery) -> Result<(), MediaGone> {
+        self.tx.send(Query::Ivr(q)).await.map_err(|_| MediaGone)
     }
 
     /// Answers once the task is running its loop.
@@ -327,16 +337,19 @@ pub(crate) fn spawn(
     sockets: MediaSockets,
     max_participants: usize,
     compose_room_systems: bool,
+    db: &std::path::Path,
     shutdown: watch::Receiver<bool>,
-) -> (MediaHandle, JoinHandle<()>) {
+) -> anyhow::Result<(MediaHandle, JoinHandle<()>)> {
     let (tx, rx) = mpsc::channel(QUERY_QUEUE);
     let (dgram_tx, dgram_rx) = mpsc::channel(DATAGRAM_QUEUE);
     let (sip_tx, sip_rx) = mpsc::channel(DATAGRAM_QUEUE);
     let (compose_tx, compose_rx) = mpsc::channel(DATAGRAM_QUEUE);
+    let clock = Clock::new(Instant::now());
+    let (answers_tx, answers_rx) = mpsc::channel(QUERY_QUEUE);
+    let directory = ivr_legs::spawn_directory(db, clock, answers_tx)?;
     for socket in &sockets.sockets {
         tokio::spawn(read_socket(socket.clone(), dgram_tx.clone()));
     }
-    let clock = Clock::new(Instant::now());
     let task = Task {
         core: MediaCore::new(config),
         clock,
@@ -356,12 +369,17 @@ pub(crate) fn spawn(
         browser_video: HashMap::new(),
         compose_tx,
         compose_room_systems,
+        ivrs: BTreeMap::new(),
+        ivr_joined: HashMap::new(),
+        ivr_next_tick: Instant::now(),
+        directory,
+        ivr_stats: IvrStats::default(),
     };
     let task = tokio::spawn(
-        task.run(rx, dgram_rx, sip_rx, compose_rx, shutdown)
+        task.run(rx, dgram_rx, sip_rx, compose_rx, answers_rx, shutdown)
             .instrument(tracing::info_span!("media")),
     );
-    (MediaHandle { tx }, task)
+    Ok((MediaHandle { tx }, task))
 }
 
 /// Reads one socket into the media task's queue; ends with the task.
@@ -424,6 +442,14 @@ struct Task {
     compose_tx: mpsc::Sender<compose::FromComposer>,
     /// `[video] room_systems = "composed"` (else switched forwarding).
     compose_room_systems: bool,
+    /// Phone callers in the IVR, by call; once joined they are in `sips`, found through
+    /// `ivr_joined`.
+    ivrs: BTreeMap<pont_sip::CallHandle, IvrLeg>,
+    ivr_joined: HashMap<pont_sip::CallHandle, ParticipantId>,
+    /// The IVR's 20 ms grid (one wake-up for every caller in it).
+    ivr_next_tick: Instant,
+    directory: mpsc::Sender<DirectoryQuery>,
+    ivr_stats: IvrStats,
 }
 
 impl Task {
@@ -433,6 +459,7 @@ impl Task {
         mut dgrams: mpsc::Receiver<Datagram>,
         mut sip_dgrams: mpsc::Receiver<SipDatagram>,
         mut composed: mpsc::Receiver<compose::FromComposer>,
+        mut directory: mpsc::Receiver<DirectoryAnswer>,
         mut shutdown: watch::Receiver<bool>,
     ) {
         info!(candidates = ?self.sockets.candidates.iter().map(|a| pont_types::Pii(*a)).collect::<Vec<_>>(), "media core running");
@@ -453,6 +480,7 @@ impl Task {
                 },
                 Some(d) = sip_dgrams.recv() => self.handle_sip_datagram(d),
                 Some(c) = composed.recv() => self.handle_composer_output(c),
+                Some(a) = directory.recv() => self.handle_directory_answer(a),
                 () = tokio::time::sleep_until(wake), if next.is_some() => {
                     self.handle_timeout(Instant::now());
                 }
@@ -476,6 +504,7 @@ impl Task {
         core.into_iter()
             .chain(legs)
             .chain(self.sip_next_timeout())
+            .chain(self.ivr_next_timeout())
             .min()
     }
 
@@ -485,6 +514,7 @@ impl Task {
             self.core.handle_timeout(ts);
         }
         self.sip_handle_timeout(now);
+        self.ivr_handle_timeout(now);
         for (id, w) in &mut self.webs {
             if w.leg.poll_timeout().is_some_and(|t| t <= now.into_std()) {
                 w.leg.handle_timeout(now.into_std());
@@ -542,6 +572,7 @@ impl Task {
                     web_legs: self.webs.len(),
                     udp_in_datagrams: self.udp_in,
                     udp_unrouted_datagrams: self.udp_unrouted,
+                    ivr: self.ivr_stats(),
                 });
             }
             Query::Ping(reply) => {
@@ -578,6 +609,7 @@ impl Task {
             }
             Query::Leave(id) => self.remove(id),
             Query::Sip(q) => self.answer_sip(q),
+            Query::Ivr(q) => self.answer_ivr(q),
         }
     }
 

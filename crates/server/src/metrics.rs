@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::media::StatsSnapshot;
+use crate::media::{JOIN_BUCKETS, StatsSnapshot};
 
 /// Renders the media core's counters and the room and participant gauges.
 pub(crate) fn render(snapshot: &StatsSnapshot) -> String {
@@ -113,6 +113,59 @@ pub(crate) fn render(snapshot: &StatsSnapshot) -> String {
         "gauge",
     );
     let _ = writeln!(out, "pont_participants {}", snapshot.participants);
+
+    let ivr = &snapshot.ivr;
+    for (name, help, value) in [
+        (
+            "pont_ivr_calls_total",
+            "Dial-in calls answered into the IVR.",
+            ivr.calls,
+        ),
+        (
+            "pont_ivr_joined_total",
+            "Dial-in callers who reached their room.",
+            ivr.joined,
+        ),
+        (
+            "pont_ivr_hangups_total",
+            "Dial-in calls the IVR hung up (wrong room or PIN, no input, too long).",
+            ivr.hangups,
+        ),
+        (
+            "pont_ivr_callers",
+            "Callers in the IVR now (answered, not yet in a room).",
+            ivr.in_ivr as u64,
+        ),
+    ] {
+        let kind = if name.ends_with("_total") {
+            "counter"
+        } else {
+            "gauge"
+        };
+        family(&mut out, name, help, kind);
+        let _ = writeln!(out, "{name} {value}");
+    }
+    family(
+        &mut out,
+        "pont_ivr_join_seconds",
+        "From the caller's last # (room number or PIN) to being in the room, the joining prompt included.",
+        "histogram",
+    );
+    let mut cumulative = 0;
+    for (i, bound) in JOIN_BUCKETS.iter().enumerate() {
+        cumulative += ivr.join_buckets[i];
+        let _ = writeln!(
+            out,
+            "pont_ivr_join_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
+        );
+    }
+    cumulative += ivr.join_buckets[JOIN_BUCKETS.len()];
+    let _ = writeln!(
+        out,
+        "pont_ivr_join_seconds_bucket{{le=\"+Inf\"}} {cumulative}"
+    );
+    let _ = writeln!(out, "pont_ivr_join_seconds_sum {}", ivr.join_seconds_sum);
+    let _ = writeln!(out, "pont_ivr_join_seconds_count {cumulative}");
     out
 }
 
@@ -140,12 +193,18 @@ mod tests {
             web_legs: 3,
             udp_in_datagrams: 10,
             udp_unrouted_datagrams: 1,
+            ivr: crate::media::IvrStats::default(),
         });
         assert!(text.contains("pont_forwarded_packets_total 7\n"));
         assert!(text.contains("pont_dropped_packets_total{reason=\"duplicate\"} 2\n"));
         assert!(text.contains("pont_participants 3\n"));
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             let name = line.split(['{', ' ']).next().unwrap();
+            let name = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s))
+                .filter(|base| text.contains(&format!("# TYPE {base} histogram")))
+                .unwrap_or(name);
             assert!(
                 text.contains(&format!("# TYPE {name} ")),
                 "no TYPE for {name}"

@@ -88,7 +88,7 @@ const PROBATION: u8 = 4;
 /// during a learning window after the call starts (or after a re-INVITE) a new address is
 /// accepted once it has sent [`PROBATION`] packets in sequence; after that only the latched
 /// address is heard. Everything else is dropped and counted by the caller.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct SourceFilter {
     expected: Option<SocketAddr>,
     latched: Option<SocketAddr>,

@@ -26,8 +26,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{Instrument as _, debug, info, info_span, trace, warn};
 
-use crate::config::PortRange;
-use crate::media::{Clock, JoinSip, MediaHandle, SipJoinRefused, SipMedia};
+use crate::config::{DialinConfig, PortRange};
+use crate::media::{Clock, IvrQuery, JoinSip, MediaHandle, SipJoinRefused, SipMedia, StartIvr};
 use crate::rtp_leg::PortAllocator;
 
 /// Largest SIP message accepted over TCP (RFC 3261 §18.1.1 asks for at least 64 KiB handling
@@ -49,7 +49,8 @@ pub(crate) struct SipConfig {
     pub(crate) rtp_bind_ip: IpAddr,
     pub(crate) rtp_ports: PortRange,
     pub(crate) db: PathBuf,
-    pub(crate) dialin_users: Vec<String>,
+    /// The dial-in users and numbers, their languages, the trunks allowed to call them.
+    pub(crate) dialin: DialinConfig,
 }
 
 /// The bound SIP sockets.
@@ -63,25 +64,40 @@ pub(crate) struct SipListeners {
 impl SipListeners {
     /// Binds UDP and TCP on the same address (and port, when 0 picks one for UDP).
     pub(crate) async fn bind(addr: SocketAddr) -> anyhow::Result<Self> {
-        let udp = UdpSocket::bind(addr)
-            .await
-            .with_context(|| format!("cannot bind SIP UDP on {addr}"))?;
-        let local = udp.local_addr()?;
-        let tcp = TcpListener::bind(local)
-            .await
-            .with_context(|| format!("cannot listen for SIP TCP on {local}"))?;
-        Ok(Self {
-            udp: Arc::new(udp),
-            tcp,
-            local,
-        })
+        // Port 0: the port the system gives UDP may be taken for TCP by another program; try
+        // a few others before giving up (a fixed port is tried once).
+        let tries = if addr.port() == 0 { 8 } else { 1 };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let udp = UdpSocket::bind(addr)
+                .await
+                .with_context(|| format!("cannot bind SIP UDP on {addr}"))?;
+            let local = udp.local_addr()?;
+            match TcpListener::bind(local).await {
+                Ok(tcp) => {
+                    return Ok(Self {
+                        udp: Arc::new(udp),
+                        tcp,
+                        local,
+                    });
+                }
+                Err(e) if attempt < tries => {
+                    debug!(error = %e, port = local.port(), "SIP TCP port taken: another port");
+                }
+                Err(e) => {
+                    return Err(e).with_context(|| format!("cannot listen for SIP TCP on {local}"));
+                }
+            }
+        }
     }
 }
 
 /// Requests from the media task.
 #[derive(Debug)]
 pub(crate) enum SipCommand {
-    /// The call's media died (no RTP for the inactivity timeout): hang up with BYE.
+    /// Hang up with BYE: the call's media died (no RTP for the inactivity timeout), or the
+    /// IVR said goodbye.
     Hangup(CallHandle),
 }
 
@@ -93,7 +109,8 @@ enum TcpIn {
 
 struct Call {
     participant: Option<ParticipantId>,
-    room: RoomId,
+    /// The room; `None` for a dial-in call (the IVR picks the room in the media task).
+    room: Option<RoomId>,
     ports: Vec<u16>,
     audio_port: u16,
     video_port: Option<u16>,
@@ -191,7 +208,7 @@ impl SipTask {
                 },
                 Some(cmd) = commands.recv() => match cmd {
                     SipCommand::Hangup(call) => {
-                        info!(call = call.0, "no RTP: hanging up");
+                        info!(call = call.0, "the media task asks for BYE");
                         let _ = self.endpoint.hangup(self.clock.now(), call);
                     }
                 },
@@ -249,9 +266,11 @@ impl SipTask {
             Event::CallEstablished { call } => debug!(call = call.0, "call established"),
             Event::CallEnded { call, reason } => {
                 if let Some(c) = self.calls.remove(&call) {
-                    info!(call = call.0, room = %c.room, ?reason, "call ended");
+                    info!(call = call.0, room = ?c.room.map(|r| r.0), ?reason, "call ended");
                     if let Some(p) = c.participant {
                         let _ = self.media.leave_sip(p).await;
+                    } else if c.room.is_none() {
+                        let _ = self.media.ivr(IvrQuery::End(call)).await;
                     }
                     for port in c.ports {
                         self.ports.release(port);
@@ -264,8 +283,22 @@ impl SipTask {
                     let _ = self.media.keyframe_sip(p).await;
                 }
             }
-            Event::Dtmf { call, digit, .. } => {
+            Event::Dtmf {
+                call,
+                digit,
+                duration_ms,
+            } => {
                 debug!(call = call.0, digit = %Pii(digit), "DTMF by INFO");
+                if self.calls.get(&call).is_some_and(|c| c.room.is_none()) {
+                    let _ = self
+                        .media
+                        .ivr(IvrQuery::Digit {
+                            call,
+                            digit,
+                            duration_ms,
+                        })
+                        .await;
+                }
             }
             other => debug!(event = ?other, "SIP event"),
         }
@@ -310,10 +343,9 @@ impl SipTask {
     async fn incoming_in_span(&mut self, incoming: IncomingCall, user: String) {
         let now = self.clock.now();
         let call = incoming.call;
-        if self.config.dialin_users.iter().any(|u| u == &user) {
-            // The IVR (issue 6) is not wired yet: tell the caller to try later.
-            info!("dial-in call: the IVR is not available yet");
-            let _ = self.endpoint.reject(now, call, 480);
+        let dialin = &self.config.dialin;
+        if user == dialin.user || dialin.numbers.contains(&user) {
+            self.incoming_dialin(incoming, &user).await;
             return;
         }
         let (digits, pin) = match user.split_once('*') {
@@ -373,7 +405,7 @@ impl SipTask {
         }
         let mut c = Call {
             participant: None,
-            room,
+            room: Some(room),
             ports,
             audio_port,
             video_port: video_sockets.as_ref().map(|v| v.2),
@@ -449,6 +481,93 @@ impl SipTask {
         }
     }
 
+    /// A call to the dial-in user or a dial-in number: answered at once, into the IVR.
+    async fn incoming_dialin(&mut self, incoming: IncomingCall, user: &str) {
+        let now = self.clock.now();
+        let call = incoming.call;
+        let source = incoming.source.0;
+        if !self.config.dialin.source_allowed(source.ip()) {
+            info!(from = %Pii(source), "dial-in from a source not in allowed_sources: 403");
+            let _ = self.endpoint.reject(now, call, 403);
+            return;
+        }
+        let Some(offer) = incoming.offer.as_ref() else {
+            info!("dial-in INVITE without SDP offer: 488");
+            let _ = self.endpoint.reject(now, call, 488);
+            return;
+        };
+        let Ok((rtp, rtcp, audio_port)) = self.ports.bind_pair(self.config.rtp_bind_ip).await
+        else {
+            warn!("no free RTP port pair: 503");
+            let _ = self.endpoint.reject(now, call, 503);
+            return;
+        };
+        let c = Call {
+            participant: None,
+            room: None,
+            ports: vec![audio_port],
+            audio_port,
+            video_port: None,
+            session_id: rand::random::<u32>() as u64,
+            session_version: 1,
+        };
+        let answer = match sdp::answer(offer, &self.local_media(&c)) {
+            Ok(a) if a.audio.is_some() => a,
+            Ok(_) | Err(_) => {
+                info!("dial-in: no common audio codec: 488");
+                self.release(&c);
+                let _ = self.endpoint.reject(now, call, 488);
+                return;
+            }
+        };
+        // The PIN guard's key: the calling number (From user), else the trunk's address.
+        let from = incoming.from_uri.0.as_str();
+        let from_user = from
+            .split_once(':')
+            .map_or(from, |(_, rest)| rest)
+            .split(['@', ';'])
+            .next()
+            .filter(|u| !u.is_empty() && from.contains('@'));
+        let caller = from_user.map_or_else(|| source.ip().to_string(), str::to_owned);
+        let display_name = incoming
+            .from_display_name
+            .as_ref()
+            .map(|n| n.0.trim().to_owned())
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "Phone".to_owned());
+        let language = self.config.dialin.language_for(user);
+        let start = StartIvr {
+            call,
+            caller: Pii(caller),
+            display_name,
+            language,
+            audio: SipMedia {
+                stream: answer
+                    .audio
+                    .clone()
+                    .unwrap_or_else(|| unreachable!("checked above")),
+                rtp,
+                rtcp,
+            },
+            hangup: self.commands_tx.clone(),
+        };
+        if self
+            .media
+            .ivr(IvrQuery::Start(Box::new(start)))
+            .await
+            .is_err()
+        {
+            self.release(&c);
+            let _ = self.endpoint.reject(now, call, 503);
+            return;
+        }
+        info!(%language, "dial-in call answered: IVR");
+        if let Err(e) = self.endpoint.answer(now, call, &answer.sdp.to_string()) {
+            warn!(error = %e, "cannot answer");
+        }
+        self.calls.insert(call, c);
+    }
+
     fn release(&mut self, c: &Call) {
         for &port in &c.ports {
             self.ports.release(port);
@@ -467,6 +586,7 @@ impl SipTask {
         };
         c.session_version += 1;
         let participant = c.participant;
+        let dialin = c.room.is_none();
         let local = {
             let c = &self.calls[&call];
             self.local_media(c)
@@ -478,6 +598,13 @@ impl SipTask {
                         .media
                         .update_sip(p, answer.audio.clone(), answer.video.clone(), hold)
                         .await;
+                } else if dialin {
+                    let q = IvrQuery::Update {
+                        call,
+                        audio: answer.audio.clone(),
+                        hold,
+                    };
+                    let _ = self.media.ivr(q).await;
                 }
                 info!(call = call.0, hold, "re-INVITE answered");
                 let _ = self.endpoint.answer(now, call, &answer.sdp.to_string());

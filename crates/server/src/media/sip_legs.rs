@@ -22,6 +22,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, trace, warn};
 
 use super::Task;
+use super::ivr_legs::InCallIvr;
 use crate::rtp_leg::SourceFilter;
 use crate::sip::SipCommand;
 
@@ -55,6 +56,33 @@ pub(crate) struct JoinSip {
     pub(crate) hangup: mpsc::Sender<SipCommand>,
 }
 
+/// The audio stream of a leg being attached to a room.
+#[derive(Debug)]
+pub(super) struct AttachAudio {
+    pub(super) rtp: Arc<UdpSocket>,
+    pub(super) rtcp: Arc<UdpSocket>,
+    pub(super) filter: SourceFilter,
+    pub(super) stream: NegotiatedStream,
+}
+
+/// A SIP or phone leg to attach to a room (see [`Task::attach_sip`]).
+#[derive(Debug)]
+pub(super) struct Attach {
+    pub(super) room: RoomId,
+    pub(super) call: CallHandle,
+    pub(super) kind: ParticipantKind,
+    pub(super) display_name: String,
+    pub(super) audio: AttachAudio,
+    pub(super) video: Option<SipMedia>,
+    pub(super) hangup: mpsc::Sender<SipCommand>,
+    /// Our SSRC, first RTP timestamp and sequence number towards the leg: a phone caller
+    /// coming from the IVR keeps the stream the prompts were sent on.
+    pub(super) mix_ssrc: u32,
+    pub(super) initial_timestamp: u32,
+    pub(super) initial_seq: u16,
+    pub(super) ivr: Option<Box<InCallIvr>>,
+}
+
 /// Why a SIP join was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SipJoinRefused {
@@ -78,10 +106,17 @@ pub(crate) enum SipQuery {
     Keyframe(ParticipantId),
 }
 
+/// Whose socket a datagram was read on: a participant's, or a phone caller's still in the IVR.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LegKey {
+    Participant(ParticipantId),
+    Ivr(CallHandle),
+}
+
 /// A datagram read from one of a SIP leg's sockets.
 #[derive(Debug)]
 pub(crate) struct SipDatagram {
-    pub(crate) id: ParticipantId,
+    pub(crate) key: LegKey,
     pub(crate) video: bool,
     pub(crate) rtcp_port: bool,
     pub(crate) at: Instant,
@@ -91,16 +126,38 @@ pub(crate) struct SipDatagram {
 
 /// One stream (audio or video) of a SIP leg.
 #[derive(Debug)]
-struct LegStream {
-    rtp: Arc<UdpSocket>,
-    rtcp: Arc<UdpSocket>,
-    filter: SourceFilter,
-    stream: NegotiatedStream,
+pub(super) struct LegStream {
+    pub(super) rtp: Arc<UdpSocket>,
+    pub(super) rtcp: Arc<UdpSocket>,
+    pub(super) filter: SourceFilter,
+    pub(super) stream: NegotiatedStream,
     readers: [JoinHandle<()>; 2],
 }
 
 impl LegStream {
-    fn remote_rtp(&self) -> Option<SocketAddr> {
+    /// A stream whose sockets are read into `tx`, keyed by `key`.
+    pub(super) fn start(
+        rtp: Arc<UdpSocket>,
+        rtcp: Arc<UdpSocket>,
+        filter: SourceFilter,
+        stream: NegotiatedStream,
+        key: LegKey,
+        video: bool,
+        tx: &mpsc::Sender<SipDatagram>,
+    ) -> Self {
+        Self {
+            readers: [
+                spawn_reader(rtp.clone(), key, video, false, tx.clone()),
+                spawn_reader(rtcp.clone(), key, video, true, tx.clone()),
+            ],
+            rtp,
+            rtcp,
+            filter,
+            stream,
+        }
+    }
+
+    pub(super) fn remote_rtp(&self) -> Option<SocketAddr> {
         self.filter.remote()
     }
 
@@ -117,7 +174,7 @@ impl LegStream {
         ))
     }
 
-    fn sends(&self) -> bool {
+    pub(super) fn sends(&self) -> bool {
         matches!(
             self.stream.direction,
             Direction::SendRecv | Direction::SendOnly
@@ -133,7 +190,7 @@ impl Drop for LegStream {
     }
 }
 
-/// A SIP participant.
+/// A SIP participant (a room system, a SIP user, or a phone caller who came through the IVR).
 #[derive(Debug)]
 pub(crate) struct SipParticipant {
     room: RoomId,
@@ -141,6 +198,9 @@ pub(crate) struct SipParticipant {
     audio: LegStream,
     audio_pt: Pt,
     dtmf_pt: Option<u8>,
+    /// A phone caller's IVR, kept for `*6` (and its confirmation tone).
+    pub(super) ivr: Option<Box<InCallIvr>>,
+    muted: bool,
     video: Option<LegStream>,
     /// Our SSRC towards the leg (the mix).
     mix_ssrc: u32,
@@ -157,7 +217,7 @@ pub(crate) struct SipParticipant {
     composed_ssrc: u32,
 }
 
-fn audio_codec(c: SdpCodec) -> Option<AudioCodec> {
+pub(super) fn audio_codec(c: SdpCodec) -> Option<AudioCodec> {
     Some(match c {
         SdpCodec::Pcmu => AudioCodec::Pcmu,
         SdpCodec::Pcma => AudioCodec::Pcma,
@@ -167,14 +227,14 @@ fn audio_codec(c: SdpCodec) -> Option<AudioCodec> {
     })
 }
 
-fn remote_of(s: &NegotiatedStream) -> Option<SocketAddr> {
+pub(super) fn remote_of(s: &NegotiatedStream) -> Option<SocketAddr> {
     let ip = s.remote_addr.filter(|ip| !ip.is_unspecified())?;
     (s.remote_port != 0).then(|| SocketAddr::new(ip, s.remote_port))
 }
 
 fn spawn_reader(
     socket: Arc<UdpSocket>,
-    id: ParticipantId,
+    key: LegKey,
     video: bool,
     rtcp_port: bool,
     tx: mpsc::Sender<SipDatagram>,
@@ -185,7 +245,7 @@ fn spawn_reader(
             match socket.recv_from(&mut buf).await {
                 Ok((n, from)) => {
                     let d = SipDatagram {
-                        id,
+                        key,
                         video,
                         rtcp_port,
                         at: Instant::now(),
@@ -224,16 +284,45 @@ impl Task {
         if present >= self.max_participants {
             return Err(SipJoinRefused::RoomFull);
         }
-        let Some(codec) = audio_codec(join.audio.stream.codec) else {
+        if audio_codec(join.audio.stream.codec).is_none() {
             return Err(SipJoinRefused::RoomFull);
+        }
+        let ts = self.clock.now();
+        let r = rand::random::<u64>();
+        let SipMedia { stream, rtp, rtcp } = join.audio;
+        let audio = AttachAudio {
+            rtp: Arc::new(rtp),
+            rtcp: Arc::new(rtcp),
+            filter: SourceFilter::new(ts, remote_of(&stream), SOURCE_LEARNING),
+            stream,
         };
-        let now = Instant::now();
-        let ts = self.clock.timestamp(now);
-        let video_pt = join.video.as_ref().map(|v| Pt(v.stream.pt));
+        Ok(self.attach_sip(
+            ts,
+            Attach {
+                room: join.room,
+                call: join.call,
+                kind: ParticipantKind::Sip,
+                display_name: join.display_name,
+                audio,
+                video: join.video,
+                hangup: join.hangup,
+                mix_ssrc: (r >> 16) as u32 | 1,
+                initial_timestamp: r as u32,
+                initial_seq: (r >> 32) as u16,
+                ivr: None,
+            },
+        ))
+    }
+
+    /// Puts a SIP or phone leg into its room: a participant of the core, its voice published
+    /// as Opus for browsers, a leg of the room's mixer, its video (if any) into the SFU.
+    pub(super) fn attach_sip(&mut self, ts: Timestamp, a: Attach) -> ParticipantId {
+        let codec = audio_codec(a.audio.stream.codec).unwrap_or(AudioCodec::Pcmu);
+        let video_pt = a.video.as_ref().map(|v| Pt(v.stream.pt));
         let composed = video_pt.is_some() && self.compose_room_systems;
         let config = ParticipantConfig {
-            kind: ParticipantKind::Sip,
-            display_name: join.display_name.clone(),
+            kind: a.kind,
+            display_name: a.display_name.clone(),
             receive: video_pt
                 .map(|pt| ReceiveCodec {
                     codec: MediaCodec::H264,
@@ -247,7 +336,7 @@ impl Task {
             fir: false,
             nack: false,
         };
-        let id = self.core.add_participant(ts, join.room, config);
+        let id = self.core.add_participant(ts, a.room, config);
         // Its voice, re-encoded as Opus by the mixer, is a track like any browser's.
         let published_ssrc = Ssrc(rand::random::<u32>() | 1);
         if let Ok(tid) = self.core.publish(
@@ -279,33 +368,37 @@ impl Task {
                 self.track_owner.insert(tid, id);
             }
         }
-        let stream = |m: SipMedia, video: bool, tx: &mpsc::Sender<SipDatagram>| {
-            let rtp = Arc::new(m.rtp);
-            let rtcp = Arc::new(m.rtcp);
-            LegStream {
-                readers: [
-                    spawn_reader(rtp.clone(), id, video, false, tx.clone()),
-                    spawn_reader(rtcp.clone(), id, video, true, tx.clone()),
-                ],
-                filter: SourceFilter::new(ts, remote_of(&m.stream), SOURCE_LEARNING),
-                rtp,
-                rtcp,
-                stream: m.stream,
-            }
-        };
-        let audio_pt = Pt(join.audio.stream.pt);
-        let dtmf_pt = join.audio.stream.telephone_event_pt;
-        let hold = !matches!(join.audio.stream.direction, Direction::SendRecv);
-        let audio = stream(join.audio, false, &self.sip_tx);
-        let video = join.video.map(|v| stream(v, true, &self.sip_tx));
-        let r = rand::random::<u64>();
+        let key = LegKey::Participant(id);
+        let audio_pt = Pt(a.audio.stream.pt);
+        let dtmf_pt = a.audio.stream.telephone_event_pt;
+        let hold = !matches!(a.audio.stream.direction, Direction::SendRecv);
+        let audio = LegStream::start(
+            a.audio.rtp,
+            a.audio.rtcp,
+            a.audio.filter,
+            a.audio.stream,
+            key,
+            false,
+            &self.sip_tx,
+        );
+        let video = a.video.map(|m| {
+            LegStream::start(
+                Arc::new(m.rtp),
+                Arc::new(m.rtcp),
+                SourceFilter::new(ts, remote_of(&m.stream), SOURCE_LEARNING),
+                m.stream,
+                key,
+                true,
+                &self.sip_tx,
+            )
+        });
         let leg = LegConfig {
             publish_opus: true,
-            initial_timestamp: r as u32,
-            initial_seq: (r >> 32) as u16,
+            initial_timestamp: a.initial_timestamp,
+            initial_seq: a.initial_seq,
             ..LegConfig::sip(codec, audio_pt)
         };
-        let mixer = self.mixer_for(join.room, ts);
+        let mixer = self.mixer_for(a.room, ts);
         if let Some(m) = mixer
             && let Err(e) = m.add_leg(id, leg)
         {
@@ -314,34 +407,36 @@ impl Task {
         self.sips.insert(
             id,
             SipParticipant {
-                room: join.room,
-                call: join.call,
+                room: a.room,
+                call: a.call,
                 audio,
                 audio_pt,
                 dtmf_pt,
+                ivr: a.ivr,
+                muted: false,
                 video,
-                mix_ssrc: (r >> 16) as u32 | 1,
+                mix_ssrc: a.mix_ssrc,
                 published_ssrc,
-                published_seq: (r >> 48) as u16,
+                published_seq: rand::random(),
                 hold,
-                hangup: join.hangup,
+                hangup: a.hangup,
                 hangup_sent: false,
                 dropped_foreign: 0,
                 composed,
-                composed_ssrc: (r >> 8) as u32 | 2,
+                composed_ssrc: a.mix_ssrc.rotate_left(16) | 2,
             },
         );
         if composed {
-            self.ensure_composer(join.room);
+            self.ensure_composer(a.room);
         }
-        self.compose_join(join.room, id, &join.display_name);
-        let me = self.participant_json(join.room, id);
+        self.compose_join(a.room, id, &a.display_name);
+        let me = self.participant_json(a.room, id);
         self.broadcast(
-            join.room,
+            a.room,
             &serde_json::json!({"v": 1, "type": "participant_joined", "participant": me}),
         );
-        info!(participant = %id, room = %join.room, codec = ?codec, video = video_pt.is_some(), "SIP participant joined");
-        Ok(id)
+        info!(participant = %id, room = %a.room, kind = a.kind.as_str(), codec = ?codec, video = video_pt.is_some(), "SIP participant joined");
+        id
     }
 
     /// The room's mixer, created when its first SIP leg arrives, with every browser already
@@ -422,7 +517,7 @@ impl Task {
         }
     }
 
-    fn leave_sip(&mut self, id: ParticipantId) {
+    pub(super) fn leave_sip(&mut self, id: ParticipantId) {
         let Some(s) = self.sips.remove(&id) else {
             return;
         };
@@ -438,7 +533,7 @@ impl Task {
         );
     }
 
-    fn update_sip(
+    pub(super) fn update_sip(
         &mut self,
         id: ParticipantId,
         audio: Option<NegotiatedStream>,
@@ -496,8 +591,16 @@ impl Task {
     /// A datagram on one of a SIP leg's sockets: checked against the leg's source, then to the
     /// mixer (audio) or the core (video, RTCP of video).
     pub(super) fn handle_sip_datagram(&mut self, d: SipDatagram) {
+        let id = match d.key {
+            LegKey::Participant(id) => id,
+            LegKey::Ivr(call) => match self.ivr_joined.get(&call) {
+                // Read just before the caller joined: it belongs to the participant now.
+                Some(&id) => id,
+                None => return self.handle_ivr_datagram(call, d),
+            },
+        };
         let ts = self.clock.timestamp(d.at);
-        let Some(s) = self.sips.get_mut(&d.id) else {
+        let Some(s) = self.sips.get_mut(&id) else {
             return;
         };
         let room = s.room;
@@ -517,7 +620,7 @@ impl Task {
             }
             if d.video {
                 let composed = s.composed;
-                self.core.handle_rtcp(ts, d.id, &d.data);
+                self.core.handle_rtcp(ts, id, &d.data);
                 if composed && asks_keyframe(&d.data) {
                     self.compose_keyframe(room);
                 }
@@ -533,12 +636,35 @@ impl Task {
             return;
         }
         if d.video {
-            self.core.handle_rtp(ts, d.id, &d.data);
-            self.compose_rtp(ts, room, d.id, &p);
+            self.core.handle_rtp(ts, id, &d.data);
+            self.compose_rtp(ts, room, id, &p);
             return;
         }
+        if let Some(ivr) = s.ivr.as_mut() {
+            // A phone caller: RFC 4733 events (and, from trunks that send none, in-band
+            // tones) still reach its IVR for `*6`.
+            if ivr
+                .call
+                .handle_rtp_event(ts, p.pt, p.timestamp, p.payload())
+            {
+                self.in_call_ivr_events(id);
+                return;
+            }
+            if s.dtmf_pt.is_none()
+                && p.pt == s.audio_pt
+                && let Some(pcm) = ivr.phone.decode_g711(p.payload())
+            {
+                ivr.call.handle_pcm(ts, pcm);
+                self.in_call_ivr_events(id);
+            }
+        } else if s.dtmf_pt == Some(p.pt.0) {
+            // RFC 4733 events from a SIP endpoint that did not come through the IVR: ignored.
+            return;
+        }
+        let Some(s) = self.sips.get(&id) else {
+            return;
+        };
         if s.dtmf_pt == Some(p.pt.0) {
-            // RFC 4733 events: the IVR (issue 6) consumes them.
             return;
         }
         let packet = InboundPacket {
@@ -549,7 +675,7 @@ impl Task {
             level: None,
         };
         if let Some(m) = self.mixers.get_mut(&room) {
-            m.handle_packet(ts, d.id, packet);
+            m.handle_packet(ts, id, packet);
         }
     }
 
@@ -594,13 +720,20 @@ impl Task {
         let rooms: Vec<RoomId> = self.mixers.keys().copied().collect();
         for room in rooms {
             while let Some(m) = self.mixers.get_mut(&room) {
-                if let Some(out) = m.poll_output() {
+                if let Some(mut out) = m.poll_output() {
                     moved = true;
-                    if let Some(s) = self.sips.get(&out.leg)
+                    if let Some(s) = self.sips.get_mut(&out.leg)
                         && !s.hold
                         && s.audio.sends()
                         && let Some(to) = s.audio.remote_rtp()
                     {
+                        if let Some(ivr) = s.ivr.as_mut() {
+                            // The `*6` confirmation tone, over the room's mix.
+                            ivr.call.handle_timeout(ts);
+                            if let Some(frame) = ivr.call.poll_frame(ts) {
+                                out.payload = ivr.phone.mix_over(&out.payload, frame);
+                            }
+                        }
                         out.write_rtp(s.mix_ssrc, s.audio_pt, &mut self.buf);
                         let _ = s.audio.rtp.try_send_to(&self.buf, to);
                     }
@@ -634,6 +767,35 @@ impl Task {
             }
         }
         moved
+    }
+
+    /// Acts on what a joined phone caller's IVR asks: `*6` flips their mute.
+    pub(super) fn in_call_ivr_events(&mut self, id: ParticipantId) {
+        loop {
+            let Some(s) = self.sips.get_mut(&id) else {
+                return;
+            };
+            let Some(event) = s.ivr.as_mut().and_then(|i| i.call.poll_event()) else {
+                return;
+            };
+            match event {
+                pont_ivr::IvrEvent::ToggleMute => {
+                    s.muted = !s.muted;
+                    let (room, muted) = (s.room, s.muted);
+                    let _ = self.core.set_muted(id, muted);
+                    if let Some(m) = self.mixers.get_mut(&room) {
+                        let _ = m.set_muted(id, muted);
+                    }
+                    info!(participant = %id, muted, "phone caller toggled mute (*6)");
+                    self.broadcast(
+                        room,
+                        &serde_json::json!({"v": 1, "type": "muted", "participant_id": id.to_string(),
+                            "audio": muted, "video": false}),
+                    );
+                }
+                other => trace!(participant = %id, event = ?other, "IVR event in the call"),
+            }
+        }
     }
 
     /// A core transmit addressed to a SIP participant: its main window (RTP) or our RTCP about
