@@ -176,11 +176,12 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         );
     }
     // The stable line scripts and tests wait for: `key=address` pairs of every listener.
+    let shutdown = shutdown_signal();
     println!("pont listening http={http_addr} media={media_addr} sip={sip_addr}");
     info!(http = %http_addr, media = %media_addr, sip = %sip_addr, data = %settings.data.display(), "pont listening");
 
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown)
         .await
         .context("HTTP server failed")?;
 
@@ -267,27 +268,29 @@ fn rand_seed() -> u64 {
     rand::random()
 }
 
-/// Resolves on SIGTERM or SIGINT (Ctrl-C).
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            warn!(error = %e, "cannot listen for SIGINT");
-            std::future::pending::<()>().await;
-        }
-    };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+/// Resolves on SIGTERM or SIGINT (Ctrl-C). The handlers are installed when this is called,
+/// not when the future is first polled: a signal sent right after the listening line (as
+/// scripts and tests do) must shut down cleanly, not kill the process by default action.
+fn shutdown_signal() -> impl Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = signal(SignalKind::terminate())
+        .map_err(|e| warn!(error = %e, "cannot listen for SIGTERM"))
+        .ok();
+    let int = signal(SignalKind::interrupt())
+        .map_err(|e| warn!(error = %e, "cannot listen for SIGINT"))
+        .ok();
+    async move {
+        async fn wait(s: Option<tokio::signal::unix::Signal>) {
+            match s {
+                Some(mut s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(e) => {
-                warn!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
         }
-    };
-    tokio::select! {
-        () = ctrl_c => info!("SIGINT: shutting down"),
-        () = term => info!("SIGTERM: shutting down"),
+        tokio::select! {
+            () = wait(int) => info!("SIGINT: shutting down"),
+            () = wait(term) => info!("SIGTERM: shutting down"),
+        }
     }
 }
