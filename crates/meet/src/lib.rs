@@ -15,12 +15,12 @@ mod schema;
 mod store;
 mod token;
 
+pub use recordings::{
+    ClosedRecording, NewRecording, Recording, RecordingId, RecordingStatus, Visibility,
+};
 pub use store::{
     Category, Meeting, MeetingId, MeetingKind, NewMeeting, Organizer, OrganizerId, Room,
     RoomNumbers, Store,
-};
-pub use recordings::{
-    ClosedRecording, NewRecording, Recording, RecordingId, RecordingStatus, Visibility,
 };
 pub use token::{Pin, Token};
 

@@ -6,7 +6,7 @@ use pont_types::RoomId;
 use rusqlite::{OptionalExtension, Row, params};
 
 use crate::store::{MeetingId, OrganizerId, Store};
-use crate::{Meeting, MeetError};
+use crate::{MeetError, Meeting};
 
 /// A recording's id in the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -7,7 +7,10 @@
 //! nothing moves. Signalling (the WebSocket handlers) and the HTTP API talk to it over a
 //! channel. Nothing else touches the core or the legs, so they need no lock.
 
+mod recording;
 mod sip_legs;
+
+pub(crate) use recording::{RecordQuery, RecorderNotice, WriterMsg};
 
 pub(crate) use sip_legs::{JoinSip, SipJoinRefused, SipMedia};
 use sip_legs::{SipDatagram, SipParticipant, SipQuery};
@@ -116,6 +119,7 @@ enum Query {
     },
     Leave(ParticipantId),
     Sip(SipQuery),
+    Record(RecordQuery),
 }
 
 /// The media task stopped (it panicked or shut down).
@@ -184,6 +188,14 @@ impl MediaHandle {
     pub(crate) async fn keyframe_sip(&self, id: ParticipantId) -> Result<(), MediaGone> {
         self.tx
             .send(Query::Sip(SipQuery::Keyframe(id)))
+            .await
+            .map_err(|_| MediaGone)
+    }
+
+    /// A recording command for a room's recorder sink.
+    pub(crate) async fn record(&self, query: RecordQuery) -> Result<(), MediaGone> {
+        self.tx
+            .send(Query::Record(query))
             .await
             .map_err(|_| MediaGone)
     }
@@ -347,6 +359,7 @@ pub(crate) fn spawn(
         sips: BTreeMap::new(),
         mixers: BTreeMap::new(),
         browser_audio: HashMap::new(),
+        recorders: BTreeMap::new(),
         sip_tx,
         last_inactivity_check: Instant::now(),
     };
@@ -408,6 +421,8 @@ struct Task {
     mixers: BTreeMap<RoomId, pont_audio::Mixer>,
     /// Browsers' microphone tracks: payload type and audio-level extension id.
     browser_audio: HashMap<ParticipantId, (pont_types::Pt, Option<u8>)>,
+    /// The recorder sink of each room being recorded (its mixer lives as long).
+    recorders: BTreeMap<RoomId, recording::RoomRecorder>,
     sip_tx: mpsc::Sender<SipDatagram>,
     last_inactivity_check: Instant,
 }
@@ -562,6 +577,7 @@ impl Task {
             }
             Query::Leave(id) => self.remove(id),
             Query::Sip(q) => self.answer_sip(q),
+            Query::Record(q) => self.answer_record(q),
         }
     }
 
@@ -606,6 +622,7 @@ impl Task {
             "participants": participants,
             "active_speaker": self.core.active_speaker(room).map(|p| p.to_string()),
         }));
+        self.tell_recording_state(room, &signal);
         self.webs.insert(
             id,
             WebParticipant {
@@ -749,6 +766,7 @@ impl Task {
                 self.handle_core_event(event);
             }
             moved |= self.pump_mixers(ts);
+            moved |= self.pump_recorders(ts);
             for id in closed {
                 if let Some(w) = self.webs.get(&id) {
                     let _ = w
