@@ -475,3 +475,42 @@ pub fn instant_room(server: &Server, token: &str) -> u64 {
 pub fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
+
+/// A binary response (downloads).
+#[derive(Debug)]
+pub struct BytesReply {
+    pub status: u16,
+    pub headers: HashMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+/// `GET url` with extra headers, the body kept as bytes.
+pub fn get_bytes(url: &str, headers: &[(&str, &str)]) -> BytesReply {
+    let mut request = client().get(url);
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let mut response = request.call().expect("HTTP request");
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_ascii_lowercase(),
+                v.to_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let body = response
+        .body_mut()
+        .with_config()
+        .limit(1 << 30)
+        .read_to_vec()
+        .expect("read response body");
+    BytesReply {
+        status,
+        headers,
+        body,
+    }
+}

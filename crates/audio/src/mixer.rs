@@ -641,6 +641,15 @@ impl Mixer {
         self.events.pop_front()
     }
 
+    /// Turns the full-mix tap on or off (a recording starts or stops); off drops what is
+    /// queued.
+    pub fn set_full_mix_tap(&mut self, on: bool) {
+        self.config.full_mix_tap = on;
+        if !on {
+            self.taps.clear();
+        }
+    }
+
     /// The next frame of the full mix, when `full_mix_tap` is on.
     pub fn poll_full_mix(&mut self) -> Option<MixFrame> {
         self.taps.pop_front()

@@ -2,17 +2,22 @@
 //!
 //! What this crate owns: the schema (migrated by `PRAGMA user_version`), the rules for room
 //! numbers (random, unique, never reused while the room exists), PINs and categories, and the
-//! organizer tokens (only their SHA-256 is stored; the secret is shown once, when created).
+//! organizer tokens (only their SHA-256 is stored; the secret is shown once, when created),
+//! and recording metadata (the files themselves are `pont-record`'s).
 //!
 //! What it must never do: open a socket, spawn a task or read a clock. The caller tells the
 //! time (`now_unix`, seconds since the Unix epoch); randomness comes from the operating
 //! system's CSPRNG unless a test hands in its own generator.
 #![forbid(unsafe_code)]
 
+mod recordings;
 mod schema;
 mod store;
 mod token;
 
+pub use recordings::{
+    ClosedRecording, NewRecording, Recording, RecordingId, RecordingStatus, Visibility,
+};
 pub use store::{
     Category, Meeting, MeetingId, MeetingKind, NewMeeting, Organizer, OrganizerId, Room,
     RoomNumbers, Store,

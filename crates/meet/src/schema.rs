@@ -42,6 +42,27 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX meetings_room ON meetings(room_number);
     ",
+    // 1 -> 2: recordings (the files are under <data>/recordings, named by `file`).
+    "
+    CREATE TABLE recordings (
+        id            INTEGER PRIMARY KEY,
+        room_number   INTEGER NOT NULL,
+        meeting_id    INTEGER REFERENCES meetings(id) ON DELETE SET NULL,
+        owner_id      INTEGER REFERENCES organizers(id) ON DELETE SET NULL,
+        title         TEXT NOT NULL,
+        file          TEXT NOT NULL,
+        started_at    INTEGER NOT NULL,
+        duration_ms   INTEGER NOT NULL DEFAULT 0,
+        size          INTEGER NOT NULL DEFAULT 0,
+        sha256        TEXT,
+        status        TEXT NOT NULL DEFAULT 'recording'
+                      CHECK (status IN ('recording', 'processing', 'pending_validation')),
+        visibility    TEXT NOT NULL DEFAULT 'private'
+                      CHECK (visibility IN ('private', 'organizers', 'public')),
+        interrupted   INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX recordings_status ON recordings(status);
+    ",
 ];
 
 /// The schema version this build writes.

@@ -152,7 +152,7 @@ const RANDOM_DRAWS: usize = 32;
 
 /// The meetings store on one SQLite file.
 pub struct Store {
-    conn: Connection,
+    pub(crate) conn: Connection,
     rng: Box<dyn RngCore + Send>,
     numbers: RoomNumbers,
 }

@@ -73,7 +73,7 @@
 
   function teardown() {
     if (state.pc) { state.pc.close(); state.pc = null; }
-    state.joined = false; state.me = null; state.midOwner.clear(); state.streams.clear();
+    state.joined = false; $("rec").hidden = true; state.me = null; state.midOwner.clear(); state.streams.clear();
     state.participants.clear(); state.activeSpeaker = null; render();
   }
 
@@ -97,6 +97,8 @@
         if (p) { p.muted = m.audio; p.video_muted = m.video; } renderList(); break;
       }
       case "speaker": state.activeSpeaker = m.participant_id || null; render(); break;
+      // Consent: everyone sees, in both languages, while the room is being recorded.
+      case "recording": $("rec").hidden = m.state !== "recording"; break;
       case "error":
         console.warn("pont error", m.code, m.message);
         if (m.code === "unknown_room" || m.code === "room_full") {

@@ -176,6 +176,31 @@ pub(crate) struct FileConfig {
     video: VideoConfig,
     #[serde(default)]
     log: LogConfig,
+    #[serde(default)]
+    recording: RecordingConfig,
+}
+
+/// `[recording]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct RecordingConfig {
+    /// Longest recording, in seconds of recorded media: at the cap the recording is closed and
+    /// the next one starts. 8 hours: a working day in one file, about 120 MB of audio.
+    pub(crate) max_duration_secs: u64,
+}
+
+impl Default for RecordingConfig {
+    fn default() -> Self {
+        Self {
+            max_duration_secs: 8 * 3600,
+        }
+    }
+}
+
+impl RecordingConfig {
+    pub(crate) fn max_duration(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.max_duration_secs)
+    }
 }
 
 /// `[video]`: what room systems are sent.
@@ -330,6 +355,7 @@ pub(crate) struct Settings {
     pub(crate) dialin: DialinConfig,
     pub(crate) video: VideoConfig,
     pub(crate) log: LogConfig,
+    pub(crate) recording: RecordingConfig,
 }
 
 pub(crate) const DEFAULT_HTTP: SocketAddr =
@@ -413,12 +439,16 @@ impl Settings {
             dialin: file.dialin,
             video: file.video,
             log: file.log,
+            recording: file.recording,
         };
         settings.validate()?;
         Ok(settings)
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        if self.recording.max_duration_secs == 0 {
+            bail!("recording.max_duration_secs must be at least 1");
+        }
         if self.max_participants == 0 {
             bail!("max_participants must be at least 1");
         }

@@ -24,6 +24,8 @@ use tracing::{Instrument as _, debug, error, info_span};
 use crate::config::DialinConfig;
 use crate::media::{MediaGone, MediaHandle};
 use crate::metrics;
+use crate::recording::Recordings;
+use crate::recordings_api;
 
 /// The cookie `/signin` sets; the API accepts it in place of the bearer header.
 pub(crate) const TOKEN_COOKIE: &str = "pont_token";
@@ -48,6 +50,7 @@ struct Inner {
     /// Host (and `:port` unless 5060) of SIP URIs: `sip:<room>@<sip_host>`.
     sip_host: String,
     dialin: DialinConfig,
+    recordings: Recordings,
 }
 
 impl AppState {
@@ -57,6 +60,7 @@ impl AppState {
         public_url: String,
         sip_host: String,
         dialin: DialinConfig,
+        recordings: Recordings,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -65,8 +69,17 @@ impl AppState {
                 public_url,
                 sip_host,
                 dialin,
+                recordings,
             }),
         }
+    }
+
+    pub(crate) fn recordings(&self) -> &Recordings {
+        &self.inner.recordings
+    }
+
+    pub(crate) fn public_url(&self) -> &str {
+        &self.inner.public_url
     }
 
     pub(crate) fn media(&self) -> &MediaHandle {
@@ -105,6 +118,13 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/meetings/instant", post(create_instant_meeting))
         .route("/rooms/{room}", get(get_room))
         .route("/rooms/{room}/ws", get(crate::signalling::ws_handler))
+        .route("/rooms/{room}/recording", post(recordings_api::control))
+        .route("/recordings", get(recordings_api::list))
+        .route(
+            "/recordings/{id}",
+            get(recordings_api::get_one).patch(recordings_api::patch),
+        )
+        .route("/recordings/{id}/download", get(recordings_api::download))
         .fallback(not_found);
     Router::new()
         .route("/", get(crate::web::index))
@@ -132,7 +152,7 @@ pub(crate) struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -144,7 +164,7 @@ impl ApiError {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }
 
-    fn room_not_found(room: &str) -> Self {
+    pub(crate) fn room_not_found(room: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
             "room_not_found",
@@ -152,7 +172,7 @@ impl ApiError {
         )
     }
 
-    fn internal(detail: String) -> Self {
+    pub(crate) fn internal(detail: String) -> Self {
         // The detail goes to the log, not to the client.
         error!(%detail, "internal error");
         Self::new(
@@ -249,7 +269,7 @@ async fn trace_request(req: Request, next: Next) -> Response {
 // ---- authentication ----
 
 /// An organizer authenticated by `Authorization: Bearer <token>` or the sign-in cookie.
-pub(crate) struct Authed(Organizer);
+pub(crate) struct Authed(pub(crate) Organizer);
 
 impl FromRequestParts<AppState> for Authed {
     type Rejection = ApiError;
@@ -505,7 +525,7 @@ async fn get_room(
         "pin_required": stored.pin.is_some(),
         "participants": participants,
         "active_speaker": live.active_speaker.map(|p| p.to_string()),
-        "recording": { "state": "off" },
+        "recording": recordings_api::room_recording_json(&state, number),
     })))
 }
 

@@ -9,6 +9,8 @@ mod config;
 mod http;
 mod media;
 mod metrics;
+mod recording;
+mod recordings_api;
 mod rtp_leg;
 mod signalling;
 mod sip;
@@ -155,6 +157,14 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         shutdown_rx,
     )?;
 
+    // Recordings a crash left open are made playable before anything else is served.
+    let recording_storage = recording::recover_interrupted(&mut store, &settings.data)?;
+    let recordings = recording::Recordings::spawn(
+        media.clone(),
+        recording_storage,
+        open_store(&settings.data)?,
+        settings.recording.max_duration(),
+    );
     let public_url = settings
         .public_url
         .clone()
@@ -166,6 +176,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         public_url.clone(),
         sip_host,
         settings.dialin.clone(),
+        recordings.clone(),
     );
     let app = http::router(state);
 
@@ -185,7 +196,8 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         .await
         .context("HTTP server failed")?;
 
-    // Later issues hang up SIP and WebRTC legs and close recordings here.
+    // Recordings are closed (last fragment written, row completed) while media still runs.
+    recordings.stop_all().await;
     let _ = shutdown_tx.send(true);
     if let Err(e) = sip_task.await {
         warn!(error = %e, "SIP task ended abnormally");

@@ -9,10 +9,12 @@
 
 mod compose;
 mod ivr_legs;
+mod recording;
 mod sip_legs;
 
 use ivr_legs::{DirectoryAnswer, DirectoryQuery, IvrLeg};
 pub(crate) use ivr_legs::{IvrQuery, IvrStats, JOIN_BUCKETS, StartIvr};
+pub(crate) use recording::{RecordQuery, RecorderNotice, WriterMsg};
 pub(crate) use sip_legs::{JoinSip, SipJoinRefused, SipMedia};
 use sip_legs::{SipDatagram, SipParticipant, SipQuery};
 
@@ -122,6 +124,7 @@ enum Query {
     Leave(ParticipantId),
     Sip(SipQuery),
     Ivr(IvrQuery),
+    Record(RecordQuery),
 }
 
 /// The media task stopped (it panicked or shut down).
@@ -197,6 +200,14 @@ impl MediaHandle {
     /// A dial-in call: its start, SIP INFO digits, re-INVITEs, its end.
     pub(crate) async fn ivr(&self, q: IvrQuery) -> Result<(), MediaGone> {
         self.tx.send(Query::Ivr(q)).await.map_err(|_| MediaGone)
+    }
+
+    /// A recording command for a room's recorder sink.
+    pub(crate) async fn record(&self, query: RecordQuery) -> Result<(), MediaGone> {
+        self.tx
+            .send(Query::Record(query))
+            .await
+            .map_err(|_| MediaGone)
     }
 
     /// Answers once the task is running its loop.
@@ -363,6 +374,7 @@ pub(crate) fn spawn(
         sips: BTreeMap::new(),
         mixers: BTreeMap::new(),
         browser_audio: HashMap::new(),
+        recorders: BTreeMap::new(),
         sip_tx,
         last_inactivity_check: Instant::now(),
         composers: BTreeMap::new(),
@@ -433,6 +445,8 @@ struct Task {
     mixers: BTreeMap<RoomId, pont_audio::Mixer>,
     /// Browsers' microphone tracks: payload type and audio-level extension id.
     browser_audio: HashMap<ParticipantId, (pont_types::Pt, Option<u8>)>,
+    /// The recorder sink of each room being recorded (its mixer lives as long).
+    recorders: BTreeMap<RoomId, recording::RoomRecorder>,
     sip_tx: mpsc::Sender<SipDatagram>,
     last_inactivity_check: Instant,
     /// One composer thread per room whose room systems receive the composed picture.
@@ -610,6 +624,7 @@ impl Task {
             Query::Leave(id) => self.remove(id),
             Query::Sip(q) => self.answer_sip(q),
             Query::Ivr(q) => self.answer_ivr(q),
+            Query::Record(q) => self.answer_record(q),
         }
     }
 
@@ -656,6 +671,7 @@ impl Task {
             "participants": participants,
             "active_speaker": self.core.active_speaker(room).map(|p| p.to_string()),
         }));
+        self.tell_recording_state(room, &signal);
         self.webs.insert(
             id,
             WebParticipant {
@@ -804,6 +820,7 @@ impl Task {
                 self.handle_core_event(event);
             }
             moved |= self.pump_mixers(ts);
+            moved |= self.pump_recorders(ts);
             for id in closed {
                 if let Some(w) = self.webs.get(&id) {
                     let _ = w

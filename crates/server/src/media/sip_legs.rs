@@ -441,7 +441,7 @@ impl Task {
 
     /// The room's mixer, created when its first SIP leg arrives, with every browser already
     /// there added as a (decoded only when loud) leg.
-    fn mixer_for(&mut self, room: RoomId, now: Timestamp) -> Option<&mut Mixer> {
+    pub(super) fn mixer_for(&mut self, room: RoomId, now: Timestamp) -> Option<&mut Mixer> {
         if !self.mixers.contains_key(&room) {
             let mut mixer = match Mixer::new(MixerConfig::default(), now) {
                 Ok(m) => m,
@@ -506,15 +506,21 @@ impl Task {
         );
     }
 
-    /// A participant left (any kind): out of the mixer; the mixer goes with the last SIP leg.
+    /// A participant left (any kind): out of the mixer; the mixer goes with the last SIP leg
+    /// unless the room is being recorded.
     pub(super) fn mixer_forget(&mut self, id: ParticipantId, room: RoomId) {
         self.browser_audio.remove(&id);
         if let Some(m) = self.mixers.get_mut(&room) {
             let _ = m.remove_leg(id);
         }
-        if !self.sips.values().any(|s| s.room == room) {
+        if !self.has_sip_legs(room) && !self.recorders.contains_key(&room) {
             self.mixers.remove(&room);
         }
+    }
+
+    /// Whether any SIP leg is in `room`.
+    pub(super) fn has_sip_legs(&self, room: RoomId) -> bool {
+        self.sips.values().any(|s| s.room == room)
     }
 
     pub(super) fn leave_sip(&mut self, id: ParticipantId) {

@@ -1,0 +1,406 @@
+//! Recording metadata: who recorded which room when, how long, how big, its checksum, and
+//! where it is in its life (recording → processing → pending validation). The files themselves
+//! belong to `pont-record`'s storage; here is only their name.
+
+use pont_types::RoomId;
+use rusqlite::{OptionalExtension, Row, params};
+
+use crate::store::{MeetingId, OrganizerId, Store};
+use crate::{MeetError, Meeting};
+
+/// A recording's id in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RecordingId(pub i64);
+
+/// Where a recording is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecordingStatus {
+    /// Media is being written.
+    Recording,
+    /// Stopped; the file is being closed, measured and hashed.
+    Processing,
+    /// Complete, waiting for the organizer to validate it for publication.
+    PendingValidation,
+}
+
+impl RecordingStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Recording => "recording",
+            Self::Processing => "processing",
+            Self::PendingValidation => "pending_validation",
+        }
+    }
+
+    fn parse(s: &str) -> Result<Self, MeetError> {
+        match s {
+            "recording" => Ok(Self::Recording),
+            "processing" => Ok(Self::Processing),
+            "pending_validation" => Ok(Self::PendingValidation),
+            _ => Err(MeetError::Corrupt("recording status")),
+        }
+    }
+}
+
+/// Who may watch a recording.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Visibility {
+    /// Its owner only (the default).
+    #[default]
+    Private,
+    /// Every organizer.
+    Organizers,
+    /// Anyone with the link.
+    Public,
+}
+
+impl Visibility {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Private => "private",
+            Self::Organizers => "organizers",
+            Self::Public => "public",
+        }
+    }
+
+    /// Parses what the API accepts; `None` for anything else.
+    pub fn from_api(s: &str) -> Option<Self> {
+        match s {
+            "private" => Some(Self::Private),
+            "organizers" => Some(Self::Organizers),
+            "public" => Some(Self::Public),
+            _ => None,
+        }
+    }
+}
+
+/// A recording's metadata.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recording {
+    pub id: RecordingId,
+    pub room: RoomId,
+    pub meeting: Option<MeetingId>,
+    /// The organizer who started it.
+    pub owner: Option<OrganizerId>,
+    pub title: String,
+    /// The file's name in the recording storage.
+    pub file: String,
+    /// Seconds since the Unix epoch.
+    pub started_at: i64,
+    /// Media duration (paused time excluded).
+    pub duration_ms: u64,
+    pub size: u64,
+    /// SHA-256 of the file, hex, once it is closed.
+    pub sha256: Option<String>,
+    pub status: RecordingStatus,
+    pub visibility: Visibility,
+    /// The server died while recording; the file was recovered up to its last fragment.
+    pub interrupted: bool,
+}
+
+/// What is known when a recording starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRecording {
+    pub room: RoomId,
+    pub meeting: Option<MeetingId>,
+    pub owner: Option<OrganizerId>,
+    pub title: String,
+    pub started_at: i64,
+}
+
+/// What is known when a recording's file is closed (or recovered).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClosedRecording {
+    pub duration_ms: u64,
+    pub size: u64,
+    pub sha256: String,
+    pub interrupted: bool,
+}
+
+const COLUMNS: &str = "id, room_number, meeting_id, owner_id, title, file, started_at, \
+                       duration_ms, size, sha256, status, visibility, interrupted";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<Recording, MeetError>> {
+    let status: String = r.get(10)?;
+    let visibility: String = r.get(11)?;
+    let room: i64 = r.get(1)?;
+    let duration: i64 = r.get(7)?;
+    let size: i64 = r.get(8)?;
+    let built = (|| {
+        Ok(Recording {
+            id: RecordingId(r.get(0)?),
+            room: RoomId(u64::try_from(room).map_err(|_| MeetError::Corrupt("room number"))?),
+            meeting: r.get::<_, Option<i64>>(2)?.map(MeetingId),
+            owner: r.get::<_, Option<i64>>(3)?.map(OrganizerId),
+            title: r.get(4)?,
+            file: r.get(5)?,
+            started_at: r.get(6)?,
+            duration_ms: u64::try_from(duration).unwrap_or(0),
+            size: u64::try_from(size).unwrap_or(0),
+            sha256: r.get(9)?,
+            status: RecordingStatus::parse(&status)?,
+            visibility: Visibility::from_api(&visibility)
+                .ok_or(MeetError::Corrupt("recording visibility"))?,
+            interrupted: r.get(12)?,
+        })
+    })();
+    Ok(built)
+}
+
+fn clamp_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+impl Store {
+    /// Registers a recording that starts now; `file_for(id)` names its file.
+    pub fn create_recording(
+        &mut self,
+        new: NewRecording,
+        file_for: impl FnOnce(RecordingId) -> String,
+    ) -> Result<Recording, MeetError> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO recordings (room_number, meeting_id, owner_id, title, file, started_at)
+             VALUES (?1, ?2, ?3, ?4, '', ?5)",
+            params![
+                clamp_i64(new.room.0),
+                new.meeting.map(|m| m.0),
+                new.owner.map(|o| o.0),
+                new.title,
+                new.started_at
+            ],
+        )?;
+        let id = RecordingId(tx.last_insert_rowid());
+        let file = file_for(id);
+        tx.execute(
+            "UPDATE recordings SET file = ?1 WHERE id = ?2",
+            params![file, id.0],
+        )?;
+        tx.commit()?;
+        Ok(Recording {
+            id,
+            room: new.room,
+            meeting: new.meeting,
+            owner: new.owner,
+            title: new.title,
+            file,
+            started_at: new.started_at,
+            duration_ms: 0,
+            size: 0,
+            sha256: None,
+            status: RecordingStatus::Recording,
+            visibility: Visibility::Private,
+            interrupted: false,
+        })
+    }
+
+    pub fn recording(&self, id: RecordingId) -> Result<Option<Recording>, MeetError> {
+        self.conn
+            .query_row(
+                &format!("SELECT {COLUMNS} FROM recordings WHERE id = ?1"),
+                params![id.0],
+                from_row,
+            )
+            .optional()?
+            .transpose()
+    }
+
+    /// Every recording, newest first.
+    pub fn recordings(&self) -> Result<Vec<Recording>, MeetError> {
+        self.query_recordings(&format!(
+            "SELECT {COLUMNS} FROM recordings ORDER BY id DESC"
+        ))
+    }
+
+    /// Recordings whose file was never closed: still `recording` or `processing` (after a
+    /// crash, these are the ones to recover).
+    pub fn unfinished_recordings(&self) -> Result<Vec<Recording>, MeetError> {
+        self.query_recordings(&format!(
+            "SELECT {COLUMNS} FROM recordings WHERE status IN ('recording', 'processing')
+             ORDER BY id"
+        ))
+    }
+
+    fn query_recordings(&self, sql: &str) -> Result<Vec<Recording>, MeetError> {
+        let mut stmt = self.conn.prepare(sql)?;
+        let rows = stmt.query_map([], from_row)?;
+        rows.map(|r| r?).collect()
+    }
+
+    pub fn set_recording_status(
+        &mut self,
+        id: RecordingId,
+        status: RecordingStatus,
+    ) -> Result<bool, MeetError> {
+        Ok(self.conn.execute(
+            "UPDATE recordings SET status = ?1 WHERE id = ?2",
+            params![status.as_str(), id.0],
+        )? == 1)
+    }
+
+    /// The file is closed: its measures, and the status moves on to pending validation.
+    pub fn close_recording(
+        &mut self,
+        id: RecordingId,
+        closed: &ClosedRecording,
+    ) -> Result<bool, MeetError> {
+        Ok(self.conn.execute(
+            "UPDATE recordings SET duration_ms = ?1, size = ?2, sha256 = ?3, interrupted = ?4,
+                    status = 'pending_validation'
+             WHERE id = ?5",
+            params![
+                clamp_i64(closed.duration_ms),
+                clamp_i64(closed.size),
+                closed.sha256,
+                closed.interrupted,
+                id.0
+            ],
+        )? == 1)
+    }
+
+    /// Changes what an organizer may edit; `None` leaves a field as it is. Returns the
+    /// recording as it now is, or `None` if there is no such recording.
+    pub fn update_recording(
+        &mut self,
+        id: RecordingId,
+        title: Option<&str>,
+        visibility: Option<Visibility>,
+    ) -> Result<Option<Recording>, MeetError> {
+        let tx = self.conn.transaction()?;
+        if let Some(t) = title {
+            tx.execute(
+                "UPDATE recordings SET title = ?1 WHERE id = ?2",
+                params![t, id.0],
+            )?;
+        }
+        if let Some(v) = visibility {
+            tx.execute(
+                "UPDATE recordings SET visibility = ?1 WHERE id = ?2",
+                params![v.as_str(), id.0],
+            )?;
+        }
+        tx.commit()?;
+        self.recording(id)
+    }
+
+    /// The most recent meeting held in a room (its subject titles the room's recordings).
+    pub fn latest_meeting_in_room(&self, room: RoomId) -> Result<Option<Meeting>, MeetError> {
+        let Ok(key) = i64::try_from(room.0) else {
+            return Ok(None);
+        };
+        let id: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT id FROM meetings WHERE room_number = ?1 ORDER BY id DESC LIMIT 1",
+                params![key],
+                |r| r.get(0),
+            )
+            .optional()?;
+        match id {
+            Some(id) => self.meeting(MeetingId(id)),
+            None => Ok(None),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::NewMeeting;
+
+    fn open(dir: &tempfile::TempDir) -> Store {
+        Store::open(&dir.path().join("pont.sqlite3")).unwrap()
+    }
+
+    #[test]
+    fn a_recording_goes_from_recording_to_pending_validation() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = open(&dir);
+        let alice = store.create_organizer("Alice", 1).unwrap();
+        let meeting = store
+            .create_meeting(alice.id, NewMeeting::instant("Weekly"), 2)
+            .unwrap();
+        let room = meeting.room.number;
+        assert_eq!(
+            store.latest_meeting_in_room(room).unwrap().map(|m| m.id),
+            Some(meeting.id)
+        );
+        let rec = store
+            .create_recording(
+                NewRecording {
+                    room,
+                    meeting: Some(meeting.id),
+                    owner: Some(alice.id),
+                    title: "Weekly 2026-11-02".into(),
+                    started_at: 100,
+                },
+                |id| format!("rec-{}.mp4", id.0),
+            )
+            .unwrap();
+        assert_eq!(rec.file, format!("rec-{}.mp4", rec.id.0));
+        assert_eq!(store.recording(rec.id).unwrap().as_ref(), Some(&rec));
+        assert_eq!(rec.visibility, Visibility::Private);
+        assert_eq!(store.unfinished_recordings().unwrap(), vec![rec.clone()]);
+
+        assert!(
+            store
+                .set_recording_status(rec.id, RecordingStatus::Processing)
+                .unwrap()
+        );
+        let closed = ClosedRecording {
+            duration_ms: 9_980,
+            size: 41_000,
+            sha256: "ab".repeat(32),
+            interrupted: false,
+        };
+        assert!(store.close_recording(rec.id, &closed).unwrap());
+        let got = store.recording(rec.id).unwrap().unwrap();
+        assert_eq!(got.status, RecordingStatus::PendingValidation);
+        assert_eq!((got.duration_ms, got.size), (9_980, 41_000));
+        assert_eq!(got.sha256.as_deref(), Some(&*"ab".repeat(32)));
+        assert!(store.unfinished_recordings().unwrap().is_empty());
+
+        let patched = store
+            .update_recording(rec.id, Some("Renamed"), Some(Visibility::Public))
+            .unwrap()
+            .unwrap();
+        assert_eq!(patched.title, "Renamed");
+        assert_eq!(patched.visibility, Visibility::Public);
+        assert_eq!(store.recordings().unwrap(), vec![patched]);
+        assert_eq!(
+            store
+                .update_recording(RecordingId(999), Some("x"), None)
+                .unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn recordings_survive_a_reopen_and_list_newest_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = open(&dir);
+        for i in 0..3 {
+            store
+                .create_recording(
+                    NewRecording {
+                        room: RoomId(123_456),
+                        meeting: None,
+                        owner: None,
+                        title: format!("t{i}"),
+                        started_at: i,
+                    },
+                    |id| format!("rec-{}.mp4", id.0),
+                )
+                .unwrap();
+        }
+        drop(store);
+        let store = open(&dir);
+        let titles: Vec<String> = store
+            .recordings()
+            .unwrap()
+            .into_iter()
+            .map(|r| r.title)
+            .collect();
+        assert_eq!(titles, ["t2", "t1", "t0"]);
+    }
+}

@@ -1,0 +1,224 @@
+//! Recorder sinks in the media task: one [`Recorder`] per recorded room, fed every mixer tick
+//! with the room's full mix (the mixer's tap), its file bytes handed to the recording's writer
+//! thread (`crate::recording`), and the consent notice to the room's browsers.
+//!
+//! While a room records, its mixer exists even with no SIP leg: browsers' Opus is mixed too.
+//! The composed video joins here when the composer is wired into the server
+//! (`Recorder::handle_video`, a `VideoConfig` at start).
+
+use std::sync::mpsc as std_mpsc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use pont_record::{Recorder, RecorderConfig, RecorderState};
+use pont_types::{RoomId, Timestamp};
+use serde_json::json;
+use tokio::sync::{mpsc, oneshot};
+use tracing::{debug, info, warn};
+
+use super::{SignalTx, Task};
+
+/// What the media task sends a recording's writer.
+#[derive(Debug)]
+pub(crate) enum WriterMsg {
+    /// Bytes to append, whole and in order.
+    Chunk(Bytes),
+    /// The last chunk was sent; `duration` of media was recorded.
+    Finish { duration: Duration },
+}
+
+/// Something the recording service must act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum RecorderNotice {
+    /// The recording reached its duration cap: close it and start the next.
+    CapReached { room: RoomId, id: i64 },
+}
+
+/// Recording commands to the media task.
+#[derive(Debug)]
+pub(crate) enum RecordQuery {
+    Start {
+        room: RoomId,
+        id: i64,
+        writer: std_mpsc::Sender<WriterMsg>,
+        cap: Duration,
+        notices: mpsc::UnboundedSender<RecorderNotice>,
+        reply: oneshot::Sender<Result<(), String>>,
+    },
+    Pause(RoomId),
+    Resume(RoomId),
+    /// Finishes the room's recorder; answers with the recorded media time.
+    Stop(RoomId, oneshot::Sender<Option<Duration>>),
+}
+
+/// A room's recorder sink.
+pub(super) struct RoomRecorder {
+    id: i64,
+    recorder: Recorder,
+    writer: std_mpsc::Sender<WriterMsg>,
+    cap: Duration,
+    cap_notified: bool,
+    notices: mpsc::UnboundedSender<RecorderNotice>,
+}
+
+impl std::fmt::Debug for RoomRecorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RoomRecorder")
+            .field("id", &self.id)
+            .finish()
+    }
+}
+
+fn state_str(state: Option<RecorderState>) -> &'static str {
+    match state {
+        Some(RecorderState::Recording) => "recording",
+        Some(RecorderState::Paused) => "paused",
+        _ => "off",
+    }
+}
+
+impl Task {
+    pub(super) fn answer_record(&mut self, query: RecordQuery) {
+        match query {
+            RecordQuery::Start {
+                room,
+                id,
+                writer,
+                cap,
+                notices,
+                reply,
+            } => {
+                let _ = reply.send(self.start_recorder(room, id, writer, cap, notices));
+            }
+            RecordQuery::Pause(room) => {
+                if let Some(r) = self.recorders.get_mut(&room) {
+                    r.recorder.pause();
+                }
+                self.drain_recorder(room);
+                self.announce_recording(room);
+            }
+            RecordQuery::Resume(room) => {
+                if let Some(r) = self.recorders.get_mut(&room) {
+                    r.recorder.resume();
+                }
+                self.announce_recording(room);
+            }
+            RecordQuery::Stop(room, reply) => {
+                if let Some(r) = self.recorders.get_mut(&room) {
+                    r.recorder.finish();
+                }
+                self.drain_recorder(room);
+                let duration = self.recorders.remove(&room).map(|r| {
+                    let duration = r.recorder.media_duration();
+                    let _ = r.writer.send(WriterMsg::Finish { duration });
+                    info!(%room, recording = r.id, ?duration, "recorder finished");
+                    duration
+                });
+                if let Some(m) = self.mixers.get_mut(&room) {
+                    m.set_full_mix_tap(false);
+                }
+                // The mixer was kept for the recording only: it goes when no SIP leg needs it.
+                if !self.has_sip_legs(room) {
+                    self.mixers.remove(&room);
+                }
+                self.announce_recording(room);
+                let _ = reply.send(duration);
+            }
+        }
+    }
+
+    fn start_recorder(
+        &mut self,
+        room: RoomId,
+        id: i64,
+        writer: std_mpsc::Sender<WriterMsg>,
+        cap: Duration,
+        notices: mpsc::UnboundedSender<RecorderNotice>,
+    ) -> Result<(), String> {
+        if self.recorders.contains_key(&room) {
+            return Err("the room is already recording".to_owned());
+        }
+        let recorder = Recorder::new(RecorderConfig::default()).map_err(|e| e.to_string())?;
+        let now = self.clock.now();
+        let mixer = self
+            .mixer_for(room, now)
+            .ok_or_else(|| "cannot create the room's mixer".to_owned())?;
+        mixer.set_full_mix_tap(true);
+        self.recorders.insert(
+            room,
+            RoomRecorder {
+                id,
+                recorder,
+                writer,
+                cap,
+                cap_notified: false,
+                notices,
+            },
+        );
+        info!(%room, recording = id, "recorder started");
+        self.drain_recorder(room);
+        self.announce_recording(room);
+        Ok(())
+    }
+
+    /// Moves the full mix of every recorded room into its recorder, and the recorder's bytes
+    /// to its writer. Returns whether anything moved.
+    pub(super) fn pump_recorders(&mut self, now: Timestamp) -> bool {
+        let mut moved = false;
+        let rooms: Vec<RoomId> = self.recorders.keys().copied().collect();
+        for room in rooms {
+            let (Some(mixer), Some(r)) =
+                (self.mixers.get_mut(&room), self.recorders.get_mut(&room))
+            else {
+                continue;
+            };
+            while let Some(frame) = mixer.poll_full_mix() {
+                moved = true;
+                r.recorder.handle_audio(now, frame.rate, &frame.pcm);
+            }
+            if !r.cap_notified && r.recorder.media_duration() >= r.cap {
+                r.cap_notified = true;
+                info!(%room, recording = r.id, cap = ?r.cap, "recording reached its cap");
+                let _ = r
+                    .notices
+                    .send(RecorderNotice::CapReached { room, id: r.id });
+            }
+            moved |= self.drain_recorder(room);
+        }
+        moved
+    }
+
+    fn drain_recorder(&mut self, room: RoomId) -> bool {
+        let Some(r) = self.recorders.get_mut(&room) else {
+            return false;
+        };
+        let mut moved = false;
+        while let Some(chunk) = r.recorder.poll_output() {
+            moved = true;
+            if r.writer.send(WriterMsg::Chunk(chunk)).is_err() {
+                // The writer stopped (a write failed): the service stops the recording.
+                debug!(%room, "recording writer gone: chunk dropped");
+            }
+        }
+        moved
+    }
+
+    /// The room's recording state for its browsers: `{"v":1,"type":"recording","state":…}`.
+    fn announce_recording(&self, room: RoomId) {
+        let state = state_str(self.recorders.get(&room).map(|r| r.recorder.state()));
+        self.broadcast(room, &json!({"v": 1, "type": "recording", "state": state}));
+    }
+
+    /// A browser just joined: tell it if the room is being recorded.
+    pub(super) fn tell_recording_state(&self, room: RoomId, signal: &SignalTx) {
+        if let Some(r) = self.recorders.get(&room) {
+            let state = state_str(Some(r.recorder.state()));
+            if signal
+                .send(json!({"v": 1, "type": "recording", "state": state}))
+                .is_err()
+            {
+                warn!(%room, "could not tell a joining browser about the recording");
+            }
+        }
+    }
+}

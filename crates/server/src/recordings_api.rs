@@ -1,0 +1,346 @@
+//! The recording API: `POST /rooms/{room}/recording` (start, pause, resume, stop) and
+//! `/recordings` (list, one, edit, download with HTTP Range). `docs/api.md` documents it.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::http::header::{self, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use pont_meet::{Organizer, Recording, RecordingId, Visibility};
+use pont_record::FileKey;
+use pont_types::RoomId;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
+
+use crate::http::{ApiError, AppState, Authed};
+use crate::recording::{Action, ControlError};
+
+/// Longest recording title accepted.
+const MAX_TITLE_CHARS: usize = 200;
+/// Bytes per read when streaming a download.
+const DOWNLOAD_CHUNK: usize = 64 * 1024;
+
+impl From<ControlError> for ApiError {
+    fn from(e: ControlError) -> Self {
+        match e {
+            ControlError::WrongState(m) => Self::new(StatusCode::CONFLICT, "wrong_state", m),
+            ControlError::Media(g) => g.into(),
+            ControlError::Internal(m) => Self::internal(m),
+        }
+    }
+}
+
+/// `POST /api/v1/rooms/{room}/recording` `{"action": "start"|"pause"|"resume"|"stop"}` →
+/// 200 with the room's recording state.
+pub(crate) async fn control(
+    State(state): State<AppState>,
+    Authed(organizer): Authed,
+    Path(room): Path<String>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let number: RoomId = room.parse().map_err(|_| ApiError::room_not_found(&room))?;
+    if !state.room_exists(number).await? {
+        return Err(ApiError::room_not_found(&room));
+    }
+    let Json(body) = body?;
+    let action = body
+        .get("action")
+        .and_then(Value::as_str)
+        .and_then(Action::parse)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_action",
+                "action must be one of start, pause, resume, stop",
+            )
+        })?;
+    let now = state
+        .recordings()
+        .control(number, action, organizer.id)
+        .await?;
+    Ok(Json(json!({
+        "state": now.state,
+        "id": now.id.map(|i| i.0),
+    })))
+}
+
+/// The room's recording as `GET /rooms/{room}` shows it.
+pub(crate) fn room_recording_json(state: &AppState, room: RoomId) -> Value {
+    let r = state.recordings().state(room);
+    json!({ "state": r.state, "id": r.id.map(|i| i.0) })
+}
+
+fn visible_to(rec: &Recording, who: &Organizer) -> bool {
+    rec.owner == Some(who.id) || rec.visibility != Visibility::Private
+}
+
+fn recording_json(state: &AppState, r: &Recording) -> Value {
+    let download = format!("/api/v1/recordings/{}/download", r.id.0);
+    json!({
+        "id": r.id.0,
+        "room_number": r.room.0,
+        "meeting_id": r.meeting.map(|m| m.0),
+        "owner_id": r.owner.map(|o| o.0),
+        "title": r.title,
+        "status": r.status.as_str(),
+        "visibility": r.visibility.as_str(),
+        "started_at": r.started_at,
+        "duration": r.duration_ms as f64 / 1000.0,
+        "size": r.size,
+        "sha256": r.sha256,
+        "interrupted": r.interrupted,
+        "download_url": download,
+        "watch_url": format!("{}{download}", state.public_url()),
+    })
+}
+
+fn recording_not_found(id: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "recording_not_found",
+        format!("no recording {id}"),
+    )
+}
+
+async fn load(state: &AppState, id: &str, who: &Organizer) -> Result<Recording, ApiError> {
+    let num: i64 = id.parse().map_err(|_| recording_not_found(id))?;
+    let rec = state
+        .recordings()
+        .with_store(move |s| s.recording(RecordingId(num)))
+        .await
+        .map_err(ApiError::internal)?;
+    rec.filter(|r| visible_to(r, who))
+        .ok_or_else(|| recording_not_found(id))
+}
+
+/// `GET /api/v1/recordings`: the recordings this organizer may see, newest first.
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    Authed(organizer): Authed,
+) -> Result<Json<Value>, ApiError> {
+    let all = state
+        .recordings()
+        .with_store(|s| s.recordings())
+        .await
+        .map_err(ApiError::internal)?;
+    let items: Vec<Value> = all
+        .iter()
+        .filter(|r| visible_to(r, &organizer))
+        .map(|r| recording_json(&state, r))
+        .collect();
+    Ok(Json(json!({ "recordings": items })))
+}
+
+/// `GET /api/v1/recordings/{id}`.
+pub(crate) async fn get_one(
+    State(state): State<AppState>,
+    Authed(organizer): Authed,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let rec = load(&state, &id, &organizer).await?;
+    Ok(Json(recording_json(&state, &rec)))
+}
+
+/// `PATCH /api/v1/recordings/{id}` `{"title"?: "...", "visibility"?: "private"|"organizers"|"public"}`
+/// (owner only).
+pub(crate) async fn patch(
+    State(state): State<AppState>,
+    Authed(organizer): Authed,
+    Path(id): Path<String>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let rec = load(&state, &id, &organizer).await?;
+    if rec.owner != Some(organizer.id) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "only the recording's owner may change it",
+        ));
+    }
+    let Json(body) = body?;
+    let invalid = |code: &'static str, m: &str| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, m.to_owned())
+    };
+    let Some(fields) = body.as_object() else {
+        return Err(invalid("invalid_body", "expected a JSON object"));
+    };
+    if let Some(k) = fields.keys().find(|k| *k != "title" && *k != "visibility") {
+        return Err(invalid("invalid_body", &format!("unknown field {k:?}")));
+    }
+    let title = match fields.get("title") {
+        None => None,
+        Some(Value::String(t))
+            if !t.trim().is_empty() && t.trim().chars().count() <= MAX_TITLE_CHARS =>
+        {
+            Some(t.trim().to_owned())
+        }
+        Some(_) => {
+            return Err(invalid(
+                "invalid_title",
+                &format!("title must be 1 to {MAX_TITLE_CHARS} characters"),
+            ));
+        }
+    };
+    let visibility = match fields.get("visibility") {
+        None => None,
+        Some(v) => Some(v.as_str().and_then(Visibility::from_api).ok_or_else(|| {
+            invalid(
+                "invalid_visibility",
+                "visibility must be private, organizers or public",
+            )
+        })?),
+    };
+    let rid = rec.id;
+    let updated = state
+        .recordings()
+        .with_store(move |s| s.update_recording(rid, title.as_deref(), visibility))
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| recording_not_found(&id))?;
+    Ok(Json(recording_json(&state, &updated)))
+}
+
+/// A byte range asked for by `Range`, inclusive, or why it cannot be served.
+#[derive(Debug, PartialEq, Eq)]
+enum RangeAsk {
+    /// No `Range` (or one we may ignore: another unit, several ranges): the whole file.
+    Whole,
+    Part(u64, u64),
+    Unsatisfiable,
+}
+
+/// RFC 9110 §14.1.2: `bytes=first-last`, `bytes=first-`, `bytes=-suffix`. One range only;
+/// several are answered with the whole file, as §14.2 allows.
+fn parse_range(header: Option<&str>, len: u64) -> RangeAsk {
+    let Some(spec) = header.and_then(|h| h.trim().strip_prefix("bytes=")) else {
+        return RangeAsk::Whole;
+    };
+    if spec.contains(',') {
+        return RangeAsk::Whole;
+    }
+    let Some((a, b)) = spec.trim().split_once('-') else {
+        return RangeAsk::Unsatisfiable;
+    };
+    let (a, b) = (a.trim(), b.trim());
+    let parse = |s: &str| -> Option<u64> {
+        (!s.is_empty() && s.bytes().all(|c| c.is_ascii_digit()))
+            .then(|| s.parse().ok())
+            .flatten()
+    };
+    match (a.is_empty(), parse(a), parse(b)) {
+        // Suffix: the last n bytes.
+        (true, _, Some(n)) if n > 0 && len > 0 => RangeAsk::Part(len - n.min(len), len - 1),
+        (false, Some(first), None) if b.is_empty() && first < len => RangeAsk::Part(first, len - 1),
+        (false, Some(first), Some(last)) if first <= last && first < len => {
+            RangeAsk::Part(first, last.min(len - 1))
+        }
+        _ => RangeAsk::Unsatisfiable,
+    }
+}
+
+/// `GET /api/v1/recordings/{id}/download`: the file, `Range` answered with 206 (or 416).
+pub(crate) async fn download(
+    State(state): State<AppState>,
+    Authed(organizer): Authed,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let rec = load(&state, &id, &organizer).await?;
+    let key = FileKey::parse(&rec.file)
+        .ok_or_else(|| ApiError::internal(format!("recording {id}: bad file name")))?;
+    let path = state
+        .recordings()
+        .storage()
+        .local_path(&key)
+        .ok_or_else(|| ApiError::internal("storage has no local path".to_owned()))?;
+    let mut file = tokio::fs::File::open(&path)
+        .await
+        .map_err(|e| ApiError::internal(format!("open {}: {e}", path.display())))?;
+    let len = file
+        .metadata()
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?
+        .len();
+    let range = parse_range(
+        headers.get(header::RANGE).and_then(|v| v.to_str().ok()),
+        len,
+    );
+    let (status, start, count) = match range {
+        RangeAsk::Whole => (StatusCode::OK, 0, len),
+        RangeAsk::Part(a, b) => (StatusCode::PARTIAL_CONTENT, a, b - a + 1),
+        RangeAsk::Unsatisfiable => {
+            let mut r = ApiError::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "range_not_satisfiable",
+                format!("the file has {len} bytes"),
+            )
+            .into_response();
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
+                r.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            return Ok(r);
+        }
+    };
+    file.seek(std::io::SeekFrom::Start(start))
+        .await
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let stream = futures_util::stream::unfold((file, count), |(mut file, left)| async move {
+        if left == 0 {
+            return None;
+        }
+        let want = usize::try_from(left)
+            .unwrap_or(DOWNLOAD_CHUNK)
+            .min(DOWNLOAD_CHUNK);
+        let mut buf = vec![0u8; want];
+        match file.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok::<_, std::io::Error>(buf), (file, left - n as u64)))
+            }
+            Err(e) => Some((Err(e), (file, 0))),
+        }
+    });
+    let mut response = Response::new(Body::from_stream(stream));
+    *response.status_mut() = status;
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(count));
+    if status == StatusCode::PARTIAL_CONTENT
+        && let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{}/{len}", start + count - 1))
+    {
+        h.insert(header::CONTENT_RANGE, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&format!("inline; filename=\"{}\"", key.as_str())) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_follow_rfc_9110() {
+        use RangeAsk::*;
+        let r = |h: &str| parse_range(Some(h), 1000);
+        assert_eq!(parse_range(None, 1000), Whole);
+        assert_eq!(r("bytes=0-99"), Part(0, 99));
+        assert_eq!(r("bytes=900-"), Part(900, 999));
+        assert_eq!(r("bytes=-100"), Part(900, 999));
+        assert_eq!(r("bytes=-5000"), Part(0, 999));
+        assert_eq!(r("bytes=990-5000"), Part(990, 999));
+        assert_eq!(r("bytes=1000-"), Unsatisfiable);
+        assert_eq!(r("bytes=5-2"), Unsatisfiable);
+        assert_eq!(r("bytes=abc"), Unsatisfiable);
+        assert_eq!(r("bytes=-0"), Unsatisfiable);
+        assert_eq!(r("bytes=+1-2"), Unsatisfiable);
+        assert_eq!(r("bytes=0-1,5-6"), Whole);
+        assert_eq!(r("items=0-1"), Whole);
+        assert_eq!(parse_range(Some("bytes=0-"), 0), Unsatisfiable);
+    }
+}

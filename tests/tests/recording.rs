@@ -1,0 +1,550 @@
+//! Recording against the real `pont` binary: two baresip callers send tones into a room, the
+//! organizer records through the API with a pause, and the downloaded file is probed by
+//! ffprobe (Opus, the right duration, both tones in it) and decoded by ffmpeg without an error;
+//! Range downloads return the right bytes; kill -9 while recording leaves a file that the next
+//! start lists as `interrupted` and that decodes to the recorded time minus at most 2 s; the
+//! duration cap closes a recording and starts the next; browsers are told (consent).
+//! Skips, saying so, when ffmpeg or baresip is missing.
+
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use pont_tests::ws::WsClient;
+use pont_tests::{ServeOptions, Server, bearer, create_token, get, get_bytes, instant_room, send};
+use serde_json::{Value, json};
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn tool(name: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        eprintln!("SKIPPED: `{name}` is not installed (bash tools/test-deps installs it)");
+    }
+    found
+}
+
+struct Api<'a> {
+    server: &'a Server,
+    auth: String,
+}
+
+impl Api<'_> {
+    fn record(&self, room: &str, action: &str) -> pont_tests::Reply {
+        send(
+            "POST",
+            &self.server.url(&format!("/api/v1/rooms/{room}/recording")),
+            &[
+                ("content-type", "application/json"),
+                ("authorization", &self.auth),
+            ],
+            &json!({ "action": action }).to_string(),
+        )
+    }
+
+    fn get(&self, path: &str) -> pont_tests::Reply {
+        get(&self.server.url(path), &[("authorization", &self.auth)])
+    }
+
+    fn recording(&self, id: i64) -> Value {
+        let r = self.get(&format!("/api/v1/recordings/{id}"));
+        assert_eq!(r.status, 200, "{r:?}");
+        r.json()
+    }
+
+    /// Waits until the recording is closed (pending validation) and returns it.
+    fn closed(&self, id: i64) -> Value {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let rec = self.recording(id);
+            if rec["status"] == "pending_validation" {
+                return rec;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "recording {id} never closed: {rec}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn download(&self, id: i64, range: Option<&str>) -> pont_tests::BytesReply {
+        let mut headers = vec![("authorization", self.auth.as_str())];
+        if let Some(r) = range {
+            headers.push(("range", r));
+        }
+        get_bytes(
+            &self
+                .server
+                .url(&format!("/api/v1/recordings/{id}/download")),
+            &headers,
+        )
+    }
+
+    fn sip_participants(&self, room: u64) -> usize {
+        let r = self.get(&format!("/api/v1/rooms/{room}"));
+        assert_eq!(r.status, 200, "{r:?}");
+        r.json()["participants"]
+            .as_array()
+            .map_or(0, |ps| ps.iter().filter(|p| p["kind"] == "sip").count())
+    }
+
+    fn wait_for_sip_participants(&self, room: u64, n: usize) {
+        let deadline = Instant::now() + WAIT;
+        while self.sip_participants(room) != n {
+            assert!(
+                Instant::now() < deadline,
+                "room never had {n} SIP participants; server log:\n{}",
+                self.server.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// `(codec, duration)` by ffprobe.
+fn probe(path: &Path) -> (String, f64) {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "a:0", "-show_entries"])
+        .args(["stream=codec_name:format=duration", "-of", "default=nw=1"])
+        .arg(path)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "ffprobe: {out:?}");
+    let field = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(k))
+            .unwrap_or_else(|| panic!("no {k} in {text}"))
+            .to_owned()
+    };
+    (
+        field("codec_name="),
+        field("duration=").parse().unwrap_or(0.0),
+    )
+}
+
+/// ffmpeg's errors (empty when clean) and the decoded samples (8 kHz mono).
+fn decode(path: &Path) -> (String, Vec<i16>) {
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(path)
+        .args(["-f", "s16le", "-ac", "1", "-ar", "8000", "-"])
+        .output()
+        .unwrap();
+    let pcm = out
+        .stdout
+        .chunks_exact(2)
+        .map(|c| i16::from_le_bytes([c[0], c[1]]))
+        .collect();
+    (String::from_utf8_lossy(&out.stderr).into_owned(), pcm)
+}
+
+/// Energy of `freq` in `samples` (Goertzel), per sample.
+fn goertzel(samples: &[i16], rate: u32, freq: f64) -> f64 {
+    let k = 2.0 * (2.0 * std::f64::consts::PI * freq / f64::from(rate)).cos();
+    let (mut s1, mut s2) = (0.0, 0.0);
+    for &x in samples {
+        let s0 = f64::from(x) + k * s1 - s2;
+        s2 = s1;
+        s1 = s0;
+    }
+    (s1 * s1 + s2 * s2 - k * s1 * s2) / samples.len().max(1) as f64
+}
+
+fn write_tone_wav(path: &Path, freq: f64, seconds: u32) {
+    let rate = 8000u32;
+    let n = rate * seconds;
+    let mut b = Vec::with_capacity(44 + 2 * n as usize);
+    b.extend_from_slice(b"RIFF");
+    b.extend_from_slice(&(36 + 2 * n).to_le_bytes());
+    b.extend_from_slice(b"WAVEfmt ");
+    b.extend_from_slice(&16u32.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&rate.to_le_bytes());
+    b.extend_from_slice(&(rate * 2).to_le_bytes());
+    b.extend_from_slice(&2u16.to_le_bytes());
+    b.extend_from_slice(&16u16.to_le_bytes());
+    b.extend_from_slice(b"data");
+    b.extend_from_slice(&(2 * n).to_le_bytes());
+    for i in 0..n {
+        let v = (8000.0
+            * (2.0 * std::f64::consts::PI * freq * f64::from(i) / f64::from(rate)).sin())
+            as i16;
+        b.extend_from_slice(&v.to_le_bytes());
+    }
+    std::fs::write(path, b).unwrap();
+}
+
+/// A headless baresip calling `uri` for `seconds`, sending a tone of `freq` Hz (G.711 µ-law).
+struct Caller(Child);
+
+impl Drop for Caller {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn baresip(dir: &Path, freq: f64, uri: &str, seconds: u32) -> Caller {
+    let port = free_udp_port();
+    let tone = dir.join("tone.wav");
+    write_tone_wav(&tone, freq, seconds + 5);
+    let config = format!(
+        "poll_method epoll\nsip_listen 127.0.0.1:{port}\nmodule_path /usr/lib/baresip/modules\n\
+         module menu.so\nmodule g711.so\nmodule aufile.so\n\
+         module_app account.so\nmodule_app contact.so\nmodule_app menu.so\n\
+         audio_player aufile,{play}\naudio_source aufile,{tone}\naudio_alert aufile,/dev/null\n\
+         audio_srate 8000\naudio_channels 1\n",
+        play = dir.join("play.wav").display(),
+        tone = tone.display(),
+    );
+    std::fs::write(dir.join("config"), config).unwrap();
+    std::fs::write(
+        dir.join("accounts"),
+        format!("<sip:ua@127.0.0.1:{port}>;regint=0;audio_codecs=PCMU\n"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("contacts"), "").unwrap();
+    Caller(
+        Command::new("baresip")
+            .arg("-f")
+            .arg(dir)
+            .args(["-t", &seconds.to_string(), "-e", &format!("/dial {uri}")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start baresip"),
+    )
+}
+
+fn free_udp_port() -> u16 {
+    // baresip also opens TCP (port) and TLS (port+1): find a port with its neighbour free.
+    loop {
+        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = s.local_addr().unwrap().port();
+        if port < 65_000 && std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// Reads recording notices until one says `state` (the rotation sends "off" then
+/// "recording" in between).
+fn wait_notice(ws: &mut WsClient, state: &str) {
+    for _ in 0..20 {
+        if ws.recv_type("recording")["state"] == state {
+            return;
+        }
+    }
+    panic!("no recording notice with state {state}");
+}
+
+fn sha256_hex(path: &Path) -> String {
+    let out = Command::new("sha256sum").arg(path).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn two_sip_callers_recorded_with_a_pause_then_downloaded_whole_and_by_range() {
+    if tool("ffprobe").is_none() || tool("ffmpeg").is_none() || tool("baresip").is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let token = create_token(&dir.path().join("data"), "rec");
+    let api = Api {
+        server: &server,
+        auth: bearer(&token),
+    };
+    let room = instant_room(&server, &token);
+    let uri = format!("sip:{room}@{}", server.sip());
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let _a = baresip(da.path(), 700.0, &uri, 40);
+    let _b = baresip(db.path(), 1300.0, &uri, 40);
+    api.wait_for_sip_participants(room, 2);
+    let room_s = room.to_string();
+
+    // Bad commands first: unknown room, unknown action, nothing to pause.
+    let r = api.record("999999999", "start");
+    assert_eq!((r.status, r.error_code().as_str()), (404, "room_not_found"));
+    let r = api.record(&room_s, "record");
+    assert_eq!((r.status, r.error_code().as_str()), (422, "invalid_action"));
+    let r = api.record(&room_s, "pause");
+    assert_eq!((r.status, r.error_code().as_str()), (409, "wrong_state"));
+    let no_auth = send(
+        "POST",
+        &server.url(&format!("/api/v1/rooms/{room}/recording")),
+        &[("content-type", "application/json")],
+        r#"{"action":"start"}"#,
+    );
+    assert_eq!(no_auth.status, 401);
+
+    let r = api.record(&room_s, "start");
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json()["state"], "recording");
+    let id = r.json()["id"].as_i64().expect("recording id");
+    let started = Instant::now();
+    let r = api.record(&room_s, "start");
+    assert_eq!((r.status, r.error_code().as_str()), (409, "wrong_state"));
+    let room_json = api.get(&format!("/api/v1/rooms/{room}")).json();
+    assert_eq!(
+        room_json["recording"],
+        json!({"state": "recording", "id": id})
+    );
+
+    // Recorded media accumulates in real time: a bounded wait is the point here.
+    std::thread::sleep(Duration::from_secs(4));
+    let r = api.record(&room_s, "pause");
+    assert_eq!(r.json()["state"], "paused", "{r:?}");
+    let recorded_before_pause = started.elapsed();
+    assert_eq!(api.record(&room_s, "pause").status, 409);
+    std::thread::sleep(Duration::from_secs(3));
+    let r = api.record(&room_s, "resume");
+    assert_eq!(r.json()["state"], "recording", "{r:?}");
+    let resumed = Instant::now();
+    std::thread::sleep(Duration::from_secs(3));
+    let r = api.record(&room_s, "stop");
+    let recorded = recorded_before_pause + resumed.elapsed();
+    assert_eq!(r.json(), json!({"state": "off", "id": null}), "{r:?}");
+    assert_eq!(api.record(&room_s, "stop").status, 409);
+
+    let rec = api.closed(id);
+    assert_eq!(rec["room_number"], room);
+    assert_eq!(rec["interrupted"], false);
+    assert_eq!(rec["visibility"], "private");
+    assert!(
+        rec["title"].as_str().unwrap().starts_with("test — "),
+        "{rec}"
+    );
+    let duration = rec["duration"].as_f64().unwrap();
+    // The paused 3 s are left out: about 7 s, not 10.
+    assert!(
+        (duration - recorded.as_secs_f64()).abs() < 1.0,
+        "duration {duration} s, recorded {recorded:?}"
+    );
+
+    let whole = api.download(id, None);
+    assert_eq!(whole.status, 200);
+    assert_eq!(whole.headers["content-type"], "video/mp4");
+    assert_eq!(whole.headers["accept-ranges"], "bytes");
+    assert_eq!(whole.body.len() as u64, rec["size"].as_u64().unwrap());
+    let file = dir.path().join("download.mp4");
+    std::fs::write(&file, &whole.body).unwrap();
+    assert_eq!(sha256_hex(&file), rec["sha256"].as_str().unwrap());
+
+    let (codec, probed) = probe(&file);
+    assert_eq!(codec, "opus");
+    assert!(
+        (probed - duration).abs() < 0.2,
+        "ffprobe {probed} s vs {duration} s"
+    );
+    let (errors, pcm) = decode(&file);
+    assert!(errors.is_empty(), "ffmpeg errors: {errors}");
+    let decoded = pcm.len() as f64 / 8000.0;
+    assert!((decoded - duration).abs() < 0.2, "decoded {decoded} s");
+    // The mix holds both callers' tones.
+    let mid = &pcm[pcm.len() / 4..pcm.len() * 3 / 4];
+    let (t700, t1300, t1000) = (
+        goertzel(mid, 8000, 700.0),
+        goertzel(mid, 8000, 1300.0),
+        goertzel(mid, 8000, 1000.0),
+    );
+    assert!(
+        t700 > 100.0 * t1000.max(1.0) && t1300 > 100.0 * t1000.max(1.0),
+        "700 Hz {t700:.0}, 1300 Hz {t1300:.0}, 1000 Hz (absent) {t1000:.0}"
+    );
+
+    // Range requests.
+    let len = whole.body.len();
+    let part = api.download(id, Some("bytes=100-199"));
+    assert_eq!(part.status, 206);
+    assert_eq!(
+        part.headers["content-range"],
+        format!("bytes 100-199/{len}")
+    );
+    assert_eq!(part.body, whole.body[100..200]);
+    let tail = api.download(id, Some("bytes=-50"));
+    assert_eq!(tail.status, 206);
+    assert_eq!(tail.body, whole.body[len - 50..]);
+    let bad = api.download(id, Some(&format!("bytes={len}-")));
+    assert_eq!(bad.status, 416);
+    assert_eq!(bad.headers["content-range"], format!("bytes */{len}"));
+
+    // The list, and edits.
+    let list = api.get("/api/v1/recordings").json();
+    let item = list["recordings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == id)
+        .cloned()
+        .expect("listed");
+    assert_eq!(item["status"], "pending_validation");
+    let patched = send(
+        "PATCH",
+        &server.url(&format!("/api/v1/recordings/{id}")),
+        &[
+            ("content-type", "application/json"),
+            ("authorization", &api.auth),
+        ],
+        r#"{"title": "Board meeting", "visibility": "organizers"}"#,
+    );
+    assert_eq!(patched.status, 200, "{patched:?}");
+    assert_eq!(patched.json()["title"], "Board meeting");
+    assert_eq!(patched.json()["visibility"], "organizers");
+    let bad = send(
+        "PATCH",
+        &server.url(&format!("/api/v1/recordings/{id}")),
+        &[
+            ("content-type", "application/json"),
+            ("authorization", &api.auth),
+        ],
+        r#"{"visibility": "everyone"}"#,
+    );
+    assert_eq!(
+        (bad.status, bad.error_code().as_str()),
+        (422, "invalid_visibility")
+    );
+    assert_eq!(api.get("/api/v1/recordings/999999").status, 404);
+}
+
+#[test]
+fn kill_9_while_recording_leaves_an_interrupted_recording_that_decodes() {
+    if tool("ffprobe").is_none() || tool("ffmpeg").is_none() || tool("baresip").is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let token = create_token(&dir.path().join("data"), "rec");
+    let room = instant_room(&server, &token);
+    let api = Api {
+        server: &server,
+        auth: bearer(&token),
+    };
+    let caller_dir = tempfile::tempdir().unwrap();
+    let caller = baresip(
+        caller_dir.path(),
+        700.0,
+        &format!("sip:{room}@{}", server.sip()),
+        40,
+    );
+    api.wait_for_sip_participants(room, 1);
+    let r = api.record(&room.to_string(), "start");
+    assert_eq!(r.status, 200, "{r:?}");
+    let id = r.json()["id"].as_i64().unwrap();
+    let started = Instant::now();
+    std::thread::sleep(Duration::from_secs(8));
+    let recorded = started.elapsed().as_secs_f64();
+    let exit = server.stop("KILL");
+    assert!(!exit.success());
+    drop(caller);
+
+    let server = Server::start(dir.path());
+    let api = Api {
+        server: &server,
+        auth: bearer(&token),
+    };
+    let rec = api.recording(id);
+    assert_eq!(rec["interrupted"], true, "{rec}");
+    assert_eq!(rec["status"], "pending_validation");
+    let duration = rec["duration"].as_f64().unwrap();
+    assert!(
+        duration >= recorded - 2.0 && duration <= recorded + 0.5,
+        "recovered {duration} s of {recorded:.1} s"
+    );
+    let listed = api.get("/api/v1/recordings").json();
+    assert_eq!(listed["recordings"][0]["id"], id);
+    assert_eq!(listed["recordings"][0]["interrupted"], true);
+    // The room is no longer recording after the restart.
+    let room_json = api.get(&format!("/api/v1/rooms/{room}")).json();
+    assert_eq!(room_json["recording"]["state"], "off");
+
+    let whole = api.download(id, None);
+    assert_eq!(whole.status, 200);
+    let file = dir.path().join("recovered.mp4");
+    std::fs::write(&file, &whole.body).unwrap();
+    assert_eq!(sha256_hex(&file), rec["sha256"].as_str().unwrap());
+    let (codec, _) = probe(&file);
+    assert_eq!(codec, "opus");
+    let (errors, pcm) = decode(&file);
+    assert!(errors.is_empty(), "ffmpeg errors: {errors}");
+    let decoded = pcm.len() as f64 / 8000.0;
+    assert!(
+        decoded >= recorded - 2.0,
+        "decodes {decoded} s of {recorded:.1} s"
+    );
+}
+
+#[test]
+fn the_cap_closes_a_recording_and_starts_the_next_and_browsers_are_told() {
+    if tool("ffprobe").is_none() || tool("ffmpeg").is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("config")).unwrap();
+    std::fs::write(
+        dir.path().join("config/pont.toml"),
+        "[recording]\nmax_duration_secs = 3\n",
+    )
+    .unwrap();
+    let server = Server::start_with(ServeOptions::new(dir.path())).expect("pont serve");
+    let token = create_token(&dir.path().join("data"), "rec");
+    let room = instant_room(&server, &token);
+    let api = Api {
+        server: &server,
+        auth: bearer(&token),
+    };
+    // A browser's signalling channel, no media: the room has no SIP leg, so the mixer exists
+    // for the recording alone.
+    let mut ws = WsClient::connect(server.http, &format!("/api/v1/rooms/{room}/ws"));
+    ws.send_json(&json!({"v": 1, "type": "join", "name": "viewer"}));
+    ws.recv_type("joined");
+
+    let r = api.record(&room.to_string(), "start");
+    assert_eq!(r.status, 200, "{r:?}");
+    let first = r.json()["id"].as_i64().unwrap();
+    let notice = ws.recv_type("recording");
+    assert_eq!(notice["state"], "recording");
+
+    // At 3 s of media the first recording closes and the next one starts by itself.
+    let closed = api.closed(first);
+    let d = closed["duration"].as_f64().unwrap();
+    assert!((d - 3.0).abs() < 0.1, "capped at {d} s");
+    let deadline = Instant::now() + WAIT;
+    let second = loop {
+        let room_json = api.get(&format!("/api/v1/rooms/{room}")).json();
+        if let Some(id) = room_json["recording"]["id"].as_i64()
+            && id != first
+        {
+            assert_eq!(room_json["recording"]["state"], "recording");
+            break id;
+        }
+        assert!(Instant::now() < deadline, "no next recording: {room_json}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let r = api.record(&room.to_string(), "pause");
+    assert_eq!(r.json()["id"], second);
+    wait_notice(&mut ws, "paused");
+    api.record(&room.to_string(), "stop");
+    wait_notice(&mut ws, "off");
+    let rec = api.closed(second);
+    assert_eq!(rec["interrupted"], false);
+    let whole = api.download(first, None);
+    let file = dir.path().join("first.mp4");
+    std::fs::write(&file, &whole.body).unwrap();
+    let (errors, pcm) = decode(&file);
+    assert!(errors.is_empty(), "ffmpeg errors: {errors}");
+    assert!((pcm.len() as f64 / 8000.0 - 3.0).abs() < 0.1);
+}
