@@ -514,3 +514,17 @@ pub fn get_bytes(url: &str, headers: &[(&str, &str)]) -> BytesReply {
         body,
     }
 }
+
+/// The path of a program on `PATH`; `None` (after saying the test is skipped, and why) when it
+/// is not installed.
+pub fn tool(name: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join(name))
+            .find(|p| p.is_file())
+    });
+    if found.is_none() {
+        eprintln!("SKIPPED: `{name}` is not installed (bash tools/test-deps installs it)");
+    }
+    found
+}

@@ -6,25 +6,15 @@
 //! or baresip is not installed; `tools/test-deps` installs them.
 
 use std::net::{SocketAddr, UdpSocket};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+use pont_tests::peers::goertzel;
+use pont_tests::tool;
 use pont_tests::{Server, bearer, get, send};
 
 const WAIT: Duration = Duration::from_secs(60);
-
-fn tool(name: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(name))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        eprintln!("SKIPPED: `{name}` is not installed (bash tools/test-deps installs it)");
-    }
-    found
-}
 
 struct Bridge {
     server: Server,
@@ -546,18 +536,6 @@ fn dtmf_pair(key: char) -> (f64, f64) {
         }
     }
     panic!("no DTMF key {key}");
-}
-
-/// Energy of `freq` in `samples` (Goertzel), per sample.
-fn goertzel(samples: &[i16], rate: u32, freq: f64) -> f64 {
-    let k = 2.0 * (2.0 * std::f64::consts::PI * freq / rate as f64).cos();
-    let (mut s1, mut s2) = (0.0, 0.0);
-    for &x in samples {
-        let s0 = x as f64 + k * s1 - s2;
-        s2 = s1;
-        s1 = s0;
-    }
-    (s1 * s1 + s2 * s2 - k * s1 * s2) / samples.len().max(1) as f64
 }
 
 /// A phone's RTP side: PCMU at a 20 ms pace from `socket` to the bridge; what the bridge

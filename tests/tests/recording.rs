@@ -6,28 +6,17 @@
 //! duration cap closes a recording and starts the next; browsers are told (consent).
 //! Skips, saying so, when ffmpeg or baresip is missing.
 
-use std::net::UdpSocket;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use pont_tests::peers::{free_udp_port, goertzel, write_tone_wav};
+use pont_tests::tool;
 use pont_tests::ws::WsClient;
 use pont_tests::{ServeOptions, Server, bearer, create_token, get, get_bytes, instant_room, send};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(60);
-
-fn tool(name: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(name))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        eprintln!("SKIPPED: `{name}` is not installed (bash tools/test-deps installs it)");
-    }
-    found
-}
 
 struct Api<'a> {
     server: &'a Server,
@@ -145,43 +134,6 @@ fn decode(path: &Path) -> (String, Vec<i16>) {
     (String::from_utf8_lossy(&out.stderr).into_owned(), pcm)
 }
 
-/// Energy of `freq` in `samples` (Goertzel), per sample.
-fn goertzel(samples: &[i16], rate: u32, freq: f64) -> f64 {
-    let k = 2.0 * (2.0 * std::f64::consts::PI * freq / f64::from(rate)).cos();
-    let (mut s1, mut s2) = (0.0, 0.0);
-    for &x in samples {
-        let s0 = f64::from(x) + k * s1 - s2;
-        s2 = s1;
-        s1 = s0;
-    }
-    (s1 * s1 + s2 * s2 - k * s1 * s2) / samples.len().max(1) as f64
-}
-
-fn write_tone_wav(path: &Path, freq: f64, seconds: u32) {
-    let rate = 8000u32;
-    let n = rate * seconds;
-    let mut b = Vec::with_capacity(44 + 2 * n as usize);
-    b.extend_from_slice(b"RIFF");
-    b.extend_from_slice(&(36 + 2 * n).to_le_bytes());
-    b.extend_from_slice(b"WAVEfmt ");
-    b.extend_from_slice(&16u32.to_le_bytes());
-    b.extend_from_slice(&1u16.to_le_bytes());
-    b.extend_from_slice(&1u16.to_le_bytes());
-    b.extend_from_slice(&rate.to_le_bytes());
-    b.extend_from_slice(&(rate * 2).to_le_bytes());
-    b.extend_from_slice(&2u16.to_le_bytes());
-    b.extend_from_slice(&16u16.to_le_bytes());
-    b.extend_from_slice(b"data");
-    b.extend_from_slice(&(2 * n).to_le_bytes());
-    for i in 0..n {
-        let v = (8000.0
-            * (2.0 * std::f64::consts::PI * freq * f64::from(i) / f64::from(rate)).sin())
-            as i16;
-        b.extend_from_slice(&v.to_le_bytes());
-    }
-    std::fs::write(path, b).unwrap();
-}
-
 /// A headless baresip calling `uri` for `seconds`, sending a tone of `freq` Hz (G.711 µ-law).
 struct Caller(Child);
 
@@ -223,17 +175,6 @@ fn baresip(dir: &Path, freq: f64, uri: &str, seconds: u32) -> Caller {
             .spawn()
             .expect("start baresip"),
     )
-}
-
-fn free_udp_port() -> u16 {
-    // baresip also opens TCP (port) and TLS (port+1): find a port with its neighbour free.
-    loop {
-        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = s.local_addr().unwrap().port();
-        if port < 65_000 && std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
-            return port;
-        }
-    }
 }
 
 /// Reads recording notices until one says `state` (the rotation sends "off" then

@@ -5,26 +5,15 @@
 //! test command installs them.
 
 use std::net::{SocketAddr, UdpSocket};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use pont_tests::peers::{baresip, free_udp_port, goertzel, read_wav};
+use pont_tests::tool;
 use pont_tests::{Server, bearer, get, instant_room};
 
 const WAIT: Duration = Duration::from_secs(60);
-
-fn tool(name: &str) -> Option<PathBuf> {
-    let found = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join(name))
-            .find(|p| p.is_file())
-    });
-    if found.is_none() {
-        eprintln!("SKIPPED: `{name}` is not installed (bash tools/test-deps installs it)");
-    }
-    found
-}
 
 struct Room {
     server: Server,
