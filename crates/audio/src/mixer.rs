@@ -318,7 +318,6 @@ struct MinusStream {
 struct Publisher {
     encoder: Encoder,
     up: Option<Resampler>,
-    timestamp: u32,
 }
 
 #[derive(Debug)]
@@ -342,6 +341,9 @@ struct Leg {
     muted: bool,
     minus: Option<MinusStream>,
     publisher: Option<Publisher>,
+    /// RTP timestamp of the published Opus stream: it runs every tick, published or not, so
+    /// publishing that stops and starts again keeps the timeline true to wall-clock time.
+    publish_timestamp: u32,
     out_timestamp: u32,
     out_seq: u16,
     marker: bool,
@@ -469,11 +471,7 @@ impl Mixer {
             self.set_rate(codec.sample_rate())?;
         }
         let publisher = if config.publish_opus {
-            Some(Publisher {
-                encoder: Encoder::new(AudioCodec::Opus)?,
-                up: resampler(codec.sample_rate(), 48000)?,
-                timestamp: config.initial_timestamp,
-            })
+            Some(Publisher::new(codec)?)
         } else {
             None
         };
@@ -499,6 +497,7 @@ impl Mixer {
             muted: false,
             minus: None,
             publisher,
+            publish_timestamp: config.initial_timestamp,
             out_timestamp: config.initial_timestamp,
             out_seq: config.initial_seq,
             marker: true,
@@ -570,6 +569,20 @@ impl Mixer {
     /// A muted leg is never mixed (it still receives the mix).
     pub fn set_muted(&mut self, id: ParticipantId, muted: bool) -> Result<(), AudioError> {
         self.legs.get_mut(&id).ok_or(AudioError::UnknownLeg)?.muted = muted;
+        Ok(())
+    }
+
+    /// Starts or stops re-encoding a leg as Opus for browsers (`poll_published`). Publishing
+    /// costs a decode and an Opus encode every tick, so a room with no browser should not pay
+    /// for it; the published stream's timestamps keep running while it is off.
+    pub fn set_publish_opus(&mut self, id: ParticipantId, publish: bool) -> Result<(), AudioError> {
+        let leg = self.legs.get_mut(&id).ok_or(AudioError::UnknownLeg)?;
+        match (publish, leg.publisher.is_some()) {
+            (true, false) => leg.publisher = Some(Publisher::new(leg.config.codec)?),
+            (false, true) => leg.publisher = None,
+            _ => {}
+        }
+        leg.config.publish_opus = publish;
         Ok(())
     }
 
@@ -677,7 +690,7 @@ impl Mixer {
                 }
                 Popped::Lost { .. } | Popped::Empty => (AudioLevel::SILENCE, false),
             };
-            if leg.config.publish_opus {
+            if leg.publisher.is_some() {
                 leg.decode(tick);
             }
             leg.level = if leg.muted {
@@ -807,6 +820,15 @@ impl Mixer {
     }
 }
 
+impl Publisher {
+    fn new(codec: AudioCodec) -> Result<Self, AudioError> {
+        Ok(Self {
+            encoder: Encoder::new(AudioCodec::Opus)?,
+            up: resampler(codec.sample_rate(), 48000)?,
+        })
+    }
+}
+
 fn codec_index(c: AudioCodec) -> usize {
     match c {
         AudioCodec::Pcmu => 0,
@@ -896,6 +918,8 @@ impl Leg {
 
     /// This tick's decoded frame as 48 kHz Opus, for a leg published to browsers.
     fn publish(&mut self) -> Option<PublishedPacket> {
+        let timestamp = self.publish_timestamp;
+        self.publish_timestamp = timestamp.wrapping_add(960);
         let p = self.publisher.as_mut()?;
         let mut buf = [0i16; MAX_FRAME_SAMPLES];
         let pcm48: &[i16] = match &mut p.up {
@@ -907,8 +931,6 @@ impl Leg {
         };
         let mut out = Vec::with_capacity(256);
         let ok = p.encoder.encode(pcm48, &mut out).is_ok();
-        let timestamp = p.timestamp;
-        p.timestamp = p.timestamp.wrapping_add(960);
         ok.then(|| PublishedPacket {
             leg: self.id,
             payload: Bytes::from(out),

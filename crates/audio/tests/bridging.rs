@@ -54,6 +54,48 @@ fn a_phone_leg_is_published_as_opus() {
 }
 
 #[test]
+fn publishing_turns_on_and_off_and_its_clock_keeps_running() {
+    let mut sim = Sim::new(MixerConfig::default(), 43);
+    let phone = sim.add(
+        AudioCodec::Pcmu,
+        Source::Tone {
+            freq: 700.0,
+            amplitude: 6000.0,
+        },
+    );
+    let id = sim.legs[phone].id;
+    let drain = |sim: &mut Sim| {
+        let mut ts = Vec::new();
+        while let Some(p) = sim.mixer.poll_published() {
+            ts.push(p.timestamp);
+        }
+        ts
+    };
+    // A room with no browser: nothing is encoded for them.
+    sim.run_ms(400);
+    assert!(drain(&mut sim).is_empty());
+    // A browser joins: published from the next tick on.
+    sim.mixer.set_publish_opus(id, true).unwrap();
+    sim.run_ms(400);
+    let first = drain(&mut sim);
+    assert!(first.len() >= 18, "{}", first.len());
+    // It leaves, and one comes back 1 s later: the timestamps moved on by that second.
+    sim.mixer.set_publish_opus(id, false).unwrap();
+    sim.run_ms(1000);
+    assert!(drain(&mut sim).is_empty());
+    sim.mixer.set_publish_opus(id, true).unwrap();
+    sim.run_ms(200);
+    let again = drain(&mut sim);
+    let gap = again[0].wrapping_sub(*first.last().unwrap());
+    assert!((48_000..=50_000).contains(&gap), "gap {gap}");
+    assert!(
+        sim.mixer
+            .set_publish_opus(ParticipantId(999), true)
+            .is_err()
+    );
+}
+
+#[test]
 fn browser_opus_is_mixed_for_phones_only_while_loud() {
     let mut sim = Sim::new(MixerConfig::default(), 42);
     // Three loud phone talkers and a browser that is quiet, then loud.

@@ -682,6 +682,7 @@ impl Task {
                 video_muted: false,
             },
         );
+        self.refresh_publishing(room);
         info!("web participant joined");
         Ok(Joined { id })
     }
@@ -732,6 +733,7 @@ impl Task {
         self.track_owner.retain(|_, owner| *owner != id);
         self.mixer_forget(id, w.room);
         self.compose_leave(w.room, id);
+        self.refresh_publishing(w.room);
         info!(participant = %id, room = %w.room, "web participant left");
         self.broadcast(
             w.room,

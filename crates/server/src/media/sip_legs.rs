@@ -392,8 +392,11 @@ impl Task {
                 &self.sip_tx,
             )
         });
+        // Browsers hear a SIP leg as an Opus track: worth an encode per tick only when the room
+        // has a browser (kept up to date by `refresh_publishing`).
+        let browsers = self.webs.values().any(|w| w.room == a.room);
         let leg = LegConfig {
-            publish_opus: true,
+            publish_opus: browsers,
             initial_timestamp: a.initial_timestamp,
             initial_seq: a.initial_seq,
             ..LegConfig::sip(codec, audio_pt)
@@ -515,6 +518,23 @@ impl Task {
         }
         if !self.has_sip_legs(room) && !self.recorders.contains_key(&room) {
             self.mixers.remove(&room);
+        }
+    }
+
+    /// Turns the Opus re-encoding of the room's SIP and phone legs on when a browser is in the
+    /// room, off when none is (called when a browser joins or leaves).
+    pub(super) fn refresh_publishing(&mut self, room: RoomId) {
+        let browsers = self.webs.values().any(|w| w.room == room);
+        let legs: Vec<ParticipantId> = self
+            .sips
+            .iter()
+            .filter(|(_, s)| s.room == room)
+            .map(|(&id, _)| id)
+            .collect();
+        if let Some(m) = self.mixers.get_mut(&room) {
+            for id in legs {
+                let _ = m.set_publish_opus(id, browsers);
+            }
         }
     }
 
