@@ -894,29 +894,8 @@ impl SipEndpoint {
                 return;
             }
         }
-        // RFC 4028 §8.1/§9: a Session-Expires below our Min-SE is answered 422.
-        let se = req
-            .headers
-            .get("Session-Expires")
-            .and_then(|s| SessionExpires::parse(s).ok());
-        if let Some(se) = &se
-            && se.seconds < self.config.min_se
-        {
-            let extra = [("Min-SE", self.config.min_se.to_string())];
-            self.respond_in_tx(now, &key, 422, None, &extra, Vec::new());
+        let Some((offer, se)) = self.check_invite(now, &key, &req) else {
             return;
-        }
-        let offer = if req.body.is_empty() {
-            None
-        } else {
-            match Sdp::parse(&req.body) {
-                Ok(s) => Some(s),
-                Err(e) => {
-                    let reason = format!("Malformed SDP: {e}");
-                    self.respond_in_tx(now, &key, 400, Some(&reason), &[], Vec::new());
-                    return;
-                }
-            }
         };
         let call = CallHandle(self.next_call);
         self.next_call += 1;
@@ -1062,29 +1041,9 @@ impl SipEndpoint {
                     self.respond_in_tx(now, &key, code, None, &extra, Vec::new());
                     return;
                 }
-                let offer = if req.body.is_empty() {
-                    None
-                } else {
-                    match Sdp::parse(&req.body) {
-                        Ok(s) => Some(s),
-                        Err(e) => {
-                            let reason = format!("Malformed SDP: {e}");
-                            self.respond_in_tx(now, &key, 400, Some(&reason), &[], Vec::new());
-                            return;
-                        }
-                    }
-                };
-                let se = req
-                    .headers
-                    .get("Session-Expires")
-                    .and_then(|s| SessionExpires::parse(s).ok());
-                if let Some(se) = &se
-                    && se.seconds < self.config.min_se
-                {
-                    let extra = [("Min-SE", self.config.min_se.to_string())];
-                    self.respond_in_tx(now, &key, 422, None, &extra, Vec::new());
+                let Some((offer, se)) = self.check_invite(now, &key, &req) else {
                     return;
-                }
+                };
                 let Some(c) = self.calls.get_mut(&call) else {
                     return;
                 };
@@ -1543,6 +1502,39 @@ impl SipEndpoint {
     // ---- internals: building and sending -------------------------------------------------
 
     /// Send a response through server transaction `key`; returns its bytes.
+    /// The checks an INVITE and a re-INVITE both pass before anything else: a Session-Expires
+    /// below our Min-SE is answered 422 (RFC 4028 §8.1/§9), a body that is not SDP 400. Returns
+    /// the offer and the Session-Expires, or `None` when the request was answered.
+    fn check_invite(
+        &mut self,
+        now: Timestamp,
+        key: &str,
+        req: &Request,
+    ) -> Option<(Option<Sdp>, Option<SessionExpires>)> {
+        let se = req
+            .headers
+            .get("Session-Expires")
+            .and_then(|s| SessionExpires::parse(s).ok());
+        if let Some(se) = &se
+            && se.seconds < self.config.min_se
+        {
+            let extra = [("Min-SE", self.config.min_se.to_string())];
+            self.respond_in_tx(now, key, 422, None, &extra, Vec::new());
+            return None;
+        }
+        if req.body.is_empty() {
+            return Some((None, se));
+        }
+        match Sdp::parse(&req.body) {
+            Ok(sdp) => Some((Some(sdp), se)),
+            Err(e) => {
+                let reason = format!("Malformed SDP: {e}");
+                self.respond_in_tx(now, key, 400, Some(&reason), &[], Vec::new());
+                None
+            }
+        }
+    }
+
     fn respond_in_tx(
         &mut self,
         now: Timestamp,
