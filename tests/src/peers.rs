@@ -1,9 +1,11 @@
 //! Real SIP peers for end-to-end tests: a headless baresip that sends a tone and records what
 //! it hears, and the signal helpers to check the recording.
 
-use std::net::UdpSocket;
+use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 /// A WAV file's samples (16-bit mono).
 pub fn read_wav(path: &Path) -> (u32, Vec<i16>) {
@@ -100,4 +102,62 @@ pub fn free_udp_port() -> u16 {
             return port;
         }
     }
+}
+
+/// Waits for a child process to end, up to a minute (a bound against a hung test).
+pub fn wait_exit(child: &mut Child, what: &str) -> ExitStatus {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("{what} did not finish");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Runs sipp with scenario `xml` (written to `dir` under a fresh name) against the bridge's
+/// SIP address, calling user `service`; its error and message logs go to `dir`.
+pub fn sipp(dir: &Path, sip: SocketAddr, service: &str, xml: &str, extra: &[&str]) -> Child {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let file = dir.join(format!(
+        "scenario-{}.xml",
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    std::fs::write(&file, xml).unwrap();
+    Command::new("sipp")
+        .arg("-sf")
+        .arg(&file)
+        .args(["-s", service])
+        .arg(sip.to_string())
+        .args(["-i", "127.0.0.1", "-mi", "127.0.0.1", "-nostdin"])
+        .args([
+            "-timeout",
+            "90s",
+            "-timeout_error",
+            "-trace_err",
+            "-trace_msg",
+        ])
+        .args(extra)
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start sipp")
+}
+
+/// sipp's error and message logs in `dir`, for a failure message.
+pub fn sipp_logs(dir: &Path) -> String {
+    let mut out = String::new();
+    for e in std::fs::read_dir(dir).unwrap().filter_map(Result::ok) {
+        let p = e.path();
+        if p.extension().is_some_and(|x| x == "log") {
+            out.push_str(&format!("--- {}\n", p.display()));
+            out.push_str(&std::fs::read_to_string(&p).unwrap_or_default());
+        }
+    }
+    out
 }

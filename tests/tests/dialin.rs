@@ -7,10 +7,11 @@
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use pont_tests::peers::goertzel;
+use pont_tests::peers::{sipp_logs, wait_exit};
 use pont_tests::tool;
 use pont_tests::{Server, bearer, get, send};
 
@@ -98,57 +99,9 @@ impl Bridge {
     }
 }
 
-fn wait_exit(child: &mut Child, what: &str) -> ExitStatus {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("{what} did not finish");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 /// Runs sipp with scenario `xml` against the bridge's dial-in user.
 fn sipp(dir: &Path, sip: SocketAddr, xml: &str, extra: &[&str]) -> Child {
-    let file = dir.join("scenario.xml");
-    std::fs::write(&file, xml).unwrap();
-    Command::new("sipp")
-        .arg("-sf")
-        .arg(&file)
-        .args(["-s", "dialin"])
-        .arg(sip.to_string())
-        .args(["-i", "127.0.0.1", "-mi", "127.0.0.1", "-nostdin"])
-        .args([
-            "-timeout",
-            "90s",
-            "-timeout_error",
-            "-trace_err",
-            "-trace_msg",
-        ])
-        .args(extra)
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start sipp")
-}
-
-fn sipp_logs(dir: &Path) -> String {
-    let mut out = String::new();
-    for e in std::fs::read_dir(dir).unwrap().filter_map(Result::ok) {
-        let p = e.path();
-        if p.extension().is_some_and(|x| x == "log") {
-            out.push_str(&format!("--- {}\n", p.display()));
-            let text = std::fs::read_to_string(&p).unwrap_or_default();
-            // The message log of a long call is big: its end says what went wrong.
-            out.push_str(&text[text.len().saturating_sub(6000)..]);
-        }
-    }
-    out
+    pont_tests::peers::sipp(dir, sip, "dialin", xml, extra)
 }
 
 fn scenario(body: &str) -> String {

@@ -6,10 +6,10 @@
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use pont_tests::peers::{baresip, free_udp_port, goertzel, read_wav};
+use pont_tests::peers::{baresip, free_udp_port, goertzel, read_wav, sipp_logs, wait_exit};
 use pont_tests::tool;
 use pont_tests::{Server, bearer, get, instant_room};
 
@@ -69,64 +69,6 @@ impl Room {
             std::thread::sleep(Duration::from_millis(100));
         }
     }
-}
-
-fn wait_exit(child: &mut Child, what: &str) -> ExitStatus {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("{what} did not finish");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Runs sipp with scenario `xml` (written to `dir`) against the bridge.
-fn sipp(dir: &Path, sip: SocketAddr, service: &str, xml: &str, extra: &[&str]) -> Child {
-    let file = dir.join(format!("scenario-{}.xml", rand_suffix()));
-    std::fs::write(&file, xml).unwrap();
-    Command::new("sipp")
-        .arg("-sf")
-        .arg(&file)
-        .args(["-s", service])
-        .arg(sip.to_string())
-        .args(["-i", "127.0.0.1", "-mi", "127.0.0.1", "-m", "1", "-nostdin"])
-        .args([
-            "-timeout",
-            "60s",
-            "-timeout_error",
-            "-trace_err",
-            "-trace_msg",
-        ])
-        .args(extra)
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start sipp")
-}
-
-/// sipp's error and message logs in `dir`, for a failure message.
-fn sipp_logs(dir: &Path) -> String {
-    let mut out = String::new();
-    for e in std::fs::read_dir(dir).unwrap().filter_map(Result::ok) {
-        let p = e.path();
-        if p.extension().is_some_and(|x| x == "log") {
-            out.push_str(&format!("--- {}\n", p.display()));
-            out.push_str(&std::fs::read_to_string(&p).unwrap_or_default());
-        }
-    }
-    out
-}
-
-fn rand_suffix() -> u32 {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static N: AtomicU32 = AtomicU32::new(0);
-    N.fetch_add(1, Ordering::Relaxed)
 }
 
 /// sipp's own `uac_pcap` scenario, with the path to Debian's pcaps: a G.711 A-law call
@@ -241,6 +183,11 @@ fn bye(cseq: u32) -> String {
   <recv response="200" crlf="true"/>
 "#
     )
+}
+
+/// One call of scenario `xml` to user `service` (see [`pont_tests::peers::sipp`]).
+fn sipp(dir: &Path, sip: SocketAddr, service: &str, xml: &str, extra: &[&str]) -> Child {
+    pont_tests::peers::sipp(dir, sip, service, xml, &[&["-m", "1"], extra].concat())
 }
 
 #[test]
