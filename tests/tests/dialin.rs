@@ -7,11 +7,11 @@
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use pont_tests::peers::goertzel;
-use pont_tests::peers::{sipp_logs, wait_exit};
+use pont_tests::peers::{baresip, free_udp_port, sipp_logs, wait_exit};
 use pont_tests::tool;
 use pont_tests::{Server, bearer, get, send};
 
@@ -565,67 +565,6 @@ impl Phone {
     }
 }
 
-/// A headless baresip calling `uri` for `seconds`, sending a tone of `freq` Hz and recording
-/// what it hears into `dir/rec`.
-fn baresip(dir: &Path, freq: f64, uri: &str, seconds: u32) -> Child {
-    std::fs::create_dir_all(dir.join("rec")).unwrap();
-    let tone = dir.join("tone.wav");
-    let rate = 8000u32;
-    let n = rate * (seconds + 5);
-    let mut w = Vec::new();
-    w.extend_from_slice(b"RIFF");
-    w.extend_from_slice(&(36 + 2 * n).to_le_bytes());
-    w.extend_from_slice(b"WAVEfmt ");
-    w.extend_from_slice(&16u32.to_le_bytes());
-    w.extend_from_slice(&1u16.to_le_bytes());
-    w.extend_from_slice(&1u16.to_le_bytes());
-    w.extend_from_slice(&rate.to_le_bytes());
-    w.extend_from_slice(&(rate * 2).to_le_bytes());
-    w.extend_from_slice(&2u16.to_le_bytes());
-    w.extend_from_slice(&16u16.to_le_bytes());
-    w.extend_from_slice(b"data");
-    w.extend_from_slice(&(2 * n).to_le_bytes());
-    for i in 0..n {
-        let v =
-            (8000.0 * (2.0 * std::f64::consts::PI * freq * i as f64 / rate as f64).sin()) as i16;
-        w.extend_from_slice(&v.to_le_bytes());
-    }
-    std::fs::write(&tone, w).unwrap();
-    let port = loop {
-        let s = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = s.local_addr().unwrap().port();
-        if port < 65_000 && std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
-            break port;
-        }
-    };
-    let config = format!(
-        "poll_method epoll\nsip_listen 127.0.0.1:{port}\nmodule_path /usr/lib/baresip/modules\n\
-         module menu.so\nmodule g711.so\nmodule aufile.so\nmodule sndfile.so\n\
-         module_app account.so\nmodule_app contact.so\nmodule_app menu.so\n\
-         audio_player aufile,{play}\naudio_source aufile,{tone}\naudio_alert aufile,/dev/null\n\
-         snd_path {rec}\naudio_srate 8000\naudio_channels 1\n",
-        play = dir.join("play.wav").display(),
-        tone = tone.display(),
-        rec = dir.join("rec").display(),
-    );
-    std::fs::write(dir.join("config"), config).unwrap();
-    std::fs::write(
-        dir.join("accounts"),
-        format!("<sip:ua@127.0.0.1:{port}>;regint=0;audio_codecs=PCMU\n"),
-    )
-    .unwrap();
-    std::fs::write(dir.join("contacts"), "").unwrap();
-    Command::new("baresip")
-        .arg("-f")
-        .arg(dir)
-        .args(["-t", &seconds.to_string(), "-e", &format!("/dial {uri}")])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start baresip")
-}
-
 fn read_wav(path: &Path) -> Vec<i16> {
     let bytes = std::fs::read(path).unwrap();
     bytes[44.min(bytes.len())..]
@@ -644,7 +583,7 @@ fn inband_tones_join_and_the_caller_and_the_room_hear_each_other() {
     // Someone in the room: baresip, sending 1300 Hz and recording what it hears.
     let bdir = tempfile::tempdir().unwrap();
     let uri = format!("sip:{room}@{}", b.server.sip());
-    let mut member = baresip(bdir.path(), 1300.0, &uri, 40);
+    let mut member = baresip(bdir.path(), free_udp_port(), 1300.0, &uri, 40);
     let deadline = Instant::now() + WAIT;
     while b.participants(room).iter().all(|p| p["kind"] != "sip") {
         assert!(
