@@ -60,45 +60,84 @@ pub fn goertzel(samples: &[i16], rate: u32, freq: f64) -> f64 {
 }
 
 /// A headless baresip that calls `uri` for `seconds`, sending a tone of `freq` Hz and
-/// recording what it hears (the `sndfile` module) into `dir/rec`.
-pub fn baresip(dir: &Path, port: u16, freq: f64, uri: &str, seconds: u32) -> Child {
+/// recording what it hears (the `sndfile` module) into `dir/rec`; its output goes to
+/// `dir/baresip.log`.
+///
+/// baresip binds its SIP port itself, so another process can take the port between
+/// [`free_udp_port`] and baresip's start: it then exits at once ("Address already in use") and
+/// is started again on another port. Returns once baresip says it is ready (and so has dialled).
+pub fn baresip(dir: &Path, freq: f64, uri: &str, seconds: u32) -> Child {
     std::fs::create_dir_all(dir.join("rec")).unwrap();
     let tone = dir.join("tone.wav");
     write_tone_wav(&tone, freq, seconds + 5);
-    let config = format!(
-        "poll_method epoll\nsip_listen 127.0.0.1:{port}\nmodule_path /usr/lib/baresip/modules\n\
-         module menu.so\nmodule g711.so\nmodule aufile.so\nmodule sndfile.so\n\
-         module_app account.so\nmodule_app contact.so\nmodule_app menu.so\n\
-         audio_player aufile,{play}\naudio_source aufile,{tone}\naudio_alert aufile,/dev/null\n\
-         snd_path {rec}\naudio_srate 8000\naudio_channels 1\n",
-        play = dir.join("play.wav").display(),
-        tone = tone.display(),
-        rec = dir.join("rec").display(),
-    );
-    std::fs::write(dir.join("config"), config).unwrap();
-    std::fs::write(
-        dir.join("accounts"),
-        format!("<sip:ua@127.0.0.1:{port}>;regint=0;audio_codecs=PCMU\n"),
-    )
-    .unwrap();
-    std::fs::write(dir.join("contacts"), "").unwrap();
-    Command::new("baresip")
-        .arg("-f")
-        .arg(dir)
-        .args(["-t", &seconds.to_string(), "-e", &format!("/dial {uri}")])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start baresip")
+    let log_path = dir.join("baresip.log");
+    let mut log = String::new();
+    for _ in 0..5 {
+        let port = free_udp_port();
+        let config = format!(
+            "poll_method epoll\nsip_listen 127.0.0.1:{port}\nmodule_path /usr/lib/baresip/modules\n\
+             module menu.so\nmodule g711.so\nmodule aufile.so\nmodule sndfile.so\n\
+             module_app account.so\nmodule_app contact.so\nmodule_app menu.so\n\
+             audio_player aufile,{play}\naudio_source aufile,{tone}\naudio_alert aufile,/dev/null\n\
+             snd_path {rec}\naudio_srate 8000\naudio_channels 1\n",
+            play = dir.join("play.wav").display(),
+            tone = tone.display(),
+            rec = dir.join("rec").display(),
+        );
+        std::fs::write(dir.join("config"), config).unwrap();
+        std::fs::write(
+            dir.join("accounts"),
+            format!("<sip:ua@127.0.0.1:{port}>;regint=0;audio_codecs=PCMU\n"),
+        )
+        .unwrap();
+        std::fs::write(dir.join("contacts"), "").unwrap();
+        let out = std::fs::File::create(&log_path).unwrap();
+        let mut child = Command::new("baresip")
+            .arg("-f")
+            .arg(dir)
+            .args(["-t", &seconds.to_string(), "-e", &format!("/dial {uri}")])
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .spawn()
+            .expect("start baresip");
+        // Ready or gone: baresip prints "baresip is ready." once its transports are bound.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            if log.contains("baresip is ready.") {
+                return child;
+            }
+            if child.try_wait().unwrap().is_some() {
+                log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                break;
+            }
+            assert!(Instant::now() < deadline, "baresip never got ready:\n{log}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(
+            log.contains("Address already in use"),
+            "baresip exited at start:\n{log}"
+        );
+    }
+    panic!("baresip found no free SIP port:\n{log}");
 }
 
+/// A UDP port that is free now, with its TCP neighbour free too (baresip also opens TCP on
+/// the port and TLS on port + 1). Ports handed out once are not handed out again by this
+/// process, so parallel tests do not pick the same one.
 pub fn free_udp_port() -> u16 {
-    // baresip also opens TCP (port) and TLS (port+1): find a port with its neighbour free.
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
     loop {
         let s = UdpSocket::bind("127.0.0.1:0").unwrap();
         let port = s.local_addr().unwrap().port();
-        if port < 65_000 && std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+        let mut given = GIVEN.lock().unwrap();
+        if port < 65_000
+            && !given.contains(&port)
+            && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+            && std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok()
+        {
+            given.push(port);
             return port;
         }
     }

@@ -3,7 +3,7 @@
 //! ordinary Opus track (decoded, levelled, re-encoded by the mixer), and the browser's voice
 //! reaches the caller in the mix. Skips (and says so) without chromium, chromedriver or baresip.
 
-use pont_tests::peers::{baresip, free_udp_port, goertzel, read_wav};
+use pont_tests::peers::{baresip, goertzel, read_wav};
 use pont_tests::webdriver::{Driver, browser_available, poll, write_wav};
 use pont_tests::{EVENT_WAIT, Server, bearer, create_token, get, instant_room};
 use serde_json::Value;
@@ -48,7 +48,7 @@ fn a_browser_and_a_phone_caller_hear_each_other() {
     // when the browser arrives.
     let phone_dir = tempfile::tempdir().unwrap();
     let uri = format!("sip:{room}@{}", server.sip());
-    let mut phone = baresip(phone_dir.path(), free_udp_port(), 700.0, &uri, 14);
+    let mut phone = baresip(phone_dir.path(), 700.0, &uri, 14);
     let phone_id = poll(EVENT_WAIT, || {
         participants()
             .iter()

@@ -11,7 +11,7 @@ use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use pont_tests::peers::goertzel;
-use pont_tests::peers::{baresip, free_udp_port, sipp_logs, wait_exit};
+use pont_tests::peers::{baresip, sipp_logs, wait_exit};
 use pont_tests::tool;
 use pont_tests::{Server, bearer, get, send};
 
@@ -583,7 +583,7 @@ fn inband_tones_join_and_the_caller_and_the_room_hear_each_other() {
     // Someone in the room: baresip, sending 1300 Hz and recording what it hears.
     let bdir = tempfile::tempdir().unwrap();
     let uri = format!("sip:{room}@{}", b.server.sip());
-    let mut member = baresip(bdir.path(), free_udp_port(), 1300.0, &uri, 40);
+    let mut member = baresip(bdir.path(), 1300.0, &uri, 40);
     let deadline = Instant::now() + WAIT;
     while b.participants(room).iter().all(|p| p["kind"] != "sip") {
         assert!(

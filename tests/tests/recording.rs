@@ -7,10 +7,10 @@
 //! Skips, saying so, when ffmpeg or baresip is missing.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use pont_tests::peers::{free_udp_port, goertzel, write_tone_wav};
+use pont_tests::peers::goertzel;
 use pont_tests::tool;
 use pont_tests::ws::WsClient;
 use pont_tests::{ServeOptions, Server, bearer, create_token, get, get_bytes, instant_room, send};
@@ -134,7 +134,7 @@ fn decode(path: &Path) -> (String, Vec<i16>) {
     (String::from_utf8_lossy(&out.stderr).into_owned(), pcm)
 }
 
-/// A headless baresip calling `uri` for `seconds`, sending a tone of `freq` Hz (G.711 µ-law).
+/// A headless baresip (see [`pont_tests::peers::baresip`]), killed when dropped.
 struct Caller(Child);
 
 impl Drop for Caller {
@@ -145,36 +145,7 @@ impl Drop for Caller {
 }
 
 fn baresip(dir: &Path, freq: f64, uri: &str, seconds: u32) -> Caller {
-    let port = free_udp_port();
-    let tone = dir.join("tone.wav");
-    write_tone_wav(&tone, freq, seconds + 5);
-    let config = format!(
-        "poll_method epoll\nsip_listen 127.0.0.1:{port}\nmodule_path /usr/lib/baresip/modules\n\
-         module menu.so\nmodule g711.so\nmodule aufile.so\n\
-         module_app account.so\nmodule_app contact.so\nmodule_app menu.so\n\
-         audio_player aufile,{play}\naudio_source aufile,{tone}\naudio_alert aufile,/dev/null\n\
-         audio_srate 8000\naudio_channels 1\n",
-        play = dir.join("play.wav").display(),
-        tone = tone.display(),
-    );
-    std::fs::write(dir.join("config"), config).unwrap();
-    std::fs::write(
-        dir.join("accounts"),
-        format!("<sip:ua@127.0.0.1:{port}>;regint=0;audio_codecs=PCMU\n"),
-    )
-    .unwrap();
-    std::fs::write(dir.join("contacts"), "").unwrap();
-    Caller(
-        Command::new("baresip")
-            .arg("-f")
-            .arg(dir)
-            .args(["-t", &seconds.to_string(), "-e", &format!("/dial {uri}")])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start baresip"),
-    )
+    Caller(pont_tests::peers::baresip(dir, freq, uri, seconds))
 }
 
 /// Reads recording notices until one says `state` (the rotation sends "off" then

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use pont_tests::peers::{baresip, free_udp_port, goertzel, read_wav, sipp_logs, wait_exit};
+use pont_tests::peers::{baresip, goertzel, read_wav, sipp_logs, wait_exit};
 use pont_tests::tool;
 use pont_tests::{Server, bearer, get, instant_room};
 
@@ -362,8 +362,8 @@ fn two_baresip_callers_hear_each_other_and_not_themselves() {
     let r = room();
     let uri = format!("sip:{}@{}", r.room, r.server.sip());
     let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut a = baresip(da.path(), free_udp_port(), 700.0, &uri, 8);
-    let mut b = baresip(db.path(), free_udp_port(), 1300.0, &uri, 8);
+    let mut a = baresip(da.path(), 700.0, &uri, 8);
+    let mut b = baresip(db.path(), 1300.0, &uri, 8);
     r.wait_for_sip_participants(2);
     for (c, what) in [(&mut a, "baresip a"), (&mut b, "baresip b")] {
         wait_exit(c, what);
