@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use pont_tests::peers::goertzel;
 use pont_tests::tool;
+use pont_tests::webdriver::{Driver, browser_available, poll, write_wav};
 use pont_tests::ws::WsClient;
 use pont_tests::{ServeOptions, Server, bearer, create_token, get, get_bytes, instant_room, send};
 use serde_json::{Value, json};
@@ -166,6 +167,155 @@ fn sha256_hex(path: &Path) -> String {
         .next()
         .unwrap_or_default()
         .to_owned()
+}
+
+/// `(codec_name, width, height, duration)` of every stream, by ffprobe.
+fn probe_streams(path: &Path) -> Vec<(String, u32, u32, f64)> {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries"])
+        .args(["stream=codec_name,width,height,duration", "-of", "csv=p=0"])
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "ffprobe: {out:?}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            let num = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+            (
+                f[0].to_owned(),
+                num(1) as u32,
+                num(2) as u32,
+                num(f.len() - 1),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_browser_and_two_sip_callers_are_recorded_as_composed_h264_and_opus() {
+    if tool("ffprobe").is_none() || tool("ffmpeg").is_none() || tool("baresip").is_none() {
+        eprintln!("SKIPPED: ffmpeg or baresip is not installed (bash tools/test-deps)");
+        return;
+    }
+    let (chromium, chromedriver) = match browser_available() {
+        Ok(p) => p,
+        Err(why) => {
+            eprintln!("SKIPPED: {why}");
+            return;
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let token = create_token(&dir.path().join("data"), "rec");
+    let api = Api {
+        server: &server,
+        auth: bearer(&token),
+    };
+    let room = instant_room(&server, &token);
+    let uri = format!("sip:{room}@{}", server.sip());
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let _a = baresip(da.path(), 700.0, &uri, 45);
+    let _b = baresip(db.path(), 1300.0, &uri, 45);
+    api.wait_for_sip_participants(room, 2);
+
+    let tone = dir.path().join("tone.wav");
+    write_wav(&tone, 45, Some((1000.0, -6.0)));
+    let driver = Driver::start(&chromium, &chromedriver);
+    let browser = driver.browser(
+        &dir.path().join("profile"),
+        &[format!(
+            "--use-file-for-fake-audio-capture={}",
+            tone.display()
+        )],
+    );
+    browser.navigate(&server.url(&format!("/r/{room}?name=Camera&autojoin=1")));
+    poll(WAIT, || {
+        (browser
+            .exec("return window.pont.connectionState;", Value::Array(vec![]))
+            .as_str()
+            == Some("connected"))
+        .then_some(())
+    })
+    .expect("the browser connected");
+
+    let r = api.record(&room.to_string(), "start");
+    assert_eq!(r.status, 200, "{r:?}");
+    let id = r.json()["id"].as_i64().unwrap();
+    // Recorded media accumulates in real time: a bounded wait is the point here.
+    std::thread::sleep(Duration::from_secs(10));
+    let r = api.record(&room.to_string(), "stop");
+    assert_eq!(r.status, 200, "{r:?}");
+    let meta = api.closed(id);
+    let duration = meta["duration"].as_f64().unwrap();
+    assert!((9.0..12.0).contains(&duration), "{meta}");
+
+    let whole = api.download(id, None);
+    assert_eq!(whole.status, 200);
+    let file = dir.path().join("video.mp4");
+    std::fs::write(&file, &whole.body).unwrap();
+    let streams = probe_streams(&file);
+    let video = streams
+        .iter()
+        .find(|s| s.0 == "h264")
+        .unwrap_or_else(|| panic!("no H.264 stream: {streams:?}\n{}", server.stderr()));
+    let audio = streams
+        .iter()
+        .find(|s| s.0 == "opus")
+        .unwrap_or_else(|| panic!("no Opus stream: {streams:?}"));
+    assert_eq!((video.1, video.2), (1280, 720), "{streams:?}");
+    // The video starts with the composer's first keyframe, a frame or so after the audio.
+    assert!(video.3 > duration - 1.0, "{streams:?} vs {duration} s");
+    assert!(
+        (audio.3 - duration).abs() < 0.2,
+        "{streams:?} vs {duration} s"
+    );
+    let out = Command::new("ffmpeg")
+        .args(["-nostdin", "-v", "error", "-i"])
+        .arg(&file)
+        .args(["-f", "null", "-"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(
+        out.stderr.is_empty(),
+        "ffmpeg errors: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // The browser's camera is in the picture (Chromium's fake camera is green with no blue;
+    // the callers' named tiles all have some), wherever the layout put it.
+    let out = Command::new("ffmpeg")
+        .args([
+            "-nostdin",
+            "-v",
+            "error",
+            "-ss",
+            &format!("{}", duration - 2.0),
+            "-i",
+        ])
+        .arg(&file)
+        .args(["-frames:v", "1", "-vf", "scale=160:90", "-f", "rawvideo"])
+        .args(["-pix_fmt", "rgb24", "-"])
+        .output()
+        .unwrap();
+    assert_eq!(out.stdout.len(), 160 * 90 * 3, "{out:?}");
+    let green = out
+        .stdout
+        .chunks_exact(3)
+        .filter(|p| p[1] > 110 && p[0] < 90 && p[2] < 40)
+        .count();
+    assert!(green > 160 * 90 / 50, "{green} green pixels");
+    // The mix holds both callers and the browser.
+    let (_, pcm) = decode(&file);
+    let mid = &pcm[pcm.len() / 4..pcm.len() * 3 / 4];
+    for f in [700.0, 1300.0, 1000.0] {
+        let level = goertzel(mid, 8000, f);
+        assert!(
+            level > 100.0 * goertzel(mid, 8000, 1700.0).max(1.0),
+            "{f} Hz at {level:.0}"
+        );
+    }
 }
 
 #[test]

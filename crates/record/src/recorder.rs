@@ -27,7 +27,12 @@ pub struct RecorderConfig {
     /// overhead (~12 bytes per 20 ms packet plus ~100 per fragment) stays near 5 % at 32 kbit/s.
     pub fragment: Duration,
     /// The composed video, if the room has one: its track is announced in the init segment.
+    /// With empty `sps`/`pps` the init segment waits for [`Recorder::handle_video_parameter_sets`]
+    /// (the first keyframe's), up to `video_wait` of audio.
     pub video: Option<VideoConfig>,
+    /// How much audio to hold back while waiting for the video's parameter sets; then the
+    /// recording goes on audio only. Default 3 s.
+    pub video_wait: Duration,
 }
 
 impl Default for RecorderConfig {
@@ -35,6 +40,7 @@ impl Default for RecorderConfig {
         Self {
             fragment: Duration::from_secs(1),
             video: None,
+            video_wait: Duration::from_secs(3),
         }
     }
 }
@@ -96,6 +102,9 @@ pub struct Recorder {
     video_time: u64,
     /// Waiting for a keyframe (at the start and after a pause).
     video_needs_key: bool,
+    /// The init segment is out (it waits for the video's parameter sets when they were not
+    /// known at creation).
+    init_sent: bool,
     sequence: u32,
     out: VecDeque<Bytes>,
     stats: RecorderStats,
@@ -104,31 +113,7 @@ pub struct Recorder {
 impl Recorder {
     pub fn new(config: RecorderConfig) -> Result<Self, RecordError> {
         let encoder = Encoder::new(AudioCodec::Opus)?;
-        let mut tracks = vec![Track {
-            id: AUDIO_TRACK,
-            kind: TrackKind::Opus {
-                channels: 1,
-                pre_skip: OPUS_PRE_SKIP,
-                input_rate: OPUS_TIMESCALE,
-            },
-        }];
-        if let Some(v) = &config.video {
-            tracks.push(Track {
-                id: VIDEO_TRACK,
-                kind: TrackKind::H264 {
-                    width: v.width,
-                    height: v.height,
-                    sps: v.sps.clone(),
-                    pps: v.pps.clone(),
-                },
-            });
-        }
-        let init = Bytes::from(mp4::init_segment(&tracks));
-        let stats = RecorderStats {
-            bytes: init.len() as u64,
-            ..RecorderStats::default()
-        };
-        Ok(Self {
+        let mut r = Self {
             config,
             state: RecorderState::Recording,
             encoder,
@@ -144,10 +129,61 @@ impl Recorder {
             video_pending: None,
             video_time: 0,
             video_needs_key: true,
+            init_sent: false,
             sequence: 0,
-            out: VecDeque::from([init]),
-            stats,
-        })
+            out: VecDeque::new(),
+            stats: RecorderStats::default(),
+        };
+        if r.config.video.as_ref().is_none_or(|v| !v.sps.is_empty()) {
+            r.send_init();
+        }
+        Ok(r)
+    }
+
+    /// The init segment (`ftyp` + `moov`) with the tracks known now; fragments held back while
+    /// it waited follow it.
+    fn send_init(&mut self) {
+        let mut tracks = vec![Track {
+            id: AUDIO_TRACK,
+            kind: TrackKind::Opus {
+                channels: 1,
+                pre_skip: OPUS_PRE_SKIP,
+                input_rate: OPUS_TIMESCALE,
+            },
+        }];
+        if let Some(v) = &self.config.video {
+            tracks.push(Track {
+                id: VIDEO_TRACK,
+                kind: TrackKind::H264 {
+                    width: v.width,
+                    height: v.height,
+                    sps: v.sps.clone(),
+                    pps: v.pps.clone(),
+                },
+            });
+        }
+        let init = Bytes::from(mp4::init_segment(&tracks));
+        self.stats.bytes += init.len() as u64;
+        self.out.push_front(init);
+        self.init_sent = true;
+    }
+
+    /// Whether the file has begun: false while the init segment waits for the video's
+    /// parameter sets.
+    pub fn started(&self) -> bool {
+        self.init_sent
+    }
+
+    /// The video has no keyframe yet and the wait is over, or the recording ends: go on with
+    /// audio alone.
+    fn give_up_video(&mut self) {
+        if !self.init_sent {
+            warn!("no video keyframe in time: recording audio only");
+            self.config.video = None;
+            self.video.clear();
+            self.video_pending = None;
+            self.send_init();
+        }
     }
 
     // ---- getters ----
@@ -210,6 +246,12 @@ impl Recorder {
             }
             self.pcm48.drain(..OPUS_FRAME);
         }
+        if !self.init_sent
+            && self.audio_time * 1_000_000 / u64::from(OPUS_TIMESCALE)
+                >= self.config.video_wait.as_micros() as u64
+        {
+            self.give_up_video();
+        }
         let open = Duration::from_micros(
             (self.audio_time - self.audio_start) * 1_000_000 / u64::from(OPUS_TIMESCALE),
         );
@@ -223,7 +265,8 @@ impl Recorder {
     /// recorder was created with [`RecorderConfig::video`]; after a start or a resume, dropped
     /// until a keyframe.
     pub fn handle_video(&mut self, _now: Timestamp, rtp_ts: u32, avcc: Bytes, keyframe: bool) {
-        if self.state != RecorderState::Recording || self.config.video.is_none() {
+        if self.state != RecorderState::Recording || self.config.video.is_none() || !self.init_sent
+        {
             return;
         }
         if self.video_needs_key {
@@ -257,6 +300,20 @@ impl Recorder {
         self.video_pending = Some((rtp_ts, avcc, keyframe));
     }
 
+    /// The video's SPS and PPS (without start codes), from a keyframe. The first ones complete
+    /// the init segment when they were not known at creation; later ones are ignored (the
+    /// composer's encoder keeps its parameters for the whole recording).
+    pub fn handle_video_parameter_sets(&mut self, sps: &[u8], pps: &[u8]) {
+        if self.init_sent || sps.is_empty() || pps.is_empty() {
+            return;
+        }
+        if let Some(v) = self.config.video.as_mut() {
+            v.sps = sps.to_vec();
+            v.pps = pps.to_vec();
+            self.send_init();
+        }
+    }
+
     // ---- commands ----
 
     /// Stops taking media; what is buffered goes out as a fragment now.
@@ -280,6 +337,7 @@ impl Recorder {
     /// Ends the recording: the last fragment goes out; later media is ignored.
     pub fn finish(&mut self) {
         if self.state != RecorderState::Finished {
+            self.give_up_video();
             self.close_video_sample();
             self.flush();
             self.state = RecorderState::Finished;
@@ -309,6 +367,10 @@ impl Recorder {
     }
 
     fn flush(&mut self) {
+        if !self.init_sent {
+            // Held until the init segment can go first.
+            return;
+        }
         let runs = [
             TrackRun {
                 track_id: AUDIO_TRACK,
@@ -449,5 +511,87 @@ mod tests {
         assert_eq!(s.fragments, 2);
         assert_eq!(r.stats().video_samples, 25);
         assert!((s.duration_secs - 1.0).abs() < 0.04, "{}", s.duration_secs);
+    }
+
+    fn has_box(file: &[u8], name: &[u8; 4]) -> bool {
+        file.windows(4).any(|w| w == name)
+    }
+
+    fn awaiting_video() -> RecorderConfig {
+        RecorderConfig {
+            video: Some(VideoConfig {
+                width: 320,
+                height: 240,
+                sps: Vec::new(),
+                pps: Vec::new(),
+            }),
+            ..RecorderConfig::default()
+        }
+    }
+
+    #[test]
+    fn the_init_segment_waits_for_the_first_keyframes_parameter_sets() {
+        let mut r = Recorder::new(awaiting_video()).unwrap();
+        let frames = tone(48_000, 100);
+        // 1.5 s of audio while the composer starts: nothing goes out yet, nothing is lost.
+        for f in &frames[..75] {
+            r.handle_audio(Timestamp::ZERO, 48_000, f);
+        }
+        assert!(!r.started());
+        assert_eq!(r.poll_output(), None);
+        let au = Bytes::from_static(&[0, 0, 0, 2, 0x65, 0x88]);
+        r.handle_video(Timestamp::ZERO, 0, au.clone(), true); // before the parameter sets: dropped
+        r.handle_video_parameter_sets(&[0x67, 0x42, 0xc0, 0x1f], &[0x68, 0xce]);
+        assert!(r.started());
+        for (i, f) in frames[75..].iter().enumerate() {
+            if i % 2 == 0 {
+                r.handle_video(Timestamp::ZERO, 1800 * i as u32, au.clone(), i == 0);
+            }
+            r.handle_audio(Timestamp::ZERO, 48_000, f);
+        }
+        r.finish();
+        let file = drain(&mut r);
+        assert!(has_box(&file, b"avcC"));
+        let s = scan_bytes(&file);
+        assert!(s.has_init);
+        assert!((s.duration_secs - 2.0).abs() < 0.05, "{}", s.duration_secs);
+        assert_eq!(r.stats().audio_frames, 100);
+        assert_eq!(r.stats().video_samples, 13);
+        assert_eq!(r.stats().bytes, file.len() as u64);
+    }
+
+    #[test]
+    fn no_keyframe_within_the_wait_records_audio_only() {
+        let mut r = Recorder::new(awaiting_video()).unwrap();
+        let frames = tone(48_000, 200);
+        for f in &frames[..149] {
+            r.handle_audio(Timestamp::ZERO, 48_000, f);
+        }
+        assert!(!r.started());
+        r.handle_audio(Timestamp::ZERO, 48_000, &frames[149]);
+        assert!(r.started(), "3 s of audio is the wait");
+        // Parameter sets now are too late for this file.
+        r.handle_video_parameter_sets(&[0x67, 0x42, 0xc0, 0x1f], &[0x68, 0xce]);
+        for f in &frames[150..] {
+            r.handle_audio(Timestamp::ZERO, 48_000, f);
+        }
+        r.finish();
+        let file = drain(&mut r);
+        assert!(!has_box(&file, b"avcC"));
+        let s = scan_bytes(&file);
+        assert!((s.duration_secs - 4.0).abs() < 1e-9, "{}", s.duration_secs);
+    }
+
+    #[test]
+    fn finishing_before_any_keyframe_still_makes_a_playable_file() {
+        let mut r = Recorder::new(awaiting_video()).unwrap();
+        for f in &tone(48_000, 20) {
+            r.handle_audio(Timestamp::ZERO, 48_000, f);
+        }
+        r.finish();
+        let s = scan_bytes(&drain(&mut r));
+        assert!(s.has_init);
+        assert_eq!(s.fragments, 1);
+        assert!((s.duration_secs - 0.4).abs() < 1e-9, "{}", s.duration_secs);
     }
 }

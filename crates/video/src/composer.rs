@@ -130,6 +130,9 @@ pub enum ComposerOutput {
     /// for a room system). Already rate-limited per participant.
     RequestKeyframe(ParticipantId),
     /// The composed picture just encoded (only with [`ComposerConfig::tap_frames`]).
+    /// The access unit just encoded, in Annex-B form with the SPS/PPS before every IDR (only
+    /// while [`Composer::set_access_unit_tap`] is on): the recorder's input.
+    AccessUnit(AccessUnit),
     Frame {
         /// RTP timestamp of the packets encoding it.
         rtp_timestamp: u32,
@@ -238,6 +241,8 @@ pub struct Composer {
     drawn: Vec<SlotKey>,
     encoder: Encoder,
     packetizer: Packetizer,
+    /// [`Composer::set_access_unit_tap`].
+    tap_access_units: bool,
     next_frame: Option<Timestamp>,
     keyframe_pending: bool,
     last_keyframe: Option<Timestamp>,
@@ -289,6 +294,7 @@ impl Composer {
         Ok(Self {
             canvas: Arc::new(I420Frame::new(config.width, config.height, BACKGROUND)),
             packetizer: Packetizer::new(config.max_payload, config.first_seq),
+            tap_access_units: false,
             frame_interval,
             config,
             participants: BTreeMap::new(),
@@ -424,6 +430,17 @@ impl Composer {
         self.keyframe_pending = true;
     }
 
+    /// Emits every encoded access unit as [`ComposerOutput::AccessUnit`] while on (a recorder
+    /// takes the room's picture). Turning it on asks for a keyframe, so the recording can start
+    /// with the next frame (past the keyframe rate limit: a recording starts rarely).
+    pub fn set_access_unit_tap(&mut self, now: Timestamp, on: bool) {
+        if on && !self.tap_access_units {
+            self.request_keyframe(now);
+            self.last_keyframe = None;
+        }
+        self.tap_access_units = on;
+    }
+
     // ---- handle ----
 
     /// A participant's H.264 RTP packet, in arrival order.
@@ -463,18 +480,23 @@ impl Composer {
         if self.next_frame.is_some_and(|t| now < t) {
             return;
         }
-        let next = self.next_frame.unwrap_or(now) + self.frame_interval;
-        self.next_frame = Some(if next <= now {
-            now + self.frame_interval
+        // The frame is stamped with its scheduled time, not the (jittery) time the caller got
+        // round to it: players see a steady frame rate. A caller more than a frame late
+        // re-anchors the schedule at `now`.
+        let scheduled = self.next_frame.unwrap_or(now);
+        let next = scheduled + self.frame_interval;
+        let (frame_time, next) = if next <= now {
+            (now, now + self.frame_interval)
         } else {
-            next
-        });
+            (scheduled, next)
+        };
+        self.next_frame = Some(next);
         if self.pending_main.is_some() {
             // The wait for the new main window's picture may have run out.
             self.relayout(now);
         }
         self.compose(now);
-        self.encode(now);
+        self.encode(now, frame_time);
     }
 
     /// When to call [`Composer::handle_timeout`] next; [`Timestamp::ZERO`] before the first
@@ -656,7 +678,7 @@ impl Composer {
         self.drawn = keys;
     }
 
-    fn encode(&mut self, now: Timestamp) {
+    fn encode(&mut self, now: Timestamp, frame_time: Timestamp) {
         if self.keyframe_pending
             && self
                 .last_keyframe
@@ -666,7 +688,7 @@ impl Composer {
             self.keyframe_pending = false;
         }
         // RTP video clock: 90 kHz (RFC 6184 §5.1).
-        let rtp_timestamp = (now.as_micros().wrapping_mul(9) / 100) as u32;
+        let rtp_timestamp = (frame_time.as_micros().wrapping_mul(9) / 100) as u32;
         let rtp_timestamp = rtp_timestamp.wrapping_add(self.config.timestamp_offset);
         let source = CanvasSource(&self.canvas);
         let bitstream = match self.encoder.encode(&source) {
@@ -696,6 +718,13 @@ impl Composer {
             self.stats.packets_out += 1;
             self.stats.bytes_out += pkt.payload.len() as u64;
             self.out.push_back(ComposerOutput::Packet(pkt));
+        }
+        if self.tap_access_units {
+            self.out.push_back(ComposerOutput::AccessUnit(AccessUnit {
+                rtp_timestamp,
+                keyframe: frame_type == FrameType::IDR,
+                data: annexb,
+            }));
         }
         if self.config.tap_frames {
             self.out.push_back(ComposerOutput::Frame {

@@ -152,6 +152,68 @@ fn the_recorder_tap_gets_each_composed_picture() {
 }
 
 #[test]
+fn the_access_unit_tap_starts_on_a_keyframe_and_matches_the_packets() {
+    let config = ComposerConfig {
+        width: 320,
+        height: 240,
+        ..ComposerConfig::default()
+    };
+    let mut composer = Composer::new(config).unwrap();
+    let mut now = ms(0);
+    // Two frames before the tap: the encoder's first IDR has gone by.
+    for _ in 0..2 {
+        one_frame(&mut composer, now);
+        now += FRAME;
+    }
+    composer.set_access_unit_tap(now, true);
+    let mut units = Vec::new();
+    let mut packets = Vec::new();
+    for _ in 0..12 {
+        composer.handle_timeout(now);
+        while let Some(o) = composer.poll_output() {
+            match o {
+                pont_video::ComposerOutput::AccessUnit(au) => units.push(au),
+                pont_video::ComposerOutput::Packet(p) => packets.push(p),
+                _ => {}
+            }
+        }
+        now += FRAME;
+    }
+    assert_eq!(units.len(), 12);
+    // The tap asked for a keyframe: the first unit is an IDR with its SPS.
+    assert!(units[0].keyframe);
+    let types: Vec<u8> = annexb_nal_units(&units[0].data)
+        .map(|n| nal_type(n[0]))
+        .collect();
+    assert!(
+        types.contains(&NAL_SPS) && types.contains(&NAL_IDR),
+        "{types:?}"
+    );
+    assert!(units[1..].iter().all(|u| !u.keyframe));
+    // The same pictures as the RTP stream: depacketized, the packets give the same units.
+    let mut d = Depacketizer::new();
+    let mut from_rtp = Vec::new();
+    for p in &packets {
+        d.push(p.seq, p.timestamp, p.marker, &p.payload);
+        while let Some(o) = d.poll_output() {
+            if let DepacketizerOutput::Frame(au) = o {
+                from_rtp.push(au);
+            }
+        }
+    }
+    assert_eq!(from_rtp.len(), 12);
+    for (a, b) in units.iter().zip(&from_rtp) {
+        assert_eq!((a.rtp_timestamp, a.keyframe), (b.rtp_timestamp, b.keyframe));
+    }
+    composer.set_access_unit_tap(now, false);
+    composer.handle_timeout(now);
+    assert!(
+        std::iter::from_fn(|| composer.poll_output())
+            .all(|o| !matches!(o, pont_video::ComposerOutput::AccessUnit(_)))
+    );
+}
+
+#[test]
 fn ffprobe_sees_h264_at_1280x720() {
     let has = |tool: &str| {
         std::process::Command::new(tool)

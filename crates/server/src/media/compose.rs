@@ -4,13 +4,14 @@
 //! Decoding up to five pictures and encoding 720p takes milliseconds per frame, so each room's
 //! composer runs on its own thread: the media task (which forwards every packet of every room)
 //! must never wait for it. The media task sends it inputs over a channel and receives the
-//! composed RTP payloads and keyframe requests back over another.
+//! composed RTP payloads and keyframe requests back over another (and, while the room is
+//! recorded with video, the encoded pictures for the recorder).
 
 use std::sync::mpsc as std_mpsc;
 use std::time::Duration;
 
 use pont_types::{ParticipantId, RoomId, Timestamp};
-use pont_video::{Composer, ComposerConfig, ComposerOutput, RtpIn, RtpPayload};
+use pont_video::{AccessUnit, Composer, ComposerConfig, ComposerOutput, RtpIn, RtpPayload};
 use tokio::sync::mpsc;
 use tracing::{debug, info_span, warn};
 
@@ -35,13 +36,25 @@ pub(crate) enum ToComposer {
     },
     /// A viewer lost the picture (PLI/FIR, SIP INFO picture_fast_update).
     Keyframe,
+    /// The room is recorded with video (or no longer): send the encoded access units back.
+    Record(bool),
 }
 
 /// What a composer thread gives back to the media task.
 #[derive(Debug)]
 pub(crate) enum FromComposer {
-    Packet { room: RoomId, payload: RtpPayload },
-    RequestKeyframe { id: ParticipantId },
+    Packet {
+        room: RoomId,
+        payload: RtpPayload,
+    },
+    RequestKeyframe {
+        id: ParticipantId,
+    },
+    /// An encoded picture for the room's recorder.
+    AccessUnit {
+        room: RoomId,
+        au: AccessUnit,
+    },
 }
 
 /// Inputs waiting for a composer; beyond this, video packets are dropped (the composer asks
@@ -130,6 +143,7 @@ fn run(
                         );
                     }
                     ToComposer::Keyframe => composer.request_keyframe(now),
+                    ToComposer::Record(on) => composer.set_access_unit_tap(now, on),
                 }
             }
             Err(std_mpsc::RecvTimeoutError::Timeout) => {}
@@ -143,6 +157,7 @@ fn run(
             let msg = match o {
                 ComposerOutput::Packet(payload) => FromComposer::Packet { room, payload },
                 ComposerOutput::RequestKeyframe(id) => FromComposer::RequestKeyframe { id },
+                ComposerOutput::AccessUnit(au) => FromComposer::AccessUnit { room, au },
                 _ => continue,
             };
             // The media task is gone or far behind: drop (a viewer recovers on a keyframe).
@@ -180,14 +195,27 @@ impl super::Task {
         }
     }
 
-    /// A participant left; the composer goes with the room's last room system.
+    /// A participant left; the composer goes with the room's last room system (unless the
+    /// room is recorded with video).
     pub(super) fn compose_leave(&mut self, room: RoomId, id: ParticipantId) {
         self.browser_video.remove(&id);
         if let Some(c) = self.composers.get(&room) {
             c.send(ToComposer::Leave(id));
         }
-        if !self.has_composed_viewers(room) {
+        self.drop_unneeded_composer(room);
+    }
+
+    /// Stops the room's composer when no room system views it and no recorder takes it.
+    pub(super) fn drop_unneeded_composer(&mut self, room: RoomId) {
+        if !self.has_composed_viewers(room) && !self.records_video(room) {
             self.composers.remove(&room);
+        }
+    }
+
+    /// Turns the composer's access-unit tap on or off for the room's recorder.
+    pub(super) fn compose_record(&self, room: RoomId, on: bool) {
+        if let Some(c) = self.composers.get(&room) {
+            c.send(ToComposer::Record(on));
         }
     }
 
@@ -250,6 +278,7 @@ impl super::Task {
                 let now = self.clock.now();
                 self.core.request_keyframe_from(now, id);
             }
+            FromComposer::AccessUnit { room, au } => self.record_video(room, &au),
         }
     }
 }

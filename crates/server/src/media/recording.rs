@@ -3,15 +3,19 @@
 //! thread (`crate::recording`), and the consent notice to the room's browsers.
 //!
 //! While a room records, its mixer exists even with no SIP leg: browsers' Opus is mixed too.
-//! The composed video joins here when the composer is wired into the server
-//! (`Recorder::handle_video`, a `VideoConfig` at start).
+//! A room with video (a browser, or a SIP endpoint sending video) is recorded with its composed
+//! picture: the room's composer runs while it records and hands every encoded access unit
+//! back; the recorder's init segment waits for the first keyframe's SPS/PPS. Audio rooms
+//! (phone callers and audio-only SIP) record audio only.
 
 use std::sync::mpsc as std_mpsc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use pont_record::{Recorder, RecorderConfig, RecorderState};
+use pont_record::{Recorder, RecorderConfig, RecorderState, VideoConfig};
 use pont_types::{RoomId, Timestamp};
+use pont_video::AccessUnit;
+use pont_video::h264::{NAL_AUD, NAL_PPS, NAL_SPS, annexb_nal_units, nal_type};
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
@@ -54,6 +58,8 @@ pub(crate) enum RecordQuery {
 /// A room's recorder sink.
 pub(super) struct RoomRecorder {
     id: i64,
+    /// Recorded with the composed video.
+    video: bool,
     recorder: Recorder,
     writer: std_mpsc::Sender<WriterMsg>,
     cap: Duration,
@@ -108,7 +114,12 @@ impl Task {
                     r.recorder.finish();
                 }
                 self.drain_recorder(room);
-                let duration = self.recorders.remove(&room).map(|r| {
+                let removed = self.recorders.remove(&room);
+                if removed.as_ref().is_some_and(|r| r.video) {
+                    self.compose_record(room, false);
+                    self.drop_unneeded_composer(room);
+                }
+                let duration = removed.map(|r| {
                     let duration = r.recorder.media_duration();
                     let _ = r.writer.send(WriterMsg::Finish { duration });
                     info!(%room, recording = r.id, ?duration, "recorder finished");
@@ -138,7 +149,21 @@ impl Task {
         if self.recorders.contains_key(&room) {
             return Err("the room is already recording".to_owned());
         }
-        let recorder = Recorder::new(RecorderConfig::default()).map_err(|e| e.to_string())?;
+        let video = self.room_has_video(room);
+        let config = RecorderConfig {
+            video: video.then(|| {
+                let composed = pont_video::ComposerConfig::default();
+                VideoConfig {
+                    width: u16::try_from(composed.width).unwrap_or(u16::MAX),
+                    height: u16::try_from(composed.height).unwrap_or(u16::MAX),
+                    // From the composer's first keyframe.
+                    sps: Vec::new(),
+                    pps: Vec::new(),
+                }
+            }),
+            ..RecorderConfig::default()
+        };
+        let recorder = Recorder::new(config).map_err(|e| e.to_string())?;
         let now = self.clock.now();
         let mixer = self
             .mixer_for(room, now)
@@ -148,6 +173,7 @@ impl Task {
             room,
             RoomRecorder {
                 id,
+                video,
                 recorder,
                 writer,
                 cap,
@@ -155,7 +181,11 @@ impl Task {
                 notices,
             },
         );
-        info!(%room, recording = id, "recorder started");
+        if video {
+            self.ensure_composer(room);
+            self.compose_record(room, true);
+        }
+        info!(%room, recording = id, video, "recorder started");
         self.drain_recorder(room);
         self.announce_recording(room);
         Ok(())
@@ -186,6 +216,51 @@ impl Task {
             moved |= self.drain_recorder(room);
         }
         moved
+    }
+
+    /// Whether the room has video to record: a browser (a camera, or its named tile) or a SIP
+    /// endpoint that negotiated video.
+    fn room_has_video(&self, room: RoomId) -> bool {
+        self.webs.values().any(|w| w.room == room) || self.has_sip_video(room)
+    }
+
+    /// Whether the room's recorder takes the composed video.
+    pub(super) fn records_video(&self, room: RoomId) -> bool {
+        self.recorders.get(&room).is_some_and(|r| r.video)
+    }
+
+    /// An encoded picture of the room's composer: to its recorder, as AVCC with the parameter
+    /// sets taken out (they go in the file's `avcC`).
+    pub(super) fn record_video(&mut self, room: RoomId, au: &AccessUnit) {
+        let Some(r) = self.recorders.get_mut(&room) else {
+            return;
+        };
+        let mut avcc = Vec::with_capacity(au.data.len());
+        let (mut sps, mut pps): (&[u8], &[u8]) = (&[], &[]);
+        for nal in annexb_nal_units(&au.data) {
+            let Some(&header) = nal.first() else {
+                continue;
+            };
+            match nal_type(header) {
+                NAL_SPS => sps = nal,
+                NAL_PPS => pps = nal,
+                NAL_AUD => {}
+                _ => {
+                    let len = u32::try_from(nal.len()).unwrap_or(u32::MAX);
+                    avcc.extend_from_slice(&len.to_be_bytes());
+                    avcc.extend_from_slice(nal);
+                }
+            }
+        }
+        if au.keyframe {
+            r.recorder.handle_video_parameter_sets(sps, pps);
+        }
+        if !avcc.is_empty() {
+            let now = self.clock.now();
+            r.recorder
+                .handle_video(now, au.rtp_timestamp, Bytes::from(avcc), au.keyframe);
+        }
+        self.drain_recorder(room);
     }
 
     fn drain_recorder(&mut self, room: RoomId) -> bool {

@@ -543,6 +543,13 @@ impl Task {
         self.sips.values().any(|s| s.room == room)
     }
 
+    /// Whether a SIP endpoint of the room negotiated video.
+    pub(super) fn has_sip_video(&self, room: RoomId) -> bool {
+        self.sips
+            .values()
+            .any(|s| s.room == room && s.video.is_some())
+    }
+
     pub(super) fn leave_sip(&mut self, id: ParticipantId) {
         let Some(s) = self.sips.remove(&id) else {
             return;

@@ -124,6 +124,7 @@ pub fn drain(composer: &mut Composer) -> Drained {
             ComposerOutput::Packet(p) => d.packets.push(p),
             ComposerOutput::RequestKeyframe(id) => d.keyframe_requests.push(id),
             ComposerOutput::Frame { .. } => d.frames += 1,
+            ComposerOutput::AccessUnit(_) => {}
         }
     }
     d
