@@ -3,7 +3,8 @@
 //! ffprobe (Opus, the right duration, both tones in it) and decoded by ffmpeg without an error;
 //! Range downloads return the right bytes; kill -9 while recording leaves a file that the next
 //! start lists as `interrupted` and that decodes to the recorded time minus at most 2 s; the
-//! duration cap closes a recording and starts the next; browsers are told (consent).
+//! duration cap closes a recording and starts the next; browsers are told and the notice is
+//! spoken into the mix (consent); a browser and two callers record as composed H.264 + Opus.
 //! Skips, saying so, when ffmpeg or baresip is missing.
 
 use std::path::Path;
@@ -609,4 +610,14 @@ fn the_cap_closes_a_recording_and_starts_the_next_and_browsers_are_told() {
     let (errors, pcm) = decode(&file);
     assert!(errors.is_empty(), "ffmpeg errors: {errors}");
     assert!((pcm.len() as f64 / 8000.0 - 3.0).abs() < 0.1);
+    // The room is silent but for the spoken notice ("this meeting is being recorded", 1.7 s):
+    // the recording holds it at its start, then silence.
+    let rms = |s: &[i16]| {
+        (s.iter().map(|&v| f64::from(v).powi(2)).sum::<f64>() / s.len().max(1) as f64).sqrt()
+    };
+    let (notice, after) = (rms(&pcm[..8000 * 3 / 2]), rms(&pcm[8000 * 2..]));
+    assert!(
+        notice > 300.0 && after < 30.0,
+        "notice RMS {notice:.0}, after it {after:.0}"
+    );
 }

@@ -379,6 +379,21 @@ pub struct Mixer {
     events: VecDeque<Event>,
     taps: VecDeque<MixFrame>,
     skipped_ticks: u64,
+    /// A notice everyone hears (and the recording holds), played once through the mix.
+    announcement: Option<Announcement>,
+}
+
+/// A notice played into the mix ([`Mixer::announce`]): 20 ms of it per tick, resampled to the
+/// mix rate.
+#[derive(Debug)]
+struct Announcement {
+    rate: u32,
+    pcm: Vec<i16>,
+    pos: usize,
+    /// To the mix rate it was started at; a rate change ends the notice.
+    up: Option<Resampler>,
+    mix_rate: u32,
+    frame: Vec<i32>,
 }
 
 impl Mixer {
@@ -409,6 +424,7 @@ impl Mixer {
             events: VecDeque::new(),
             taps: VecDeque::new(),
             skipped_ticks: 0,
+            announcement: None,
             config,
         })
     }
@@ -654,6 +670,29 @@ impl Mixer {
         self.events.pop_front()
     }
 
+    /// Plays `pcm` (mono at `rate`: 8, 16 or 48 kHz) once into the mix, from the next tick: every
+    /// leg hears it, talkers included, and the full mix (the recording) holds it. It is not a
+    /// talker and takes no one's place. A new notice replaces one still playing.
+    pub fn announce(&mut self, rate: u32, pcm: Vec<i16>) -> Result<(), AudioError> {
+        if !matches!(rate, 8000 | 16000 | 48000) {
+            return Err(AudioError::UnsupportedRate(rate));
+        }
+        self.announcement = Some(Announcement {
+            up: resampler(rate, self.rate)?,
+            rate,
+            pcm,
+            pos: 0,
+            mix_rate: self.rate,
+            frame: vec![0; self.frame],
+        });
+        Ok(())
+    }
+
+    /// Whether a notice is still playing.
+    pub fn announcing(&self) -> bool {
+        self.announcement.is_some()
+    }
+
     /// Turns the full-mix tap on or off (a recording starts or stops); off drops what is
     /// queued.
     pub fn set_full_mix_tap(&mut self, on: bool) {
@@ -757,6 +796,31 @@ impl Mixer {
             leg.resample_for_mix();
             for (a, &s) in self.acc.iter_mut().zip(&leg.pcm_mix) {
                 *a += s;
+            }
+        }
+
+        // 3b. The notice, if one is playing: in the shared mix and, through `acc`, in every
+        // mix-minus.
+        if let Some(a) = &mut self.announcement {
+            if a.mix_rate != self.rate || a.pos >= a.pcm.len() {
+                self.announcement = None;
+            } else {
+                let n = (a.rate / 50) as usize;
+                let end = (a.pos + n).min(a.pcm.len());
+                let mut input = a.pcm[a.pos..end].to_vec();
+                input.resize(n, 0);
+                a.pos += n;
+                match &mut a.up {
+                    Some(up) => up.process_wide(&input, &mut a.frame),
+                    None => {
+                        for (f, &s) in a.frame.iter_mut().zip(&input) {
+                            *f = i32::from(s);
+                        }
+                    }
+                }
+                for (acc, &s) in self.acc.iter_mut().zip(&a.frame) {
+                    *acc += s;
+                }
             }
         }
 

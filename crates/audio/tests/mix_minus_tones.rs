@@ -162,3 +162,52 @@ fn the_mixing_rate_follows_the_widest_codec() {
     assert_eq!(sim.mixer.mix_rate(), 16000);
     sim.run_ms(200);
 }
+
+#[test]
+fn an_announcement_reaches_talkers_listeners_and_the_full_mix_once() {
+    let mut sim = Sim::new(MixerConfig::default(), 5);
+    for f in [400.0, 700.0] {
+        sim.add(
+            AudioCodec::Pcmu,
+            Source::Tone {
+                freq: f,
+                amplitude: 6000.0,
+            },
+        );
+    }
+    let listener = sim.add(AudioCodec::Pcmu, Source::Silence);
+    sim.run_ms(500);
+    sim.mixer.set_full_mix_tap(true);
+    // One second of 1100 Hz at 8 kHz.
+    let notice: Vec<i16> = (0..8000)
+        .map(|i| {
+            (6000.0 * (2.0 * std::f64::consts::PI * 1100.0 * f64::from(i) / 8000.0).sin()) as i16
+        })
+        .collect();
+    sim.mixer.announce(8000, notice).unwrap();
+    assert!(sim.mixer.announcing());
+    sim.clear_heard();
+    sim.run_ms(1000);
+    for (i, leg) in sim.legs.iter().enumerate() {
+        let p = powers(leg, &[1100.0]);
+        assert!(
+            p[0] > 1e5,
+            "leg {i} (listener {listener}) misses the notice: {p:?}"
+        );
+        assert_continuous(leg);
+    }
+    let mut tap = Vec::new();
+    while let Some(f) = sim.mixer.poll_full_mix() {
+        tap.extend(f.pcm);
+    }
+    assert!(pont_audio::analysis::goertzel_power(&tap, 8000, 1100.0) > 1e5);
+    // Played once: a second later it is gone, and the talkers are the same two.
+    sim.run_ms(100);
+    assert!(!sim.mixer.announcing());
+    sim.clear_heard();
+    sim.run_ms(1000);
+    let p = powers(&sim.legs[listener], &[1100.0, 400.0]);
+    assert!(p[0] * 100.0 < p[1], "the notice kept playing: {p:?}");
+    assert_eq!(sim.mixer.talkers().len(), 2);
+    assert!(sim.mixer.announce(44_100, Vec::new()).is_err());
+}

@@ -135,6 +135,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         sockets,
         settings.max_participants,
         settings.video.room_systems == config::RoomSystemVideo::Composed,
+        settings.dialin.language_for(""),
         &settings.data.join(DB_FILE),
         shutdown_rx.clone(),
     )?;

@@ -348,6 +348,7 @@ pub(crate) fn spawn(
     sockets: MediaSockets,
     max_participants: usize,
     compose_room_systems: bool,
+    notice_language: pont_ivr::Language,
     db: &std::path::Path,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<(MediaHandle, JoinHandle<()>)> {
@@ -381,6 +382,7 @@ pub(crate) fn spawn(
         browser_video: HashMap::new(),
         compose_tx,
         compose_room_systems,
+        notice_language,
         ivrs: BTreeMap::new(),
         ivr_joined: HashMap::new(),
         ivr_next_tick: Instant::now(),
@@ -456,6 +458,8 @@ struct Task {
     compose_tx: mpsc::Sender<compose::FromComposer>,
     /// `[video] room_systems = "composed"` (else switched forwarding).
     compose_room_systems: bool,
+    /// The language of notices spoken into rooms (the recording notice): `[dialin] language`.
+    notice_language: pont_ivr::Language,
     /// Phone callers in the IVR, by call; once joined they are in `sips`, found through
     /// `ivr_joined`.
     ivrs: BTreeMap<pont_sip::CallHandle, IvrLeg>,

@@ -226,7 +226,6 @@ struct SlotKey {
 ///   then call [`Composer::handle_timeout`] at [`Composer::poll_timeout`].
 pub struct Composer {
     config: ComposerConfig,
-    frame_interval: Duration,
     participants: BTreeMap<ParticipantId, Participant>,
     next_join: u64,
     speaker: Option<ParticipantId>,
@@ -244,6 +243,8 @@ pub struct Composer {
     /// [`Composer::set_access_unit_tap`].
     tap_access_units: bool,
     next_frame: Option<Timestamp>,
+    /// The first frame's time: the frame grid's origin.
+    grid_origin: Option<Timestamp>,
     keyframe_pending: bool,
     last_keyframe: Option<Timestamp>,
     scratch: Vec<RtpPayload>,
@@ -270,7 +271,6 @@ impl Composer {
         config.width = (config.width & !1).clamp(16, 3840);
         config.height = (config.height & !1).clamp(16, 2160);
         config.frame_rate = config.frame_rate.clamp(1, 60);
-        let frame_interval = Duration::from_micros(1_000_000 / u64::from(config.frame_rate));
         let intra_period = config.periodic_keyframe.map_or(0, |p| {
             (p.as_millis() as u64 * u64::from(config.frame_rate) / 1000).max(1) as u32
         });
@@ -295,7 +295,6 @@ impl Composer {
             canvas: Arc::new(I420Frame::new(config.width, config.height, BACKGROUND)),
             packetizer: Packetizer::new(config.max_payload, config.first_seq),
             tap_access_units: false,
-            frame_interval,
             config,
             participants: BTreeMap::new(),
             next_join: 0,
@@ -307,6 +306,7 @@ impl Composer {
             drawn: Vec::new(),
             encoder,
             next_frame: None,
+            grid_origin: None,
             keyframe_pending: false,
             last_keyframe: None,
             scratch: Vec::new(),
@@ -480,23 +480,27 @@ impl Composer {
         if self.next_frame.is_some_and(|t| now < t) {
             return;
         }
-        // The frame is stamped with its scheduled time, not the (jittery) time the caller got
-        // round to it: players see a steady frame rate. A caller more than a frame late
-        // re-anchors the schedule at `now`.
-        let scheduled = self.next_frame.unwrap_or(now);
-        let next = scheduled + self.frame_interval;
-        let (frame_time, next) = if next <= now {
-            (now, now + self.frame_interval)
-        } else {
-            (scheduled, next)
-        };
-        self.next_frame = Some(next);
+        // Frames sit on a fixed grid: slot n is the first frame's time plus n frame intervals,
+        // and its RTP timestamp is the first one's plus exactly n × 90000 / fps ticks, not the
+        // (jittery) time the caller got round to it: players and muxers see a steady frame
+        // rate. A caller late by whole frames skips those slots.
+        let fps = u64::from(self.config.frame_rate.max(1));
+        let origin = *self.grid_origin.get_or_insert(now);
+        // Slot n starts at ⌊n × 10⁶ / fps⌋ µs: the last slot started by now.
+        let elapsed = u64::try_from(now.saturating_since(origin).as_micros()).unwrap_or(u64::MAX);
+        let slot = (elapsed.saturating_add(1).saturating_mul(fps)).div_ceil(1_000_000) - 1;
+        self.next_frame = Some(origin + Duration::from_micros((slot + 1) * 1_000_000 / fps));
+        // RTP video clock: 90 kHz (RFC 6184 §5.1).
+        let origin_rtp = (origin.as_micros().wrapping_mul(9) / 100) as u32;
+        let rtp_timestamp = origin_rtp
+            .wrapping_add((slot.wrapping_mul(90_000) / fps) as u32)
+            .wrapping_add(self.config.timestamp_offset);
         if self.pending_main.is_some() {
             // The wait for the new main window's picture may have run out.
             self.relayout(now);
         }
         self.compose(now);
-        self.encode(now, frame_time);
+        self.encode(now, rtp_timestamp);
     }
 
     /// When to call [`Composer::handle_timeout`] next; [`Timestamp::ZERO`] before the first
@@ -678,7 +682,7 @@ impl Composer {
         self.drawn = keys;
     }
 
-    fn encode(&mut self, now: Timestamp, frame_time: Timestamp) {
+    fn encode(&mut self, now: Timestamp, rtp_timestamp: u32) {
         if self.keyframe_pending
             && self
                 .last_keyframe
@@ -687,9 +691,6 @@ impl Composer {
             self.encoder.force_intra_frame();
             self.keyframe_pending = false;
         }
-        // RTP video clock: 90 kHz (RFC 6184 §5.1).
-        let rtp_timestamp = (frame_time.as_micros().wrapping_mul(9) / 100) as u32;
-        let rtp_timestamp = rtp_timestamp.wrapping_add(self.config.timestamp_offset);
         let source = CanvasSource(&self.canvas);
         let bitstream = match self.encoder.encode(&source) {
             Ok(b) => b,

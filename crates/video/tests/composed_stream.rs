@@ -42,13 +42,13 @@ fn ticks_follow_the_frame_rate_and_packets_are_continuous() {
         assert!(one_frame(&mut composer, now + Duration::from_millis(10)).is_empty());
         now = composer.poll_timeout();
     }
-    assert_eq!(now, ms(1000) + FRAME * 15);
+    // 15 frames at 15 fps: exactly one second, on the grid.
+    assert_eq!(now, ms(2000));
     let frames: Vec<&RtpPayload> = all.iter().filter(|p| p.marker).collect();
     assert_eq!(frames.len(), 15);
-    // 90 kHz timestamps, 6000 apart at 15 fps (66.666 ms → 5999 or 6000 after rounding).
+    // 90 kHz timestamps, exactly 6000 apart at 15 fps.
     for w in frames.windows(2) {
-        let d = w[1].timestamp.wrapping_sub(w[0].timestamp);
-        assert!((5999..=6000).contains(&d), "{d}");
+        assert_eq!(w[1].timestamp.wrapping_sub(w[0].timestamp), 6000);
     }
     for w in all.windows(2) {
         assert_eq!(w[1].seq, w[0].seq.wrapping_add(1));
@@ -291,4 +291,42 @@ fn ffprobe_sees_h264_at_1280x720() {
         viewer.annexb.len(),
         png.display()
     );
+}
+
+#[test]
+fn frames_are_stamped_on_the_frame_grid_however_late_the_caller() {
+    let mut composer = Composer::new(ComposerConfig {
+        width: 160,
+        height: 96,
+        ..ComposerConfig::default()
+    })
+    .unwrap();
+    let start = ms(1000);
+    let mut now = start;
+    let mut stamps = Vec::new();
+    // Late by 0–30 ms each time, and once by two and a half frames.
+    for (i, late) in [0u64, 7, 30, 2, 170, 11, 0, 25].into_iter().enumerate() {
+        now = composer.poll_timeout().max(now) + Duration::from_millis(late);
+        if i == 0 {
+            now = start;
+        }
+        for p in one_frame(&mut composer, now) {
+            if p.marker {
+                stamps.push(p.timestamp);
+            }
+        }
+    }
+    let first = stamps[0];
+    for t in &stamps {
+        // 15 fps at 90 kHz: a whole number of 6000-tick frames (±1 for the µs rounding).
+        let d = t.wrapping_sub(first);
+        let frames = (d + 3000) / 6000;
+        assert!(
+            d.abs_diff(frames * 6000) <= frames.div_ceil(10) + 1,
+            "{stamps:?}"
+        );
+    }
+    for w in stamps.windows(2) {
+        assert!(w[1].wrapping_sub(w[0]) >= 5999, "{stamps:?}");
+    }
 }

@@ -377,9 +377,9 @@ fn a_speaker_whose_video_never_decodes_takes_the_main_window_after_two_seconds()
         }
         now += FRAME;
     }
-    // Held on Alice for 2 s after the switch at frame 10, then Bob's tile: frame 41 is the
-    // first tick ≥ 2 s later (30 frames of 66.666 ms fall 20 µs short).
-    assert_eq!(switched_at, Some(41));
+    // Held on Alice for 2 s after the switch at frame 10, then Bob's tile: frame 40 is the
+    // first tick ≥ 2 s later (30 frames of 66.667 ms).
+    assert_eq!(switched_at, Some(40));
     let (main, strip) = composer.slots();
     let (y, _, _) = viewer.picture().mean(centre(main));
     assert!((60.0..140.0).contains(&y), "Bob's tile (Y {y:.1})");
@@ -417,9 +417,9 @@ fn a_camera_that_stops_becomes_a_tile_after_two_seconds() {
         }
         now += FRAME;
     }
-    // Last packet at frame 4; the first tick ≥ 2 s later is frame 35 (i = 30): the tile
+    // Last packet at frame 4; the first tick ≥ 2 s later is frame 34 (i = 29): the tile
     // replaces the frozen picture there.
-    assert_eq!(frozen_until, Some(30));
+    assert_eq!(frozen_until, Some(29));
     let (y, _, _) = viewer.picture().mean(centre(main));
     assert!((60.0..140.0).contains(&y), "tile (Y {y:.1})");
 }

@@ -106,6 +106,7 @@ impl Task {
             RecordQuery::Resume(room) => {
                 if let Some(r) = self.recorders.get_mut(&room) {
                     r.recorder.resume();
+                    self.speak_recording_notice(room);
                 }
                 self.announce_recording(room);
             }
@@ -185,6 +186,7 @@ impl Task {
             self.ensure_composer(room);
             self.compose_record(room, true);
         }
+        self.speak_recording_notice(room);
         info!(%room, recording = id, video, "recorder started");
         self.drain_recorder(room);
         self.announce_recording(room);
@@ -216,6 +218,21 @@ impl Task {
             moved |= self.drain_recorder(room);
         }
         moved
+    }
+
+    /// "This meeting is being recorded", spoken into the room's mix: phone callers and room
+    /// systems hear it, and the recording holds it (browsers also show the indicator).
+    fn speak_recording_notice(&mut self, room: RoomId) {
+        let Some(wav) = pont_ivr::Prompt::Recorded.audio(self.notice_language) else {
+            return;
+        };
+        let mut pcm = vec![0; wav.len()];
+        wav.decode_into(0, &mut pcm);
+        if let Some(m) = self.mixers.get_mut(&room)
+            && let Err(e) = m.announce(pont_ivr::SAMPLE_RATE, pcm)
+        {
+            warn!(%room, error = %e, "cannot speak the recording notice");
+        }
     }
 
     /// Whether the room has video to record: a browser (a camera, or its named tile) or a SIP

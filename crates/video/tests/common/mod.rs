@@ -217,7 +217,7 @@ pub fn assert_colour(picture: &I420Frame, region: Rect, want: Yuv, tol: f64, wha
     );
 }
 
-pub const FRAME: Duration = Duration::from_micros(66_666);
+pub const FRAME: Duration = Duration::from_micros(66_667);
 
 pub fn ms(v: u64) -> Timestamp {
     Timestamp::from_millis(v)
