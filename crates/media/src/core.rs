@@ -471,6 +471,11 @@ impl MediaCore {
         self.rooms.len()
     }
 
+    /// How many participants are in `room` (0 for a room the core does not know).
+    pub fn room_size(&self, room: RoomId) -> usize {
+        self.rooms.get(&room).map_or(0, |r| r.participants.len())
+    }
+
     pub fn participant_count(&self) -> usize {
         self.participants.len()
     }

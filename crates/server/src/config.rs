@@ -187,12 +187,16 @@ pub(crate) struct RecordingConfig {
     /// Longest recording, in seconds of recorded media: at the cap the recording is closed and
     /// the next one starts. 8 hours: a working day in one file, about 120 MB of audio.
     pub(crate) max_duration_secs: u64,
+    /// A recording stops once its room has been empty this many seconds (the meeting is over;
+    /// a participant who reconnects within it does not split the recording). 0: never.
+    pub(crate) stop_when_empty_secs: u64,
 }
 
 impl Default for RecordingConfig {
     fn default() -> Self {
         Self {
             max_duration_secs: 8 * 3600,
+            stop_when_empty_secs: 60,
         }
     }
 }
@@ -200,6 +204,11 @@ impl Default for RecordingConfig {
 impl RecordingConfig {
     pub(crate) fn max_duration(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.max_duration_secs)
+    }
+
+    pub(crate) fn empty_grace(&self) -> Option<std::time::Duration> {
+        (self.stop_when_empty_secs > 0)
+            .then(|| std::time::Duration::from_secs(self.stop_when_empty_secs))
     }
 }
 

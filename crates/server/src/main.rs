@@ -164,7 +164,10 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         media.clone(),
         recording_storage,
         open_store(&settings.data)?,
-        settings.recording.max_duration(),
+        (
+            settings.recording.max_duration(),
+            settings.recording.empty_grace(),
+        ),
     );
     let public_url = settings
         .public_url

@@ -383,6 +383,7 @@ pub(crate) fn spawn(
         compose_tx,
         compose_room_systems,
         notice_language,
+        room_events: None,
         ivrs: BTreeMap::new(),
         ivr_joined: HashMap::new(),
         ivr_next_tick: Instant::now(),
@@ -460,6 +461,8 @@ struct Task {
     compose_room_systems: bool,
     /// The language of notices spoken into rooms (the recording notice): `[dialin] language`.
     notice_language: pont_ivr::Language,
+    /// The recording service's notices of rooms becoming occupied.
+    room_events: Option<mpsc::UnboundedSender<RecorderNotice>>,
     /// Phone callers in the IVR, by call; once joined they are in `sips`, found through
     /// `ivr_joined`.
     ivrs: BTreeMap<pont_sip::CallHandle, IvrLeg>,
@@ -653,6 +656,7 @@ impl Task {
             ..ParticipantConfig::web(name)
         };
         let id = self.core.add_participant(ts, room, config);
+        self.room_joined(room);
         self.compose_join(room, id, &name_for_composer);
         let _span = debug_span!("participant", %id, %room).entered();
         let leg = WebLeg::new(now.into_std(), &self.sockets.candidates);

@@ -85,6 +85,7 @@ struct Inner {
     storage: Arc<LocalStorage>,
     store: Arc<Mutex<Store>>,
     cap: Duration,
+    empty_grace: Option<Duration>,
     control: tokio::sync::Mutex<()>,
     active: Mutex<HashMap<RoomId, Active>>,
     writers: Mutex<Vec<std::thread::JoinHandle<()>>>,
@@ -110,15 +111,17 @@ impl Recordings {
         media: MediaHandle,
         storage: LocalStorage,
         store: Store,
-        cap: Duration,
+        (cap, empty_grace): (Duration, Option<Duration>),
     ) -> Self {
         let (notices, mut rx) = mpsc::unbounded_channel();
+        let watch = (media.clone(), notices.clone());
         let service = Self {
             inner: Arc::new(Inner {
                 media,
                 storage: Arc::new(storage),
                 store: Arc::new(Mutex::new(store)),
                 cap,
+                empty_grace,
                 control: tokio::sync::Mutex::new(()),
                 active: Mutex::new(HashMap::new()),
                 writers: Mutex::new(Vec::new()),
@@ -127,6 +130,10 @@ impl Recordings {
         };
         let weak = Arc::downgrade(&service.inner);
         tokio::spawn(async move {
+            let (media, notices) = watch;
+            if media.record(RecordQuery::Watch(notices)).await.is_err() {
+                return;
+            }
             while let Some(notice) = rx.recv().await {
                 let Some(inner) = weak.upgrade() else {
                     return;
@@ -134,6 +141,8 @@ impl Recordings {
                 let service = Self { inner };
                 match notice {
                     RecorderNotice::CapReached { room, id } => service.rotate(room, id).await,
+                    RecorderNotice::RoomOccupied { room } => service.auto_start(room).await,
+                    RecorderNotice::RoomEmpty { room, id } => service.stop_empty(room, id).await,
                 }
             }
         });
@@ -255,6 +264,7 @@ impl Recordings {
                 id: id.0,
                 writer: tx,
                 cap: self.inner.cap,
+                empty_grace: self.inner.empty_grace,
                 notices: self.inner.notices.clone(),
                 reply,
             })
@@ -291,6 +301,39 @@ impl Recordings {
         let duration = answer.await.map_err(|_| MediaGone)?;
         info!(%room, recording = id.0, ?duration, "recording stopped");
         Ok(())
+    }
+
+    /// The first participant joined: a meeting with the recording option starts recording,
+    /// owned by its organizer.
+    async fn auto_start(&self, room: RoomId) {
+        let _serialized = self.inner.control.lock().await;
+        if lock(&self.inner.active).contains_key(&room) {
+            return;
+        }
+        let meeting = match self.db(move |s| s.latest_meeting_in_room(room)).await {
+            Ok(Some(m)) if m.recording => m,
+            Ok(_) => return,
+            Err(e) => {
+                warn!(%room, error = %e, "cannot look up the room's meeting");
+                return;
+            }
+        };
+        match self.start(room, Some(meeting.organizer)).await {
+            Ok(()) => info!(%room, meeting = meeting.id.0, "recording started with the meeting"),
+            Err(e) => warn!(%room, error = %e, "could not start the meeting's recording"),
+        }
+    }
+
+    /// Everyone left and stayed away for the grace time: the recording ends.
+    async fn stop_empty(&self, room: RoomId, id: i64) {
+        let _serialized = self.inner.control.lock().await;
+        if lock(&self.inner.active)
+            .get(&room)
+            .is_some_and(|a| a.id.0 == id)
+            && let Err(e) = self.stop(room).await
+        {
+            warn!(%room, error = %e, "could not stop the empty room's recording");
+        }
     }
 
     /// The cap: close the recording and start the next one for the same owner.

@@ -36,6 +36,11 @@ pub(crate) enum WriterMsg {
 pub(crate) enum RecorderNotice {
     /// The recording reached its duration cap: close it and start the next.
     CapReached { room: RoomId, id: i64 },
+    /// The first participant joined an empty room: a meeting with the recording option starts
+    /// recording now.
+    RoomOccupied { room: RoomId },
+    /// The recorded room has been empty for the grace time: the meeting is over.
+    RoomEmpty { room: RoomId, id: i64 },
 }
 
 /// Recording commands to the media task.
@@ -46,9 +51,13 @@ pub(crate) enum RecordQuery {
         id: i64,
         writer: std_mpsc::Sender<WriterMsg>,
         cap: Duration,
+        /// Stop after the room has been empty this long (`None`: never).
+        empty_grace: Option<Duration>,
         notices: mpsc::UnboundedSender<RecorderNotice>,
         reply: oneshot::Sender<Result<(), String>>,
     },
+    /// Where to send [`RecorderNotice::RoomOccupied`].
+    Watch(mpsc::UnboundedSender<RecorderNotice>),
     Pause(RoomId),
     Resume(RoomId),
     /// Finishes the room's recorder; answers with the recorded media time.
@@ -64,6 +73,10 @@ pub(super) struct RoomRecorder {
     writer: std_mpsc::Sender<WriterMsg>,
     cap: Duration,
     cap_notified: bool,
+    empty_grace: Option<Duration>,
+    /// Since when the room has had nobody in it, and whether the service was told.
+    empty_since: Option<Timestamp>,
+    empty_notified: bool,
     notices: mpsc::UnboundedSender<RecorderNotice>,
 }
 
@@ -72,6 +85,27 @@ impl std::fmt::Debug for RoomRecorder {
         f.debug_struct("RoomRecorder")
             .field("id", &self.id)
             .finish()
+    }
+}
+
+impl RoomRecorder {
+    /// Tells the service once the room has been empty for the grace time.
+    fn check_empty(&mut self, room: RoomId, empty: bool, now: Timestamp) {
+        if !empty {
+            self.empty_since = None;
+            return;
+        }
+        let since = *self.empty_since.get_or_insert(now);
+        if let Some(grace) = self.empty_grace
+            && !self.empty_notified
+            && now.saturating_since(since) >= grace
+        {
+            self.empty_notified = true;
+            info!(%room, recording = self.id, ?grace, "the recorded room is empty: stopping");
+            let _ = self
+                .notices
+                .send(RecorderNotice::RoomEmpty { room, id: self.id });
+        }
     }
 }
 
@@ -91,11 +125,14 @@ impl Task {
                 id,
                 writer,
                 cap,
+                empty_grace,
                 notices,
                 reply,
             } => {
-                let _ = reply.send(self.start_recorder(room, id, writer, cap, notices));
+                let limits = (cap, empty_grace);
+                let _ = reply.send(self.start_recorder(room, id, writer, limits, notices));
             }
+            RecordQuery::Watch(events) => self.room_events = Some(events),
             RecordQuery::Pause(room) => {
                 if let Some(r) = self.recorders.get_mut(&room) {
                     r.recorder.pause();
@@ -144,7 +181,7 @@ impl Task {
         room: RoomId,
         id: i64,
         writer: std_mpsc::Sender<WriterMsg>,
-        cap: Duration,
+        (cap, empty_grace): (Duration, Option<Duration>),
         notices: mpsc::UnboundedSender<RecorderNotice>,
     ) -> Result<(), String> {
         if self.recorders.contains_key(&room) {
@@ -179,6 +216,9 @@ impl Task {
                 writer,
                 cap,
                 cap_notified: false,
+                empty_grace,
+                empty_since: None,
+                empty_notified: false,
                 notices,
             },
         );
@@ -215,9 +255,23 @@ impl Task {
                     .notices
                     .send(RecorderNotice::CapReached { room, id: r.id });
             }
+            let empty = self.core.room_size(room) == 0;
+            if let Some(r) = self.recorders.get_mut(&room) {
+                r.check_empty(room, empty, now);
+            }
             moved |= self.drain_recorder(room);
         }
         moved
+    }
+
+    /// A participant joined `room`: if it was empty, the recording service hears of it (a
+    /// meeting with the recording option starts recording).
+    pub(super) fn room_joined(&self, room: RoomId) {
+        if self.core.room_size(room) == 1
+            && let Some(events) = &self.room_events
+        {
+            let _ = events.send(RecorderNotice::RoomOccupied { room });
+        }
     }
 
     /// "This meeting is being recorded", spoken into the room's mix: phone callers and room

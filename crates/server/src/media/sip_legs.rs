@@ -337,6 +337,7 @@ impl Task {
             nack: false,
         };
         let id = self.core.add_participant(ts, a.room, config);
+        self.room_joined(a.room);
         // Its voice, re-encoded as Opus by the mixer, is a track like any browser's.
         let published_ssrc = Ssrc(rand::random::<u32>() | 1);
         if let Ok(tid) = self.core.publish(
