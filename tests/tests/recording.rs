@@ -244,8 +244,17 @@ fn a_browser_and_two_sip_callers_are_recorded_as_composed_h264_and_opus() {
     let r = api.record(&room.to_string(), "start");
     assert_eq!(r.status, 200, "{r:?}");
     let id = r.json()["id"].as_i64().unwrap();
+    let started = Instant::now();
+    // Consent in the page: the indicator, and the spoken notice played.
+    poll(WAIT, || {
+        let page = |js: &str| browser.exec(js, Value::Array(vec![]));
+        (page("return window.pont.recording;") == "recording"
+            && page("return window.pont.recordingNoticesPlayed;") == 1)
+            .then_some(())
+    })
+    .expect("the page shows and speaks the recording notice");
     // Recorded media accumulates in real time: a bounded wait is the point here.
-    std::thread::sleep(Duration::from_secs(10));
+    std::thread::sleep(Duration::from_secs(10).saturating_sub(started.elapsed()));
     let r = api.record(&room.to_string(), "stop");
     assert_eq!(r.status, 200, "{r:?}");
     let meta = api.closed(id);

@@ -15,6 +15,8 @@
       room_full: "This room is full. Try again later.",
       error: "Error",
       insecure: "Camera and microphone need HTTPS (or http://localhost).",
+      recording_storage_full: "Recording stopped: the recording storage is full. What was recorded is kept.",
+      recording_storage_error: "Recording stopped: the recording could not be written. What was recorded is kept.",
     },
     fr: {
       room_number: "Numéro de salle", join: "Rejoindre", your_name: "Votre nom", room: "Salle",
@@ -29,6 +31,8 @@
       room_full: "Cette salle est pleine. Réessayez plus tard.",
       error: "Erreur",
       insecure: "La caméra et le micro exigent HTTPS (ou http://localhost).",
+      recording_storage_full: "Enregistrement arrêté : l'espace de stockage est plein. Ce qui a été enregistré est conservé.",
+      recording_storage_error: "Enregistrement arrêté : l'écriture a échoué. Ce qui a été enregistré est conservé.",
     },
   };
   function pick() {

@@ -98,7 +98,19 @@
       }
       case "speaker": state.activeSpeaker = m.participant_id || null; render(); break;
       // Consent: everyone sees, in both languages, while the room is being recorded.
-      case "recording": $("rec").hidden = m.state !== "recording"; break;
+      // The notice is also spoken, in the page's language, when recording starts or resumes
+      // (phone callers hear it in their mix).
+      case "recording": {
+        const was = state.recording; state.recording = m.state;
+        $("rec").hidden = m.state !== "recording";
+        if (m.state === "recording" && was !== "recording") {
+          new Audio("/assets/recorded-" + pontI18n.lang + ".wav").play()
+            .then(() => { state.noticesPlayed = (state.noticesPlayed || 0) + 1; })
+            .catch((e) => console.warn("recording notice not played", e));
+        }
+        if (m.reason) message("recording_" + m.reason, true);
+        break;
+      }
       case "error":
         console.warn("pont error", m.code, m.message);
         if (m.code === "unknown_room" || m.code === "room_full") {
@@ -250,6 +262,8 @@
     get participants() { return [...state.participants.values()]; },
     get connectionState() { return state.pc ? state.pc.connectionState : "new"; },
     get message() { const m = $("message"); return m.hidden ? null : m.dataset.code; },
+    get recording() { return state.recording || "off"; },
+    get recordingNoticesPlayed() { return state.noticesPlayed || 0; },
     // Inbound RTP per remote participant and kind: packets received, frames decoded.
     async stats() {
       const out = [];

@@ -14,7 +14,7 @@ mod sip_legs;
 
 use ivr_legs::{DirectoryAnswer, DirectoryQuery, IvrLeg};
 pub(crate) use ivr_legs::{IvrQuery, IvrStats, JOIN_BUCKETS, StartIvr};
-pub(crate) use recording::{RecordQuery, RecorderNotice, WriterMsg};
+pub(crate) use recording::{RecordQuery, RecorderNotice, StopReason, WriterMsg};
 pub(crate) use sip_legs::{JoinSip, SipJoinRefused, SipMedia};
 use sip_legs::{SipDatagram, SipParticipant, SipQuery};
 

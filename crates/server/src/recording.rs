@@ -17,7 +17,7 @@ use pont_types::RoomId;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
 
-use crate::media::{MediaGone, MediaHandle, RecordQuery, RecorderNotice, WriterMsg};
+use crate::media::{MediaGone, MediaHandle, RecordQuery, RecorderNotice, StopReason, WriterMsg};
 
 /// Folder of the recording files inside `--data`.
 pub(crate) const RECORDINGS_DIR: &str = "recordings";
@@ -142,7 +142,17 @@ impl Recordings {
                 match notice {
                     RecorderNotice::CapReached { room, id } => service.rotate(room, id).await,
                     RecorderNotice::RoomOccupied { room } => service.auto_start(room).await,
-                    RecorderNotice::RoomEmpty { room, id } => service.stop_empty(room, id).await,
+                    RecorderNotice::RoomEmpty { room, id } => {
+                        service.stop_if(room, id, None).await;
+                    }
+                    RecorderNotice::WriteFailed { room, id, full } => {
+                        let reason = if full {
+                            StopReason::StorageFull
+                        } else {
+                            StopReason::StorageError
+                        };
+                        service.stop_if(room, id, Some(reason)).await;
+                    }
                 }
             }
         });
@@ -246,6 +256,8 @@ impl Recordings {
         let (tx, rx) = std_mpsc::channel();
         let writer = Writer {
             id,
+            room,
+            notices: self.inner.notices.clone(),
             key,
             file: Some(file),
             storage: self.inner.storage.clone(),
@@ -287,6 +299,10 @@ impl Recordings {
     }
 
     async fn stop(&self, room: RoomId) -> Result<(), ControlError> {
+        self.stop_for(room, None).await
+    }
+
+    async fn stop_for(&self, room: RoomId, reason: Option<StopReason>) -> Result<(), ControlError> {
         let Some(active) = lock(&self.inner.active).remove(&room) else {
             return Ok(());
         };
@@ -296,7 +312,7 @@ impl Recordings {
         let (reply, answer) = oneshot::channel();
         self.inner
             .media
-            .record(RecordQuery::Stop(room, reply))
+            .record(RecordQuery::Stop(room, reason, reply))
             .await?;
         let duration = answer.await.map_err(|_| MediaGone)?;
         info!(%room, recording = id.0, ?duration, "recording stopped");
@@ -324,15 +340,16 @@ impl Recordings {
         }
     }
 
-    /// Everyone left and stayed away for the grace time: the recording ends.
-    async fn stop_empty(&self, room: RoomId, id: i64) {
+    /// Stops recording `id` if it is still the room's (everyone left and stayed away, or the
+    /// storage failed).
+    async fn stop_if(&self, room: RoomId, id: i64, reason: Option<StopReason>) {
         let _serialized = self.inner.control.lock().await;
         if lock(&self.inner.active)
             .get(&room)
             .is_some_and(|a| a.id.0 == id)
-            && let Err(e) = self.stop(room).await
+            && let Err(e) = self.stop_for(room, reason).await
         {
-            warn!(%room, error = %e, "could not stop the empty room's recording");
+            warn!(%room, error = %e, "could not stop the recording");
         }
     }
 
@@ -387,6 +404,9 @@ impl Recordings {
 /// closes the row when the media task says the recording is finished.
 struct Writer {
     id: RecordingId,
+    room: RoomId,
+    /// Where a failed write is reported (the service stops the recording).
+    notices: mpsc::UnboundedSender<RecorderNotice>,
     key: FileKey,
     file: Option<RecordingFile>,
     storage: Arc<LocalStorage>,
@@ -403,10 +423,17 @@ impl Writer {
                         continue;
                     };
                     if let Err(e) = file.append(&chunk) {
-                        // Disk full or gone: keep what is playable, stop writing. The live
-                        // media is not disturbed; the row says `interrupted`.
-                        warn!(recording = self.id.0, error = %e, "recording write failed: the file ends here");
+                        // Disk full or gone: keep what is playable, stop writing, and have the
+                        // service stop the recording. The live media is not disturbed; the
+                        // file is cut to its last whole fragment and listed `interrupted`.
+                        let full = e.kind() == std::io::ErrorKind::StorageFull;
+                        warn!(recording = self.id.0, error = %e, full, "recording write failed: the file ends here");
                         self.file = None;
+                        let _ = self.notices.send(RecorderNotice::WriteFailed {
+                            room: self.room,
+                            id: self.id.0,
+                            full,
+                        });
                     } else if last_sync.elapsed() >= SYNC_EVERY {
                         last_sync = Instant::now();
                         if let Err(e) = file.sync() {

@@ -29,11 +29,52 @@ pub(crate) fn room_page(room: &str, known: bool) -> Html<String> {
 }
 
 /// `GET /assets/{file}`.
+/// "This meeting is being recorded" for the meeting page to play: the dial-in prompt, as
+/// 16-bit PCM WAV (every browser plays it; the prompt files are G.711 µ-law).
+fn notice_wav(lang: pont_ivr::Language) -> Response {
+    let Some(wav) = pont_ivr::Prompt::Recorded.audio(lang) else {
+        return (StatusCode::NOT_FOUND, "no such asset\n").into_response();
+    };
+    let mut pcm = vec![0i16; wav.len()];
+    wav.decode_into(0, &mut pcm);
+    let data_len = u32::try_from(pcm.len() * 2).unwrap_or(u32::MAX);
+    let rate = pont_ivr::SAMPLE_RATE;
+    let mut body = Vec::with_capacity(44 + pcm.len() * 2);
+    body.extend_from_slice(b"RIFF");
+    body.extend_from_slice(&(36 + data_len).to_le_bytes());
+    body.extend_from_slice(b"WAVEfmt ");
+    body.extend_from_slice(&16u32.to_le_bytes());
+    body.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    body.extend_from_slice(&1u16.to_le_bytes()); // mono
+    body.extend_from_slice(&rate.to_le_bytes());
+    body.extend_from_slice(&(rate * 2).to_le_bytes());
+    body.extend_from_slice(&2u16.to_le_bytes());
+    body.extend_from_slice(&16u16.to_le_bytes());
+    body.extend_from_slice(b"data");
+    body.extend_from_slice(&data_len.to_le_bytes());
+    for s in pcm {
+        body.extend_from_slice(&s.to_le_bytes());
+    }
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("audio/wav")),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("max-age=3600"),
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
 pub(crate) async fn asset(Path(file): Path<String>) -> Response {
     let (body, mime) = match file.as_str() {
         "room.js" => (ROOM_JS, "text/javascript; charset=utf-8"),
         "i18n.js" => (I18N_JS, "text/javascript; charset=utf-8"),
         "room.css" => (ROOM_CSS, "text/css; charset=utf-8"),
+        "recorded-en.wav" => return notice_wav(pont_ivr::Language::En),
+        "recorded-fr.wav" => return notice_wav(pont_ivr::Language::Fr),
         _ => return (StatusCode::NOT_FOUND, "no such asset\n").into_response(),
     };
     (

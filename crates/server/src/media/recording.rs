@@ -41,6 +41,27 @@ pub(crate) enum RecorderNotice {
     RoomOccupied { room: RoomId },
     /// The recorded room has been empty for the grace time: the meeting is over.
     RoomEmpty { room: RoomId, id: i64 },
+    /// Writing the file failed (`full`: no space left): the recording stops where the file
+    /// ends.
+    WriteFailed { room: RoomId, id: i64, full: bool },
+}
+
+/// Why a recording stopped, when it was not an organizer's command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StopReason {
+    /// The storage is full.
+    StorageFull,
+    /// The storage failed otherwise.
+    StorageError,
+}
+
+impl StopReason {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::StorageFull => "storage_full",
+            Self::StorageError => "storage_error",
+        }
+    }
 }
 
 /// Recording commands to the media task.
@@ -60,8 +81,13 @@ pub(crate) enum RecordQuery {
     Watch(mpsc::UnboundedSender<RecorderNotice>),
     Pause(RoomId),
     Resume(RoomId),
-    /// Finishes the room's recorder; answers with the recorded media time.
-    Stop(RoomId, oneshot::Sender<Option<Duration>>),
+    /// Finishes the room's recorder; answers with the recorded media time. Browsers are told
+    /// the reason when there is one.
+    Stop(
+        RoomId,
+        Option<StopReason>,
+        oneshot::Sender<Option<Duration>>,
+    ),
 }
 
 /// A room's recorder sink.
@@ -147,7 +173,7 @@ impl Task {
                 }
                 self.announce_recording(room);
             }
-            RecordQuery::Stop(room, reply) => {
+            RecordQuery::Stop(room, reason, reply) => {
                 if let Some(r) = self.recorders.get_mut(&room) {
                     r.recorder.finish();
                 }
@@ -170,7 +196,14 @@ impl Task {
                 if !self.has_sip_legs(room) {
                     self.mixers.remove(&room);
                 }
-                self.announce_recording(room);
+                match reason {
+                    None => self.announce_recording(room),
+                    Some(reason) => self.broadcast(
+                        room,
+                        &json!({"v": 1, "type": "recording", "state": "off",
+                                "reason": reason.as_str()}),
+                    ),
+                }
                 let _ = reply.send(duration);
             }
         }
