@@ -476,6 +476,20 @@ fn two_sip_callers_recorded_with_a_pause_then_downloaded_whole_and_by_range() {
     assert_eq!(patched.status, 200, "{patched:?}");
     assert_eq!(patched.json()["title"], "Board meeting");
     assert_eq!(patched.json()["visibility"], "organizers");
+    // A title is only a title: `../` in it names no file, and the download is the same file.
+    let sneaky = send(
+        "PATCH",
+        &server.url(&format!("/api/v1/recordings/{id}")),
+        &[
+            ("content-type", "application/json"),
+            ("authorization", &api.auth),
+        ],
+        r#"{"title": "../../../etc/passwd"}"#,
+    );
+    assert_eq!(sneaky.status, 200, "{sneaky:?}");
+    assert_eq!(sneaky.json()["title"], "../../../etc/passwd");
+    assert_eq!(api.download(id, None).body, whole.body);
+    assert!(!dir.path().join("etc").exists());
     let bad = send(
         "PATCH",
         &server.url(&format!("/api/v1/recordings/{id}")),
@@ -678,4 +692,102 @@ fn the_cap_closes_a_recording_and_starts_the_next_and_browsers_are_told() {
         notice > 300.0 && after < 30.0,
         "notice RMS {notice:.0}, after it {after:.0}"
     );
+}
+
+/// A small tmpfs mounted on a path for the test's life (unmounted when dropped).
+struct TmpfsMount(std::path::PathBuf);
+
+impl TmpfsMount {
+    /// `None` when this machine does not let the test mount (not root, no tmpfs).
+    fn new(path: &Path, size: &str) -> Option<Self> {
+        std::fs::create_dir_all(path).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(path)
+            .output()
+            .is_ok_and(|o| o.status.success());
+        ok.then(|| Self(path.to_owned()))
+    }
+}
+
+impl Drop for TmpfsMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_stops_the_recording_keeps_it_playable_and_the_call_goes_on() {
+    if tool("ffprobe").is_none() || tool("ffmpeg").is_none() || tool("baresip").is_none() {
+        eprintln!("SKIPPED: ffmpeg or baresip is not installed (bash tools/test-deps)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // The recordings folder on a 32 KiB tmpfs: a few seconds of audio fill it.
+    let Some(_mount) = TmpfsMount::new(&dir.path().join("data/recordings"), "32k") else {
+        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root): no disk-full test");
+        return;
+    };
+    let server = Server::start(dir.path());
+    let token = create_token(&dir.path().join("data"), "rec");
+    let room = instant_room(&server, &token);
+    let api = Api {
+        server: &server,
+        auth: bearer(&token),
+    };
+    let uri = format!("sip:{room}@{}", server.sip());
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut a = baresip(da.path(), 700.0, &uri, 16);
+    let _b = baresip(db.path(), 1300.0, &uri, 30);
+    api.wait_for_sip_participants(room, 2);
+    let r = api.record(&room.to_string(), "start");
+    assert_eq!(r.status, 200, "{r:?}");
+    let id = r.json()["id"].as_i64().unwrap();
+    // A browser's signalling channel joins after the start (the room stays audio-only).
+    let mut ws = WsClient::connect(server.http, &format!("/api/v1/rooms/{room}/ws"));
+    ws.send_json(&json!({"v": 1, "type": "join", "name": "viewer"}));
+    ws.recv_type("joined");
+    assert_eq!(ws.recv_type("recording")["state"], "recording");
+
+    // The disk fills: the browser is told why the recording stopped.
+    let off = ws.recv_type("recording");
+    assert_eq!(off["state"], "off", "{off}");
+    assert_eq!(off["reason"], "storage_full", "{off}");
+    let rec = api.closed(id);
+    assert_eq!(rec["interrupted"], true, "{rec}");
+    let duration = rec["duration"].as_f64().unwrap();
+    assert!(duration >= 1.0, "{rec}");
+    let room_json = api.get(&format!("/api/v1/rooms/{room}")).json();
+    assert_eq!(room_json["recording"]["state"], "off");
+
+    // What was written decodes, to the listed duration.
+    let whole = api.download(id, None);
+    assert_eq!(whole.status, 200);
+    assert_eq!(whole.body.len() as u64, rec["size"].as_u64().unwrap());
+    let file = dir.path().join("full.mp4");
+    std::fs::write(&file, &whole.body).unwrap();
+    let (errors, pcm) = decode(&file);
+    assert!(errors.is_empty(), "ffmpeg errors: {errors}");
+    let decoded = pcm.len() as f64 / 8000.0;
+    assert!(
+        (decoded - duration).abs() < 0.1,
+        "{decoded} s vs {duration} s"
+    );
+
+    // The call was not disturbed: caller A heard B's tone up to its end, after the failure.
+    pont_tests::peers::wait_exit(&mut a.0, "baresip");
+    let heard = std::fs::read_dir(da.path().join("rec"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
+        .expect("baresip recorded what it heard");
+    let (rate, samples) = pont_tests::peers::read_wav(&heard);
+    let last = &samples[samples.len() * 3 / 4..];
+    let (b_tone, own) = (goertzel(last, rate, 1300.0), goertzel(last, rate, 700.0));
+    assert!(
+        b_tone > 100.0 * own.max(1.0),
+        "after the failure A heard B at {b_tone:.0}, itself at {own:.0}"
+    );
+    assert_eq!(api.sip_participants(room), 1, "B is still in the room");
 }
