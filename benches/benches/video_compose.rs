@@ -6,11 +6,16 @@
 //! a room whose picture does not change costs), encoding a moving 720p canvas alone (the
 //! encoder's share), and decoding one 640×360 frame.
 //!
+//! The same room recorded (`room_1_plus_4_720p_recorded`) adds what the recorder does: the
+//! composer's access units converted to MP4 samples, a second of the room's 8 kHz mix encoded
+//! as Opus per 15 frames, and the fragmented-MP4 muxing.
+//!
 //! Run: `cargo bench -p pont-benches --bench video_compose`
 
 use std::hint::black_box;
 use std::time::Duration;
 
+use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use openh264::OpenH264API;
 use openh264::decoder::{Decoder, DecoderConfig};
@@ -18,8 +23,9 @@ use openh264::encoder::{
     BitRate, Complexity, Encoder, EncoderConfig, FrameRate, Profile, RateControlMode,
 };
 use openh264::formats::{YUVBuffer, YUVSource};
+use pont_record::{Recorder, RecorderConfig, VideoConfig};
 use pont_types::{ParticipantId, Timestamp};
-use pont_video::h264::annexb_nal_units;
+use pont_video::h264::{annexb_nal_units, annexb_to_avcc};
 use pont_video::{Composer, ComposerConfig, I420Frame, Packetizer, Rect, RtpIn, RtpPayload, Yuv};
 
 const PUBLISHERS: u64 = 5;
@@ -84,6 +90,11 @@ struct Room {
     seq: Vec<u16>,
     frame: usize,
     now: Timestamp,
+    /// Recorded: the composer's access units and a second of mix per 15 frames go into a
+    /// recorder (audio + composed video, fragmented MP4).
+    recorder: Option<Recorder>,
+    mix: Vec<Vec<i16>>,
+    file_bytes: usize,
 }
 
 impl Room {
@@ -100,7 +111,40 @@ impl Room {
             seq: vec![0; PUBLISHERS as usize],
             frame: 0,
             now: Timestamp::ZERO,
+            recorder: None,
+            mix: Vec::new(),
+            file_bytes: 0,
         }
+    }
+
+    /// The same room, recorded as the server records it.
+    fn recorded() -> Self {
+        let mut room = Self::new();
+        room.composer.set_access_unit_tap(Timestamp::ZERO, true);
+        room.recorder = Some(
+            Recorder::new(RecorderConfig {
+                video: Some(VideoConfig {
+                    width: 1280,
+                    height: 720,
+                    sps: Vec::new(),
+                    pps: Vec::new(),
+                }),
+                ..RecorderConfig::default()
+            })
+            .unwrap(),
+        );
+        // One second of an 8 kHz (G.711 room) mix: a 440 Hz tone, 50 frames of 20 ms.
+        room.mix = (0..50)
+            .map(|f| {
+                (0..160)
+                    .map(|i| {
+                        let t = f64::from(f * 160 + i) / 8000.0;
+                        (6000.0 * (2.0 * std::f64::consts::PI * 440.0 * t).sin()) as i16
+                    })
+                    .collect()
+            })
+            .collect();
+        room
     }
 
     /// One frame interval.
@@ -127,8 +171,34 @@ impl Room {
         self.composer.handle_timeout(self.now);
         let mut bytes = 0;
         while let Some(o) = self.composer.poll_output() {
-            if let pont_video::ComposerOutput::Packet(p) = o {
-                bytes += p.payload.len();
+            match o {
+                pont_video::ComposerOutput::Packet(p) => bytes += p.payload.len(),
+                pont_video::ComposerOutput::AccessUnit(au) => {
+                    if let Some(r) = &mut self.recorder {
+                        let avcc = annexb_to_avcc(&au.data);
+                        if let (Some(sps), Some(pps)) = (avcc.sps, avcc.pps) {
+                            r.handle_video_parameter_sets(sps, pps);
+                        }
+                        r.handle_video(
+                            self.now,
+                            au.rtp_timestamp,
+                            Bytes::from(avcc.sample),
+                            au.keyframe,
+                        );
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some(r) = &mut self.recorder {
+            // 15 frames a second: the second's mix once every 15 frames.
+            if self.frame.is_multiple_of(15) {
+                for f in &self.mix {
+                    r.handle_audio(self.now, 8000, f);
+                }
+            }
+            while let Some(chunk) = r.poll_output() {
+                self.file_bytes += chunk.len();
             }
         }
         self.frame += 1;
@@ -208,6 +278,16 @@ fn bench(c: &mut Criterion) {
         room.step(); // warm up: decoders synced, encoder rate control settled
     }
     g.bench_function("room_1_plus_4_720p", |b| b.iter(|| black_box(room.step())));
+
+    // The same room recorded: plus the access-unit tap, AVCC conversion, the mix's Opus
+    // encode and the MP4 muxing.
+    let mut recorded = Room::recorded();
+    for _ in 0..LOOP {
+        recorded.step();
+    }
+    g.bench_function("room_1_plus_4_720p_recorded", |b| {
+        b.iter(|| black_box(recorded.step()))
+    });
     g.finish();
 
     // CPU time, which the other tenants of a shared machine do not inflate the way they
@@ -220,7 +300,10 @@ fn bench(c: &mut Criterion) {
             fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
         Some(ticks * 10.0) // ms, at the usual USER_HZ of 100
     };
-    if let Some(before) = cpu() {
+    let per_frame = |room: &mut Room, name: &str| {
+        let Some(before) = cpu() else {
+            return;
+        };
         let wall = std::time::Instant::now();
         for _ in 0..300 {
             black_box(room.step());
@@ -228,11 +311,18 @@ fn bench(c: &mut Criterion) {
         let wall_ms = wall.elapsed().as_secs_f64() * 1000.0 / 300.0;
         let cpu_ms = (cpu().unwrap_or(before) - before) / 300.0;
         eprintln!(
-            "room_1_plus_4_720p over 300 frames: {cpu_ms:.2} ms CPU per frame ({wall_ms:.2} ms wall) \
+            "{name} over 300 frames: {cpu_ms:.2} ms CPU per frame ({wall_ms:.2} ms wall) \
              -> {:.1} rooms per core at 15 fps by CPU time",
             66.67 / cpu_ms
         );
-    }
+    };
+    per_frame(&mut room, "room_1_plus_4_720p");
+    per_frame(&mut recorded, "room_1_plus_4_720p_recorded");
+    let seconds = recorded.frame as f64 / 15.0;
+    eprintln!(
+        "recorded: {:.0} kbit/s of file over {seconds:.0} s of media",
+        recorded.file_bytes as f64 * 8.0 / seconds / 1000.0
+    );
     let s = room.composer.stats();
     eprintln!(
         "room: {} frames encoded, {} decoded, {} decode errors, {:.0} kbit/s out",

@@ -34,6 +34,38 @@ pub const fn nal_type(header: u8) -> u8 {
     header & 0x1f
 }
 
+/// An access unit in the MP4 sample form (ISO/IEC 14496-15 "AVCC"): each NAL unit behind a
+/// 4-byte big-endian length, the parameter sets taken out (they go in the `avcC` box) and
+/// access unit delimiters dropped.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Avcc<'a> {
+    pub sample: Vec<u8>,
+    /// The last SPS and PPS in the access unit, if it had them (an IDR from our encoder does).
+    pub sps: Option<&'a [u8]>,
+    pub pps: Option<&'a [u8]>,
+}
+
+/// Converts an Annex-B access unit to [`Avcc`].
+pub fn annexb_to_avcc(annexb: &[u8]) -> Avcc<'_> {
+    let mut out = Avcc {
+        sample: Vec::with_capacity(annexb.len()),
+        ..Avcc::default()
+    };
+    for nal in annexb_nal_units(annexb) {
+        match nal_type(nal[0]) {
+            NAL_SPS => out.sps = Some(nal),
+            NAL_PPS => out.pps = Some(nal),
+            NAL_AUD => {}
+            _ => {
+                let len = u32::try_from(nal.len()).unwrap_or(u32::MAX);
+                out.sample.extend_from_slice(&len.to_be_bytes());
+                out.sample.extend_from_slice(nal);
+            }
+        }
+    }
+    out
+}
+
 /// Splits an Annex-B byte stream into NAL units (start codes removed, trailing zero bytes of
 /// a 4-byte start code trimmed). Bytes before the first start code are skipped; empty NAL
 /// units are not returned.
@@ -92,6 +124,28 @@ fn find_start_code(s: &[u8], from: usize) -> Option<(usize, usize)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn avcc_takes_out_parameter_sets_and_delimiters_and_prefixes_lengths() {
+        let au = [
+            0, 0, 0, 1, 0x09, 0xf0, // AUD
+            0, 0, 0, 1, 0x67, 0x42, 0xc0, 0x1f, // SPS
+            0, 0, 1, 0x68, 0xce, // PPS
+            0, 0, 0, 1, 0x65, 0x88, 0x84, // IDR slice
+            0, 0, 1, 0x06, 0x05, // SEI
+        ];
+        let a = annexb_to_avcc(&au);
+        assert_eq!(a.sps, Some(&[0x67, 0x42, 0xc0, 0x1f][..]));
+        assert_eq!(a.pps, Some(&[0x68, 0xce][..]));
+        assert_eq!(
+            a.sample,
+            [0, 0, 0, 3, 0x65, 0x88, 0x84, 0, 0, 0, 2, 0x06, 0x05]
+        );
+        let p = annexb_to_avcc(&[0, 0, 1, 0x41, 0x9a]);
+        assert_eq!((p.sps, p.pps), (None, None));
+        assert_eq!(p.sample, [0, 0, 0, 2, 0x41, 0x9a]);
+        assert_eq!(annexb_to_avcc(&[]), Avcc::default());
+    }
 
     #[test]
     fn splits_three_and_four_byte_start_codes() {

@@ -15,7 +15,6 @@ use bytes::Bytes;
 use pont_record::{Recorder, RecorderConfig, RecorderState, VideoConfig};
 use pont_types::{RoomId, Timestamp};
 use pont_video::AccessUnit;
-use pont_video::h264::{NAL_AUD, NAL_PPS, NAL_SPS, annexb_nal_units, nal_type};
 use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
@@ -339,30 +338,16 @@ impl Task {
         let Some(r) = self.recorders.get_mut(&room) else {
             return;
         };
-        let mut avcc = Vec::with_capacity(au.data.len());
-        let (mut sps, mut pps): (&[u8], &[u8]) = (&[], &[]);
-        for nal in annexb_nal_units(&au.data) {
-            let Some(&header) = nal.first() else {
-                continue;
-            };
-            match nal_type(header) {
-                NAL_SPS => sps = nal,
-                NAL_PPS => pps = nal,
-                NAL_AUD => {}
-                _ => {
-                    let len = u32::try_from(nal.len()).unwrap_or(u32::MAX);
-                    avcc.extend_from_slice(&len.to_be_bytes());
-                    avcc.extend_from_slice(nal);
-                }
-            }
-        }
-        if au.keyframe {
+        let avcc = pont_video::h264::annexb_to_avcc(&au.data);
+        if au.keyframe
+            && let (Some(sps), Some(pps)) = (avcc.sps, avcc.pps)
+        {
             r.recorder.handle_video_parameter_sets(sps, pps);
         }
-        if !avcc.is_empty() {
+        if !avcc.sample.is_empty() {
             let now = self.clock.now();
             r.recorder
-                .handle_video(now, au.rtp_timestamp, Bytes::from(avcc), au.keyframe);
+                .handle_video(now, au.rtp_timestamp, Bytes::from(avcc.sample), au.keyframe);
         }
         self.drain_recorder(room);
     }
