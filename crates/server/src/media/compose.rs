@@ -107,6 +107,7 @@ fn run(
         }
     };
     debug!("composer running");
+    let mut recording_broken = false;
     loop {
         let now = clock.now();
         let wait = composer
@@ -157,11 +158,23 @@ fn run(
             let msg = match o {
                 ComposerOutput::Packet(payload) => FromComposer::Packet { room, payload },
                 ComposerOutput::RequestKeyframe(id) => FromComposer::RequestKeyframe { id },
-                ComposerOutput::AccessUnit(au) => FromComposer::AccessUnit { room, au },
+                ComposerOutput::AccessUnit(au) => {
+                    // A recording must not get a picture whose reference it lacks: after a
+                    // lost one, nothing until the next keyframe (asked for at once).
+                    if recording_broken && !au.keyframe {
+                        continue;
+                    }
+                    recording_broken = false;
+                    FromComposer::AccessUnit { room, au }
+                }
                 _ => continue,
             };
+            let recorded = matches!(msg, FromComposer::AccessUnit { .. });
             // The media task is gone or far behind: drop (a viewer recovers on a keyframe).
-            let _ = out.try_send(msg);
+            if out.try_send(msg).is_err() && recorded {
+                recording_broken = true;
+                composer.request_keyframe(clock.now());
+            }
         }
     }
     debug!("composer stopped");
