@@ -1,6 +1,9 @@
 //! The organizer API: tokens, instant and scheduled meetings, rooms, and the JSON error shape.
 
-use pont_tests::{Server, bearer, create_token, delete, get, send};
+use std::time::{Duration, Instant};
+
+use pont_tests::ws::WsClient;
+use pont_tests::{EVENT_WAIT, Server, bearer, create_token, delete, get, send};
 use serde_json::{Value, json};
 
 const JSON: (&str, &str) = ("content-type", "application/json");
@@ -458,4 +461,54 @@ fn scheduled_meetings_need_a_token_and_are_seen_only_by_their_organizer() {
     let reply = get(&url, &[]);
     assert_eq!(reply.status, 405, "{reply:?}");
     assert_eq!(reply.error_code(), "method_not_allowed");
+}
+
+#[test]
+fn a_scheduled_meeting_with_recording_records_once_someone_joins() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = create_token(&dir.path().join("data"), "jo");
+    let server = Server::start(dir.path());
+    let auth = bearer(&token);
+    let room_state = |room: u64| {
+        let reply = get(
+            &server.url(&format!("/api/v1/rooms/{room}")),
+            &[("authorization", &auth)],
+        );
+        assert_eq!(reply.status, 200, "{reply:?}");
+        reply.json()["recording"]["state"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let scheduled_room = |recording: bool| {
+        let reply = schedule(
+            &server,
+            &token,
+            &json!({"subject": "Recorded", "start": "2026-12-01T09:30:00Z",
+                    "recording": recording}),
+        );
+        assert_eq!(reply.status, 201, "{reply:?}");
+        reply.json()["room_number"].as_u64().unwrap()
+    };
+    let join = |room: u64| {
+        let mut c = WsClient::connect(server.http, &format!("/api/v1/rooms/{room}/ws"));
+        c.send_json(&json!({"v": 1, "type": "join", "name": "First"}));
+        c.recv_type("joined");
+        c
+    };
+
+    let recorded = scheduled_room(true);
+    let plain = scheduled_room(false);
+    assert_eq!(room_state(recorded), "off");
+
+    // The plain room first: the recording service handles rooms becoming occupied one at a
+    // time, in order, so once the recorded room records, the plain room has been decided.
+    let _other = join(plain);
+    let _first = join(recorded);
+    let deadline = Instant::now() + EVENT_WAIT;
+    while room_state(recorded) != "recording" {
+        assert!(Instant::now() < deadline, "recording never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(room_state(plain), "off");
 }
