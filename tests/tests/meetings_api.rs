@@ -450,8 +450,14 @@ fn scheduled_meetings_need_a_token_and_are_seen_only_by_their_organizer() {
     let reply = get_meeting(&server, &other, &id);
     assert_eq!(reply.status, 404, "{reply:?}");
     assert_eq!(reply.error_code(), "meeting_not_found");
-    for missing in ["999999", "abc", "-1", "99999999999999999999"] {
-        let reply = get_meeting(&server, &owner, missing);
+    for missing in [
+        "999999".to_owned(),
+        "abc".to_owned(),
+        "-1".to_owned(),
+        "99999999999999999999".to_owned(),
+        format!("+{id}"),
+    ] {
+        let reply = get_meeting(&server, &owner, &missing);
         assert_eq!(reply.status, 404, "{missing}: {reply:?}");
         assert_eq!(reply.error_code(), "meeting_not_found", "{missing}");
     }

@@ -465,7 +465,8 @@ struct ScheduledMeetingRequest {
 }
 
 impl ScheduledMeetingRequest {
-    /// The meeting to store, or the first field (in body order) whose value is refused.
+    /// The meeting to store, or the first refused field, checked in the order `docs/api.md`
+    /// lists them.
     fn validate(self) -> Result<NewMeeting, ApiError> {
         let subject = valid_subject(&self.subject)?;
         let start = self
@@ -698,7 +699,11 @@ async fn get_meeting(
     Authed(organizer): Authed,
     Path(id): Path<String>,
 ) -> Result<Json<MeetingBody>, ApiError> {
-    let key: i64 = id.parse().map_err(|_| ApiError::meeting_not_found(&id))?;
+    // Digits only: `+5` would parse as an i64 but is not how ids are written.
+    let key = Some(id.as_str())
+        .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|s| s.parse::<i64>().ok())
+        .ok_or_else(|| ApiError::meeting_not_found(&id))?;
     let meeting = state
         .db(move |s| s.meeting(MeetingId(key)))
         .await?
