@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 mod recordings;
+pub mod rfc3339;
 mod schema;
 mod store;
 mod token;
@@ -19,8 +20,8 @@ pub use recordings::{
     ClosedRecording, NewRecording, Recording, RecordingId, RecordingStatus, Visibility,
 };
 pub use store::{
-    Category, Meeting, MeetingId, MeetingKind, NewMeeting, Organizer, OrganizerId, Room,
-    RoomNumbers, Store,
+    Category, Meeting, MeetingId, MeetingKind, NewMeeting, Organizer, OrganizerId, Recurrence,
+    Room, RoomNumbers, Store,
 };
 pub use token::{Pin, Token};
 

@@ -63,6 +63,13 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX recordings_status ON recordings(status);
     ",
+    // 2 -> 3: scheduled meetings' invitees (a JSON array of e-mail addresses) and recurrence.
+    // Existing meetings get no invitees and no recurrence.
+    "
+    ALTER TABLE meetings ADD COLUMN invitees TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE meetings ADD COLUMN recurrence TEXT NOT NULL DEFAULT 'none'
+        CHECK (recurrence IN ('none', 'daily', 'weekly', 'monthly'));
+    ",
 ];
 
 /// The schema version this build writes.
@@ -86,4 +93,88 @@ pub(crate) fn migrate(conn: &mut Connection) -> Result<(), MeetError> {
         tx.commit()?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::params;
+
+    use super::*;
+    use crate::{MeetingId, MeetingKind, Recurrence, Store};
+
+    /// A database as a build of schema version 2 left it: migrated to 2, one organizer, an
+    /// instant meeting and a scheduled one.
+    fn version_2_database(path: &std::path::Path) {
+        let mut conn = Connection::open(path).unwrap();
+        for (version, sql) in MIGRATIONS[..2].iter().enumerate() {
+            let tx = conn.transaction().unwrap();
+            tx.execute_batch(sql).unwrap();
+            tx.execute_batch(&format!("PRAGMA user_version = {}", version + 1))
+                .unwrap();
+            tx.commit().unwrap();
+        }
+        conn.execute_batch(
+            "INSERT INTO organizers (id, name, created_at) VALUES (1, 'Old', 5);
+             INSERT INTO rooms (number, category, pin, organizer_id, created_at)
+                 VALUES (123456, 'video', NULL, 1, 6), (654321, 'audio', '0042', 1, 7);",
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO meetings (id, organizer_id, room_number, kind, subject, start_at,
+                                   duration_secs, recording, created_at)
+             VALUES (1, 1, 123456, 'instant', 'Then', NULL, NULL, 0, 6),
+                    (2, 1, 654321, 'scheduled', 'Later', ?1, 1800, 1, 7)",
+            params![1_796_117_400_i64],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_version_2_database_migrates_to_3_keeping_its_meetings() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pont.sqlite3");
+        version_2_database(&path);
+
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), 3);
+        assert_eq!(CURRENT, 3);
+
+        let instant = store.meeting(MeetingId(1)).unwrap().unwrap();
+        assert_eq!(instant.kind, MeetingKind::Instant);
+        assert_eq!(instant.subject, "Then");
+        assert_eq!(instant.room.number.0, 123_456);
+        assert!(instant.invitees.is_empty());
+        assert_eq!(instant.recurrence, Recurrence::None);
+
+        let scheduled = store.meeting(MeetingId(2)).unwrap().unwrap();
+        assert_eq!(scheduled.kind, MeetingKind::Scheduled);
+        assert_eq!(scheduled.start_at, Some(1_796_117_400));
+        assert_eq!(scheduled.duration_secs, Some(1800));
+        assert!(scheduled.recording);
+        assert_eq!(
+            scheduled.room.pin.as_ref().map(|p| p.as_str()),
+            Some("0042")
+        );
+        assert!(scheduled.invitees.is_empty());
+        assert_eq!(scheduled.recurrence, Recurrence::None);
+
+        // Reopening an up-to-date file runs nothing again.
+        drop(store);
+        let store = Store::open(&path).unwrap();
+        assert_eq!(store.schema_version().unwrap(), 3);
+        assert_eq!(store.meeting(MeetingId(2)).unwrap(), Some(scheduled));
+    }
+
+    #[test]
+    fn the_new_columns_refuse_unknown_recurrences() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pont.sqlite3");
+        version_2_database(&path);
+        drop(Store::open(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        let err = conn
+            .execute("UPDATE meetings SET recurrence = 'yearly' WHERE id = 1", [])
+            .unwrap_err();
+        assert!(err.to_string().contains("CHECK"), "{err}");
+    }
 }

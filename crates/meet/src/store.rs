@@ -42,11 +42,50 @@ impl Category {
         }
     }
 
+    /// The category named by [`Category::as_str`]'s text (`"video"`, `"audio"`), exactly.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "video" => Some(Self::Video),
+            "audio" => Some(Self::Audio),
+            _ => None,
+        }
+    }
+
     fn parse(s: &str) -> Result<Self, MeetError> {
-        match s {
-            "video" => Ok(Self::Video),
-            "audio" => Ok(Self::Audio),
-            _ => Err(MeetError::Corrupt("room category")),
+        Self::from_name(s).ok_or(MeetError::Corrupt("room category"))
+    }
+}
+
+/// How a scheduled meeting repeats. Only stored and reported: the room stays the same for
+/// every occurrence, so nothing needs to happen at each one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Recurrence {
+    /// Once.
+    #[default]
+    None,
+    Daily,
+    Weekly,
+    Monthly,
+}
+
+impl Recurrence {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Daily => "daily",
+            Self::Weekly => "weekly",
+            Self::Monthly => "monthly",
+        }
+    }
+
+    /// The recurrence named by [`Recurrence::as_str`]'s text, exactly.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "none" => Some(Self::None),
+            "daily" => Some(Self::Daily),
+            "weekly" => Some(Self::Weekly),
+            "monthly" => Some(Self::Monthly),
+            _ => None,
         }
     }
 }
@@ -70,7 +109,7 @@ pub enum MeetingKind {
 }
 
 impl MeetingKind {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Instant => "instant",
             Self::Scheduled => "scheduled",
@@ -98,6 +137,9 @@ pub struct NewMeeting {
     pub duration_secs: Option<u32>,
     /// Start recording when the meeting starts.
     pub recording: bool,
+    /// E-mail addresses of the people invited (checked by the caller; stored as given).
+    pub invitees: Vec<String>,
+    pub recurrence: Recurrence,
 }
 
 impl NewMeeting {
@@ -111,6 +153,8 @@ impl NewMeeting {
             start_at: None,
             duration_secs: None,
             recording: false,
+            invitees: Vec::new(),
+            recurrence: Recurrence::None,
         }
     }
 }
@@ -126,6 +170,8 @@ pub struct Meeting {
     pub start_at: Option<i64>,
     pub duration_secs: Option<u32>,
     pub recording: bool,
+    pub invitees: Vec<String>,
+    pub recurrence: Recurrence,
     pub created_at: i64,
 }
 
@@ -325,6 +371,7 @@ impl Store {
         new: NewMeeting,
         now_unix: i64,
     ) -> Result<Meeting, MeetError> {
+        let invitees = invitees_to_json(&new.invitees);
         let tx = self.conn.transaction()?;
         let number = free_room_number(&tx, &mut *self.rng, self.numbers)?;
         tx.execute(
@@ -340,8 +387,8 @@ impl Store {
         )?;
         tx.execute(
             "INSERT INTO meetings (organizer_id, room_number, kind, subject, start_at,
-                                   duration_secs, recording, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                                   duration_secs, recording, invitees, recurrence, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
             params![
                 organizer.0,
                 number as i64,
@@ -350,6 +397,8 @@ impl Store {
                 new.start_at,
                 new.duration_secs,
                 new.recording,
+                invitees,
+                new.recurrence.as_str(),
                 now_unix
             ],
         )?;
@@ -370,6 +419,8 @@ impl Store {
             start_at: new.start_at,
             duration_secs: new.duration_secs,
             recording: new.recording,
+            invitees: new.invitees,
+            recurrence: new.recurrence,
             created_at: now_unix,
         })
     }
@@ -379,42 +430,74 @@ impl Store {
             .conn
             .query_row(
                 "SELECT organizer_id, room_number, kind, subject, start_at, duration_secs,
-                        recording, created_at FROM meetings WHERE id = ?1",
+                        recording, invitees, recurrence, created_at
+                 FROM meetings WHERE id = ?1",
                 params![id.0],
                 |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, String>(3)?,
-                        r.get::<_, Option<i64>>(4)?,
-                        r.get::<_, Option<u32>>(5)?,
-                        r.get::<_, bool>(6)?,
-                        r.get::<_, i64>(7)?,
-                    ))
+                    Ok(MeetingRow {
+                        organizer: r.get(0)?,
+                        room: r.get(1)?,
+                        kind: r.get(2)?,
+                        subject: r.get(3)?,
+                        start_at: r.get(4)?,
+                        duration_secs: r.get(5)?,
+                        recording: r.get(6)?,
+                        invitees: r.get(7)?,
+                        recurrence: r.get(8)?,
+                        created_at: r.get(9)?,
+                    })
                 },
             )
             .optional()?;
-        let Some((organizer, room, kind, subject, start_at, duration_secs, recording, created)) =
-            row
-        else {
+        let Some(row) = row else {
             return Ok(None);
         };
-        let room = self
-            .room(RoomId(room as u64))?
+        let room = u64::try_from(row.room)
+            .ok()
+            .map(|n| self.room(RoomId(n)))
+            .transpose()?
+            .flatten()
             .ok_or(MeetError::Corrupt("meeting without room"))?;
         Ok(Some(Meeting {
             id,
-            organizer: OrganizerId(organizer),
-            kind: MeetingKind::parse(&kind)?,
-            subject,
+            organizer: OrganizerId(row.organizer),
+            kind: MeetingKind::parse(&row.kind)?,
+            subject: row.subject,
             room,
-            start_at,
-            duration_secs,
-            recording,
-            created_at: created,
+            start_at: row.start_at,
+            duration_secs: row.duration_secs,
+            recording: row.recording,
+            invitees: invitees_from_json(&row.invitees)?,
+            recurrence: Recurrence::from_name(&row.recurrence)
+                .ok_or(MeetError::Corrupt("meeting recurrence"))?,
+            created_at: row.created_at,
         }))
     }
+}
+
+/// A `meetings` row as SQLite returns it, before its text columns are parsed.
+struct MeetingRow {
+    organizer: i64,
+    room: i64,
+    kind: String,
+    subject: String,
+    start_at: Option<i64>,
+    duration_secs: Option<u32>,
+    recording: bool,
+    invitees: String,
+    recurrence: String,
+    created_at: i64,
+}
+
+/// Invitees are stored as a JSON array of strings: one column, readable with SQLite's JSON
+/// functions, no table to join for a list that is only ever read whole.
+fn invitees_to_json(invitees: &[String]) -> String {
+    // Serializing a slice of strings cannot fail: no maps with non-string keys, no I/O.
+    serde_json::to_string(invitees).expect("a list of strings serializes")
+}
+
+fn invitees_from_json(text: &str) -> Result<Vec<String>, MeetError> {
+    serde_json::from_str(text).map_err(|_| MeetError::Corrupt("meeting invitees"))
 }
 
 fn room_from_row(
@@ -570,6 +653,8 @@ mod tests {
             start_at: Some(1_800_000_000),
             duration_secs: Some(3600),
             recording: true,
+            invitees: vec!["ada@example.org".into(), "grace@example.com".into()],
+            recurrence: Recurrence::Weekly,
         };
         let m = store.create_meeting(org.id, new, 20).unwrap();
         let back = store.meeting(m.id).unwrap().unwrap();
@@ -579,6 +664,48 @@ mod tests {
         assert_eq!(back.start_at, Some(1_800_000_000));
         assert_eq!(back.duration_secs, Some(3600));
         assert!(back.recording);
+        assert_eq!(back.invitees, ["ada@example.org", "grace@example.com"]);
+        assert_eq!(back.recurrence, Recurrence::Weekly);
+
+        // And across a reopen of the file.
+        drop(store);
+        let store = open(&dir);
+        assert_eq!(store.meeting(m.id).unwrap(), Some(m));
+    }
+
+    #[test]
+    fn names_parse_exactly() {
+        for r in [
+            Recurrence::None,
+            Recurrence::Daily,
+            Recurrence::Weekly,
+            Recurrence::Monthly,
+        ] {
+            assert_eq!(Recurrence::from_name(r.as_str()), Some(r));
+        }
+        assert_eq!(Recurrence::from_name("Weekly"), None);
+        assert_eq!(Recurrence::from_name("yearly"), None);
+        assert_eq!(Category::from_name("audio"), Some(Category::Audio));
+        assert_eq!(Category::from_name("video"), Some(Category::Video));
+        assert_eq!(Category::from_name("hd"), None);
+    }
+
+    #[test]
+    fn unreadable_invitees_are_reported_as_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = open(&dir);
+        let org = store.create_organizer("Eve", 1).unwrap();
+        let m = store
+            .create_meeting(org.id, NewMeeting::instant("x"), 2)
+            .unwrap();
+        store
+            .conn
+            .execute("UPDATE meetings SET invitees = 'not json'", [])
+            .unwrap();
+        assert!(matches!(
+            store.meeting(m.id),
+            Err(MeetError::Corrupt("meeting invitees"))
+        ));
     }
 
     #[test]

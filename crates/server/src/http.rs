@@ -15,7 +15,10 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use pont_meet::{MeetError, Meeting, NewMeeting, Organizer, Store};
+use pont_meet::{
+    Category, MeetError, Meeting, MeetingId, MeetingKind, NewMeeting, Organizer, Pin, Recurrence,
+    Store,
+};
 use pont_types::RoomId;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -32,6 +35,20 @@ pub(crate) const TOKEN_COOKIE: &str = "pont_token";
 
 /// Longest meeting subject accepted.
 const MAX_SUBJECT_CHARS: usize = 200;
+
+/// A scheduled meeting's duration when none is given: the usual calendar hour.
+const DEFAULT_DURATION_MINUTES: u32 = 60;
+
+/// Longest scheduled meeting: a day. Longer is almost certainly a unit mistake (seconds for
+/// minutes); a room outlives its meeting anyway, so nothing is cut off at the end.
+const MAX_DURATION_MINUTES: u32 = 24 * 60;
+
+/// Most invitees on one meeting: a large all-hands, not a mailing list.
+const MAX_INVITEES: usize = 200;
+
+/// Longest e-mail address: RFC 5321 §4.5.3.1.3 limits a path to 256 octets, angle brackets
+/// included.
+const MAX_EMAIL_OCTETS: usize = 254;
 
 /// How long `/healthz` waits for the media task before calling it unhealthy.
 const HEALTH_WAIT: Duration = Duration::from_secs(2);
@@ -115,7 +132,9 @@ impl AppState {
 
 pub(crate) fn router(state: AppState) -> Router {
     let api = Router::new()
+        .route("/meetings", post(create_meeting))
         .route("/meetings/instant", post(create_instant_meeting))
+        .route("/meetings/{id}", get(get_meeting))
         .route("/rooms/{room}", get(get_room))
         .route("/rooms/{room}/ws", get(crate::signalling::ws_handler))
         .route("/rooms/{room}/recording", post(recordings_api::control))
@@ -162,6 +181,19 @@ impl ApiError {
 
     fn unauthorized(message: &str) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    /// 422 for a field that has the right JSON type but a value the API does not accept.
+    fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+
+    fn meeting_not_found(id: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "meeting_not_found",
+            format!("no meeting {id}"),
+        )
     }
 
     pub(crate) fn room_not_found(room: &str) -> Self {
@@ -404,6 +436,154 @@ struct InstantMeetingRequest {
     pin: Option<String>,
 }
 
+/// `POST /api/v1/meetings`. Only the types are checked here; [`ScheduledMeetingRequest::validate`]
+/// checks the values, so each field gets its own error code.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ScheduledMeetingRequest {
+    subject: String,
+    /// RFC 3339, with `Z` or an offset; required.
+    #[serde(default)]
+    start: Option<String>,
+    /// Minutes, 1..=[`MAX_DURATION_MINUTES`]; a JSON number so that `1.5` is an
+    /// `invalid_duration` rather than a type error.
+    #[serde(default)]
+    duration: Option<serde_json::Number>,
+    /// `"video"` (default) or `"audio"`.
+    #[serde(default)]
+    category: Option<String>,
+    /// Start recording when the meeting starts.
+    #[serde(default)]
+    recording: Option<bool>,
+    #[serde(default)]
+    pin: Option<String>,
+    #[serde(default)]
+    invitees: Option<Vec<String>>,
+    /// `"none"` (default), `"daily"`, `"weekly"` or `"monthly"`.
+    #[serde(default)]
+    recurrence: Option<String>,
+}
+
+impl ScheduledMeetingRequest {
+    /// The meeting to store, or the first refused field, checked in the order `docs/api.md`
+    /// lists them.
+    fn validate(self) -> Result<NewMeeting, ApiError> {
+        let subject = valid_subject(&self.subject)?;
+        let start = self
+            .start
+            .ok_or_else(|| ApiError::invalid("invalid_start", "start is required"))?;
+        let start_at = pont_meet::rfc3339::parse(&start).map_err(|e| {
+            ApiError::invalid(
+                "invalid_start",
+                format!(
+                    "start must be an RFC 3339 timestamp such as 2026-12-01T09:30:00Z or \
+                     2026-12-01T10:30:00+01:00: {e}"
+                ),
+            )
+        })?;
+        let duration_minutes = match self.duration {
+            None => DEFAULT_DURATION_MINUTES,
+            Some(n) => n
+                .as_u64()
+                .and_then(|m| u32::try_from(m).ok())
+                .filter(|m| (1..=MAX_DURATION_MINUTES).contains(m))
+                .ok_or_else(|| {
+                    ApiError::invalid(
+                        "invalid_duration",
+                        format!(
+                            "duration must be a whole number of minutes from 1 to \
+                             {MAX_DURATION_MINUTES}"
+                        ),
+                    )
+                })?,
+        };
+        let category = match self.category.as_deref() {
+            None => Category::Video,
+            Some(name) => Category::from_name(name).ok_or_else(|| {
+                ApiError::invalid(
+                    "invalid_category",
+                    "category must be \"video\" or \"audio\"",
+                )
+            })?,
+        };
+        let pin = valid_pin(self.pin.as_deref())?;
+        let invitees = valid_invitees(self.invitees.unwrap_or_default())?;
+        let recurrence = match self.recurrence.as_deref() {
+            None => Recurrence::None,
+            Some(name) => Recurrence::from_name(name).ok_or_else(|| {
+                ApiError::invalid(
+                    "invalid_recurrence",
+                    "recurrence must be \"none\", \"daily\", \"weekly\" or \"monthly\"",
+                )
+            })?,
+        };
+        Ok(NewMeeting {
+            kind: MeetingKind::Scheduled,
+            subject,
+            category,
+            pin,
+            start_at: Some(start_at),
+            duration_secs: Some(duration_minutes * 60),
+            recording: self.recording.unwrap_or(false),
+            invitees,
+            recurrence,
+        })
+    }
+}
+
+/// The subject, trimmed, if it is 1 to [`MAX_SUBJECT_CHARS`] characters.
+fn valid_subject(raw: &str) -> Result<String, ApiError> {
+    let subject = raw.trim();
+    if subject.is_empty() || subject.chars().count() > MAX_SUBJECT_CHARS {
+        return Err(ApiError::invalid(
+            "invalid_subject",
+            format!("subject must be 1 to {MAX_SUBJECT_CHARS} characters"),
+        ));
+    }
+    Ok(subject.to_owned())
+}
+
+fn valid_pin(digits: Option<&str>) -> Result<Option<Pin>, ApiError> {
+    digits
+        .map(Pin::new)
+        .transpose()
+        .map_err(|_| ApiError::invalid("invalid_pin", "pin must be 1 to 12 digits"))
+}
+
+/// At most [`MAX_INVITEES`] addresses, each checked lightly: one `@` with something on both
+/// sides, no white space or control characters, at most [`MAX_EMAIL_OCTETS`]. Whether an
+/// address exists is for the mail server to say; this only catches what cannot be one.
+fn valid_invitees(invitees: Vec<String>) -> Result<Vec<String>, ApiError> {
+    if invitees.len() > MAX_INVITEES {
+        return Err(ApiError::invalid(
+            "invalid_invitees",
+            format!("at most {MAX_INVITEES} invitees"),
+        ));
+    }
+    // The message names the position, not the address: error bodies end up in logs.
+    if let Some(i) = invitees.iter().position(|a| !looks_like_email(a)) {
+        return Err(ApiError::invalid(
+            "invalid_invitees",
+            format!(
+                "invitees[{i}] is not an e-mail address (one @, no spaces, at most \
+                 {MAX_EMAIL_OCTETS} bytes)"
+            ),
+        ));
+    }
+    Ok(invitees)
+}
+
+fn looks_like_email(address: &str) -> bool {
+    let Some((local, domain)) = address.split_once('@') else {
+        return false;
+    };
+    address.len() <= MAX_EMAIL_OCTETS
+        && !local.is_empty()
+        && !domain.is_empty()
+        && !domain.contains('@')
+        && !address.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
 #[derive(Debug, Serialize)]
 struct DialIn {
     sip_uri: String,
@@ -421,6 +601,16 @@ struct MeetingBody {
     web_link: String,
     pin: Option<String>,
     dial_in: DialIn,
+    /// `instant` or `scheduled`.
+    kind: &'static str,
+    /// RFC 3339 UTC; null for an instant meeting.
+    start: Option<String>,
+    /// Minutes; null for an instant meeting.
+    duration: Option<u32>,
+    /// Start recording when the first participant joins.
+    recording: bool,
+    invitees: Vec<String>,
+    recurrence: &'static str,
 }
 
 impl AppState {
@@ -454,6 +644,12 @@ impl AppState {
                 numbers: inner.dialin.numbers.clone(),
                 instructions,
             },
+            kind: meeting.kind.as_str(),
+            start: meeting.start_at.map(pont_meet::rfc3339::format_utc),
+            duration: meeting.duration_secs.map(|s| s / 60),
+            recording: meeting.recording,
+            invitees: meeting.invitees,
+            recurrence: meeting.recurrence.as_str(),
         }
     }
 }
@@ -465,24 +661,8 @@ async fn create_instant_meeting(
     body: Result<Json<InstantMeetingRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<MeetingBody>), ApiError> {
     let Json(request) = body?;
-    let subject = request.subject.trim().to_owned();
-    if subject.is_empty() || subject.chars().count() > MAX_SUBJECT_CHARS {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_subject",
-            format!("subject must be 1 to {MAX_SUBJECT_CHARS} characters"),
-        ));
-    }
-    let pin = match request.pin.as_deref() {
-        None => None,
-        Some(digits) => Some(pont_meet::Pin::new(digits).map_err(|_| {
-            ApiError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid_pin",
-                "pin must be 1 to 12 digits".to_owned(),
-            )
-        })?),
-    };
+    let subject = valid_subject(&request.subject)?;
+    let pin = valid_pin(request.pin.as_deref())?;
     let now = unix_now();
     let new = NewMeeting {
         pin,
@@ -493,6 +673,43 @@ async fn create_instant_meeting(
         .await?;
     tracing::info!(room = %meeting.room.number, meeting = meeting.id.0, "instant meeting created");
     Ok((StatusCode::CREATED, Json(state.meeting_body(meeting))))
+}
+
+/// `POST /api/v1/meetings` (subject, start, duration, category, recording, pin, invitees,
+/// recurrence) → 201 with the meeting and its new room.
+async fn create_meeting(
+    State(state): State<AppState>,
+    Authed(organizer): Authed,
+    body: Result<Json<ScheduledMeetingRequest>, JsonRejection>,
+) -> Result<(StatusCode, Json<MeetingBody>), ApiError> {
+    let Json(request) = body?;
+    let new = request.validate()?;
+    let now = unix_now();
+    let meeting = state
+        .db(move |s| s.create_meeting(organizer.id, new, now))
+        .await?;
+    tracing::info!(room = %meeting.room.number, meeting = meeting.id.0, "scheduled meeting created");
+    Ok((StatusCode::CREATED, Json(state.meeting_body(meeting))))
+}
+
+/// `GET /api/v1/meetings/{id}` → the meeting, for the organizer who created it; anyone else
+/// gets the same 404 as for a meeting that does not exist.
+async fn get_meeting(
+    State(state): State<AppState>,
+    Authed(organizer): Authed,
+    Path(id): Path<String>,
+) -> Result<Json<MeetingBody>, ApiError> {
+    // Digits only: `+5` would parse as an i64 but is not how ids are written.
+    let key = Some(id.as_str())
+        .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|s| s.parse::<i64>().ok())
+        .ok_or_else(|| ApiError::meeting_not_found(&id))?;
+    let meeting = state
+        .db(move |s| s.meeting(MeetingId(key)))
+        .await?
+        .filter(|m| m.organizer == organizer.id)
+        .ok_or_else(|| ApiError::meeting_not_found(&id))?;
+    Ok(Json(state.meeting_body(meeting)))
 }
 
 /// `GET /api/v1/rooms/{room}` → the room's participants, active speaker and recording state.
@@ -573,4 +790,70 @@ pub(crate) fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn e_mail_addresses_are_checked_lightly() {
+        for ok in [
+            "ada@example.org",
+            "a.b+tag@sub.example.co.uk",
+            "x@y",
+            "josé@exemple.fr",
+        ] {
+            assert!(looks_like_email(ok), "{ok}");
+        }
+        let long = format!("{}@example.org", "a".repeat(MAX_EMAIL_OCTETS));
+        for bad in [
+            "",
+            "ada",
+            "@example.org",
+            "ada@",
+            "a@b@c",
+            "ada lovelace@example.org",
+            "ada@example.org ",
+            "ada@exa\tmple.org",
+            "ada@exa\u{0}mple.org",
+            long.as_str(),
+        ] {
+            assert!(!looks_like_email(bad), "{bad:?}");
+        }
+    }
+
+    fn request(body: Value) -> Result<NewMeeting, &'static str> {
+        serde_json::from_value::<ScheduledMeetingRequest>(body)
+            .expect("well-typed body")
+            .validate()
+            .map_err(|e| e.code)
+    }
+
+    #[test]
+    fn defaults_and_limits_of_a_scheduled_meeting() {
+        let new =
+            request(json!({"subject": " Plan ", "start": "2026-12-01T10:30:00+01:00"})).unwrap();
+        assert_eq!(new.subject, "Plan");
+        assert_eq!(new.start_at, Some(1_796_117_400));
+        assert_eq!(new.duration_secs, Some(3600));
+        assert_eq!(new.category, Category::Video);
+        assert!(!new.recording && new.pin.is_none() && new.invitees.is_empty());
+        assert_eq!(new.recurrence, Recurrence::None);
+
+        let start = "2026-12-01T09:30:00Z";
+        for (duration, ok) in [(json!(1), true), (json!(1440), true), (json!(0), false)] {
+            let r = request(json!({"subject": "x", "start": start, "duration": duration}));
+            assert_eq!(r.is_ok(), ok, "{duration}");
+        }
+        for duration in [json!(1441), json!(-5), json!(1.5), json!(4_294_967_356_u64)] {
+            let r = request(json!({"subject": "x", "start": start, "duration": duration}));
+            assert_eq!(r.unwrap_err(), "invalid_duration", "{duration}");
+        }
+        let many: Vec<String> = (0..=MAX_INVITEES).map(|i| format!("p{i}@x.org")).collect();
+        let r = request(json!({"subject": "x", "start": start, "invitees": many[1..]}));
+        assert!(r.is_ok());
+        let r = request(json!({"subject": "x", "start": start, "invitees": many}));
+        assert_eq!(r.unwrap_err(), "invalid_invitees");
+    }
 }
