@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, anyhow};
+use anyhow::{Context as _, anyhow, bail};
 use clap::{Args, Parser, Subcommand};
 use tokio::sync::watch;
 
@@ -200,6 +200,12 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Scenario::Mixed { .. } => ("mixed", Baseline::default()),
     };
     api.check()?;
+    if api.token.is_none() && (c.room.is_none() || room_count(&cli.scenario) > 1) {
+        bail!(
+            "creating rooms needs an organizer token: --token (or PONT_TOKEN), from \
+             `pont token create <name> --data <the bridge's data dir>`; or --room <existing room>"
+        );
+    }
     let mut relay_report = None;
     if baseline.baseline {
         let (relay_addr, child) = match &baseline.relay {
@@ -483,7 +489,7 @@ async fn execute(
             started.elapsed().as_secs_f64(),
             (sent - last.1) as f64 / dt,
             (recv - last.2) as f64 / dt,
-            cpu.map(|f| format!(" | bridge cpu {:.0}% rss {:.1} MiB", f.cpu_recent * 100.0, f.rss_mib)).unwrap_or_default()
+            cpu.map(|f| format!(" | {target} cpu {:.0}% rss {:.1} MiB", f.cpu_recent * 100.0, f.rss_mib)).unwrap_or_default()
         );
         last = (now, sent, recv);
         match window {

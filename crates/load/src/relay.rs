@@ -91,7 +91,7 @@ async fn session(
                 let body = payload::stamped_opus(f, payload::now_us(), n_audio as u32);
                 // The same 12-byte header + 8-byte audio-level extension a browser sends.
                 let mut p = rtp_header(111, false, aseq, (n_audio as u32).wrapping_mul(960), ssrc, true);
-                p.extend_from_slice(&[0x10, if loud { 10 } else { 127 }, 0, 0]);
+                p.extend_from_slice(&[0x10, if loud { 0x80 | 10 } else { 70 }, 0, 0]);
                 p.extend_from_slice(&body);
                 sock.send(&p).await?;
                 aseq = aseq.wrapping_add(1);

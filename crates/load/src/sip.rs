@@ -196,7 +196,6 @@ async fn session(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut rbuf = vec![0u8; 2048];
     let mut hash_sent: Option<Instant> = None;
-    let mut stream = crate::metrics::StreamStats::default();
     let mut check_roster = tokio::time::interval(Duration::from_millis(50));
     loop {
         tokio::select! {
@@ -238,7 +237,8 @@ async fn session(
                     let arrival = payload::now_us();
                     let seq = u16::from_be_bytes([p[2], p[3]]);
                     let rts = u32::from_be_bytes([p[4], p[5], p[6], p[7]]);
-                    stream.packet(8000, seq, rts, arrival);
+                    let remote_ssrc = u32::from_be_bytes([p[8], p[9], p[10], p[11]]);
+                    stats.streams.entry(remote_ssrc).or_default().packet(8000, seq, rts, arrival);
                     stats.received += 1;
                     Live::add(&shared.live.received, 1);
                 }
@@ -271,10 +271,7 @@ async fn session(
                     anyhow::bail!("keyed {}# but never appeared in the room", plan.room);
                 }
             }
-            _ = stopped(&mut stop) => {
-                stats.streams.insert(ssrc, stream);
-                return Ok(());
-            }
+            _ = stopped(&mut stop) => return Ok(()),
         }
     }
 }

@@ -213,6 +213,7 @@ async fn session(
                 let Some(msg) = msg else { anyhow::bail!("the bridge closed the WebSocket") };
                 let Message::Text(text) = msg? else { continue };
                 let v: Value = serde_json::from_str(&text)?;
+                if debug && v["type"] != "offer" { eprintln!("{}: {v}", plan.name); }
                 match v["type"].as_str().unwrap_or("") {
                     "joined" => {
                         my_id = v["participant_id"].as_str().unwrap_or("").to_owned();
@@ -286,8 +287,9 @@ fn send_audio(
     let frame = if loud { &frames.loud[n] } else { &frames.quiet[n] };
     let body = payload::stamped_opus(frame, payload::now_us(), s.audio_seq as u32);
     let ext = ExtensionValues {
-        // RFC 6464: -dBov; 127 is silence.
-        audio_level: Some(if loud { -10 } else { -127 }),
+        // RFC 6464 -dBov. Quiet is room noise (-70), not digital silence (-127): the bridge's
+        // detector ignores 127 for its noise floor, so speech must rise above a real floor.
+        audio_level: Some(if loud { -10 } else { -70 }),
         voice_activity: Some(loud),
         ..Default::default()
     };
