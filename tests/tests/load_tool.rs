@@ -27,7 +27,10 @@ fn load_bin() -> &'static PathBuf {
             .stdin(Stdio::null())
             .status()
             .expect("run cargo build for pont-load");
-        assert!(status.success(), "cargo build -p pont-load failed: {status}");
+        assert!(
+            status.success(),
+            "cargo build -p pont-load failed: {status}"
+        );
         let target = std::env::var_os("CARGO_TARGET_DIR")
             .map(PathBuf::from)
             .map(|t| if t.is_relative() { root.join(t) } else { t })
@@ -86,8 +89,20 @@ fn fanout_and_sip_runs_receive_packets_and_every_join_succeeds() {
     let pid = server.pid().to_string();
 
     let fanout = pont_load(&[
-        "--http", &http, "--token", &token, "--pid", &pid, "--duration", "2", "--json",
-        "fanout", "--publishers", "2", "--subscribers", "2",
+        "--http",
+        &http,
+        "--token",
+        &token,
+        "--pid",
+        &pid,
+        "--duration",
+        "2",
+        "--json",
+        "fanout",
+        "--publishers",
+        "2",
+        "--subscribers",
+        "2",
     ]);
     let v = assert_ran(&fanout, &server);
     assert_eq!(v["scenario"], "fanout");
@@ -98,8 +113,20 @@ fn fanout_and_sip_runs_receive_packets_and_every_join_succeeds() {
     );
 
     let calls = pont_load(&[
-        "--http", &http, "--sip", &sip, "--token", &token, "--duration", "2", "--json", "sip",
-        "--callers", "2", "--rate", "4",
+        "--http",
+        &http,
+        "--sip",
+        &sip,
+        "--token",
+        &token,
+        "--duration",
+        "2",
+        "--json",
+        "sip",
+        "--callers",
+        "2",
+        "--rate",
+        "4",
     ]);
     let v = assert_ran(&calls, &server);
     assert_eq!(v["scenario"], "sip");
@@ -117,11 +144,21 @@ fn a_closed_port_is_refused_with_a_clear_message() {
     let sip = udp.local_addr().unwrap().to_string();
     drop(udp);
     let out = pont_load(&[
-        "--http", &format!("127.0.0.1:{port}"), "--sip", &sip, "--token", "x", "--duration",
-        "1", "fanout",
+        "--http",
+        &format!("127.0.0.1:{port}"),
+        "--sip",
+        &sip,
+        "--token",
+        "x",
+        "--duration",
+        "1",
+        "fanout",
     ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "exit 0 against a closed port: {stderr}");
+    assert!(
+        !out.status.success(),
+        "exit 0 against a closed port: {stderr}"
+    );
     assert!(
         stderr.contains("not reachable") && stderr.contains(&port.to_string()),
         "unclear message: {stderr}"

@@ -48,10 +48,20 @@ struct Cli {
 #[derive(Debug, Args, Clone)]
 struct Common {
     /// The bridge's HTTP address (`pont serve --http`): API and WebSocket signalling.
-    #[arg(long, global = true, default_value = "127.0.0.1:8080", env = "PONT_LOAD_HTTP")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "127.0.0.1:8080",
+        env = "PONT_LOAD_HTTP"
+    )]
     http: String,
     /// The bridge's SIP address (`pont serve --sip`), for `sip` and `mixed`.
-    #[arg(long, global = true, default_value = "127.0.0.1:5060", env = "PONT_LOAD_SIP")]
+    #[arg(
+        long,
+        global = true,
+        default_value = "127.0.0.1:5060",
+        env = "PONT_LOAD_SIP"
+    )]
     sip: String,
     /// An organizer token (`pont token create <name>`) to create rooms and read them.
     #[arg(long, global = true, env = "PONT_TOKEN", hide_env_values = true)]
@@ -219,7 +229,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         let plan = plan_for(&cli.scenario, c, http, sip_addr, &rooms);
         let proc = bridge::pid_bound_udp(relay_addr).and_then(|p| ProcWatch::new(p).ok());
         eprintln!("pont-load: baseline: {name} through udp-relay at {relay_addr}");
-        let r = execute(name, "udp-relay", plan, c, Some(relay_addr), None, proc, &interrupted).await;
+        let r = execute(
+            name,
+            "udp-relay",
+            plan,
+            c,
+            Some(relay_addr),
+            None,
+            proc,
+            &interrupted,
+        )
+        .await;
         if let Some(mut ch) = child {
             let _ = ch.kill();
             let _ = ch.wait();
@@ -244,7 +264,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let proc = match pid {
         Some(p) => Some(ProcWatch::new(p)?),
         None => {
-            eprintln!("pont-load: warning: no pid for the bridge (pass --pid): no CPU/memory figures");
+            eprintln!(
+                "pont-load: warning: no pid for the bridge (pass --pid): no CPU/memory figures"
+            );
             None
         }
     };
@@ -257,7 +279,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         plan.web.len(),
         plan.sip.len()
     );
-    let r = execute(name, "pont", plan, c, None, roster.map(|r| (r, api.clone(), rooms.clone())), proc, &interrupted).await;
+    let r = execute(
+        name,
+        "pont",
+        plan,
+        c,
+        None,
+        roster.map(|r| (r, api.clone(), rooms.clone())),
+        proc,
+        &interrupted,
+    )
+    .await;
     finish(c, Some(r), relay_report)
 }
 
@@ -322,8 +354,10 @@ fn plan_for(s: &Scenario, c: &Common, http: SocketAddr, sip: SocketAddr, rooms: 
             ..
         } => {
             p.publishers = *publishers;
-            p.web.extend((0..*publishers).map(|i| web(format!("pub-{i}"), room, Some(i), None)));
-            p.web.extend((0..*subscribers).map(|i| web(format!("sub-{i}"), room, None, None)));
+            p.web
+                .extend((0..*publishers).map(|i| web(format!("pub-{i}"), room, Some(i), None)));
+            p.web
+                .extend((0..*subscribers).map(|i| web(format!("sub-{i}"), room, None, None)));
         }
         Scenario::Rooms {
             size, video_kbps, ..
@@ -331,15 +365,28 @@ fn plan_for(s: &Scenario, c: &Common, http: SocketAddr, sip: SocketAddr, rooms: 
             for (r, &room) in rooms.iter().enumerate() {
                 // Indexes past the script: these publishers stay quiet (no spurts across rooms).
                 p.web.extend((0..*size).map(|i| {
-                    web(format!("r{r}-{i}"), room, Some(usize::MAX / 2 + r * size + i), *video_kbps)
+                    web(
+                        format!("r{r}-{i}"),
+                        room,
+                        Some(usize::MAX / 2 + r * size + i),
+                        *video_kbps,
+                    )
                 }));
             }
         }
-        Scenario::Video { participants, kbps, .. } => {
+        Scenario::Video {
+            participants, kbps, ..
+        } => {
             p.publishers = *participants;
-            p.web.extend((0..*participants).map(|i| web(format!("vid-{i}"), room, Some(i), Some(*kbps))));
+            p.web.extend(
+                (0..*participants).map(|i| web(format!("vid-{i}"), room, Some(i), Some(*kbps))),
+            );
         }
-        Scenario::Sip { callers, rate, user } => {
+        Scenario::Sip {
+            callers,
+            rate,
+            user,
+        } => {
             p.sip_rate = *rate;
             p.sip.extend((0..*callers).map(|i| caller(i, room, user)));
         }
@@ -351,7 +398,8 @@ fn plan_for(s: &Scenario, c: &Common, http: SocketAddr, sip: SocketAddr, rooms: 
         } => {
             p.publishers = *n;
             p.sip_rate = *rate;
-            p.web.extend((0..*n).map(|i| web(format!("web-{i}"), room, Some(i), None)));
+            p.web
+                .extend((0..*n).map(|i| web(format!("web-{i}"), room, Some(i), None)));
             p.sip.extend((0..*callers).map(|i| caller(i, room, user)));
         }
     }
@@ -366,7 +414,12 @@ fn start_relay() -> anyhow::Result<(SocketAddr, Child)> {
         .stdout(Stdio::piped())
         .stdin(Stdio::null())
         .spawn()
-        .with_context(|| format!("start {} (build it: cargo build -p pont-load)", exe.display()))?;
+        .with_context(|| {
+            format!(
+                "start {} (build it: cargo build -p pont-load)",
+                exe.display()
+            )
+        })?;
     let stdout = child.stdout.take().ok_or_else(|| anyhow!("relay stdout"))?;
     let mut line = String::new();
     BufReader::new(stdout).read_line(&mut line)?;
@@ -483,13 +536,22 @@ async fn execute(
             p.mark_if_unmarked();
             f
         });
-        let phase = if window.is_some() { "measuring" } else { "joining" };
+        let phase = if window.is_some() {
+            "measuring"
+        } else {
+            "joining"
+        };
         eprintln!(
             "[{:>4.0}s] {target} {phase}: joined {joined}/{total} failed {failed} | in {:.0} pkt/s out {:.0} pkt/s{}",
             started.elapsed().as_secs_f64(),
             (sent - last.1) as f64 / dt,
             (recv - last.2) as f64 / dt,
-            cpu.map(|f| format!(" | {target} cpu {:.0}% rss {:.1} MiB", f.cpu_recent * 100.0, f.rss_mib)).unwrap_or_default()
+            cpu.map(|f| format!(
+                " | {target} cpu {:.0}% rss {:.1} MiB",
+                f.cpu_recent * 100.0,
+                f.rss_mib
+            ))
+            .unwrap_or_default()
         );
         last = (now, sent, recv);
         match window {

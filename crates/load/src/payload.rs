@@ -88,7 +88,9 @@ fn encode_tone(amplitude: f32) -> Vec<Vec<u8>> {
             })
             .collect();
         let mut buf = [0u8; 400];
-        let n = enc.encode_float(&pcm, &mut buf).expect("Opus encodes a tone");
+        let n = enc
+            .encode_float(&pcm, &mut buf)
+            .expect("Opus encodes a tone");
         out.push(buf[..n].to_vec());
     }
     out

@@ -39,7 +39,9 @@ pub(crate) async fn run(
     }
     if stats.join_ms.is_none() {
         Live::add(&shared.live.failed, 1);
-        stats.failed.get_or_insert_with(|| format!("{}: never registered", plan.name));
+        stats
+            .failed
+            .get_or_insert_with(|| format!("{}: never registered", plan.name));
     }
     stats
 }
@@ -80,7 +82,9 @@ async fn session(
     let mut frame = 0u64;
     let mut atick = tokio::time::interval(Duration::from_millis(20));
     let mut vtick = tokio::time::interval(Duration::from_secs(1) / 30);
-    let frame_bytes = plan.video_kbps.map(|k| (k as usize * 1000 / 8 / 30).max(200));
+    let frame_bytes = plan
+        .video_kbps
+        .map(|k| (k as usize * 1000 / 8 / 30).max(200));
     let mut n_audio = 0u64;
     loop {
         tokio::select! {
@@ -100,7 +104,7 @@ async fn session(
                 Live::add(&shared.live.sent, 1);
             }
             _ = vtick.tick(), if frame_bytes.is_some() => {
-                let ps = payload::h264_frame(frame_bytes.unwrap_or(0), frame % 60 == 0, payload::now_us(), frame as u32);
+                let ps = payload::h264_frame(frame_bytes.unwrap_or(0), frame.is_multiple_of(60), payload::now_us(), frame as u32);
                 let last = ps.len() - 1;
                 for (i, body) in ps.into_iter().enumerate() {
                     let mut p = rtp_header(102, i == last, vseq, (frame as u32).wrapping_mul(3000), vssrc, false);

@@ -164,24 +164,91 @@ pub(crate) fn table(bridge: Option<&Report>, relay: Option<&Report>) -> String {
         return String::new();
     }
     let pct = |p: &Option<Percentiles>, f: fn(&Percentiles) -> u64, scale: f64, unit: &str| {
-        p.as_ref()
-            .map_or("-".to_owned(), |p| format!("{:.2} {unit}", f(p) as f64 / scale))
+        p.as_ref().map_or("-".to_owned(), |p| {
+            format!("{:.2} {unit}", f(p) as f64 / scale)
+        })
     };
     type Row = (&'static str, Box<dyn Fn(&Report) -> String>);
     let rows: Vec<Row> = vec![
-        ("participants (ok / failed)", Box::new(|r| format!("{} / {}", r.joins_ok, r.joins_failed))),
+        (
+            "participants (ok / failed)",
+            Box::new(|r| format!("{} / {}", r.joins_ok, r.joins_failed)),
+        ),
         ("window", Box::new(|r| format!("{:.1} s", r.window_s))),
-        ("packets in /s", Box::new(|r| format!("{:.0}", r.packets_in_per_s))),
-        ("packets out /s", Box::new(|r| format!("{:.0}", r.packets_out_per_s))),
-        ("loss", Box::new(|r| format!("{:.3} % ({} of {})", r.loss.fraction * 100.0, r.loss.lost, r.loss.expected))),
-        ("jitter mean / max", Box::new(|r| format!("{:.2} / {:.2} ms", r.jitter_ms.mean, r.jitter_ms.max))),
-        ("latency p50", Box::new(move |r| pct(&r.latency_us, |p| p.p50, 1000.0, "ms"))),
-        ("latency p99", Box::new(move |r| pct(&r.latency_us, |p| p.p99, 1000.0, "ms"))),
-        ("join p50 / p99", Box::new(move |r| format!("{} / {}", pct(&r.join_ms, |p| p.p50, 1.0, "ms"), pct(&r.join_ms, |p| p.p99, 1.0, "ms")))),
-        ("speaker switch p50 / p99", Box::new(move |r| format!("{} / {}", pct(&r.speaker_switch_ms, |p| p.p50, 1.0, "ms"), pct(&r.speaker_switch_ms, |p| p.p99, 1.0, "ms")))),
-        ("target CPU", Box::new(|r| r.process.map_or("-".into(), |p| format!("{:.1} % of a core", p.cpu_cores * 100.0)))),
-        ("target RSS (peak)", Box::new(|r| r.process.map_or("-".into(), |p| format!("{:.1} MiB ({:.1})", p.rss_mib, p.peak_rss_mib)))),
-        ("packets out /s per core", Box::new(|r| r.packets_out_per_core.map_or("-".into(), |v| format!("{v:.0}")))),
+        (
+            "packets in /s",
+            Box::new(|r| format!("{:.0}", r.packets_in_per_s)),
+        ),
+        (
+            "packets out /s",
+            Box::new(|r| format!("{:.0}", r.packets_out_per_s)),
+        ),
+        (
+            "loss",
+            Box::new(|r| {
+                format!(
+                    "{:.3} % ({} of {})",
+                    r.loss.fraction * 100.0,
+                    r.loss.lost,
+                    r.loss.expected
+                )
+            }),
+        ),
+        (
+            "jitter mean / max",
+            Box::new(|r| format!("{:.2} / {:.2} ms", r.jitter_ms.mean, r.jitter_ms.max)),
+        ),
+        (
+            "latency p50",
+            Box::new(move |r| pct(&r.latency_us, |p| p.p50, 1000.0, "ms")),
+        ),
+        (
+            "latency p99",
+            Box::new(move |r| pct(&r.latency_us, |p| p.p99, 1000.0, "ms")),
+        ),
+        (
+            "join p50 / p99",
+            Box::new(move |r| {
+                format!(
+                    "{} / {}",
+                    pct(&r.join_ms, |p| p.p50, 1.0, "ms"),
+                    pct(&r.join_ms, |p| p.p99, 1.0, "ms")
+                )
+            }),
+        ),
+        (
+            "speaker switch p50 / p99",
+            Box::new(move |r| {
+                format!(
+                    "{} / {}",
+                    pct(&r.speaker_switch_ms, |p| p.p50, 1.0, "ms"),
+                    pct(&r.speaker_switch_ms, |p| p.p99, 1.0, "ms")
+                )
+            }),
+        ),
+        (
+            "target CPU",
+            Box::new(|r| {
+                r.process.map_or("-".into(), |p| {
+                    format!("{:.1} % of a core", p.cpu_cores * 100.0)
+                })
+            }),
+        ),
+        (
+            "target RSS (peak)",
+            Box::new(|r| {
+                r.process.map_or("-".into(), |p| {
+                    format!("{:.1} MiB ({:.1})", p.rss_mib, p.peak_rss_mib)
+                })
+            }),
+        ),
+        (
+            "packets out /s per core",
+            Box::new(|r| {
+                r.packets_out_per_core
+                    .map_or("-".into(), |v| format!("{v:.0}"))
+            }),
+        ),
     ];
     let mut out = format!("\n{:<28}", format!("scenario {}", cols[0].scenario));
     for c in &cols {

@@ -146,7 +146,10 @@ async fn session(
                 }
             }
             Err(_) if tokio::time::Instant::now() >= deadline => {
-                anyhow::bail!("no answer to the INVITE within {ANSWER_TIMEOUT:?} (is SIP on {}?)", plan.sip)
+                anyhow::bail!(
+                    "no answer to the INVITE within {ANSWER_TIMEOUT:?} (is SIP on {}?)",
+                    plan.sip
+                )
             }
             Err(_) => wait = (wait * 2).min(Duration::from_secs(4)),
         }
@@ -329,9 +332,7 @@ async fn hang_up(call: &Call, plan: &SipPlan) {
     let mut buf = vec![0u8; 4096];
     for _ in 0..4 {
         let _ = call.sock.send_to(bye.as_bytes(), plan.sip).await;
-        if let Ok(Ok((n, _))) =
-            tokio::time::timeout(T1, call.sock.recv_from(&mut buf)).await
-        {
+        if let Ok(Ok((n, _))) = tokio::time::timeout(T1, call.sock.recv_from(&mut buf)).await {
             let msg = Message::parse(&buf[..n]);
             if msg.status.is_some() && msg.header("cseq").is_some_and(|c| c.contains("BYE")) {
                 return;
@@ -419,32 +420,6 @@ impl Message {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_a_200_with_sdp() {
-        let m = Message::parse(
-            b"SIP/2.0 200 OK\r\nv: SIP/2.0/UDP 127.0.0.1:5;branch=z9hG4bK1\r\nTo: <sip:dialin@x>;tag=abc\r\n\
-              CSeq: 1 INVITE\r\n\r\nv=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 30000 RTP/AVP 0 101\r\n",
-        );
-        assert_eq!(m.status, Some(200));
-        assert_eq!(m.header("to"), Some("<sip:dialin@x>;tag=abc"));
-        assert_eq!(m.sdp_media(), Some("127.0.0.1:30000".parse().expect("addr")));
-        assert!(m.reply(200, "OK").contains("via: SIP/2.0/UDP"));
-    }
-
-    #[test]
-    fn keying_ends_with_three_end_packets_per_key() {
-        let s = dtmf_schedule(&[4, 11]);
-        assert_eq!(s.len(), 2 * 12);
-        assert!(s[0].3 && s[0].0 == Some(4));
-        assert!(s[4].1 && s[5].1 && s[6].1);
-        assert_eq!(s[12].0, Some(11));
-    }
-}
-
 /// An OPTIONS to the bridge's SIP address must be answered within 3 s: a clear error when SIP
 /// is down (a connected UDP socket also hears the ICMP "port unreachable").
 pub(crate) async fn check(sip: SocketAddr) -> anyhow::Result<()> {
@@ -460,13 +435,47 @@ pub(crate) async fn check(sip: SocketAddr) -> anyhow::Result<()> {
     );
     let mut buf = vec![0u8; 4096];
     for _ in 0..3 {
-        sock.send(options.as_bytes()).await
+        sock.send(options.as_bytes())
+            .await
             .map_err(|e| anyhow::anyhow!("SIP at {sip}: {e}"))?;
         match tokio::time::timeout(Duration::from_secs(1), sock.recv(&mut buf)).await {
             Ok(Ok(n)) if Message::parse(&buf[..n]).status.is_some() => return Ok(()),
-            Ok(Err(e)) => anyhow::bail!("the bridge's SIP at {sip} refuses: {e} (is `pont serve --sip {sip}` running?)"),
+            Ok(Err(e)) => anyhow::bail!(
+                "the bridge's SIP at {sip} refuses: {e} (is `pont serve --sip {sip}` running?)"
+            ),
             _ => {}
         }
     }
-    anyhow::bail!("the bridge's SIP at {sip} does not answer OPTIONS (is `pont serve --sip {sip}` running?)")
+    anyhow::bail!(
+        "the bridge's SIP at {sip} does not answer OPTIONS (is `pont serve --sip {sip}` running?)"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_200_with_sdp() {
+        let m = Message::parse(
+            b"SIP/2.0 200 OK\r\nv: SIP/2.0/UDP 127.0.0.1:5;branch=z9hG4bK1\r\nTo: <sip:dialin@x>;tag=abc\r\n\
+              CSeq: 1 INVITE\r\n\r\nv=0\r\nc=IN IP4 127.0.0.1\r\nm=audio 30000 RTP/AVP 0 101\r\n",
+        );
+        assert_eq!(m.status, Some(200));
+        assert_eq!(m.header("to"), Some("<sip:dialin@x>;tag=abc"));
+        assert_eq!(
+            m.sdp_media(),
+            Some("127.0.0.1:30000".parse().expect("addr"))
+        );
+        assert!(m.reply(200, "OK").contains("via: SIP/2.0/UDP"));
+    }
+
+    #[test]
+    fn keying_ends_with_three_end_packets_per_key() {
+        let s = dtmf_schedule(&[4, 11]);
+        assert_eq!(s.len(), 2 * 12);
+        assert!(s[0].3 && s[0].0 == Some(4));
+        assert!(s[4].1 && s[5].1 && s[6].1);
+        assert_eq!(s[12].0, Some(11));
+    }
 }

@@ -281,7 +281,10 @@ mod tests {
         assert_eq!(a.count(), 6);
         for (q, v) in [(0.3, 10_000u64), (0.6, 250_000), (1.0, 3_000_000)] {
             let got = a.quantile(q).expect("samples");
-            assert!(got <= v && got as f64 >= v as f64 * 0.98, "{q}: {got} vs {v}");
+            assert!(
+                got <= v && got as f64 >= v as f64 * 0.98,
+                "{q}: {got} vs {v}"
+            );
         }
         assert_eq!(a.summary().expect("samples").max, 3_000_000);
     }

@@ -136,15 +136,32 @@ async fn session(
         let timeout = loop {
             match rtc.poll_output()? {
                 Output::Timeout(t) => {
-                    if debug && !connected { eprintln!("{}: timeout in {:?} alive {}", plan.name, t.saturating_duration_since(Instant::now()), rtc.is_alive()); }
-                    break t
+                    if debug && !connected {
+                        eprintln!(
+                            "{}: timeout in {:?} alive {}",
+                            plan.name,
+                            t.saturating_duration_since(Instant::now()),
+                            rtc.is_alive()
+                        );
+                    }
+                    break t;
                 }
                 Output::Transmit(t) => {
-                    if debug && !connected { eprintln!("{}: send {} bytes to {}", plan.name, t.contents.len(), t.destination); }
+                    if debug && !connected {
+                        eprintln!(
+                            "{}: send {} bytes to {}",
+                            plan.name,
+                            t.contents.len(),
+                            t.destination
+                        );
+                    }
                     let _ = socket.send_to(&t.contents, t.destination).await;
                 }
                 Output::Event(e) => match e {
-                    e if debug && !matches!(e, Event::RtpPacket(_)) && { eprintln!("{}: {e:?}", plan.name); false } => {}
+                    e if debug && !matches!(e, Event::RtpPacket(_)) && {
+                        eprintln!("{}: {e:?}", plan.name);
+                        false
+                    } => {}
                     Event::Connected => {
                         connected = true;
                         stats.join_ms = Some(started.elapsed().as_millis() as u64);
@@ -163,17 +180,21 @@ async fn session(
                         } else {
                             (90_000, payload::h264_stamp(&p.payload))
                         };
-                        stats
-                            .streams
-                            .entry(*p.header.ssrc)
-                            .or_default()
-                            .packet(clock, p.header.sequence_number, p.header.timestamp, arrival);
+                        stats.streams.entry(*p.header.ssrc).or_default().packet(
+                            clock,
+                            p.header.sequence_number,
+                            p.header.timestamp,
+                            arrival,
+                        );
                         if let Some((sent, _)) = stamp {
                             stats.latency_us.record(arrival.saturating_sub(sent));
                         }
                     }
                     Event::KeyframeRequest(r)
-                        if matches!(r.kind, KeyframeRequestKind::Pli | KeyframeRequestKind::Fir) =>
+                        if matches!(
+                            r.kind,
+                            KeyframeRequestKind::Pli | KeyframeRequestKind::Fir
+                        ) =>
                     {
                         sender.want_key = true;
                     }
@@ -191,7 +212,8 @@ async fn session(
         // "never"), so time is driven at least every 50 ms, as str0m's own examples do.
         let mut wake = tokio::time::Instant::from_std(timeout)
             .min(tokio::time::Instant::now() + Duration::from_millis(50));
-        let sending_audio = connected && sender.audio_mid.is_some() && plan.audio_publisher.is_some();
+        let sending_audio =
+            connected && sender.audio_mid.is_some() && plan.audio_publisher.is_some();
         let sending_video = connected && sender.video_mid.is_some() && frame_bytes.is_some();
         if sending_audio {
             wake = wake.min(next_audio);
@@ -284,7 +306,11 @@ fn send_audio(
     let loud = shared.speaker.is_loud(index);
     let frames = OpusFrames::get();
     let n = s.audio_seq as usize % frames.loud.len();
-    let frame = if loud { &frames.loud[n] } else { &frames.quiet[n] };
+    let frame = if loud {
+        &frames.loud[n]
+    } else {
+        &frames.quiet[n]
+    };
     let body = payload::stamped_opus(frame, payload::now_us(), s.audio_seq as u32);
     let ext = ExtensionValues {
         // RFC 6464 -dBov. Quiet is room noise (-70), not digital silence (-127): the bridge's
@@ -318,7 +344,7 @@ fn send_video(
     stats: &mut PartStats,
 ) {
     let Some(mid) = s.video_mid else { return };
-    let key = s.want_key || s.frame % KEYFRAME_EVERY == 0;
+    let key = s.want_key || s.frame.is_multiple_of(KEYFRAME_EVERY);
     s.want_key = false;
     let packets = payload::h264_frame(frame_bytes, key, payload::now_us(), s.frame as u32);
     let ts = ts0.wrapping_add((s.frame as u32).wrapping_mul(90_000 / VIDEO_FPS));
