@@ -514,6 +514,7 @@ async fn execute(
     tick.tick().await;
     let mut window: Option<(Instant, u64, u64)> = None;
     let mut spurt = 0u64;
+    let mut me = ProcWatch::new(std::process::id()).ok();
     let mut next_spurt = Instant::now();
     let mut last = (Instant::now(), 0u64, 0u64);
     loop {
@@ -561,6 +562,9 @@ async fn execute(
                     if let Some(p) = proc.as_mut() {
                         p.mark();
                     }
+                    if let Some(p) = me.as_mut() {
+                        p.mark();
+                    }
                     next_spurt = now;
                 }
             }
@@ -582,6 +586,7 @@ async fn execute(
     let end = Instant::now();
     let (sent1, recv1) = (Live::get(&live.sent), Live::get(&live.received));
     let proc_figures = proc.as_mut().map(|p| p.sample());
+    let tool_figures = me.as_mut().map(|p| p.sample());
     let _ = stop_tx.send(true);
     watcher_stop.store(true, Ordering::Relaxed);
     let mut parts = Vec::new();
@@ -600,6 +605,7 @@ async fn execute(
         received: recv1 - recv0,
         parts,
         process: proc_figures,
+        tool: tool_figures,
         interrupted: interrupted.load(Ordering::SeqCst),
     })
 }

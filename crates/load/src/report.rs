@@ -16,6 +16,7 @@ pub(crate) struct Inputs {
     pub(crate) received: u64,
     pub(crate) parts: Vec<PartStats>,
     pub(crate) process: Option<ProcFigures>,
+    pub(crate) tool: Option<ProcFigures>,
     pub(crate) interrupted: bool,
 }
 
@@ -48,8 +49,15 @@ pub(crate) struct Report {
     pub(crate) speaker_switch_ms: Option<Percentiles>,
     /// The target's CPU (cores) and memory over the window, from /proc.
     pub(crate) process: Option<ProcFigures>,
+    /// pont-load's own CPU and memory over the window: it shares the cores with the target.
+    pub(crate) tool: Option<ProcFigures>,
     /// Packets out per second per core of the target's own CPU time.
     pub(crate) packets_out_per_core: Option<f64>,
+    /// Streams the participants received (one SSRC at one receiver: mediasoup's "consumer",
+    /// Jitsi's forwarded stream; one per phone caller: its mix).
+    pub(crate) received_streams: usize,
+    /// The same per core of the target's CPU.
+    pub(crate) streams_per_core: Option<f64>,
     pub(crate) interrupted: bool,
 }
 
@@ -125,7 +133,13 @@ pub(crate) fn build(i: Inputs) -> Report {
             .process
             .filter(|p| p.cpu_cores > 0.0)
             .map(|p| out_per_s / p.cpu_cores),
+        received_streams: jitters.len(),
+        streams_per_core: i
+            .process
+            .filter(|p| p.cpu_cores > 0.0)
+            .map(|p| jitters.len() as f64 / p.cpu_cores),
         process: i.process,
+        tool: i.tool,
         interrupted: i.interrupted,
     }
 }
@@ -139,6 +153,7 @@ fn ratios(bridge: &Report, relay: &Report) -> serde_json::Value {
     json!({
         "packets_out_per_s": r(Some(bridge.packets_out_per_s), Some(relay.packets_out_per_s)),
         "packets_out_per_core": r(bridge.packets_out_per_core, relay.packets_out_per_core),
+        "streams_per_core": r(bridge.streams_per_core, relay.streams_per_core),
         "latency_p50_added_us": bridge.latency_us.zip(relay.latency_us).map(|(a, b)| a.p50 as i64 - b.p50 as i64),
         "latency_p99_added_us": bridge.latency_us.zip(relay.latency_us).map(|(a, b)| a.p99 as i64 - b.p99 as i64),
     })
@@ -235,6 +250,14 @@ pub(crate) fn table(bridge: Option<&Report>, relay: Option<&Report>) -> String {
             }),
         ),
         (
+            "pont-load's own CPU",
+            Box::new(|r| {
+                r.tool.map_or("-".into(), |p| {
+                    format!("{:.1} % of a core", p.cpu_cores * 100.0)
+                })
+            }),
+        ),
+        (
             "target RSS (peak)",
             Box::new(|r| {
                 r.process.map_or("-".into(), |p| {
@@ -247,6 +270,13 @@ pub(crate) fn table(bridge: Option<&Report>, relay: Option<&Report>) -> String {
             Box::new(|r| {
                 r.packets_out_per_core
                     .map_or("-".into(), |v| format!("{v:.0}"))
+            }),
+        ),
+        (
+            "received streams (per core)",
+            Box::new(|r| {
+                let per_core = r.streams_per_core.map_or("-".into(), |v| format!("{v:.0}"));
+                format!("{} ({per_core})", r.received_streams)
             }),
         ),
     ];
