@@ -140,3 +140,28 @@ pub(crate) struct PartStats {
 pub(crate) async fn stopped(stop: &mut tokio::sync::watch::Receiver<bool>) {
     let _ = stop.wait_for(|s| *s).await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_spurt_is_timed_once_per_subscriber_and_only_for_its_loud_publisher() {
+        let script = SpeakerScript::new(2);
+        assert!(!script.next_spurt(0), "nobody has joined yet");
+        script.register(0, "p1");
+        script.register(1, "p2");
+        assert!(script.next_spurt(1));
+        assert!(script.is_loud(1) && !script.is_loud(0));
+        let mut counted = None;
+        assert_eq!(
+            script.observed("p1", &mut counted),
+            None,
+            "not the loud one"
+        );
+        assert!(script.observed("p2", &mut counted).is_some());
+        assert_eq!(script.observed("p2", &mut counted), None, "counted once");
+        assert!(script.next_spurt(2));
+        assert!(script.observed("p1", &mut counted).is_some());
+    }
+}
