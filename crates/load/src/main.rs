@@ -151,6 +151,9 @@ struct Baseline {
     /// A running `udp-relay` to use for the baseline (else one is started next to this binary).
     #[arg(long)]
     relay: Option<String>,
+    /// Run only the baseline (the relay's own limit), not the bridge.
+    #[arg(long)]
+    baseline_only: bool,
 }
 
 /// Who takes part in one run.
@@ -209,15 +212,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Scenario::Sip { .. } => ("sip", Baseline::default()),
         Scenario::Mixed { .. } => ("mixed", Baseline::default()),
     };
-    api.check()?;
-    if api.token.is_none() && (c.room.is_none() || room_count(&cli.scenario) > 1) {
-        bail!(
-            "creating rooms needs an organizer token: --token (or PONT_TOKEN), from \
-             `pont token create <name> --data <the bridge's data dir>`; or --room <existing room>"
-        );
+    // The baseline alone needs no bridge.
+    if !baseline.baseline_only {
+        api.check()?;
+        if api.token.is_none() && (c.room.is_none() || room_count(&cli.scenario) > 1) {
+            bail!(
+                "creating rooms needs an organizer token: --token (or PONT_TOKEN), from \
+                 `pont token create <name> --data <the bridge's data dir>`; or --room <existing room>"
+            );
+        }
     }
     let mut relay_report = None;
-    if baseline.baseline {
+    if baseline.baseline || baseline.baseline_only {
         let (relay_addr, child) = match &baseline.relay {
             Some(a) => (bridge::loopback("relay", a)?, None),
             None => {
@@ -245,7 +251,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let _ = ch.wait();
         }
         relay_report = Some(r);
-        if interrupted.load(Ordering::SeqCst) {
+        if interrupted.load(Ordering::SeqCst) || baseline.baseline_only {
             return finish(c, None, relay_report);
         }
     }
