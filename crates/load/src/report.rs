@@ -106,7 +106,8 @@ pub(crate) fn build(i: Inputs) -> Report {
     loss.fraction = loss.lost as f64 / loss.expected.max(1) as f64;
     let jitter = Jitter {
         streams: jitters.len(),
-        mean: jitters.iter().sum::<f64>() / jitters.len().max(1) as f64,
+        // An empty f64 sum is -0.0: start from +0.0 so "no streams" prints as 0.
+        mean: jitters.iter().fold(0.0, |a, j| a + j) / jitters.len().max(1) as f64,
         max: jitters.iter().copied().fold(0.0, f64::max),
     };
     let window = i.window_s.max(1e-3);
