@@ -18,7 +18,7 @@ pub(crate) use recording::{RecordQuery, RecorderNotice, StopReason, WriterMsg};
 pub(crate) use sip_legs::{JoinSip, SipJoinRefused, SipMedia};
 use sip_legs::{SipDatagram, SipParticipant, SipQuery};
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -44,6 +44,9 @@ pub(crate) struct Clock {
 
 /// How far ahead a timestamp the clock cannot represent is scheduled (it means "never").
 const FAR_FUTURE: Duration = Duration::from_secs(24 * 3600);
+/// Remembered remote addresses (a few per web leg); beyond this the cache starts over, so a
+/// flood of spoofed sources cannot grow it.
+const MAX_ROUTES: usize = 8192;
 
 impl Clock {
     pub(crate) fn new(base: Instant) -> Self {
@@ -306,6 +309,7 @@ impl MediaSockets {
             let socket = UdpSocket::bind(want)
                 .await
                 .with_context(|| format!("cannot bind the media port on {want}"))?;
+            enlarge_buffers(&socket, want);
             port = socket.local_addr()?.port();
             sockets.push(Arc::new(socket));
         }
@@ -384,6 +388,8 @@ pub(crate) fn spawn(
         compose_room_systems,
         notice_language,
         room_events: None,
+        dirty: BTreeSet::new(),
+        routes: HashMap::new(),
         ivrs: BTreeMap::new(),
         ivr_joined: HashMap::new(),
         ivr_next_tick: Instant::now(),
@@ -395,6 +401,23 @@ pub(crate) fn spawn(
             .instrument(tracing::info_span!("media")),
     );
     Ok((MediaHandle { tx }, task))
+}
+
+/// Socket buffers for the one media port every web participant shares: the default
+/// (~208 KiB) overflows in a burst of a few hundred subscribers' packets. The kernel caps the
+/// request at `net.core.rmem_max` / `wmem_max`; whatever it grants is logged.
+const MEDIA_SOCKET_BUFFER: usize = 4 << 20;
+
+fn enlarge_buffers(socket: &UdpSocket, addr: SocketAddr) {
+    let s = socket2::SockRef::from(socket);
+    let _ = s.set_recv_buffer_size(MEDIA_SOCKET_BUFFER);
+    let _ = s.set_send_buffer_size(MEDIA_SOCKET_BUFFER);
+    debug!(
+        addr = %pont_types::Pii(addr),
+        recv = s.recv_buffer_size().unwrap_or(0),
+        send = s.send_buffer_size().unwrap_or(0),
+        "media socket buffers"
+    );
 }
 
 /// Reads one socket into the media task's queue; ends with the task.
@@ -463,6 +486,12 @@ struct Task {
     notice_language: pont_ivr::Language,
     /// The recording service's notices of rooms becoming occupied.
     room_events: Option<mpsc::UnboundedSender<RecorderNotice>>,
+    /// Web legs that were handed something since they were last polled: only they are polled
+    /// after an input (every leg after a timeout), so a datagram costs one leg's polling, not
+    /// every leg's.
+    dirty: BTreeSet<ParticipantId>,
+    /// The leg that last accepted a datagram from each remote address: tried first.
+    routes: HashMap<SocketAddr, ParticipantId>,
     /// Phone callers in the IVR, by call; once joined they are in `sips`, found through
     /// `ivr_joined`.
     ivrs: BTreeMap<pont_sip::CallHandle, IvrLeg>,
@@ -536,6 +565,9 @@ impl Task {
         }
         self.sip_handle_timeout(now);
         self.ivr_handle_timeout(now);
+        // Every leg is polled after a timeout: a safety net for anything handed to a leg
+        // without marking it dirty.
+        self.dirty.extend(self.webs.keys().copied());
         for (id, w) in &mut self.webs {
             if w.leg.poll_timeout().is_some_and(|t| t <= now.into_std()) {
                 w.leg.handle_timeout(now.into_std());
@@ -558,14 +590,29 @@ impl Task {
             }
             _ => d.local,
         };
-        let leg = self
-            .webs
-            .values_mut()
-            .find(|w| w.leg.accepts(d.at.into_std(), d.from, destination, &d.data));
-        match leg {
-            Some(w) => w
-                .leg
-                .handle_receive(d.at.into_std(), d.from, destination, &d.data),
+        let at = d.at.into_std();
+        let cached = self.routes.get(&d.from).copied().filter(|id| {
+            self.webs
+                .get_mut(id)
+                .is_some_and(|w| w.leg.accepts(at, d.from, destination, &d.data))
+        });
+        let leg = cached.or_else(|| {
+            self.webs
+                .iter_mut()
+                .find(|(_, w)| w.leg.accepts(at, d.from, destination, &d.data))
+                .map(|(id, _)| *id)
+        });
+        match leg.and_then(|id| self.webs.get_mut(&id).map(|w| (id, w))) {
+            Some((id, w)) => {
+                w.leg.handle_receive(at, d.from, destination, &d.data);
+                self.dirty.insert(id);
+                if cached.is_none() {
+                    if self.routes.len() >= MAX_ROUTES {
+                        self.routes.clear();
+                    }
+                    self.routes.insert(d.from, id);
+                }
+            }
             None => {
                 // Garbage, a stale peer, or a STUN request with an unknown ufrag: dropped.
                 self.udp_unrouted += 1;
@@ -612,6 +659,7 @@ impl Task {
                     Some(w) => w.leg.accept_answer(&sdp).map_err(|e| e.to_string()),
                     None => Err("not in a room".to_owned()),
                 };
+                self.dirty.insert(id);
                 let _ = reply.send(result);
             }
             Query::Mute { id, audio, video } => {
@@ -690,6 +738,7 @@ impl Task {
                 video_muted: false,
             },
         );
+        self.dirty.insert(id);
         self.refresh_publishing(room);
         info!("web participant joined");
         Ok(Joined { id })
@@ -724,6 +773,8 @@ impl Task {
         let Some(mut w) = self.webs.remove(&id) else {
             return;
         };
+        self.dirty.remove(&id);
+        self.routes.retain(|_, leg| *leg != id);
         w.leg.close();
         // Flush the leg's last datagrams (DTLS close_notify).
         while let Some(ev) = w.leg.poll_event() {
@@ -771,7 +822,7 @@ impl Task {
         loop {
             let mut moved = false;
             let mut closed = Vec::new();
-            let ids: Vec<ParticipantId> = self.webs.keys().copied().collect();
+            let ids = std::mem::take(&mut self.dirty);
             for id in ids {
                 while let Some(ev) = self.webs.get_mut(&id).and_then(|w| w.leg.poll_event()) {
                     moved = true;
@@ -821,6 +872,7 @@ impl Task {
                 if let Some(w) = self.webs.get_mut(&t.to) {
                     w.leg
                         .send_core_packet(now.into_std(), t.kind == PacketKind::Rtcp, &self.buf);
+                    self.dirty.insert(t.to);
                 } else {
                     self.send_to_sip(t.to, t.kind, &self.buf);
                 }
@@ -840,7 +892,7 @@ impl Task {
                 }
                 self.remove(id);
             }
-            if !moved {
+            if !moved && self.dirty.is_empty() {
                 break;
             }
         }
@@ -856,11 +908,13 @@ impl Task {
                 if let (Some(w), Some(publisher)) = (self.webs.get_mut(&to), publisher) {
                     debug!(participant = %to, %publisher, ssrc = %stream.ssrc, kind = ?stream.kind, "stream added");
                     w.leg.add_stream(stream, publisher);
+                    self.dirty.insert(to);
                 }
             }
             Event::StreamRemoved { to, ssrc } => {
                 if let Some(w) = self.webs.get_mut(&to) {
                     w.leg.remove_stream(ssrc);
+                    self.dirty.insert(to);
                 }
             }
             Event::SpeakerChanged { room, speaker } => {
