@@ -273,6 +273,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug)]
 pub(crate) struct MediaSockets {
     sockets: Vec<Arc<UdpSocket>>,
+    /// Each socket's bound address (asked once: `local_addr` is a syscall).
+    locals: Vec<SocketAddr>,
     /// ICE-lite host candidates: every bound address, plus the public IP.
     pub(crate) candidates: Vec<SocketAddr>,
     public_ip: Option<IpAddr>,
@@ -325,8 +327,13 @@ impl MediaSockets {
                 candidates.push(public);
             }
         }
+        let locals = sockets
+            .iter()
+            .map(|s| s.local_addr())
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             sockets,
+            locals,
             candidates,
             public_ip,
         })
@@ -801,13 +808,13 @@ impl Task {
     }
 
     fn send_udp(&self, source: SocketAddr, destination: SocketAddr, contents: &[u8]) {
-        let socket = self
+        let at = self
             .sockets
-            .sockets
+            .locals
             .iter()
-            .find(|s| s.local_addr().is_ok_and(|a| a == source))
-            .or_else(|| self.sockets.sockets.first());
-        if let Some(s) = socket
+            .position(|a| *a == source)
+            .unwrap_or(0);
+        if let Some(s) = self.sockets.sockets.get(at)
             && let Err(e) = s.try_send_to(contents, destination)
         {
             // A full send buffer drops the datagram, as the network would.
