@@ -20,6 +20,30 @@ use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(60);
 
+/// Whether a tool the test needs is absent (it then says so and skips).
+fn missing(tools: &[&str]) -> bool {
+    let absent: Vec<&str> = tools
+        .iter()
+        .copied()
+        .filter(|t| tool(t).is_none())
+        .collect();
+    if !absent.is_empty() {
+        eprintln!("SKIPPED: {absent:?} not installed (bash tools/test-deps installs them)");
+    }
+    !absent.is_empty()
+}
+
+/// An organizer's token for the server's data folder under `dir`, and an instant room.
+fn open_room<'a>(server: &'a Server, dir: &Path) -> (Api<'a>, u64) {
+    let token = create_token(&dir.join("data"), "rec");
+    let room = instant_room(server, &token);
+    let api = Api {
+        server,
+        auth: bearer(&token),
+    };
+    (api, room)
+}
+
 struct Api<'a> {
     server: &'a Server,
     auth: String,
@@ -196,8 +220,7 @@ fn probe_streams(path: &Path) -> Vec<(String, u32, u32, f64)> {
 
 #[test]
 fn a_browser_and_two_sip_callers_are_recorded_as_composed_h264_and_opus() {
-    if tool("ffprobe").is_none() || tool("ffmpeg").is_none() || tool("baresip").is_none() {
-        eprintln!("SKIPPED: ffmpeg or baresip is not installed (bash tools/test-deps)");
+    if missing(&["ffprobe", "ffmpeg", "baresip"]) {
         return;
     }
     let (chromium, chromedriver) = match browser_available() {
@@ -209,12 +232,7 @@ fn a_browser_and_two_sip_callers_are_recorded_as_composed_h264_and_opus() {
     };
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path());
-    let token = create_token(&dir.path().join("data"), "rec");
-    let api = Api {
-        server: &server,
-        auth: bearer(&token),
-    };
-    let room = instant_room(&server, &token);
+    let (api, room) = open_room(&server, dir.path());
     let uri = format!("sip:{room}@{}", server.sip());
     let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let _a = baresip(da.path(), 700.0, &uri, 45);
@@ -330,17 +348,12 @@ fn a_browser_and_two_sip_callers_are_recorded_as_composed_h264_and_opus() {
 
 #[test]
 fn two_sip_callers_recorded_with_a_pause_then_downloaded_whole_and_by_range() {
-    if tool("ffprobe").is_none() || tool("ffmpeg").is_none() || tool("baresip").is_none() {
+    if missing(&["ffprobe", "ffmpeg", "baresip"]) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path());
-    let token = create_token(&dir.path().join("data"), "rec");
-    let api = Api {
-        server: &server,
-        auth: bearer(&token),
-    };
-    let room = instant_room(&server, &token);
+    let (api, room) = open_room(&server, dir.path());
     let uri = format!("sip:{room}@{}", server.sip());
     let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let _a = baresip(da.path(), 700.0, &uri, 40);
@@ -508,17 +521,12 @@ fn two_sip_callers_recorded_with_a_pause_then_downloaded_whole_and_by_range() {
 
 #[test]
 fn kill_9_while_recording_leaves_an_interrupted_recording_that_decodes() {
-    if tool("ffprobe").is_none() || tool("ffmpeg").is_none() || tool("baresip").is_none() {
+    if missing(&["ffprobe", "ffmpeg", "baresip"]) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let server = Server::start(dir.path());
-    let token = create_token(&dir.path().join("data"), "rec");
-    let room = instant_room(&server, &token);
-    let api = Api {
-        server: &server,
-        auth: bearer(&token),
-    };
+    let (api, room) = open_room(&server, dir.path());
     let caller_dir = tempfile::tempdir().unwrap();
     let caller = baresip(
         caller_dir.path(),
@@ -533,6 +541,7 @@ fn kill_9_while_recording_leaves_an_interrupted_recording_that_decodes() {
     let started = Instant::now();
     std::thread::sleep(Duration::from_secs(10));
     let recorded = started.elapsed().as_secs_f64();
+    let auth = api.auth.clone();
     let exit = server.stop("KILL");
     assert!(!exit.success());
     drop(caller);
@@ -540,7 +549,7 @@ fn kill_9_while_recording_leaves_an_interrupted_recording_that_decodes() {
     let server = Server::start(dir.path());
     let api = Api {
         server: &server,
-        auth: bearer(&token),
+        auth,
     };
     let rec = api.recording(id);
     assert_eq!(rec["interrupted"], true, "{rec}");
@@ -575,8 +584,7 @@ fn kill_9_while_recording_leaves_an_interrupted_recording_that_decodes() {
 
 #[test]
 fn a_recording_stops_by_itself_once_its_room_stays_empty() {
-    if tool("ffprobe").is_none() || tool("ffmpeg").is_none() || tool("baresip").is_none() {
-        eprintln!("SKIPPED: ffmpeg or baresip is not installed (bash tools/test-deps)");
+    if missing(&["ffprobe", "ffmpeg", "baresip"]) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -587,12 +595,7 @@ fn a_recording_stops_by_itself_once_its_room_stays_empty() {
     )
     .unwrap();
     let server = Server::start_with(ServeOptions::new(dir.path())).expect("pont serve");
-    let token = create_token(&dir.path().join("data"), "rec");
-    let room = instant_room(&server, &token);
-    let api = Api {
-        server: &server,
-        auth: bearer(&token),
-    };
+    let (api, room) = open_room(&server, dir.path());
     let caller_dir = tempfile::tempdir().unwrap();
     let mut caller = Caller(pont_tests::peers::baresip(
         caller_dir.path(),
@@ -624,7 +627,7 @@ fn a_recording_stops_by_itself_once_its_room_stays_empty() {
 
 #[test]
 fn the_cap_closes_a_recording_and_starts_the_next_and_browsers_are_told() {
-    if tool("ffprobe").is_none() || tool("ffmpeg").is_none() {
+    if missing(&["ffprobe", "ffmpeg"]) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -635,12 +638,7 @@ fn the_cap_closes_a_recording_and_starts_the_next_and_browsers_are_told() {
     )
     .unwrap();
     let server = Server::start_with(ServeOptions::new(dir.path())).expect("pont serve");
-    let token = create_token(&dir.path().join("data"), "rec");
-    let room = instant_room(&server, &token);
-    let api = Api {
-        server: &server,
-        auth: bearer(&token),
-    };
+    let (api, room) = open_room(&server, dir.path());
     // A browser's signalling channel, no media: the room has no SIP leg, so the mixer exists
     // for the recording alone.
     let mut ws = WsClient::connect(server.http, &format!("/api/v1/rooms/{room}/ws"));
@@ -718,8 +716,7 @@ impl Drop for TmpfsMount {
 
 #[test]
 fn a_full_disk_stops_the_recording_keeps_it_playable_and_the_call_goes_on() {
-    if tool("ffprobe").is_none() || tool("ffmpeg").is_none() || tool("baresip").is_none() {
-        eprintln!("SKIPPED: ffmpeg or baresip is not installed (bash tools/test-deps)");
+    if missing(&["ffprobe", "ffmpeg", "baresip"]) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -729,12 +726,7 @@ fn a_full_disk_stops_the_recording_keeps_it_playable_and_the_call_goes_on() {
         return;
     };
     let server = Server::start(dir.path());
-    let token = create_token(&dir.path().join("data"), "rec");
-    let room = instant_room(&server, &token);
-    let api = Api {
-        server: &server,
-        auth: bearer(&token),
-    };
+    let (api, room) = open_room(&server, dir.path());
     let uri = format!("sip:{room}@{}", server.sip());
     let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let mut a = baresip(da.path(), 700.0, &uri, 16);
