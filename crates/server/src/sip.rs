@@ -210,6 +210,9 @@ impl SipTask {
                     SipCommand::Hangup(call) => {
                         info!(call = call.0, "the media task asks for BYE");
                         let _ = self.endpoint.hangup(self.clock.now(), call);
+                        // The endpoint reports no `CallEnded` for a hang-up we asked for: the
+                        // participant and its ports go now.
+                        self.call_gone(call).await;
                     }
                 },
                 () = tokio::time::sleep_until(wake), if next.is_some() => {
@@ -265,17 +268,8 @@ impl SipTask {
             Event::IncomingCall(call) => self.incoming(call).await,
             Event::CallEstablished { call } => debug!(call = call.0, "call established"),
             Event::CallEnded { call, reason } => {
-                if let Some(c) = self.calls.remove(&call) {
-                    info!(call = call.0, room = ?c.room.map(|r| r.0), ?reason, "call ended");
-                    if let Some(p) = c.participant {
-                        let _ = self.media.leave_sip(p).await;
-                    } else if c.room.is_none() {
-                        let _ = self.media.ivr(IvrQuery::End(call)).await;
-                    }
-                    for port in c.ports {
-                        self.ports.release(port);
-                    }
-                }
+                debug!(call = call.0, ?reason, "call ended");
+                self.call_gone(call).await;
             }
             Event::Reoffer { call, offer, hold } => self.reoffer(call, offer, hold).await,
             Event::PictureFastUpdate { call } => {
@@ -301,6 +295,22 @@ impl SipTask {
                 }
             }
             other => debug!(event = ?other, "SIP event"),
+        }
+    }
+
+    /// A call is over (its BYE, a failure, or our own hang-up): out of the room or the IVR,
+    /// its ports back to the pool.
+    async fn call_gone(&mut self, call: CallHandle) {
+        let Some(c) = self.calls.remove(&call) else {
+            return;
+        };
+        if let Some(p) = c.participant {
+            let _ = self.media.leave_sip(p).await;
+        } else if c.room.is_none() {
+            let _ = self.media.ivr(IvrQuery::End(call)).await;
+        }
+        for port in c.ports {
+            self.ports.release(port);
         }
     }
 
