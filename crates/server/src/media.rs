@@ -15,10 +15,10 @@ mod sip_legs;
 use ivr_legs::{DirectoryAnswer, DirectoryQuery, IvrLeg};
 pub(crate) use ivr_legs::{IvrQuery, IvrStats, JOIN_BUCKETS, StartIvr};
 pub(crate) use recording::{RecordQuery, RecorderNotice, WriterMsg};
-pub(crate) use sip_legs::{JoinSip, SipJoinRefused, SipMedia};
+pub(crate) use sip_legs::{JoinReply, JoinSip, SipJoinRefused, SipMedia};
 use sip_legs::{SipDatagram, SipParticipant, SipQuery};
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +28,8 @@ use pont_media::{
     ParticipantInfo, Source, TrackId,
 };
 use pont_types::{ParticipantId, RoomId, Timestamp};
+
+use crate::admission::LoadGauges;
 use pont_webrtc::{LegEvent, Offer, WebLeg};
 use serde_json::{Value, json};
 use tokio::net::UdpSocket;
@@ -72,6 +74,8 @@ impl Clock {
 pub(crate) struct RoomSnapshot {
     pub(crate) participants: Vec<ParticipantInfo>,
     pub(crate) active_speaker: Option<ParticipantId>,
+    /// The organizer locked the room: nobody new gets in.
+    pub(crate) locked: bool,
 }
 
 /// Counters for `/metrics`.
@@ -84,6 +88,10 @@ pub(crate) struct StatsSnapshot {
     pub(crate) udp_in_datagrams: u64,
     pub(crate) udp_unrouted_datagrams: u64,
     pub(crate) ivr: IvrStats,
+    /// New SIP calls refused with 503, by reason.
+    pub(crate) sip_refused: [(crate::admission::Overload, u64); 3],
+    /// The smoothed lateness of this task (admission control's media lag).
+    pub(crate) media_lag: Duration,
 }
 
 /// A signalling message for one browser (`docs/signalling.md`), JSON with `"v": 1`.
@@ -92,7 +100,11 @@ pub(crate) type SignalTx = mpsc::UnboundedSender<Value>;
 /// Why a join was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum JoinRefused {
-    RoomFull { max: usize },
+    RoomFull {
+        max: usize,
+    },
+    /// The organizer locked the room.
+    Locked,
 }
 
 /// A join that went through.
@@ -122,6 +134,11 @@ enum Query {
         video: bool,
     },
     Leave(ParticipantId),
+    Lock {
+        room: RoomId,
+        locked: bool,
+        reply: oneshot::Sender<()>,
+    },
     Sip(SipQuery),
     Ivr(IvrQuery),
     Record(RecordQuery),
@@ -136,6 +153,7 @@ pub(crate) struct MediaGone;
 #[derive(Debug, Clone)]
 pub(crate) struct MediaHandle {
     tx: mpsc::Sender<Query>,
+    load: Arc<LoadGauges>,
 }
 
 impl MediaHandle {
@@ -153,13 +171,23 @@ impl MediaHandle {
         self.ask(Query::Stats).await
     }
 
-    /// Puts an answered SIP call into its room.
-    pub(crate) async fn join_sip(
-        &self,
-        join: JoinSip,
-    ) -> Result<Result<ParticipantId, SipJoinRefused>, MediaGone> {
-        self.ask(|r| Query::Sip(SipQuery::Join(Box::new(join), r)))
-            .await
+    /// Asks for a SIP call to be put into its room, without waiting: the answer comes on
+    /// the join's `reply` channel. An error when the queue is full (the caller is overloaded
+    /// and says 503) or the task is gone.
+    pub(crate) fn try_join_sip(&self, join: JoinSip) -> Result<(), MediaGone> {
+        self.tx
+            .try_send(Query::Sip(SipQuery::Join(Box::new(join))))
+            .map_err(|_| MediaGone)
+    }
+
+    /// Requests waiting in the task's queue.
+    pub(crate) fn queue_depth(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
+    /// The gauges admission control reads (media lag, refusals).
+    pub(crate) fn load(&self) -> &LoadGauges {
+        &self.load
     }
 
     /// A SIP call ended.
@@ -208,6 +236,16 @@ impl MediaHandle {
             .send(Query::Record(query))
             .await
             .map_err(|_| MediaGone)
+    }
+
+    /// Locks a room (no new participant of any kind gets in; those in it stay) or unlocks it.
+    pub(crate) async fn lock(&self, room: RoomId, locked: bool) -> Result<(), MediaGone> {
+        self.ask(|reply| Query::Lock {
+            room,
+            locked,
+            reply,
+        })
+        .await
     }
 
     /// Answers once the task is running its loop.
@@ -356,6 +394,7 @@ pub(crate) fn spawn(
     let (sip_tx, sip_rx) = mpsc::channel(DATAGRAM_QUEUE);
     let (compose_tx, compose_rx) = mpsc::channel(DATAGRAM_QUEUE);
     let clock = Clock::new(Instant::now());
+    let load = Arc::new(LoadGauges::default());
     let (answers_tx, answers_rx) = mpsc::channel(QUERY_QUEUE);
     let directory = ivr_legs::spawn_directory(db, clock, answers_tx)?;
     for socket in &sockets.sockets {
@@ -386,12 +425,14 @@ pub(crate) fn spawn(
         ivr_next_tick: Instant::now(),
         directory,
         ivr_stats: IvrStats::default(),
+        locked: HashSet::new(),
+        load: load.clone(),
     };
     let task = tokio::spawn(
         task.run(rx, dgram_rx, sip_rx, compose_rx, answers_rx, shutdown)
             .instrument(tracing::info_span!("media")),
     );
-    Ok((MediaHandle { tx }, task))
+    Ok((MediaHandle { tx, load }, task))
 }
 
 /// Reads one socket into the media task's queue; ends with the task.
@@ -464,6 +505,10 @@ struct Task {
     ivr_next_tick: Instant,
     directory: mpsc::Sender<DirectoryQuery>,
     ivr_stats: IvrStats,
+    /// Rooms their organizer locked (kept until unlocked or the process ends).
+    locked: HashSet<RoomId>,
+    /// How late this task runs, for admission control.
+    load: Arc<LoadGauges>,
 }
 
 impl Task {
@@ -480,6 +525,11 @@ impl Task {
         loop {
             self.pump(Instant::now());
             let next = self.next_timeout();
+            // A timer already due is lateness: the task is behind (admission control).
+            if let Some(at) = next {
+                self.load
+                    .observe_media_lag(Instant::now().saturating_duration_since(at));
+            }
             // `sleep_until` is built even when the branch is disabled, so give it a real instant.
             let wake = next.unwrap_or_else(|| Instant::now() + FAR_FUTURE);
             tokio::select! {
@@ -575,6 +625,7 @@ impl Task {
                 let snapshot = RoomSnapshot {
                     participants: self.core.room(room).unwrap_or_default(),
                     active_speaker: self.core.active_speaker(room),
+                    locked: self.locked.contains(&room),
                 };
                 let _ = reply.send(snapshot);
             }
@@ -587,6 +638,8 @@ impl Task {
                     udp_in_datagrams: self.udp_in,
                     udp_unrouted_datagrams: self.udp_unrouted,
                     ivr: self.ivr_stats(),
+                    sip_refused: self.load.refused(),
+                    media_lag: self.load.media_lag(),
                 });
             }
             Query::Ping(reply) => {
@@ -622,6 +675,19 @@ impl Task {
                 );
             }
             Query::Leave(id) => self.remove(id),
+            Query::Lock {
+                room,
+                locked,
+                reply,
+            } => {
+                if locked {
+                    self.locked.insert(room);
+                } else {
+                    self.locked.remove(&room);
+                }
+                info!(%room, locked, "room lock changed");
+                let _ = reply.send(());
+            }
             Query::Sip(q) => self.answer_sip(q),
             Query::Ivr(q) => self.answer_ivr(q),
             Query::Record(q) => self.answer_record(q),
@@ -635,7 +701,10 @@ impl Task {
         signal: SignalTx,
     ) -> Result<Joined, JoinRefused> {
         let name_for_composer = name.clone();
-        let present = self.core.room(room).map_or(0, |r| r.len());
+        if self.locked.contains(&room) {
+            return Err(JoinRefused::Locked);
+        }
+        let present = self.core.room_len(room);
         if present >= self.max_participants {
             return Err(JoinRefused::RoomFull {
                 max: self.max_participants,
@@ -699,10 +768,8 @@ impl Task {
 
     fn participant_json(&self, room: RoomId, id: ParticipantId) -> Value {
         self.core
-            .room(room)
-            .unwrap_or_default()
-            .iter()
-            .find(|p| p.id == id)
+            .participant(id)
+            .filter(|p| p.room == room)
             .map_or(Value::Null, |p| self.info_json(p))
     }
 

@@ -114,6 +114,31 @@ pub(crate) fn render(snapshot: &StatsSnapshot) -> String {
     );
     let _ = writeln!(out, "pont_participants {}", snapshot.participants);
 
+    family(
+        &mut out,
+        "pont_sip_calls_refused_overload_total",
+        "New SIP calls refused with 503 and Retry-After by admission control, by reason.",
+        "counter",
+    );
+    for (reason, value) in snapshot.sip_refused {
+        let _ = writeln!(
+            out,
+            "pont_sip_calls_refused_overload_total{{reason=\"{}\"}} {value}",
+            reason.as_str()
+        );
+    }
+    family(
+        &mut out,
+        "pont_media_lag_seconds",
+        "How late the media task runs its timers, smoothed (admission control refuses new calls beyond [admission] max_media_lag_ms).",
+        "gauge",
+    );
+    let _ = writeln!(
+        out,
+        "pont_media_lag_seconds {}",
+        snapshot.media_lag.as_secs_f64()
+    );
+
     let ivr = &snapshot.ivr;
     for (name, help, value) in [
         (
@@ -194,7 +219,11 @@ mod tests {
             udp_in_datagrams: 10,
             udp_unrouted_datagrams: 1,
             ivr: crate::media::IvrStats::default(),
+            sip_refused: crate::admission::LoadGauges::default().refused(),
+            media_lag: std::time::Duration::from_millis(3),
         });
+        assert!(text.contains("pont_sip_calls_refused_overload_total{reason=\"media_lag\"} 0\n"));
+        assert!(text.contains("pont_media_lag_seconds 0.003\n"));
         assert!(text.contains("pont_forwarded_packets_total 7\n"));
         assert!(text.contains("pont_dropped_packets_total{reason=\"duplicate\"} 2\n"));
         assert!(text.contains("pont_participants 3\n"));

@@ -601,7 +601,12 @@ impl Task {
         let Some(leg) = self.ivrs.remove(&call) else {
             return;
         };
-        let present = self.core.room(room).map_or(0, |r| r.len());
+        if self.locked.contains(&room) {
+            info!(%room, call = call.0, "room locked: the dial-in caller is hung up");
+            let _ = leg.hangup.try_send(SipCommand::Hangup(call));
+            return;
+        }
+        let present = self.core.room_len(room);
         if present >= self.max_participants {
             info!(%room, call = call.0, "room full: the dial-in caller is hung up");
             let _ = leg.hangup.try_send(SipCommand::Hangup(call));

@@ -16,7 +16,7 @@ use pont_sip::CallHandle;
 use pont_sip::sdp::{Codec as SdpCodec, Direction, NegotiatedStream};
 use pont_types::{ParticipantId, Pt, RoomId, Ssrc, Timestamp};
 use tokio::net::UdpSocket;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, trace, warn};
@@ -54,6 +54,15 @@ pub(crate) struct JoinSip {
     pub(crate) video: Option<SipMedia>,
     /// Where to ask the SIP task to hang up a dead call.
     pub(crate) hangup: mpsc::Sender<SipCommand>,
+    /// Where the outcome of the join goes (the SIP task does not wait for it).
+    pub(crate) reply: mpsc::UnboundedSender<JoinReply>,
+}
+
+/// The outcome of a [`JoinSip`].
+#[derive(Debug)]
+pub(crate) struct JoinReply {
+    pub(crate) call: CallHandle,
+    pub(crate) result: Result<ParticipantId, SipJoinRefused>,
 }
 
 /// The audio stream of a leg being attached to a room.
@@ -87,15 +96,16 @@ pub(super) struct Attach {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SipJoinRefused {
     RoomFull,
+    /// The organizer locked the room.
+    Locked,
+    /// No audio codec the mixer can use.
+    NoCodec,
 }
 
 /// SIP requests to the media task.
 #[derive(Debug)]
 pub(crate) enum SipQuery {
-    Join(
-        Box<JoinSip>,
-        oneshot::Sender<Result<ParticipantId, SipJoinRefused>>,
-    ),
+    Join(Box<JoinSip>),
     Leave(ParticipantId),
     Update {
         id: ParticipantId,
@@ -265,8 +275,13 @@ fn spawn_reader(
 impl Task {
     pub(super) fn answer_sip(&mut self, query: SipQuery) {
         match query {
-            SipQuery::Join(join, reply) => {
-                let _ = reply.send(self.join_sip(*join));
+            SipQuery::Join(join) => {
+                let (call, reply) = (join.call, join.reply.clone());
+                // A dropped receiver: the SIP task is gone, and the call with it.
+                let _ = reply.send(JoinReply {
+                    call,
+                    result: self.join_sip(*join),
+                });
             }
             SipQuery::Leave(id) => self.leave_sip(id),
             SipQuery::Update {
@@ -280,12 +295,15 @@ impl Task {
     }
 
     fn join_sip(&mut self, join: JoinSip) -> Result<ParticipantId, SipJoinRefused> {
-        let present = self.core.room(join.room).map_or(0, |r| r.len());
+        if self.locked.contains(&join.room) {
+            return Err(SipJoinRefused::Locked);
+        }
+        let present = self.core.room_len(join.room);
         if present >= self.max_participants {
             return Err(SipJoinRefused::RoomFull);
         }
         if audio_codec(join.audio.stream.codec).is_none() {
-            return Err(SipJoinRefused::RoomFull);
+            return Err(SipJoinRefused::NoCodec);
         }
         let ts = self.clock.now();
         let r = rand::random::<u64>();
