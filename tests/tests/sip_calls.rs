@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use pont_tests::peers::{baresip, goertzel, read_wav, sipp_logs, wait_exit};
 use pont_tests::tool;
-use pont_tests::{Server, bearer, get, instant_room};
+use pont_tests::ws::WsClient;
+use pont_tests::{ServeOptions, Server, bearer, get, instant_room, send};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -23,8 +24,19 @@ struct Room {
 }
 
 fn room() -> Room {
+    room_with(&[], "")
+}
+
+/// A room on a server started with extra flags and a `config/pont.toml`.
+fn room_with(args: &[&str], config: &str) -> Room {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path());
+    if !config.is_empty() {
+        std::fs::create_dir_all(dir.path().join("config")).unwrap();
+        std::fs::write(dir.path().join("config/pont.toml"), config).unwrap();
+    }
+    let mut options = ServeOptions::new(dir.path());
+    options.args.extend(args.iter().map(|a| (*a).to_owned()));
+    let server = Server::start_with(options).unwrap_or_else(|e| panic!("pont serve: {e:#?}"));
     let token = pont_tests::create_token(&dir.path().join("data"), "sip-test");
     let room = instant_room(&server, &token);
     Room {
@@ -36,6 +48,35 @@ fn room() -> Room {
 }
 
 impl Room {
+    fn state(&self) -> serde_json::Value {
+        let auth = bearer(&self.token);
+        let reply = get(
+            &self.server.url(&format!("/api/v1/rooms/{}", self.room)),
+            &[("authorization", &auth)],
+        );
+        assert_eq!(reply.status, 200, "{reply:?}");
+        reply.json()
+    }
+
+    /// `POST /api/v1/rooms/{room}/lock`.
+    fn lock(&self, locked: bool) {
+        let auth = bearer(&self.token);
+        let reply = send(
+            "POST",
+            &self
+                .server
+                .url(&format!("/api/v1/rooms/{}/lock", self.room)),
+            &[
+                ("content-type", "application/json"),
+                ("authorization", &auth),
+            ],
+            &format!(r#"{{"locked": {locked}}}"#),
+        );
+        assert_eq!(reply.status, 200, "{reply:?}");
+        assert_eq!(reply.json()["locked"], locked);
+        assert_eq!(self.state()["locked"], locked);
+    }
+
     fn participants(&self) -> Vec<serde_json::Value> {
         let auth = bearer(&self.token);
         let reply = get(
@@ -446,4 +487,110 @@ fn torture_messages_leave_the_endpoint_answering_options() {
         }
         assert!(Instant::now() < deadline, "no answer to OPTIONS");
     }
+}
+
+/// A call that expects the final answer `code` to its INVITE (and acknowledges it).
+fn refused(code: u16) -> String {
+    scenario(&format!(
+        r#"{INVITE}
+  <recv response="100" optional="true"/>
+  <recv response="{code}"/>
+{ACK}"#
+    ))
+}
+
+/// A whole call: INVITE, 200, ACK, BYE, 200.
+fn whole_call() -> String {
+    scenario(&format!(
+        r#"{INVITE}
+  <recv response="100" optional="true"/>
+  <recv response="200"/>
+{ACK}
+{bye}"#,
+        bye = bye(2)
+    ))
+}
+
+#[test]
+fn locked_room_answers_480_and_a_full_room_486() {
+    if tool("sipp").is_none() {
+        return;
+    }
+    let r = room_with(&["--max-participants", "1"], "");
+    let dir = tempfile::tempdir().unwrap();
+    let call = |xml: &str, what: &str| {
+        let mut c = sipp(dir.path(), r.server.sip(), &r.room.to_string(), xml, &[]);
+        let status = wait_exit(&mut c, what);
+        assert!(
+            status.success(),
+            "{what}\n{}\n{}",
+            sipp_logs(dir.path()),
+            r.server.stderr()
+        );
+    };
+    // Locked and empty: 480 Temporarily Unavailable; unlocked: in.
+    r.lock(true);
+    call(&refused(480), "a call to a locked room gets 480");
+    assert!(r.participants().is_empty());
+    r.lock(false);
+    call(&whole_call(), "an unlocked room takes the call");
+    // One caller stays (it waits for a BYE that only comes when the test ends): the room
+    // is full, the next caller gets 486 Busy Here; locked as well, 480.
+    let hold = scenario(&format!(
+        r#"{INVITE}
+  <recv response="100" optional="true"/>
+  <recv response="200"/>
+{ACK}
+  <recv request="BYE"/>"#
+    ));
+    let mut holder = sipp(dir.path(), r.server.sip(), &r.room.to_string(), &hold, &[]);
+    r.wait_for_sip_participants(1);
+    call(&refused(486), "a call to a full room gets 486");
+    r.lock(true);
+    call(&refused(480), "a call to a full, locked room gets 480");
+    // Whoever is in a locked room stays.
+    assert_eq!(r.participants().len(), 1);
+    // A browser is told why it cannot join.
+    let mut ws = WsClient::connect(r.server.http, &format!("/api/v1/rooms/{}/ws", r.room));
+    ws.send_json(&serde_json::json!({"v": 1, "type": "join", "name": "late"}));
+    assert_eq!(ws.recv_type("error")["code"], "room_locked");
+    let _ = holder.kill();
+    let _ = holder.wait();
+}
+
+#[test]
+fn an_overloaded_bridge_answers_503_with_retry_after() {
+    if tool("sipp").is_none() {
+        return;
+    }
+    // A bound of 0 pending calls: the admission decision refuses every new call, as it does
+    // under real overload, with no timing involved.
+    let r = room_with(
+        &[],
+        "[admission]\nmax_pending_calls = 0\nretry_after_secs = 7\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let xml = scenario(&format!(
+        r#"{INVITE}
+  <recv response="100" optional="true"/>
+  <recv response="503">
+    <action><ereg regexp="Retry-After: 7" search_in="msg" check_it="true" assign_to="retry"/></action>
+  </recv>
+{ACK}
+  <Reference variables="retry"/>"#
+    ));
+    let mut c = sipp(dir.path(), r.server.sip(), &r.room.to_string(), &xml, &[]);
+    let status = wait_exit(&mut c, "sipp");
+    assert!(
+        status.success(),
+        "expected 503 with Retry-After: 7\n{}\n{}",
+        sipp_logs(dir.path()),
+        r.server.stderr()
+    );
+    assert!(r.participants().is_empty());
+    let metrics = get(&r.server.url("/metrics"), &[]).body;
+    assert!(
+        metrics.contains("pont_sip_calls_refused_overload_total{reason=\"pending_calls\"} 1\n"),
+        "{metrics}"
+    );
 }

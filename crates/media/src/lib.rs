@@ -22,6 +22,7 @@ mod core;
 mod forward;
 mod nack;
 mod recv;
+pub mod report;
 pub mod rtcp;
 pub mod rtp;
 pub mod speaker;

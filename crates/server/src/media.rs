@@ -15,7 +15,7 @@ mod sip_legs;
 use ivr_legs::{DirectoryAnswer, DirectoryQuery, IvrLeg};
 pub(crate) use ivr_legs::{IvrQuery, IvrStats, JOIN_BUCKETS, StartIvr};
 pub(crate) use recording::{RecordQuery, RecorderNotice, WriterMsg};
-pub(crate) use sip_legs::{JoinReply, JoinSip, SipJoinRefused, SipMedia};
+pub(crate) use sip_legs::{JoinReply, JoinSip, SipJoinRefused, SipMedia, SipRtcpStats};
 use sip_legs::{SipDatagram, SipParticipant, SipQuery};
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -92,6 +92,8 @@ pub(crate) struct StatsSnapshot {
     pub(crate) sip_refused: [(crate::admission::Overload, u64); 3],
     /// The smoothed lateness of this task (admission control's media lag).
     pub(crate) media_lag: Duration,
+    /// RTCP of SIP legs' audio.
+    pub(crate) sip_rtcp: SipRtcpStats,
 }
 
 /// A signalling message for one browser (`docs/signalling.md`), JSON with `"v": 1`.
@@ -416,6 +418,9 @@ pub(crate) fn spawn(
         recorders: BTreeMap::new(),
         sip_tx,
         last_inactivity_check: Instant::now(),
+        rtcp_next_check: Instant::now(),
+        ntp_at_zero: ntp_now(),
+        sip_rtcp: SipRtcpStats::default(),
         composers: BTreeMap::new(),
         browser_video: HashMap::new(),
         compose_tx,
@@ -490,6 +495,11 @@ struct Task {
     recorders: BTreeMap<RoomId, recording::RoomRecorder>,
     sip_tx: mpsc::Sender<SipDatagram>,
     last_inactivity_check: Instant,
+    /// When SIP legs' RTCP reports are next looked at (each leg has its own RFC 3550 timer).
+    rtcp_next_check: Instant,
+    /// NTP time (32.32) at the clock's zero, for our RTCP sender reports.
+    ntp_at_zero: u64,
+    sip_rtcp: sip_legs::SipRtcpStats,
     /// One composer thread per room whose room systems receive the composed picture.
     composers: BTreeMap<RoomId, compose::ComposerHandle>,
     /// Browsers' H.264 camera tracks: payload type (what the composer can decode).
@@ -640,6 +650,7 @@ impl Task {
                     ivr: self.ivr_stats(),
                     sip_refused: self.load.refused(),
                     media_lag: self.load.media_lag(),
+                    sip_rtcp: self.sip_rtcp_stats(),
                 });
             }
             Query::Ping(reply) => {
@@ -956,6 +967,18 @@ fn offer_json(offer: &Offer) -> Value {
         "v": 1, "type": "offer", "sdp": offer.sdp, "streams": streams,
         "publish": {"audio": offer.publish_audio_mid, "video": offer.publish_video_mid},
     })
+}
+
+/// The NTP time now (RFC 3550 §4: seconds since 1900 in 32.32 fixed point).
+fn ntp_now() -> u64 {
+    /// Seconds from 1900-01-01 (NTP era 0) to 1970-01-01 (Unix).
+    const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
+    let since_unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = since_unix.as_secs() + NTP_UNIX_OFFSET;
+    let frac = (u64::from(since_unix.subsec_nanos()) << 32) / 1_000_000_000;
+    (secs << 32) | frac
 }
 
 /// A globally routable address (not private, loopback, link-local or CGNAT).

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use pont_audio::{AudioCodec, InboundPacket, LegConfig, Mixer, MixerConfig};
+use pont_media::report::RtcpReporter;
 use pont_media::rtp::{self, RtpPacket};
 use pont_media::{
     Codec as MediaCodec, PacketKind, ParticipantConfig, ParticipantKind, ReceiveCodec, TrackConfig,
@@ -32,6 +33,11 @@ pub(crate) const RTP_INACTIVITY: Duration = Duration::from_secs(30);
 const SOURCE_LEARNING: Duration = Duration::from_secs(3);
 /// How often the inactivity of SIP legs is checked.
 const INACTIVITY_CHECK: Duration = Duration::from_secs(1);
+/// How often the legs' RTCP timers are looked at: each leg draws its own RFC 3550 interval
+/// (seconds); checking all legs every 100 ms costs one pass, not one wake-up per leg.
+const RTCP_CHECK: Duration = Duration::from_millis(100);
+/// Our RTCP CNAME on SIP legs (RFC 3550 §6.5.1: one per endpoint, we are one).
+const RTCP_CNAME: &str = "pont";
 /// Payload type and RFC 8285 extension id of a SIP leg's voice as browsers receive it.
 const PUBLISHED_OPUS_PT: Pt = Pt(111);
 const PUBLISHED_LEVEL_EXT: u8 = 1;
@@ -225,6 +231,18 @@ pub(crate) struct SipParticipant {
     composed: bool,
     /// Our SSRC for the composed video we send it.
     composed_ssrc: u32,
+    /// RTCP of the audio: our SR/RR on RFC 3550 intervals, the caller's reports.
+    rtcp: RtcpReporter,
+}
+
+/// RTCP of SIP legs' audio, for `/metrics`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct SipRtcpStats {
+    pub(crate) sent: u64,
+    pub(crate) received: u64,
+    /// Over the legs in calls now: the worst loss and jitter each last reported.
+    pub(crate) worst_fraction_lost: f64,
+    pub(crate) worst_jitter: Duration,
 }
 
 pub(super) fn audio_codec(c: SdpCodec) -> Option<AudioCodec> {
@@ -445,6 +463,14 @@ impl Task {
                 dropped_foreign: 0,
                 composed,
                 composed_ssrc: a.mix_ssrc.rotate_left(16) | 2,
+                rtcp: RtcpReporter::new(
+                    ts,
+                    Ssrc(a.mix_ssrc),
+                    RTCP_CNAME,
+                    codec.rtp_clock_rate(),
+                    self.ntp_at_zero,
+                    rand::random(),
+                ),
             },
         );
         if composed {
@@ -668,6 +694,16 @@ impl Task {
                 if composed && asks_keyframe(&d.data) {
                     self.compose_keyframe(room);
                 }
+            } else {
+                self.sip_rtcp.received += 1;
+                let mut packets = Vec::new();
+                // A bad packet after good ones: the good ones still count.
+                let _ = pont_media::rtcp::parse_compound(&d.data, &mut packets);
+                if let Some(r) = s.rtcp.handle_rtcp(ts, &packets) {
+                    debug!(participant = %id, loss = r.fraction_lost, lost = r.cumulative_lost,
+                        jitter_ms = r.jitter.as_secs_f64() * 1e3,
+                        rtt_ms = r.rtt.map(|d| d.as_secs_f64() * 1e3), "SIP leg's report on our audio");
+                }
             }
             return;
         }
@@ -684,6 +720,7 @@ impl Task {
             self.compose_rtp(ts, room, id, &p);
             return;
         }
+        s.rtcp.handle_received(ts, p.ssrc, p.seq, p.timestamp);
         if let Some(ivr) = s.ivr.as_mut() {
             // A phone caller: RFC 4733 events (and, from trunks that send none, in-band
             // tones) still reach its IVR for `*6`.
@@ -730,7 +767,8 @@ impl Task {
             .values()
             .map(|m| self.clock.instant(m.poll_timeout()));
         let check = (!self.sips.is_empty()).then(|| self.last_inactivity_check + INACTIVITY_CHECK);
-        mixers.chain(check).min()
+        let rtcp = (!self.sips.is_empty()).then_some(self.rtcp_next_check);
+        mixers.chain(check).chain(rtcp).min()
     }
 
     pub(super) fn sip_handle_timeout(&mut self, now: Instant) {
@@ -739,6 +777,10 @@ impl Task {
             if m.poll_timeout() <= ts {
                 m.handle_timeout(ts);
             }
+        }
+        if now >= self.rtcp_next_check {
+            self.rtcp_next_check = now + RTCP_CHECK;
+            self.send_sip_reports(ts);
         }
         if now >= self.last_inactivity_check + INACTIVITY_CHECK {
             self.last_inactivity_check = now;
@@ -755,6 +797,40 @@ impl Task {
                 }
             }
         }
+    }
+
+    /// Sends the RTCP reports that are due on SIP legs' audio (RFC 3550 §6.2 intervals per
+    /// leg), on the RTCP port (or the RTP port with rtcp-mux).
+    fn send_sip_reports(&mut self, ts: Timestamp) {
+        for s in self.sips.values_mut() {
+            if s.rtcp.poll_timeout() > ts {
+                continue;
+            }
+            if !s.rtcp.poll_report(ts, &mut self.buf) {
+                continue;
+            }
+            let Some(to) = s.audio.remote_rtcp() else {
+                continue;
+            };
+            let socket = if s.audio.stream.rtcp_mux {
+                &s.audio.rtp
+            } else {
+                &s.audio.rtcp
+            };
+            if socket.try_send_to(&self.buf, to).is_ok() {
+                self.sip_rtcp.sent += 1;
+            }
+        }
+    }
+
+    /// RTCP counters, and the worst loss and jitter the legs in calls now last reported.
+    pub(super) fn sip_rtcp_stats(&self) -> SipRtcpStats {
+        let mut stats = self.sip_rtcp;
+        for r in self.sips.values().filter_map(|s| s.rtcp.remote_report()) {
+            stats.worst_fraction_lost = stats.worst_fraction_lost.max(r.fraction_lost);
+            stats.worst_jitter = stats.worst_jitter.max(r.jitter);
+        }
+        stats
     }
 
     /// Moves mixer output to the SIP legs, published voices into the core, levels into the
@@ -779,7 +855,11 @@ impl Task {
                             }
                         }
                         out.write_rtp(s.mix_ssrc, s.audio_pt, &mut self.buf);
-                        let _ = s.audio.rtp.try_send_to(&self.buf, to);
+                        if s.audio.rtp.try_send_to(&self.buf, to).is_ok()
+                            && let Ok(p) = RtpPacket::parse(&self.buf)
+                        {
+                            s.rtcp.handle_sent(ts, p.timestamp, p.payload().len());
+                        }
                     }
                     continue;
                 }
