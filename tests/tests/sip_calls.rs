@@ -594,3 +594,117 @@ fn an_overloaded_bridge_answers_503_with_retry_after() {
         "{metrics}"
     );
 }
+
+/// A UDP port pair (RTP even, RTCP the next odd port) for a test's own media.
+fn udp_pair() -> (UdpSocket, UdpSocket) {
+    loop {
+        let rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = rtp.local_addr().unwrap().port();
+        if port % 2 != 0 || port == u16::MAX {
+            continue;
+        }
+        if let Ok(rtcp) = UdpSocket::bind(("127.0.0.1", port + 1)) {
+            return (rtp, rtcp);
+        }
+    }
+}
+
+/// The RTCP packets (PT, whole packet) of a compound datagram.
+fn rtcp_packets(mut data: &[u8]) -> Vec<(u8, Vec<u8>)> {
+    let mut out = Vec::new();
+    while data.len() >= 4 {
+        assert_eq!(data[0] >> 6, 2, "RTCP version 2");
+        let len = 4 * (usize::from(u16::from_be_bytes([data[2], data[3]])) + 1);
+        assert!(len <= data.len(), "RTCP length beyond the datagram");
+        out.push((data[1], data[..len].to_vec()));
+        data = &data[len..];
+    }
+    out
+}
+
+#[test]
+fn the_bridge_sends_rtcp_sender_reports_and_reads_the_callers() {
+    if tool("sipp").is_none() {
+        return;
+    }
+    let r = room();
+    let dir = tempfile::tempdir().unwrap();
+    // sipp does the signalling; the media address in its offer is this test's port pair.
+    let (rtp, rtcp) = udp_pair();
+    let port = rtp.local_addr().unwrap().port();
+    let xml = scenario(&format!(
+        r#"
+  <send retrans="500">
+    <![CDATA[
+      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: sip:sipp@[local_ip]:[local_port]
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=user1 53655765 2353687637 IN IP4 127.0.0.1
+      s=-
+      c=IN IP4 127.0.0.1
+      t=0 0
+      m=audio {port} RTP/AVP 0
+      a=rtpmap:0 PCMU/8000
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="200"/>
+{ACK}
+  <recv request="BYE"/>"#
+    ));
+    let mut caller = sipp(dir.path(), r.server.sip(), &r.room.to_string(), &xml, &[]);
+    r.wait_for_sip_participants(1);
+    // The mix arrives on the RTP port: its SSRC, and where the bridge's RTCP port is.
+    rtp.set_read_timeout(Some(WAIT)).unwrap();
+    let mut buf = [0u8; 2048];
+    let (n, bridge_rtp) = rtp.recv_from(&mut buf).expect("RTP from the bridge");
+    assert!(n >= 12 && buf[0] >> 6 == 2, "not RTP");
+    let ssrc = u32::from_be_bytes(buf[8..12].try_into().unwrap());
+    // RFC 3550 §6.2: a first report within 2.5 s × 1.5 / 1.22; waited for with a guard only.
+    rtcp.set_read_timeout(Some(WAIT)).unwrap();
+    let (n, bridge_rtcp) = rtcp.recv_from(&mut buf).expect("RTCP from the bridge");
+    assert_eq!(bridge_rtcp.port(), bridge_rtp.port() + 1, "RTCP on RTP + 1");
+    let packets = rtcp_packets(&buf[..n]);
+    let (pt, sr) = &packets[0];
+    assert_eq!(*pt, 200, "a sender report first: {packets:?}");
+    assert_eq!(u32::from_be_bytes(sr[4..8].try_into().unwrap()), ssrc);
+    let packet_count = u32::from_be_bytes(sr[20..24].try_into().unwrap());
+    assert!(packet_count > 0, "the SR counts the RTP sent");
+    assert!(
+        packets.iter().any(|(pt, _)| *pt == 202),
+        "SDES CNAME in the compound: {packets:?}"
+    );
+    // The caller's receiver report on our audio: a quarter lost, jitter 160 (20 ms at 8 kHz).
+    let mut rr = vec![0x81, 201, 0, 7];
+    rr.extend_from_slice(&0x1234_5678u32.to_be_bytes());
+    rr.extend_from_slice(&ssrc.to_be_bytes());
+    rr.extend_from_slice(&[64, 0, 0, 12]);
+    rr.extend_from_slice(&100u32.to_be_bytes());
+    rr.extend_from_slice(&160u32.to_be_bytes());
+    rr.extend_from_slice(&[0; 8]);
+    rtcp.send_to(&rr, bridge_rtcp).unwrap();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let metrics = get(&r.server.url("/metrics"), &[]).body;
+        if metrics.contains("pont_sip_remote_fraction_lost_max 0.25\n") {
+            assert!(
+                metrics.contains("pont_sip_remote_jitter_seconds_max 0.02\n"),
+                "{metrics}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "the RR never showed:\n{metrics}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = caller.kill();
+    let _ = caller.wait();
+}

@@ -499,7 +499,7 @@ struct Task {
     rtcp_next_check: Instant,
     /// NTP time (32.32) at the clock's zero, for our RTCP sender reports.
     ntp_at_zero: u64,
-    sip_rtcp: sip_legs::SipRtcpStats,
+    sip_rtcp: SipRtcpStats,
     /// One composer thread per room whose room systems receive the composed picture.
     composers: BTreeMap<RoomId, compose::ComposerHandle>,
     /// Browsers' H.264 camera tracks: payload type (what the composer can decode).
