@@ -600,7 +600,7 @@ fn udp_pair() -> (UdpSocket, UdpSocket) {
     loop {
         let rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
         let port = rtp.local_addr().unwrap().port();
-        if port % 2 != 0 || port == u16::MAX {
+        if !port.is_multiple_of(2) || port == u16::MAX {
             continue;
         }
         if let Ok(rtcp) = UdpSocket::bind(("127.0.0.1", port + 1)) {

@@ -260,7 +260,7 @@ impl RtcpReporter {
         out.extend_from_slice(self.cname.as_bytes());
         // The item list ends with a zero octet, then zeros up to the next word.
         out.push(0);
-        while (out.len() - start) % 4 != 0 {
+        while !(out.len() - start).is_multiple_of(4) {
             out.push(0);
         }
         let words = ((out.len() - start) / 4 - 1) as u16;
