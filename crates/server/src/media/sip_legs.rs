@@ -482,7 +482,9 @@ impl Task {
             a.room,
             &serde_json::json!({"v": 1, "type": "participant_joined", "participant": me}),
         );
-        info!(participant = %id, room = %a.room, kind = a.kind.as_str(), codec = ?codec, video = video_pt.is_some(), "SIP participant joined");
+        // Per call, so at debug: at thousands of calls a second, info lines cost more than the
+        // join (docs/benchmarks.md).
+        debug!(participant = %id, room = %a.room, kind = a.kind.as_str(), codec = ?codec, video = video_pt.is_some(), "SIP participant joined");
         id
     }
 
@@ -596,7 +598,11 @@ impl Task {
         self.track_owner.retain(|_, owner| *owner != id);
         self.mixer_forget(id, s.room);
         self.compose_leave(s.room, id);
-        info!(participant = %id, room = %s.room, dropped_foreign = s.dropped_foreign, "SIP participant left");
+        if s.dropped_foreign > 0 {
+            info!(participant = %id, room = %s.room, dropped_foreign = s.dropped_foreign, "SIP participant left; packets from other sources were dropped");
+        } else {
+            debug!(participant = %id, room = %s.room, "SIP participant left");
+        }
         self.broadcast(
             s.room,
             &serde_json::json!({"v": 1, "type": "participant_left", "participant_id": id.to_string()}),
