@@ -15,7 +15,7 @@
 //! tested without timing.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
@@ -95,28 +95,65 @@ impl AdmissionConfig {
     }
 }
 
+/// A media lag observed longer ago than this no longer counts. The media task turns at least
+/// every 20 ms (mixer tick) while it has calls, so an old observation means it went idle (no
+/// timers, nothing to be late for); a media task stuck in one long step shows in the queue
+/// bounds instead.
+const LAG_STALE: Duration = Duration::from_millis(250);
+
 /// Gauges the media task and the SIP task share (atomics: read by the other task and by
 /// `/metrics`, never locked).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct LoadGauges {
+    base: Instant,
     /// Smoothed lateness of the media task's timers, microseconds.
     media_lag_us: AtomicU64,
+    /// When it was last observed, microseconds since `base`.
+    observed_at_us: AtomicU64,
     /// New SIP calls refused with 503, by reason (the order of [`Overload`]).
     refused: [AtomicU64; 3],
 }
 
+impl Default for LoadGauges {
+    fn default() -> Self {
+        Self::new(Instant::now())
+    }
+}
+
 impl LoadGauges {
-    /// One observation of how late the media task is (zero when its next timer is ahead):
-    /// an exponential average over the last ~8 observations, so one slow step (a codec set
-    /// up) does not refuse calls but a media task that stays behind does.
-    pub(crate) fn observe_media_lag(&self, late: Duration) {
+    pub(crate) fn new(base: Instant) -> Self {
+        Self {
+            base,
+            media_lag_us: AtomicU64::new(0),
+            observed_at_us: AtomicU64::new(0),
+            refused: Default::default(),
+        }
+    }
+
+    fn micros(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.base).as_micros()).unwrap_or(u64::MAX)
+    }
+
+    /// One observation at `now` of how late the media task is (zero when its next timer is
+    /// ahead): an exponential average over the last ~8 observations, so one slow step (a
+    /// codec set up) does not refuse calls but a media task that stays behind does.
+    pub(crate) fn observe_media_lag(&self, now: Instant, late: Duration) {
         let sample = u64::try_from(late.as_micros()).unwrap_or(u64::MAX);
         let old = self.media_lag_us.load(Ordering::Relaxed);
         let new = old - old / 8 + sample / 8;
         self.media_lag_us.store(new, Ordering::Relaxed);
+        self.observed_at_us
+            .store(self.micros(now), Ordering::Relaxed);
     }
 
-    pub(crate) fn media_lag(&self) -> Duration {
+    /// The smoothed media lag as of `now`: zero once the last observation is stale.
+    pub(crate) fn media_lag(&self, now: Instant) -> Duration {
+        let age = self
+            .micros(now)
+            .saturating_sub(self.observed_at_us.load(Ordering::Relaxed));
+        if Duration::from_micros(age) > LAG_STALE {
+            return Duration::ZERO;
+        }
         Duration::from_micros(self.media_lag_us.load(Ordering::Relaxed))
     }
 
@@ -182,28 +219,33 @@ mod tests {
 
     #[test]
     fn media_lag_is_smoothed() {
-        let g = LoadGauges::default();
+        let t = Instant::now();
+        let g = LoadGauges::new(t);
         // One slow step moves the average by an eighth only.
-        g.observe_media_lag(Duration::from_millis(400));
-        assert_eq!(g.media_lag(), Duration::from_millis(50));
+        g.observe_media_lag(t, Duration::from_millis(400));
+        assert_eq!(g.media_lag(t), Duration::from_millis(50));
         // A media task that stays behind soon shows it.
         for _ in 0..30 {
-            g.observe_media_lag(Duration::from_millis(400));
+            g.observe_media_lag(t, Duration::from_millis(400));
         }
-        assert!(
-            g.media_lag() > Duration::from_millis(390),
-            "{:?}",
-            g.media_lag()
-        );
+        assert!(g.media_lag(t) > Duration::from_millis(390));
         // And recovers once it is on time again.
         for _ in 0..60 {
-            g.observe_media_lag(Duration::ZERO);
+            g.observe_media_lag(t, Duration::ZERO);
         }
-        assert!(
-            g.media_lag() < Duration::from_millis(2),
-            "{:?}",
-            g.media_lag()
-        );
+        assert!(g.media_lag(t) < Duration::from_millis(2));
+    }
+
+    #[test]
+    fn an_idle_media_task_is_not_lagging() {
+        let t = Instant::now();
+        let g = LoadGauges::new(t);
+        for _ in 0..30 {
+            g.observe_media_lag(t, Duration::from_millis(400));
+        }
+        assert!(g.media_lag(t + Duration::from_millis(250)) > Duration::from_millis(390));
+        // Nothing observed since: it went idle (no timers due), so nothing is late.
+        assert_eq!(g.media_lag(t + Duration::from_millis(251)), Duration::ZERO);
     }
 
     #[test]

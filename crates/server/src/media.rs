@@ -396,7 +396,7 @@ pub(crate) fn spawn(
     let (sip_tx, sip_rx) = mpsc::channel(DATAGRAM_QUEUE);
     let (compose_tx, compose_rx) = mpsc::channel(DATAGRAM_QUEUE);
     let clock = Clock::new(Instant::now());
-    let load = Arc::new(LoadGauges::default());
+    let load = Arc::new(LoadGauges::new(clock.instant(Timestamp::ZERO).into_std()));
     let (answers_tx, answers_rx) = mpsc::channel(QUERY_QUEUE);
     let directory = ivr_legs::spawn_directory(db, clock, answers_tx)?;
     for socket in &sockets.sockets {
@@ -537,8 +537,9 @@ impl Task {
             let next = self.next_timeout();
             // A timer already due is lateness: the task is behind (admission control).
             if let Some(at) = next {
+                let now = Instant::now();
                 self.load
-                    .observe_media_lag(Instant::now().saturating_duration_since(at));
+                    .observe_media_lag(now.into_std(), now.saturating_duration_since(at));
             }
             // `sleep_until` is built even when the branch is disabled, so give it a real instant.
             let wake = next.unwrap_or_else(|| Instant::now() + FAR_FUTURE);
@@ -649,7 +650,7 @@ impl Task {
                     udp_unrouted_datagrams: self.udp_unrouted,
                     ivr: self.ivr_stats(),
                     sip_refused: self.load.refused(),
-                    media_lag: self.load.media_lag(),
+                    media_lag: self.load.media_lag(std::time::Instant::now()),
                     sip_rtcp: self.sip_rtcp_stats(),
                 });
             }
