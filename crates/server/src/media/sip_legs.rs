@@ -147,7 +147,8 @@ pub(super) struct LegStream {
     pub(super) rtcp: Arc<UdpSocket>,
     pub(super) filter: SourceFilter,
     pub(super) stream: NegotiatedStream,
-    readers: [JoinHandle<()>; 2],
+    /// Reads both sockets of the pair (one task: half the spawns and aborts per call).
+    reader: JoinHandle<()>,
 }
 
 impl LegStream {
@@ -162,10 +163,7 @@ impl LegStream {
         tx: &mpsc::Sender<SipDatagram>,
     ) -> Self {
         Self {
-            readers: [
-                spawn_reader(rtp.clone(), key, video, false, tx.clone()),
-                spawn_reader(rtcp.clone(), key, video, true, tx.clone()),
-            ],
+            reader: spawn_reader(rtp.clone(), rtcp.clone(), key, video, tx.clone()),
             rtp,
             rtcp,
             filter,
@@ -200,9 +198,7 @@ impl LegStream {
 
 impl Drop for LegStream {
     fn drop(&mut self) {
-        for r in &self.readers {
-            r.abort();
-        }
+        self.reader.abort();
     }
 }
 
@@ -261,24 +257,29 @@ pub(super) fn remote_of(s: &NegotiatedStream) -> Option<SocketAddr> {
 }
 
 fn spawn_reader(
-    socket: Arc<UdpSocket>,
+    rtp: Arc<UdpSocket>,
+    rtcp: Arc<UdpSocket>,
     key: LegKey,
     video: bool,
-    rtcp_port: bool,
     tx: mpsc::Sender<SipDatagram>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut buf = vec![0u8; 2048];
+        let mut rtp_buf = vec![0u8; 2048];
+        let mut rtcp_buf = vec![0u8; 1500];
         loop {
-            match socket.recv_from(&mut buf).await {
-                Ok((n, from)) => {
+            let (read, rtcp_port) = tokio::select! {
+                r = rtp.recv_from(&mut rtp_buf) => (r.map(|(n, from)| (rtp_buf[..n].to_vec(), from)), false),
+                r = rtcp.recv_from(&mut rtcp_buf) => (r.map(|(n, from)| (rtcp_buf[..n].to_vec(), from)), true),
+            };
+            match read {
+                Ok((data, from)) => {
                     let d = SipDatagram {
                         key,
                         video,
                         rtcp_port,
                         at: Instant::now(),
                         from,
-                        data: buf[..n].to_vec(),
+                        data,
                     };
                     if tx.send(d).await.is_err() {
                         return;
