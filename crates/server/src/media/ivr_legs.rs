@@ -434,6 +434,11 @@ impl Task {
             &self.sip_tx,
         );
         let r = rand::random::<u64>();
+        if self.ivrs.is_empty() {
+            // The 20 ms grid slept while nobody was in the IVR: it starts from now, not
+            // overdue since the last caller (which admission control would take for lag).
+            self.ivr_next_tick = Instant::now();
+        }
         self.ivrs.insert(
             start.call,
             IvrLeg {

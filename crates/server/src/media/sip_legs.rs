@@ -444,6 +444,13 @@ impl Task {
         {
             warn!(participant = %id, error = %e, "mixer refused the leg");
         }
+        if self.sips.is_empty() {
+            // The periodic checks slept while there was no leg: they start from now, not
+            // overdue since the last call (which admission control would take for lag).
+            let now = Instant::now();
+            self.last_inactivity_check = now;
+            self.rtcp_next_check = now + RTCP_CHECK;
+        }
         self.sips.insert(
             id,
             SipParticipant {
