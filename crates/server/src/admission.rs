@@ -29,8 +29,10 @@ pub(crate) struct AdmissionConfig {
     /// queues (256 refused calls in runs that were not overloaded). 0 refuses every new call
     /// (draining a node).
     pub(crate) max_pending_calls: usize,
-    /// Most requests waiting in the media task's queue (it holds 256); beyond it the media
-    /// task is not keeping up with joins and leaves. 0 refuses every new call.
+    /// Most requests waiting in the media task's queue (it holds 4096); beyond it the media
+    /// task is not keeping up with joins and leaves. 1024: ~140 ms of joins and leaves at
+    /// 3,600 calls/s, the same ~150 ms of backlog the other two bounds allow. 0 refuses every
+    /// new call.
     pub(crate) max_media_queue: usize,
     /// Largest smoothed lateness of the media task's timers, in milliseconds. 150 ms: over
     /// seven mixer ticks late for ~200 ms, when callers already hear gaps; one stall of the
@@ -44,7 +46,7 @@ impl Default for AdmissionConfig {
     fn default() -> Self {
         Self {
             max_pending_calls: 512,
-            max_media_queue: 192,
+            max_media_queue: 1024,
             max_media_lag_ms: 150,
             retry_after_secs: 5,
         }
@@ -192,7 +194,7 @@ mod tests {
         assert_eq!(c.admit(Load::default()), Ok(()));
         let busy = Load {
             pending_calls: 511,
-            media_queue: 191,
+            media_queue: 1023,
             media_lag: Duration::from_millis(150),
         };
         assert_eq!(c.admit(busy), Ok(()));
@@ -207,7 +209,7 @@ mod tests {
         };
         assert_eq!(c.admit(pending), Err(Overload::PendingCalls));
         let queue = Load {
-            media_queue: 192,
+            media_queue: 1024,
             ..Load::default()
         };
         assert_eq!(c.admit(queue), Err(Overload::MediaQueue));

@@ -298,8 +298,10 @@ impl MediaHandle {
     }
 }
 
-/// Queries waiting for the media task; HTTP handlers wait (back-pressure) beyond this.
-const QUERY_QUEUE: usize = 256;
+/// Queries waiting for the media task; HTTP handlers wait (back-pressure) beyond this, new
+/// SIP calls are refused (503). 4096: half a second of SIP joins and leaves at 4,000 calls/s,
+/// so a stall of the machine fills it no faster than admission control's bounds act.
+const QUERY_QUEUE: usize = 4096;
 /// Datagrams read but not yet handled; readers wait beyond this (the kernel buffer then
 /// absorbs bursts, and drops beyond it, as UDP does).
 const DATAGRAM_QUEUE: usize = 4096;
