@@ -542,6 +542,13 @@ impl Task {
                 let now = Instant::now();
                 self.load
                     .observe_media_lag(now.into_std(), now.saturating_duration_since(at));
+                // Due timers (the mixer's 20 ms tick among them) go before the next query or
+                // datagram: under a steady stream of joins and leaves the biased select below
+                // would otherwise starve them, and callers would hear the gaps.
+                if at <= now {
+                    self.handle_timeout(now);
+                    continue;
+                }
             }
             // `sleep_until` is built even when the branch is disabled, so give it a real instant.
             let wake = next.unwrap_or_else(|| Instant::now() + FAR_FUTURE);
