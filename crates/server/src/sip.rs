@@ -194,10 +194,27 @@ impl SipTask {
         loop {
             self.pump().await;
             let next = self.endpoint.poll_timeout().map(|t| self.clock.instant(t));
+            // Work in progress before new work (overload control): due timers (our
+            // retransmissions), the media task's answers and hang-ups come before the next
+            // datagram, else a flood of INVITEs starves them and nothing ever completes.
+            if next.is_some_and(|at| at <= Instant::now()) {
+                self.endpoint.handle_timeout(self.clock.now());
+                continue;
+            }
             let wake = next.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             tokio::select! {
                 biased;
                 _ = shutdown.changed() => break,
+                Some(reply) = self.joins.1.recv() => self.join_done(reply).await,
+                Some(cmd) = commands.recv() => match cmd {
+                    SipCommand::Hangup(call) => {
+                        info!(call = call.0, "the media task asks for BYE");
+                        let _ = self.endpoint.hangup(self.clock.now(), call);
+                        // The endpoint reports no `CallEnded` for a hang-up we asked for: the
+                        // participant and its ports go now.
+                        self.call_gone(call).await;
+                    }
+                },
                 r = self.udp.recv_from(&mut buf) => match r {
                     Ok((n, from)) => {
                         let now = self.clock.now();
@@ -220,16 +237,6 @@ impl SipTask {
                     }
                     TcpIn::Closed(peer) => {
                         self.tcp_out.remove(&peer);
-                    }
-                },
-                Some(reply) = self.joins.1.recv() => self.join_done(reply).await,
-                Some(cmd) = commands.recv() => match cmd {
-                    SipCommand::Hangup(call) => {
-                        info!(call = call.0, "the media task asks for BYE");
-                        let _ = self.endpoint.hangup(self.clock.now(), call);
-                        // The endpoint reports no `CallEnded` for a hang-up we asked for: the
-                        // participant and its ports go now.
-                        self.call_gone(call).await;
                     }
                 },
                 () = tokio::time::sleep_until(wake), if next.is_some() => {
