@@ -528,6 +528,21 @@ fn locked_room_answers_480_and_a_full_room_486() {
             r.server.stderr()
         );
     };
+    // The lock is the organizer's: a token is needed, and a boolean.
+    let url = r.server.url(&format!("/api/v1/rooms/{}/lock", r.room));
+    let json = ("content-type", "application/json");
+    let anonymous = send("POST", &url, &[json], r#"{"locked": true}"#);
+    assert_eq!(anonymous.status, 401, "{anonymous:?}");
+    let auth = bearer(&r.token);
+    let bad = send(
+        "POST",
+        &url,
+        &[json, ("authorization", &auth)],
+        r#"{"locked": "yes"}"#,
+    );
+    assert_eq!(bad.status, 422, "{bad:?}");
+    assert_eq!(bad.json()["error"]["code"], "invalid_lock");
+    assert_eq!(r.state()["locked"], false);
     // Locked and empty: 480 Temporarily Unavailable; unlocked: in.
     r.lock(true);
     call(&refused(480), "a call to a locked room gets 480");
