@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use pont_tests::peers::{baresip, goertzel, read_wav, sipp_logs, wait_exit};
 use pont_tests::tool;
-use pont_tests::{Server, bearer, get, instant_room};
+use pont_tests::ws::WsClient;
+use pont_tests::{ServeOptions, Server, bearer, get, instant_room, send};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -23,8 +24,19 @@ struct Room {
 }
 
 fn room() -> Room {
+    room_with(&[], "")
+}
+
+/// A room on a server started with extra flags and a `config/pont.toml`.
+fn room_with(args: &[&str], config: &str) -> Room {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path());
+    if !config.is_empty() {
+        std::fs::create_dir_all(dir.path().join("config")).unwrap();
+        std::fs::write(dir.path().join("config/pont.toml"), config).unwrap();
+    }
+    let mut options = ServeOptions::new(dir.path());
+    options.args.extend(args.iter().map(|a| (*a).to_owned()));
+    let server = Server::start_with(options).unwrap_or_else(|e| panic!("pont serve: {e:#?}"));
     let token = pont_tests::create_token(&dir.path().join("data"), "sip-test");
     let room = instant_room(&server, &token);
     Room {
@@ -36,6 +48,35 @@ fn room() -> Room {
 }
 
 impl Room {
+    fn state(&self) -> serde_json::Value {
+        let auth = bearer(&self.token);
+        let reply = get(
+            &self.server.url(&format!("/api/v1/rooms/{}", self.room)),
+            &[("authorization", &auth)],
+        );
+        assert_eq!(reply.status, 200, "{reply:?}");
+        reply.json()
+    }
+
+    /// `POST /api/v1/rooms/{room}/lock`.
+    fn lock(&self, locked: bool) {
+        let auth = bearer(&self.token);
+        let reply = send(
+            "POST",
+            &self
+                .server
+                .url(&format!("/api/v1/rooms/{}/lock", self.room)),
+            &[
+                ("content-type", "application/json"),
+                ("authorization", &auth),
+            ],
+            &format!(r#"{{"locked": {locked}}}"#),
+        );
+        assert_eq!(reply.status, 200, "{reply:?}");
+        assert_eq!(reply.json()["locked"], locked);
+        assert_eq!(self.state()["locked"], locked);
+    }
+
     fn participants(&self) -> Vec<serde_json::Value> {
         let auth = bearer(&self.token);
         let reply = get(
@@ -446,4 +487,239 @@ fn torture_messages_leave_the_endpoint_answering_options() {
         }
         assert!(Instant::now() < deadline, "no answer to OPTIONS");
     }
+}
+
+/// A call that expects the final answer `code` to its INVITE (and acknowledges it).
+fn refused(code: u16) -> String {
+    scenario(&format!(
+        r#"{INVITE}
+  <recv response="100" optional="true"/>
+  <recv response="{code}"/>
+{ACK}"#
+    ))
+}
+
+/// A whole call: INVITE, 200, ACK, BYE, 200.
+fn whole_call() -> String {
+    scenario(&format!(
+        r#"{INVITE}
+  <recv response="100" optional="true"/>
+  <recv response="200"/>
+{ACK}
+{bye}"#,
+        bye = bye(2)
+    ))
+}
+
+#[test]
+fn locked_room_answers_480_and_a_full_room_486() {
+    if tool("sipp").is_none() {
+        return;
+    }
+    let r = room_with(&["--max-participants", "1"], "");
+    let dir = tempfile::tempdir().unwrap();
+    let call = |xml: &str, what: &str| {
+        let mut c = sipp(dir.path(), r.server.sip(), &r.room.to_string(), xml, &[]);
+        let status = wait_exit(&mut c, what);
+        assert!(
+            status.success(),
+            "{what}\n{}\n{}",
+            sipp_logs(dir.path()),
+            r.server.stderr()
+        );
+    };
+    // The lock is the organizer's: a token is needed, and a boolean.
+    let url = r.server.url(&format!("/api/v1/rooms/{}/lock", r.room));
+    let json = ("content-type", "application/json");
+    let anonymous = send("POST", &url, &[json], r#"{"locked": true}"#);
+    assert_eq!(anonymous.status, 401, "{anonymous:?}");
+    let auth = bearer(&r.token);
+    let bad = send(
+        "POST",
+        &url,
+        &[json, ("authorization", &auth)],
+        r#"{"locked": "yes"}"#,
+    );
+    assert_eq!(bad.status, 422, "{bad:?}");
+    assert_eq!(bad.json()["error"]["code"], "invalid_lock");
+    assert_eq!(r.state()["locked"], false);
+    // Locked and empty: 480 Temporarily Unavailable; unlocked: in.
+    r.lock(true);
+    call(&refused(480), "a call to a locked room gets 480");
+    assert!(r.participants().is_empty());
+    r.lock(false);
+    call(&whole_call(), "an unlocked room takes the call");
+    // One caller stays (it waits for a BYE that only comes when the test ends): the room
+    // is full, the next caller gets 486 Busy Here; locked as well, 480.
+    let hold = scenario(&format!(
+        r#"{INVITE}
+  <recv response="100" optional="true"/>
+  <recv response="200"/>
+{ACK}
+  <recv request="BYE"/>"#
+    ));
+    let mut holder = sipp(dir.path(), r.server.sip(), &r.room.to_string(), &hold, &[]);
+    r.wait_for_sip_participants(1);
+    call(&refused(486), "a call to a full room gets 486");
+    r.lock(true);
+    call(&refused(480), "a call to a full, locked room gets 480");
+    // Whoever is in a locked room stays.
+    assert_eq!(r.participants().len(), 1);
+    // A browser is told why it cannot join.
+    let mut ws = WsClient::connect(r.server.http, &format!("/api/v1/rooms/{}/ws", r.room));
+    ws.send_json(&serde_json::json!({"v": 1, "type": "join", "name": "late"}));
+    assert_eq!(ws.recv_type("error")["code"], "room_locked");
+    let _ = holder.kill();
+    let _ = holder.wait();
+}
+
+#[test]
+fn an_overloaded_bridge_answers_503_with_retry_after() {
+    if tool("sipp").is_none() {
+        return;
+    }
+    // A bound of 0 pending calls: the admission decision refuses every new call, as it does
+    // under real overload, with no timing involved.
+    let r = room_with(
+        &[],
+        "[admission]\nmax_pending_calls = 0\nretry_after_secs = 7\n",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let xml = scenario(&format!(
+        r#"{INVITE}
+  <recv response="100" optional="true"/>
+  <recv response="503">
+    <action><ereg regexp="Retry-After: 7" search_in="msg" check_it="true" assign_to="retry"/></action>
+  </recv>
+{ACK}
+  <Reference variables="retry"/>"#
+    ));
+    let mut c = sipp(dir.path(), r.server.sip(), &r.room.to_string(), &xml, &[]);
+    let status = wait_exit(&mut c, "sipp");
+    assert!(
+        status.success(),
+        "expected 503 with Retry-After: 7\n{}\n{}",
+        sipp_logs(dir.path()),
+        r.server.stderr()
+    );
+    assert!(r.participants().is_empty());
+    let metrics = get(&r.server.url("/metrics"), &[]).body;
+    assert!(
+        metrics.contains("pont_sip_calls_refused_overload_total{reason=\"pending_calls\"} 1\n"),
+        "{metrics}"
+    );
+}
+
+/// A UDP port pair (RTP even, RTCP the next odd port) for a test's own media.
+fn udp_pair() -> (UdpSocket, UdpSocket) {
+    loop {
+        let rtp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = rtp.local_addr().unwrap().port();
+        if !port.is_multiple_of(2) || port == u16::MAX {
+            continue;
+        }
+        if let Ok(rtcp) = UdpSocket::bind(("127.0.0.1", port + 1)) {
+            return (rtp, rtcp);
+        }
+    }
+}
+
+/// The RTCP packets (PT, whole packet) of a compound datagram.
+fn rtcp_packets(mut data: &[u8]) -> Vec<(u8, Vec<u8>)> {
+    let mut out = Vec::new();
+    while data.len() >= 4 {
+        assert_eq!(data[0] >> 6, 2, "RTCP version 2");
+        let len = 4 * (usize::from(u16::from_be_bytes([data[2], data[3]])) + 1);
+        assert!(len <= data.len(), "RTCP length beyond the datagram");
+        out.push((data[1], data[..len].to_vec()));
+        data = &data[len..];
+    }
+    out
+}
+
+#[test]
+fn the_bridge_sends_rtcp_sender_reports_and_reads_the_callers() {
+    if tool("sipp").is_none() {
+        return;
+    }
+    let r = room();
+    let dir = tempfile::tempdir().unwrap();
+    // sipp does the signalling; the media address in its offer is this test's port pair.
+    let (rtp, rtcp) = udp_pair();
+    let port = rtp.local_addr().unwrap().port();
+    let xml = scenario(&format!(
+        r#"
+  <send retrans="500">
+    <![CDATA[
+      INVITE sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>
+      Call-ID: [call_id]
+      CSeq: 1 INVITE
+      Contact: sip:sipp@[local_ip]:[local_port]
+      Max-Forwards: 70
+      Content-Type: application/sdp
+      Content-Length: [len]
+
+      v=0
+      o=user1 53655765 2353687637 IN IP4 127.0.0.1
+      s=-
+      c=IN IP4 127.0.0.1
+      t=0 0
+      m=audio {port} RTP/AVP 0
+      a=rtpmap:0 PCMU/8000
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="200"/>
+{ACK}
+  <recv request="BYE"/>"#
+    ));
+    let mut caller = sipp(dir.path(), r.server.sip(), &r.room.to_string(), &xml, &[]);
+    r.wait_for_sip_participants(1);
+    // The mix arrives on the RTP port: its SSRC, and where the bridge's RTCP port is.
+    rtp.set_read_timeout(Some(WAIT)).unwrap();
+    let mut buf = [0u8; 2048];
+    let (n, bridge_rtp) = rtp.recv_from(&mut buf).expect("RTP from the bridge");
+    assert!(n >= 12 && buf[0] >> 6 == 2, "not RTP");
+    let ssrc = u32::from_be_bytes(buf[8..12].try_into().unwrap());
+    // RFC 3550 §6.2: a first report within 2.5 s × 1.5 / 1.22; waited for with a guard only.
+    rtcp.set_read_timeout(Some(WAIT)).unwrap();
+    let (n, bridge_rtcp) = rtcp.recv_from(&mut buf).expect("RTCP from the bridge");
+    assert_eq!(bridge_rtcp.port(), bridge_rtp.port() + 1, "RTCP on RTP + 1");
+    let packets = rtcp_packets(&buf[..n]);
+    let (pt, sr) = &packets[0];
+    assert_eq!(*pt, 200, "a sender report first: {packets:?}");
+    assert_eq!(u32::from_be_bytes(sr[4..8].try_into().unwrap()), ssrc);
+    let packet_count = u32::from_be_bytes(sr[20..24].try_into().unwrap());
+    assert!(packet_count > 0, "the SR counts the RTP sent");
+    assert!(
+        packets.iter().any(|(pt, _)| *pt == 202),
+        "SDES CNAME in the compound: {packets:?}"
+    );
+    // The caller's receiver report on our audio: a quarter lost, jitter 160 (20 ms at 8 kHz).
+    let mut rr = vec![0x81, 201, 0, 7];
+    rr.extend_from_slice(&0x1234_5678u32.to_be_bytes());
+    rr.extend_from_slice(&ssrc.to_be_bytes());
+    rr.extend_from_slice(&[64, 0, 0, 12]);
+    rr.extend_from_slice(&100u32.to_be_bytes());
+    rr.extend_from_slice(&160u32.to_be_bytes());
+    rr.extend_from_slice(&[0; 8]);
+    rtcp.send_to(&rr, bridge_rtcp).unwrap();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let metrics = get(&r.server.url("/metrics"), &[]).body;
+        if metrics.contains("pont_sip_remote_fraction_lost_max 0.25\n") {
+            assert!(
+                metrics.contains("pont_sip_remote_jitter_seconds_max 0.02\n"),
+                "{metrics}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "the RR never showed:\n{metrics}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = caller.kill();
+    let _ = caller.wait();
 }

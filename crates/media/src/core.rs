@@ -457,6 +457,16 @@ impl MediaCore {
         )
     }
 
+    /// How many participants the room has (0 for a room nobody is in); O(1).
+    pub fn room_len(&self, room: RoomId) -> usize {
+        self.rooms.get(&room).map_or(0, |r| r.participants.len())
+    }
+
+    /// One participant, without copying its room.
+    pub fn participant(&self, id: ParticipantId) -> Option<&ParticipantInfo> {
+        self.participants.get(&id).map(|p| &p.info)
+    }
+
     /// The room's dominant speaker.
     pub fn active_speaker(&self, room: RoomId) -> Option<ParticipantId> {
         self.rooms.get(&room)?.active
@@ -469,11 +479,6 @@ impl MediaCore {
 
     pub fn room_count(&self) -> usize {
         self.rooms.len()
-    }
-
-    /// How many participants are in `room` (0 for a room the core does not know).
-    pub fn room_size(&self, room: RoomId) -> usize {
-        self.rooms.get(&room).map_or(0, |r| r.participants.len())
     }
 
     pub fn participant_count(&self) -> usize {

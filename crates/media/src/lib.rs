@@ -1,6 +1,7 @@
 //! pont's media core: rooms, participants, published tracks and subscriptions; RTP forwarding
 //! with per-subscriber SSRC/sequence/timestamp rewrite; the speaker-switched *main window*;
-//! RTCP termination and feedback mapping; active-speaker detection.
+//! RTCP termination and feedback mapping; active-speaker detection; and, for plain RTP legs
+//! outside the core (SIP callers), [`report::RtcpReporter`]: their SR/RR on RFC 3550 intervals.
 //!
 //! What it must never do: open a socket, read a clock or spawn a task. It is a sans-IO state
 //! machine in the style of str0m's `Rtc` and quinn-proto's `Connection`:
@@ -22,6 +23,7 @@ mod core;
 mod forward;
 mod nack;
 mod recv;
+pub mod report;
 pub mod rtcp;
 pub mod rtp;
 pub mod speaker;

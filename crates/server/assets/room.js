@@ -113,7 +113,7 @@
       }
       case "error":
         console.warn("pont error", m.code, m.message);
-        if (m.code === "unknown_room" || m.code === "room_full") {
+        if (m.code === "unknown_room" || m.code === "room_full" || m.code === "room_locked") {
           state.fatal = true; message(m.code); status(null); $("meeting").hidden = true;
         } else if (m.code === "connection_lost") {
           state.ws && state.ws.close();

@@ -13,6 +13,8 @@ use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 
+pub(crate) use crate::admission::AdmissionConfig;
+
 /// The config file read when `--config` is not given, if it exists.
 pub(crate) const DEFAULT_CONFIG: &str = "config/pont.toml";
 
@@ -178,6 +180,8 @@ pub(crate) struct FileConfig {
     log: LogConfig,
     #[serde(default)]
     recording: RecordingConfig,
+    #[serde(default)]
+    admission: AdmissionConfig,
 }
 
 /// `[recording]`.
@@ -365,6 +369,7 @@ pub(crate) struct Settings {
     pub(crate) video: VideoConfig,
     pub(crate) log: LogConfig,
     pub(crate) recording: RecordingConfig,
+    pub(crate) admission: AdmissionConfig,
 }
 
 pub(crate) const DEFAULT_HTTP: SocketAddr =
@@ -449,6 +454,7 @@ impl Settings {
             video: file.video,
             log: file.log,
             recording: file.recording,
+            admission: file.admission,
         };
         settings.validate()?;
         Ok(settings)
@@ -638,6 +644,7 @@ mod tests {
         // Every key in the shipped file is commented out: it documents the defaults.
         assert_eq!(file.http, None);
         assert_eq!(file.dialin, DialinConfig::default());
+        assert_eq!(file.admission, AdmissionConfig::default());
     }
 
     #[test]

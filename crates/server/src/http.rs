@@ -138,6 +138,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/rooms/{room}", get(get_room))
         .route("/rooms/{room}/ws", get(crate::signalling::ws_handler))
         .route("/rooms/{room}/recording", post(recordings_api::control))
+        .route("/rooms/{room}/lock", post(lock_room))
         .route("/recordings", get(recordings_api::list))
         .route(
             "/recordings/{id}",
@@ -743,7 +744,33 @@ async fn get_room(
         "participants": participants,
         "active_speaker": live.active_speaker.map(|p| p.to_string()),
         "recording": recordings_api::room_recording_json(&state, number),
+        "locked": live.locked,
     })))
+}
+
+/// `POST /api/v1/rooms/{room}/lock` `{"locked": true|false}` → 200 `{"room_number", "locked"}`.
+/// A locked room lets nobody new in (web 'room_locked', SIP 480, dial-in hung up); those in
+/// it stay.
+async fn lock_room(
+    State(state): State<AppState>,
+    _organizer: Authed,
+    Path(room): Path<String>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let number: RoomId = room.parse().map_err(|_| ApiError::room_not_found(&room))?;
+    if !state.room_exists(number).await? {
+        return Err(ApiError::room_not_found(&room));
+    }
+    let Json(body) = body?;
+    let locked = body.get("locked").and_then(Value::as_bool).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_lock",
+            "locked must be true or false",
+        )
+    })?;
+    state.inner.media.lock(number, locked).await?;
+    Ok(Json(json!({ "room_number": number.0, "locked": locked })))
 }
 
 // ---- the minimal portal ----

@@ -5,6 +5,7 @@
 //! and portal, metrics, and graceful shutdown. The protocol and media logic live in the cores.
 #![forbid(unsafe_code)]
 
+mod admission;
 mod config;
 mod http;
 mod media;
@@ -149,6 +150,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         rtp_ports: settings.rtp_ports,
         db: settings.data.join(DB_FILE),
         dialin: settings.dialin.clone(),
+        admission: settings.admission,
     };
     let sip_task = sip::spawn(
         sip_listeners,

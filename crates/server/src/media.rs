@@ -15,10 +15,10 @@ mod sip_legs;
 use ivr_legs::{DirectoryAnswer, DirectoryQuery, IvrLeg};
 pub(crate) use ivr_legs::{IvrQuery, IvrStats, JOIN_BUCKETS, StartIvr};
 pub(crate) use recording::{RecordQuery, RecorderNotice, StopReason, WriterMsg};
-pub(crate) use sip_legs::{JoinSip, SipJoinRefused, SipMedia};
+pub(crate) use sip_legs::{JoinReply, JoinSip, SipJoinRefused, SipMedia, SipRtcpStats};
 use sip_legs::{SipDatagram, SipParticipant, SipQuery};
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,6 +28,8 @@ use pont_media::{
     ParticipantInfo, Source, TrackId,
 };
 use pont_types::{ParticipantId, RoomId, Timestamp};
+
+use crate::admission::LoadGauges;
 use pont_webrtc::{LegEvent, Offer, WebLeg};
 use serde_json::{Value, json};
 use tokio::net::UdpSocket;
@@ -44,6 +46,8 @@ pub(crate) struct Clock {
 
 /// How far ahead a timestamp the clock cannot represent is scheduled (it means "never").
 const FAR_FUTURE: Duration = Duration::from_secs(24 * 3600);
+/// Every web leg is polled at least this often, dirty or not.
+const LEG_SWEEP: Duration = Duration::from_millis(100);
 /// Remembered remote addresses (a few per web leg); beyond this the cache starts over, so a
 /// flood of spoofed sources cannot grow it.
 const MAX_ROUTES: usize = 8192;
@@ -75,6 +79,8 @@ impl Clock {
 pub(crate) struct RoomSnapshot {
     pub(crate) participants: Vec<ParticipantInfo>,
     pub(crate) active_speaker: Option<ParticipantId>,
+    /// The organizer locked the room: nobody new gets in.
+    pub(crate) locked: bool,
 }
 
 /// Counters for `/metrics`.
@@ -87,6 +93,12 @@ pub(crate) struct StatsSnapshot {
     pub(crate) udp_in_datagrams: u64,
     pub(crate) udp_unrouted_datagrams: u64,
     pub(crate) ivr: IvrStats,
+    /// New SIP calls refused with 503, by reason.
+    pub(crate) sip_refused: [(crate::admission::Overload, u64); 3],
+    /// The smoothed lateness of this task (admission control's media lag).
+    pub(crate) media_lag: Duration,
+    /// RTCP of SIP legs' audio.
+    pub(crate) sip_rtcp: SipRtcpStats,
 }
 
 /// A signalling message for one browser (`docs/signalling.md`), JSON with `"v": 1`.
@@ -95,7 +107,11 @@ pub(crate) type SignalTx = mpsc::UnboundedSender<Value>;
 /// Why a join was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum JoinRefused {
-    RoomFull { max: usize },
+    RoomFull {
+        max: usize,
+    },
+    /// The organizer locked the room.
+    Locked,
 }
 
 /// A join that went through.
@@ -125,6 +141,11 @@ enum Query {
         video: bool,
     },
     Leave(ParticipantId),
+    Lock {
+        room: RoomId,
+        locked: bool,
+        reply: oneshot::Sender<()>,
+    },
     Sip(SipQuery),
     Ivr(IvrQuery),
     Record(RecordQuery),
@@ -139,6 +160,7 @@ pub(crate) struct MediaGone;
 #[derive(Debug, Clone)]
 pub(crate) struct MediaHandle {
     tx: mpsc::Sender<Query>,
+    load: Arc<LoadGauges>,
 }
 
 impl MediaHandle {
@@ -156,13 +178,23 @@ impl MediaHandle {
         self.ask(Query::Stats).await
     }
 
-    /// Puts an answered SIP call into its room.
-    pub(crate) async fn join_sip(
-        &self,
-        join: JoinSip,
-    ) -> Result<Result<ParticipantId, SipJoinRefused>, MediaGone> {
-        self.ask(|r| Query::Sip(SipQuery::Join(Box::new(join), r)))
-            .await
+    /// Asks for a SIP call to be put into its room, without waiting: the answer comes on
+    /// the join's `reply` channel. An error when the queue is full (the caller is overloaded
+    /// and says 503) or the task is gone.
+    pub(crate) fn try_join_sip(&self, join: JoinSip) -> Result<(), MediaGone> {
+        self.tx
+            .try_send(Query::Sip(SipQuery::Join(Box::new(join))))
+            .map_err(|_| MediaGone)
+    }
+
+    /// Requests waiting in the task's queue.
+    pub(crate) fn queue_depth(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
+
+    /// The gauges admission control reads (media lag, refusals).
+    pub(crate) fn load(&self) -> &LoadGauges {
+        &self.load
     }
 
     /// A SIP call ended.
@@ -213,6 +245,16 @@ impl MediaHandle {
             .map_err(|_| MediaGone)
     }
 
+    /// Locks a room (no new participant of any kind gets in; those in it stay) or unlocks it.
+    pub(crate) async fn lock(&self, room: RoomId, locked: bool) -> Result<(), MediaGone> {
+        self.ask(|reply| Query::Lock {
+            room,
+            locked,
+            reply,
+        })
+        .await
+    }
+
     /// Answers once the task is running its loop.
     pub(crate) async fn ping(&self) -> Result<(), MediaGone> {
         self.ask(Query::Ping).await
@@ -261,8 +303,10 @@ impl MediaHandle {
     }
 }
 
-/// Queries waiting for the media task; HTTP handlers wait (back-pressure) beyond this.
-const QUERY_QUEUE: usize = 256;
+/// Queries waiting for the media task; HTTP handlers wait (back-pressure) beyond this, new
+/// SIP calls are refused (503). 4096: half a second of SIP joins and leaves at 4,000 calls/s,
+/// so a stall of the machine fills it no faster than admission control's bounds act.
+const QUERY_QUEUE: usize = 4096;
 /// Datagrams read but not yet handled; readers wait beyond this (the kernel buffer then
 /// absorbs bursts, and drops beyond it, as UDP does).
 const DATAGRAM_QUEUE: usize = 4096;
@@ -368,6 +412,7 @@ pub(crate) fn spawn(
     let (sip_tx, sip_rx) = mpsc::channel(DATAGRAM_QUEUE);
     let (compose_tx, compose_rx) = mpsc::channel(DATAGRAM_QUEUE);
     let clock = Clock::new(Instant::now());
+    let load = Arc::new(LoadGauges::new(clock.instant(Timestamp::ZERO).into_std()));
     let (answers_tx, answers_rx) = mpsc::channel(QUERY_QUEUE);
     let directory = ivr_legs::spawn_directory(db, clock, answers_tx)?;
     for socket in &sockets.sockets {
@@ -389,6 +434,9 @@ pub(crate) fn spawn(
         recorders: BTreeMap::new(),
         sip_tx,
         last_inactivity_check: Instant::now(),
+        rtcp_next_check: Instant::now(),
+        ntp_at_zero: ntp_now(),
+        sip_rtcp: SipRtcpStats::default(),
         composers: BTreeMap::new(),
         browser_video: HashMap::new(),
         compose_tx,
@@ -397,17 +445,20 @@ pub(crate) fn spawn(
         room_events: None,
         dirty: BTreeSet::new(),
         routes: HashMap::new(),
+        last_sweep: Instant::now(),
         ivrs: BTreeMap::new(),
         ivr_joined: HashMap::new(),
         ivr_next_tick: Instant::now(),
         directory,
         ivr_stats: IvrStats::default(),
+        locked: HashSet::new(),
+        load: load.clone(),
     };
     let task = tokio::spawn(
         task.run(rx, dgram_rx, sip_rx, compose_rx, answers_rx, shutdown)
             .instrument(tracing::info_span!("media")),
     );
-    Ok((MediaHandle { tx }, task))
+    Ok((MediaHandle { tx, load }, task))
 }
 
 /// Socket buffers for the one media port every web participant shares: the default
@@ -482,6 +533,11 @@ struct Task {
     recorders: BTreeMap<RoomId, recording::RoomRecorder>,
     sip_tx: mpsc::Sender<SipDatagram>,
     last_inactivity_check: Instant,
+    /// When SIP legs' RTCP reports are next looked at (each leg has its own RFC 3550 timer).
+    rtcp_next_check: Instant,
+    /// NTP time (32.32) at the clock's zero, for our RTCP sender reports.
+    ntp_at_zero: u64,
+    sip_rtcp: SipRtcpStats,
     /// One composer thread per room whose room systems receive the composed picture.
     composers: BTreeMap<RoomId, compose::ComposerHandle>,
     /// Browsers' H.264 camera tracks: payload type (what the composer can decode).
@@ -499,6 +555,8 @@ struct Task {
     dirty: BTreeSet<ParticipantId>,
     /// The leg that last accepted a datagram from each remote address: tried first.
     routes: HashMap<SocketAddr, ParticipantId>,
+    /// When every leg was last polled (see `LEG_SWEEP`).
+    last_sweep: Instant,
     /// Phone callers in the IVR, by call; once joined they are in `sips`, found through
     /// `ivr_joined`.
     ivrs: BTreeMap<pont_sip::CallHandle, IvrLeg>,
@@ -507,6 +565,10 @@ struct Task {
     ivr_next_tick: Instant,
     directory: mpsc::Sender<DirectoryQuery>,
     ivr_stats: IvrStats,
+    /// Rooms their organizer locked (kept until unlocked or the process ends).
+    locked: HashSet<RoomId>,
+    /// How late this task runs, for admission control.
+    load: Arc<LoadGauges>,
 }
 
 impl Task {
@@ -523,6 +585,19 @@ impl Task {
         loop {
             self.pump(Instant::now());
             let next = self.next_timeout();
+            // A timer already due is lateness: the task is behind (admission control).
+            if let Some(at) = next {
+                let now = Instant::now();
+                self.load
+                    .observe_media_lag(now.into_std(), now.saturating_duration_since(at));
+                // Due timers (the mixer's 20 ms tick among them) go before the next query or
+                // datagram: under a steady stream of joins and leaves the biased select below
+                // would otherwise starve them, and callers would hear the gaps.
+                if at <= now {
+                    self.handle_timeout(now);
+                    continue;
+                }
+            }
             // `sleep_until` is built even when the branch is disabled, so give it a real instant.
             let wake = next.unwrap_or_else(|| Instant::now() + FAR_FUTURE);
             tokio::select! {
@@ -572,16 +647,21 @@ impl Task {
         }
         self.sip_handle_timeout(now);
         self.ivr_handle_timeout(now);
-        // Every leg is polled after a timeout: a safety net for anything handed to a leg
-        // without marking it dirty.
-        self.dirty.extend(self.webs.keys().copied());
+        // Legs whose timer ran are polled; every leg is, at most every `LEG_SWEEP`: a safety
+        // net for anything handed to a leg without marking it dirty.
+        if now >= self.last_sweep + LEG_SWEEP {
+            self.last_sweep = now;
+            self.dirty.extend(self.webs.keys().copied());
+        }
         for (id, w) in &mut self.webs {
             if w.leg.poll_timeout().is_some_and(|t| t <= now.into_std()) {
                 w.leg.handle_timeout(now.into_std());
+                self.dirty.insert(*id);
             }
             if !w.leg.is_connected() && now >= w.joined_at + CONNECT_TIMEOUT {
                 debug!(participant = %id, "ICE/DTLS did not come up: giving up");
                 w.leg.close();
+                self.dirty.insert(*id);
             }
         }
     }
@@ -636,6 +716,7 @@ impl Task {
                 let snapshot = RoomSnapshot {
                     participants: self.core.room(room).unwrap_or_default(),
                     active_speaker: self.core.active_speaker(room),
+                    locked: self.locked.contains(&room),
                 };
                 let _ = reply.send(snapshot);
             }
@@ -648,6 +729,9 @@ impl Task {
                     udp_in_datagrams: self.udp_in,
                     udp_unrouted_datagrams: self.udp_unrouted,
                     ivr: self.ivr_stats(),
+                    sip_refused: self.load.refused(),
+                    media_lag: self.load.media_lag(std::time::Instant::now()),
+                    sip_rtcp: self.sip_rtcp_stats(),
                 });
             }
             Query::Ping(reply) => {
@@ -684,6 +768,19 @@ impl Task {
                 );
             }
             Query::Leave(id) => self.remove(id),
+            Query::Lock {
+                room,
+                locked,
+                reply,
+            } => {
+                if locked {
+                    self.locked.insert(room);
+                } else {
+                    self.locked.remove(&room);
+                }
+                info!(%room, locked, "room lock changed");
+                let _ = reply.send(());
+            }
             Query::Sip(q) => self.answer_sip(q),
             Query::Ivr(q) => self.answer_ivr(q),
             Query::Record(q) => self.answer_record(q),
@@ -697,7 +794,10 @@ impl Task {
         signal: SignalTx,
     ) -> Result<Joined, JoinRefused> {
         let name_for_composer = name.clone();
-        let present = self.core.room(room).map_or(0, |r| r.len());
+        if self.locked.contains(&room) {
+            return Err(JoinRefused::Locked);
+        }
+        let present = self.core.room_len(room);
         if present >= self.max_participants {
             return Err(JoinRefused::RoomFull {
                 max: self.max_participants,
@@ -763,10 +863,8 @@ impl Task {
 
     fn participant_json(&self, room: RoomId, id: ParticipantId) -> Value {
         self.core
-            .room(room)
-            .unwrap_or_default()
-            .iter()
-            .find(|p| p.id == id)
+            .participant(id)
+            .filter(|p| p.room == room)
             .map_or(Value::Null, |p| self.info_json(p))
     }
 
@@ -958,6 +1056,18 @@ fn offer_json(offer: &Offer) -> Value {
         "v": 1, "type": "offer", "sdp": offer.sdp, "streams": streams,
         "publish": {"audio": offer.publish_audio_mid, "video": offer.publish_video_mid},
     })
+}
+
+/// The NTP time now (RFC 3550 §4: seconds since 1900 in 32.32 fixed point).
+fn ntp_now() -> u64 {
+    /// Seconds from 1900-01-01 (NTP era 0) to 1970-01-01 (Unix).
+    const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
+    let since_unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = since_unix.as_secs() + NTP_UNIX_OFFSET;
+    let frac = (u64::from(since_unix.subsec_nanos()) << 32) / 1_000_000_000;
+    (secs << 32) | frac
 }
 
 /// A globally routable address (not private, loopback, link-local or CGNAT).

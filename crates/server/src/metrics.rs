@@ -114,6 +114,62 @@ pub(crate) fn render(snapshot: &StatsSnapshot) -> String {
     );
     let _ = writeln!(out, "pont_participants {}", snapshot.participants);
 
+    family(
+        &mut out,
+        "pont_sip_calls_refused_overload_total",
+        "New SIP calls refused with 503 and Retry-After by admission control, by reason.",
+        "counter",
+    );
+    for (reason, value) in snapshot.sip_refused {
+        let _ = writeln!(
+            out,
+            "pont_sip_calls_refused_overload_total{{reason=\"{}\"}} {value}",
+            reason.as_str()
+        );
+    }
+    family(
+        &mut out,
+        "pont_media_lag_seconds",
+        "How late the media task runs its timers, smoothed (admission control refuses new calls beyond [admission] max_media_lag_ms).",
+        "gauge",
+    );
+    let _ = writeln!(
+        out,
+        "pont_media_lag_seconds {}",
+        snapshot.media_lag.as_secs_f64()
+    );
+
+    let rtcp = &snapshot.sip_rtcp;
+    for (name, help, kind, value) in [
+        (
+            "pont_sip_rtcp_sent_packets_total",
+            "RTCP compound reports (SR or RR, SDES) sent on SIP legs' audio.",
+            "counter",
+            rtcp.sent as f64,
+        ),
+        (
+            "pont_sip_rtcp_received_packets_total",
+            "RTCP packets received from SIP legs' audio.",
+            "counter",
+            rtcp.received as f64,
+        ),
+        (
+            "pont_sip_remote_fraction_lost_max",
+            "Worst share of our audio lost, as the SIP legs in calls now last reported it (0 to 1).",
+            "gauge",
+            rtcp.worst_fraction_lost,
+        ),
+        (
+            "pont_sip_remote_jitter_seconds_max",
+            "Worst interarrival jitter of our audio, as the SIP legs in calls now last reported it.",
+            "gauge",
+            rtcp.worst_jitter.as_secs_f64(),
+        ),
+    ] {
+        family(&mut out, name, help, kind);
+        let _ = writeln!(out, "{name} {value}");
+    }
+
     let ivr = &snapshot.ivr;
     for (name, help, value) in [
         (
@@ -194,7 +250,16 @@ mod tests {
             udp_in_datagrams: 10,
             udp_unrouted_datagrams: 1,
             ivr: crate::media::IvrStats::default(),
+            sip_refused: crate::admission::LoadGauges::default().refused(),
+            media_lag: std::time::Duration::from_millis(3),
+            sip_rtcp: crate::media::SipRtcpStats {
+                sent: 4,
+                ..Default::default()
+            },
         });
+        assert!(text.contains("pont_sip_rtcp_sent_packets_total 4\n"));
+        assert!(text.contains("pont_sip_calls_refused_overload_total{reason=\"media_lag\"} 0\n"));
+        assert!(text.contains("pont_media_lag_seconds 0.003\n"));
         assert!(text.contains("pont_forwarded_packets_total 7\n"));
         assert!(text.contains("pont_dropped_packets_total{reason=\"duplicate\"} 2\n"));
         assert!(text.contains("pont_participants 3\n"));

@@ -3,7 +3,7 @@
 //!
 //! The bridge always offers and the browser always answers, so there is no glare. A bad
 //! message (not JSON, another version, an unknown type, a bad SDP) is answered with an
-//! `error` message and the connection stays open; only "unknown room" and "room full" end it.
+//! `error` message and the connection stays open; only "unknown room", "room full" and "room locked" end it.
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, State};
@@ -225,6 +225,13 @@ impl Session {
             Ok(Ok(joined)) => {
                 self.me = Some(joined.id);
                 Next::Continue
+            }
+            Ok(Err(JoinRefused::Locked)) => {
+                let _ = self.tx.send(error(
+                    "room_locked",
+                    "the organizer has locked this room: nobody new can join",
+                ));
+                Next::Close
             }
             Ok(Err(JoinRefused::RoomFull { max })) => {
                 let _ = self.tx.send(error(

@@ -26,8 +26,11 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{Instrument as _, debug, info, info_span, trace, warn};
 
+use crate::admission::{AdmissionConfig, Load};
 use crate::config::{DialinConfig, PortRange};
-use crate::media::{Clock, IvrQuery, JoinSip, MediaHandle, SipJoinRefused, SipMedia, StartIvr};
+use crate::media::{
+    Clock, IvrQuery, JoinReply, JoinSip, MediaHandle, SipJoinRefused, SipMedia, StartIvr,
+};
 use crate::rtp_leg::PortAllocator;
 
 /// Largest SIP message accepted over TCP (RFC 3261 §18.1.1 asks for at least 64 KiB handling
@@ -51,6 +54,8 @@ pub(crate) struct SipConfig {
     pub(crate) db: PathBuf,
     /// The dial-in users and numbers, their languages, the trunks allowed to call them.
     pub(crate) dialin: DialinConfig,
+    /// When new calls are refused with 503.
+    pub(crate) admission: AdmissionConfig,
 }
 
 /// The bound SIP sockets.
@@ -109,6 +114,8 @@ enum TcpIn {
 
 struct Call {
     participant: Option<ParticipantId>,
+    /// Our SDP answer, sent in the 200 once the media task has put the call in its room.
+    answer: Option<String>,
     /// The room; `None` for a dial-in call (the IVR picks the room in the media task).
     room: Option<RoomId>,
     ports: Vec<u16>,
@@ -144,6 +151,8 @@ pub(crate) fn spawn(
         ports: PortAllocator::new(config.rtp_ports),
         config,
         calls: HashMap::new(),
+        pending: HashMap::new(),
+        joins: mpsc::unbounded_channel(),
         commands_tx: commands.0,
     };
     Ok(tokio::spawn(
@@ -162,6 +171,13 @@ struct SipTask {
     ports: PortAllocator,
     config: SipConfig,
     calls: HashMap<CallHandle, Call>,
+    /// Calls handed to the media task, not in their room yet (admission control's backlog).
+    pending: HashMap<CallHandle, Call>,
+    /// The media task's answers to joins.
+    joins: (
+        mpsc::UnboundedSender<JoinReply>,
+        mpsc::UnboundedReceiver<JoinReply>,
+    ),
     commands_tx: mpsc::Sender<SipCommand>,
 }
 
@@ -178,10 +194,27 @@ impl SipTask {
         loop {
             self.pump().await;
             let next = self.endpoint.poll_timeout().map(|t| self.clock.instant(t));
+            // Work in progress before new work (overload control): due timers (our
+            // retransmissions), the media task's answers and hang-ups come before the next
+            // datagram, else a flood of INVITEs starves them and nothing ever completes.
+            if next.is_some_and(|at| at <= Instant::now()) {
+                self.endpoint.handle_timeout(self.clock.now());
+                continue;
+            }
             let wake = next.unwrap_or_else(|| Instant::now() + Duration::from_secs(3600));
             tokio::select! {
                 biased;
                 _ = shutdown.changed() => break,
+                Some(reply) = self.joins.1.recv() => self.join_done(reply).await,
+                Some(cmd) = commands.recv() => match cmd {
+                    SipCommand::Hangup(call) => {
+                        info!(call = call.0, "the media task asks for BYE");
+                        let _ = self.endpoint.hangup(self.clock.now(), call);
+                        // The endpoint reports no `CallEnded` for a hang-up we asked for: the
+                        // participant and its ports go now.
+                        self.call_gone(call).await;
+                    }
+                },
                 r = self.udp.recv_from(&mut buf) => match r {
                     Ok((n, from)) => {
                         let now = self.clock.now();
@@ -206,12 +239,6 @@ impl SipTask {
                         self.tcp_out.remove(&peer);
                     }
                 },
-                Some(cmd) = commands.recv() => match cmd {
-                    SipCommand::Hangup(call) => {
-                        info!(call = call.0, "the media task asks for BYE");
-                        let _ = self.endpoint.hangup(self.clock.now(), call);
-                    }
-                },
                 () = tokio::time::sleep_until(wake), if next.is_some() => {
                     self.endpoint.handle_timeout(self.clock.now());
                 }
@@ -219,7 +246,13 @@ impl SipTask {
         }
         // SIGTERM/SIGINT: BYE to every call, sent before we go.
         let now = self.clock.now();
-        let calls: Vec<CallHandle> = self.calls.keys().copied().collect();
+        // Calls still joining are refused (480), answered ones get BYE.
+        let calls: Vec<CallHandle> = self
+            .calls
+            .keys()
+            .chain(self.pending.keys())
+            .copied()
+            .collect();
         for call in calls {
             let _ = self.endpoint.hangup(now, call);
         }
@@ -265,17 +298,8 @@ impl SipTask {
             Event::IncomingCall(call) => self.incoming(call).await,
             Event::CallEstablished { call } => debug!(call = call.0, "call established"),
             Event::CallEnded { call, reason } => {
-                if let Some(c) = self.calls.remove(&call) {
-                    info!(call = call.0, room = ?c.room.map(|r| r.0), ?reason, "call ended");
-                    if let Some(p) = c.participant {
-                        let _ = self.media.leave_sip(p).await;
-                    } else if c.room.is_none() {
-                        let _ = self.media.ivr(IvrQuery::End(call)).await;
-                    }
-                    for port in c.ports {
-                        self.ports.release(port);
-                    }
-                }
+                debug!(call = call.0, ?reason, "call ended");
+                self.call_gone(call).await;
             }
             Event::Reoffer { call, offer, hold } => self.reoffer(call, offer, hold).await,
             Event::PictureFastUpdate { call } => {
@@ -301,6 +325,22 @@ impl SipTask {
                 }
             }
             other => debug!(event = ?other, "SIP event"),
+        }
+    }
+
+    /// A call is over (its BYE, a failure, or our own hang-up): out of the room or the IVR,
+    /// its ports back to the pool.
+    async fn call_gone(&mut self, call: CallHandle) {
+        let Some(c) = self.calls.remove(&call) else {
+            return;
+        };
+        if let Some(p) = c.participant {
+            let _ = self.media.leave_sip(p).await;
+        } else if c.room.is_none() {
+            let _ = self.media.ivr(IvrQuery::End(call)).await;
+        }
+        for port in c.ports {
+            self.ports.release(port);
         }
     }
 
@@ -343,6 +383,19 @@ impl SipTask {
     async fn incoming_in_span(&mut self, incoming: IncomingCall, user: String) {
         let now = self.clock.now();
         let call = incoming.call;
+        // Before any work for it: an overloaded bridge refuses the call at once.
+        let load = Load {
+            pending_calls: self.pending.len(),
+            media_queue: self.media.queue_depth(),
+            media_lag: self.media.load().media_lag(std::time::Instant::now()),
+        };
+        if let Err(why) = self.config.admission.admit(load) {
+            debug!(reason = why.as_str(), ?load, "overloaded: 503");
+            self.media.load().count_refused(why);
+            let retry = self.config.admission.retry_after();
+            let _ = self.endpoint.reject_overloaded(now, call, retry);
+            return;
+        }
         let dialin = &self.config.dialin;
         if user == dialin.user || dialin.numbers.contains(&user) {
             self.incoming_dialin(incoming, &user).await;
@@ -405,6 +458,7 @@ impl SipTask {
         }
         let mut c = Call {
             participant: None,
+            answer: None,
             room: Some(room),
             ports,
             audio_port,
@@ -458,25 +512,54 @@ impl SipTask {
                 _ => None,
             },
             hangup: self.commands_tx.clone(),
+            reply: self.joins.0.clone(),
         };
-        match self.media.join_sip(join).await {
-            Ok(Ok(p)) => {
-                info!(%room, participant = %p, "SIP participant joined");
+        // Not waited for: the answer comes back as a `JoinReply` (see `join_done`), so SIP
+        // keeps flowing while the media task works.
+        if self.media.try_join_sip(join).is_err() {
+            warn!("media task queue full: 503");
+            self.release(&c);
+            let retry = self.config.admission.retry_after();
+            let _ = self.endpoint.reject_overloaded(now, call, retry);
+            return;
+        }
+        c.answer = Some(answer.sdp.to_string());
+        self.pending.insert(call, c);
+    }
+
+    /// The media task answered a join: 200 with our SDP, or the refusal.
+    async fn join_done(&mut self, reply: JoinReply) {
+        let now = self.clock.now();
+        let JoinReply { call, result } = reply;
+        let Some(mut c) = self.pending.remove(&call) else {
+            return;
+        };
+        match result {
+            // The caller may have cancelled (or the INVITE timed out) while it was joining.
+            Ok(p) if !self.endpoint.has_call(call) => {
+                debug!(call = call.0, participant = %p, "the call ended while joining: leaving");
+                let _ = self.media.leave_sip(p).await;
+                self.release(&c);
+            }
+            Ok(p) => {
+                debug!(call = call.0, participant = %p, "SIP participant joined");
                 c.participant = Some(p);
-                let sdp = answer.sdp.to_string();
+                let sdp = c.answer.take().unwrap_or_default();
                 if let Err(e) = self.endpoint.answer(now, call, &sdp) {
                     warn!(error = %e, "cannot answer");
                 }
                 self.calls.insert(call, c);
             }
-            Ok(Err(SipJoinRefused::RoomFull)) => {
-                info!(%room, "room full: 486");
+            Err(refused) => {
+                let code = match refused {
+                    SipJoinRefused::RoomFull => 486,
+                    // RFC 3261 §21.4.18: the callee is there but not reachable now.
+                    SipJoinRefused::Locked => 480,
+                    SipJoinRefused::NoCodec => 488,
+                };
+                info!(call = call.0, room = ?c.room.map(|r| r.0), ?refused, code, "join refused");
                 self.release(&c);
-                let _ = self.endpoint.reject(now, call, 486);
-            }
-            Err(_) => {
-                self.release(&c);
-                let _ = self.endpoint.reject(now, call, 503);
+                let _ = self.endpoint.reject(now, call, code);
             }
         }
     }
@@ -504,6 +587,7 @@ impl SipTask {
         };
         let c = Call {
             participant: None,
+            answer: None,
             room: None,
             ports: vec![audio_port],
             audio_port,

@@ -554,13 +554,35 @@ impl SipEndpoint {
     /// 486 busy, 480 locked, 488 no common codec, …). An initial INVITE ends the call; a
     /// refused re-INVITE leaves it as it was.
     pub fn reject(&mut self, now: Timestamp, call: CallHandle, code: u16) -> Result<(), CallError> {
+        self.reject_with(now, call, code, Vec::new())
+    }
+
+    /// Refuse the INVITE waiting on `call` with 503 Service Unavailable and a Retry-After of
+    /// `retry_after` (RFC 3261 §21.5.4, §20.33): we are overloaded, the caller may try again
+    /// then. Whole seconds; anything below one second is sent as 1.
+    pub fn reject_overloaded(
+        &mut self,
+        now: Timestamp,
+        call: CallHandle,
+        retry_after: Duration,
+    ) -> Result<(), CallError> {
+        let secs = retry_after.as_secs().max(1);
+        self.reject_with(now, call, 503, vec![("Retry-After", secs.to_string())])
+    }
+
+    fn reject_with(
+        &mut self,
+        now: Timestamp,
+        call: CallHandle,
+        code: u16,
+        mut extra: Vec<(&'static str, String)>,
+    ) -> Result<(), CallError> {
         if !(300..=699).contains(&code) {
             return Err(CallError::BadStatus(code));
         }
         let c = self.calls.get_mut(&call).ok_or(CallError::UnknownCall)?;
         let key = c.pending_invite.take().ok_or(CallError::NothingToAnswer)?;
         let initial = c.state == CallState::Incoming;
-        let mut extra = Vec::new();
         if code == 488 || code == 606 {
             extra.push((
                 "Warning",

@@ -377,6 +377,31 @@ fn reject_and_timer_h() {
 }
 
 #[test]
+fn overloaded_invite_gets_503_with_retry_after() {
+    let mut ep = ep();
+    ep.handle_receive(
+        ms(0),
+        Transport::Udp,
+        peer(),
+        &request("INVITE", "z9hG4bKbusy", 1, None, "", SDP),
+    );
+    let _ = sent(&mut ep);
+    let Some(Event::IncomingCall(inc)) = ep.poll_event() else {
+        panic!()
+    };
+    ep.reject_overloaded(ms(0), inc.call, Duration::from_millis(2500))
+        .unwrap();
+    let out = sent(&mut ep);
+    assert_eq!(codes(&out), [503]);
+    let Message::Response(r) = &out[0] else {
+        panic!()
+    };
+    // RFC 3261 §20.33: whole seconds.
+    assert_eq!(r.headers.get("Retry-After"), Some("2"));
+    assert!(!ep.has_call(inc.call));
+}
+
+#[test]
 fn session_timer_422_and_expiry() {
     let mut ep = ep();
     ep.handle_receive(

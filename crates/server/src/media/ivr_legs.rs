@@ -434,6 +434,11 @@ impl Task {
             &self.sip_tx,
         );
         let r = rand::random::<u64>();
+        if self.ivrs.is_empty() {
+            // The 20 ms grid slept while nobody was in the IVR: it starts from now, not
+            // overdue since the last caller (which admission control would take for lag).
+            self.ivr_next_tick = Instant::now();
+        }
         self.ivrs.insert(
             start.call,
             IvrLeg {
@@ -601,7 +606,12 @@ impl Task {
         let Some(leg) = self.ivrs.remove(&call) else {
             return;
         };
-        let present = self.core.room(room).map_or(0, |r| r.len());
+        if self.locked.contains(&room) {
+            info!(%room, call = call.0, "room locked: the dial-in caller is hung up");
+            let _ = leg.hangup.try_send(SipCommand::Hangup(call));
+            return;
+        }
+        let present = self.core.room_len(room);
         if present >= self.max_participants {
             info!(%room, call = call.0, "room full: the dial-in caller is hung up");
             let _ = leg.hangup.try_send(SipCommand::Hangup(call));

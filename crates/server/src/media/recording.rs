@@ -287,7 +287,7 @@ impl Task {
                     .notices
                     .send(RecorderNotice::CapReached { room, id: r.id });
             }
-            let empty = self.core.room_size(room) == 0;
+            let empty = self.core.room_len(room) == 0;
             if let Some(r) = self.recorders.get_mut(&room) {
                 r.check_empty(room, empty, now);
             }
@@ -299,7 +299,7 @@ impl Task {
     /// A participant joined `room`: if it was empty, the recording service hears of it (a
     /// meeting with the recording option starts recording).
     pub(super) fn room_joined(&self, room: RoomId) {
-        if self.core.room_size(room) == 1
+        if self.core.room_len(room) == 1
             && let Some(events) = &self.room_events
         {
             let _ = events.send(RecorderNotice::RoomOccupied { room });

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use pont_audio::{AudioCodec, InboundPacket, LegConfig, Mixer, MixerConfig};
+use pont_media::report::RtcpReporter;
 use pont_media::rtp::{self, RtpPacket};
 use pont_media::{
     Codec as MediaCodec, PacketKind, ParticipantConfig, ParticipantKind, ReceiveCodec, TrackConfig,
@@ -16,7 +17,7 @@ use pont_sip::CallHandle;
 use pont_sip::sdp::{Codec as SdpCodec, Direction, NegotiatedStream};
 use pont_types::{ParticipantId, Pt, RoomId, Ssrc, Timestamp};
 use tokio::net::UdpSocket;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tracing::{debug, info, trace, warn};
@@ -32,6 +33,11 @@ pub(crate) const RTP_INACTIVITY: Duration = Duration::from_secs(30);
 const SOURCE_LEARNING: Duration = Duration::from_secs(3);
 /// How often the inactivity of SIP legs is checked.
 const INACTIVITY_CHECK: Duration = Duration::from_secs(1);
+/// How often the legs' RTCP timers are looked at: each leg draws its own RFC 3550 interval
+/// (seconds); checking all legs every 100 ms costs one pass, not one wake-up per leg.
+const RTCP_CHECK: Duration = Duration::from_millis(100);
+/// Our RTCP CNAME on SIP legs (RFC 3550 §6.5.1: one per endpoint, we are one).
+const RTCP_CNAME: &str = "pont";
 /// Payload type and RFC 8285 extension id of a SIP leg's voice as browsers receive it.
 const PUBLISHED_OPUS_PT: Pt = Pt(111);
 const PUBLISHED_LEVEL_EXT: u8 = 1;
@@ -54,6 +60,15 @@ pub(crate) struct JoinSip {
     pub(crate) video: Option<SipMedia>,
     /// Where to ask the SIP task to hang up a dead call.
     pub(crate) hangup: mpsc::Sender<SipCommand>,
+    /// Where the outcome of the join goes (the SIP task does not wait for it).
+    pub(crate) reply: mpsc::UnboundedSender<JoinReply>,
+}
+
+/// The outcome of a [`JoinSip`].
+#[derive(Debug)]
+pub(crate) struct JoinReply {
+    pub(crate) call: CallHandle,
+    pub(crate) result: Result<ParticipantId, SipJoinRefused>,
 }
 
 /// The audio stream of a leg being attached to a room.
@@ -87,15 +102,16 @@ pub(super) struct Attach {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum SipJoinRefused {
     RoomFull,
+    /// The organizer locked the room.
+    Locked,
+    /// No audio codec the mixer can use.
+    NoCodec,
 }
 
 /// SIP requests to the media task.
 #[derive(Debug)]
 pub(crate) enum SipQuery {
-    Join(
-        Box<JoinSip>,
-        oneshot::Sender<Result<ParticipantId, SipJoinRefused>>,
-    ),
+    Join(Box<JoinSip>),
     Leave(ParticipantId),
     Update {
         id: ParticipantId,
@@ -131,7 +147,8 @@ pub(super) struct LegStream {
     pub(super) rtcp: Arc<UdpSocket>,
     pub(super) filter: SourceFilter,
     pub(super) stream: NegotiatedStream,
-    readers: [JoinHandle<()>; 2],
+    /// Reads both sockets of the pair (one task: half the spawns and aborts per call).
+    reader: JoinHandle<()>,
 }
 
 impl LegStream {
@@ -146,10 +163,7 @@ impl LegStream {
         tx: &mpsc::Sender<SipDatagram>,
     ) -> Self {
         Self {
-            readers: [
-                spawn_reader(rtp.clone(), key, video, false, tx.clone()),
-                spawn_reader(rtcp.clone(), key, video, true, tx.clone()),
-            ],
+            reader: spawn_reader(rtp.clone(), rtcp.clone(), key, video, tx.clone()),
             rtp,
             rtcp,
             filter,
@@ -184,9 +198,7 @@ impl LegStream {
 
 impl Drop for LegStream {
     fn drop(&mut self) {
-        for r in &self.readers {
-            r.abort();
-        }
+        self.reader.abort();
     }
 }
 
@@ -215,6 +227,18 @@ pub(crate) struct SipParticipant {
     composed: bool,
     /// Our SSRC for the composed video we send it.
     composed_ssrc: u32,
+    /// RTCP of the audio: our SR/RR on RFC 3550 intervals, the caller's reports.
+    rtcp: RtcpReporter,
+}
+
+/// RTCP of SIP legs' audio, for `/metrics`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct SipRtcpStats {
+    pub(crate) sent: u64,
+    pub(crate) received: u64,
+    /// Over the legs in calls now: the worst loss and jitter each last reported.
+    pub(crate) worst_fraction_lost: f64,
+    pub(crate) worst_jitter: Duration,
 }
 
 pub(super) fn audio_codec(c: SdpCodec) -> Option<AudioCodec> {
@@ -233,24 +257,29 @@ pub(super) fn remote_of(s: &NegotiatedStream) -> Option<SocketAddr> {
 }
 
 fn spawn_reader(
-    socket: Arc<UdpSocket>,
+    rtp: Arc<UdpSocket>,
+    rtcp: Arc<UdpSocket>,
     key: LegKey,
     video: bool,
-    rtcp_port: bool,
     tx: mpsc::Sender<SipDatagram>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let mut buf = vec![0u8; 2048];
+        let mut rtp_buf = vec![0u8; 2048];
+        let mut rtcp_buf = vec![0u8; 1500];
         loop {
-            match socket.recv_from(&mut buf).await {
-                Ok((n, from)) => {
+            let (read, rtcp_port) = tokio::select! {
+                r = rtp.recv_from(&mut rtp_buf) => (r.map(|(n, from)| (rtp_buf[..n].to_vec(), from)), false),
+                r = rtcp.recv_from(&mut rtcp_buf) => (r.map(|(n, from)| (rtcp_buf[..n].to_vec(), from)), true),
+            };
+            match read {
+                Ok((data, from)) => {
                     let d = SipDatagram {
                         key,
                         video,
                         rtcp_port,
                         at: Instant::now(),
                         from,
-                        data: buf[..n].to_vec(),
+                        data,
                     };
                     if tx.send(d).await.is_err() {
                         return;
@@ -265,8 +294,13 @@ fn spawn_reader(
 impl Task {
     pub(super) fn answer_sip(&mut self, query: SipQuery) {
         match query {
-            SipQuery::Join(join, reply) => {
-                let _ = reply.send(self.join_sip(*join));
+            SipQuery::Join(join) => {
+                let (call, reply) = (join.call, join.reply.clone());
+                // A dropped receiver: the SIP task is gone, and the call with it.
+                let _ = reply.send(JoinReply {
+                    call,
+                    result: self.join_sip(*join),
+                });
             }
             SipQuery::Leave(id) => self.leave_sip(id),
             SipQuery::Update {
@@ -280,12 +314,15 @@ impl Task {
     }
 
     fn join_sip(&mut self, join: JoinSip) -> Result<ParticipantId, SipJoinRefused> {
-        let present = self.core.room(join.room).map_or(0, |r| r.len());
+        if self.locked.contains(&join.room) {
+            return Err(SipJoinRefused::Locked);
+        }
+        let present = self.core.room_len(join.room);
         if present >= self.max_participants {
             return Err(SipJoinRefused::RoomFull);
         }
         if audio_codec(join.audio.stream.codec).is_none() {
-            return Err(SipJoinRefused::RoomFull);
+            return Err(SipJoinRefused::NoCodec);
         }
         let ts = self.clock.now();
         let r = rand::random::<u64>();
@@ -408,6 +445,13 @@ impl Task {
         {
             warn!(participant = %id, error = %e, "mixer refused the leg");
         }
+        if self.sips.is_empty() {
+            // The periodic checks slept while there was no leg: they start from now, not
+            // overdue since the last call (which admission control would take for lag).
+            let now = Instant::now();
+            self.last_inactivity_check = now;
+            self.rtcp_next_check = now + RTCP_CHECK;
+        }
         self.sips.insert(
             id,
             SipParticipant {
@@ -428,6 +472,14 @@ impl Task {
                 dropped_foreign: 0,
                 composed,
                 composed_ssrc: a.mix_ssrc.rotate_left(16) | 2,
+                rtcp: RtcpReporter::new(
+                    ts,
+                    Ssrc(a.mix_ssrc),
+                    RTCP_CNAME,
+                    codec.rtp_clock_rate(),
+                    self.ntp_at_zero,
+                    rand::random(),
+                ),
             },
         );
         if composed {
@@ -439,7 +491,9 @@ impl Task {
             a.room,
             &serde_json::json!({"v": 1, "type": "participant_joined", "participant": me}),
         );
-        info!(participant = %id, room = %a.room, kind = a.kind.as_str(), codec = ?codec, video = video_pt.is_some(), "SIP participant joined");
+        // Per call, so at debug: at thousands of calls a second, info lines cost more than the
+        // join (docs/benchmarks.md).
+        debug!(participant = %id, room = %a.room, kind = a.kind.as_str(), codec = ?codec, video = video_pt.is_some(), "SIP participant joined");
         id
     }
 
@@ -560,7 +614,11 @@ impl Task {
         self.track_owner.retain(|_, owner| *owner != id);
         self.mixer_forget(id, s.room);
         self.compose_leave(s.room, id);
-        info!(participant = %id, room = %s.room, dropped_foreign = s.dropped_foreign, "SIP participant left");
+        if s.dropped_foreign > 0 {
+            info!(participant = %id, room = %s.room, dropped_foreign = s.dropped_foreign, "SIP participant left; packets from other sources were dropped");
+        } else {
+            debug!(participant = %id, room = %s.room, "SIP participant left");
+        }
         self.broadcast(
             s.room,
             &serde_json::json!({"v": 1, "type": "participant_left", "participant_id": id.to_string()}),
@@ -658,6 +716,16 @@ impl Task {
                 if composed && asks_keyframe(&d.data) {
                     self.compose_keyframe(room);
                 }
+            } else {
+                self.sip_rtcp.received += 1;
+                let mut packets = Vec::new();
+                // A bad packet after good ones: the good ones still count.
+                let _ = pont_media::rtcp::parse_compound(&d.data, &mut packets);
+                if let Some(r) = s.rtcp.handle_rtcp(ts, &packets) {
+                    debug!(participant = %id, loss = r.fraction_lost, lost = r.cumulative_lost,
+                        jitter_ms = r.jitter.as_secs_f64() * 1e3,
+                        rtt_ms = r.rtt.map(|d| d.as_secs_f64() * 1e3), "SIP leg's report on our audio");
+                }
             }
             return;
         }
@@ -674,6 +742,7 @@ impl Task {
             self.compose_rtp(ts, room, id, &p);
             return;
         }
+        s.rtcp.handle_received(ts, p.ssrc, p.seq, p.timestamp);
         if let Some(ivr) = s.ivr.as_mut() {
             // A phone caller: RFC 4733 events (and, from trunks that send none, in-band
             // tones) still reach its IVR for `*6`.
@@ -720,7 +789,8 @@ impl Task {
             .values()
             .map(|m| self.clock.instant(m.poll_timeout()));
         let check = (!self.sips.is_empty()).then(|| self.last_inactivity_check + INACTIVITY_CHECK);
-        mixers.chain(check).min()
+        let rtcp = (!self.sips.is_empty()).then_some(self.rtcp_next_check);
+        mixers.chain(check).chain(rtcp).min()
     }
 
     pub(super) fn sip_handle_timeout(&mut self, now: Instant) {
@@ -729,6 +799,10 @@ impl Task {
             if m.poll_timeout() <= ts {
                 m.handle_timeout(ts);
             }
+        }
+        if now >= self.rtcp_next_check {
+            self.rtcp_next_check = now + RTCP_CHECK;
+            self.send_sip_reports(ts);
         }
         if now >= self.last_inactivity_check + INACTIVITY_CHECK {
             self.last_inactivity_check = now;
@@ -745,6 +819,40 @@ impl Task {
                 }
             }
         }
+    }
+
+    /// Sends the RTCP reports that are due on SIP legs' audio (RFC 3550 §6.2 intervals per
+    /// leg), on the RTCP port (or the RTP port with rtcp-mux).
+    fn send_sip_reports(&mut self, ts: Timestamp) {
+        for s in self.sips.values_mut() {
+            if s.rtcp.poll_timeout() > ts {
+                continue;
+            }
+            if !s.rtcp.poll_report(ts, &mut self.buf) {
+                continue;
+            }
+            let Some(to) = s.audio.remote_rtcp() else {
+                continue;
+            };
+            let socket = if s.audio.stream.rtcp_mux {
+                &s.audio.rtp
+            } else {
+                &s.audio.rtcp
+            };
+            if socket.try_send_to(&self.buf, to).is_ok() {
+                self.sip_rtcp.sent += 1;
+            }
+        }
+    }
+
+    /// RTCP counters, and the worst loss and jitter the legs in calls now last reported.
+    pub(super) fn sip_rtcp_stats(&self) -> SipRtcpStats {
+        let mut stats = self.sip_rtcp;
+        for r in self.sips.values().filter_map(|s| s.rtcp.remote_report()) {
+            stats.worst_fraction_lost = stats.worst_fraction_lost.max(r.fraction_lost);
+            stats.worst_jitter = stats.worst_jitter.max(r.jitter);
+        }
+        stats
     }
 
     /// Moves mixer output to the SIP legs, published voices into the core, levels into the
@@ -769,7 +877,11 @@ impl Task {
                             }
                         }
                         out.write_rtp(s.mix_ssrc, s.audio_pt, &mut self.buf);
-                        let _ = s.audio.rtp.try_send_to(&self.buf, to);
+                        if s.audio.rtp.try_send_to(&self.buf, to).is_ok()
+                            && let Ok(p) = RtpPacket::parse(&self.buf)
+                        {
+                            s.rtcp.handle_sent(ts, p.timestamp, p.payload().len());
+                        }
                     }
                     continue;
                 }
