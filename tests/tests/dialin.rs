@@ -336,6 +336,47 @@ fn three_wrong_rooms_get_a_bye_from_the_bridge() {
 }
 
 #[test]
+fn a_locked_room_is_said_to_be_unavailable_then_bye() {
+    if tool("sipp").is_none() {
+        return;
+    }
+    let b = bridge();
+    let room = b.room(None);
+    let locked = send(
+        "POST",
+        &b.server.url(&format!("/api/v1/rooms/{room}/lock")),
+        &[
+            ("content-type", "application/json"),
+            ("authorization", &bearer(&b.token)),
+        ],
+        r#"{"locked": true}"#,
+    );
+    assert_eq!(locked.status, 200, "{locked:?}");
+    let mut body = invite("[media_port]", PCMU_ONLY.0, PCMU_ONLY.1);
+    body.push_str(&info_keys(&keys(&format!("{room}#"))));
+    body.push_str(EXPECT_BYE);
+    let dir = tempfile::tempdir().unwrap();
+    let mut caller = sipp(dir.path(), b.server.sip(), &scenario(&body), &["-m", "1"]);
+    let status = wait_exit(&mut caller, "sipp");
+    assert!(
+        status.success(),
+        "no BYE for a locked room: {status}\n{}\n{}",
+        sipp_logs(dir.path()),
+        b.server.stderr()
+    );
+    // Told why (the "unavailable" prompt), not "wrong room", and never joined.
+    assert!(
+        b.server
+            .stderr()
+            .contains("room locked or full: the dial-in caller is told"),
+        "{}",
+        b.server.stderr()
+    );
+    assert_eq!(b.metric("pont_ivr_hangups_total"), 1.0);
+    assert_eq!(b.metric("pont_ivr_joined_total"), 0.0);
+}
+
+#[test]
 fn a_source_outside_allowed_sources_gets_403() {
     if tool("sipp").is_none() {
         return;

@@ -94,6 +94,8 @@ pub enum HangupReason {
     TooLong,
     /// The application did not answer a lookup or PIN check in time.
     AppTimeout,
+    /// The room exists but cannot be joined now (locked by its organizer, or full).
+    RoomUnavailable,
 }
 
 /// What the IVR asks of the server.
@@ -374,6 +376,22 @@ impl IvrCall {
                 has_pin: false,
                 recording,
             }) => self.join(now, room, recording),
+        }
+    }
+
+    /// The application's answer to [`IvrEvent::LookupRoom`] or [`IvrEvent::VerifyPin`] when
+    /// the room exists but cannot be joined now (locked, full): the caller is told so, then
+    /// goodbye and hang-up. Ignored unless a lookup or a PIN check is pending.
+    pub fn room_unavailable(&mut self, now: Timestamp) {
+        self.handle_timeout(now);
+        if matches!(self.state, State::Lookup { .. } | State::Verify { .. }) {
+            self.leave(
+                now,
+                Some(Prompt::Unavailable),
+                HangupReason::RoomUnavailable,
+            );
+        } else {
+            tracing::debug!("room_unavailable without a lookup or check pending; ignored");
         }
     }
 

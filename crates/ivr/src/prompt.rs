@@ -72,6 +72,8 @@ pub enum Prompt {
     Goodbye,
     /// "Sorry, I did not get that. Please try again."
     TryAgain,
+    /// "This meeting cannot be joined right now." (locked or full)
+    Unavailable,
 }
 
 macro_rules! prompt_files {
@@ -109,6 +111,7 @@ prompt_files! {
     Recorded => "recorded",
     Goodbye => "goodbye",
     TryAgain => "try-again",
+    Unavailable => "unavailable",
 }
 
 impl Prompt {

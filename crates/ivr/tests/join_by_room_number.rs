@@ -147,3 +147,20 @@ fn joining_prompt_is_not_interrupted() {
     h.until_quiet();
     assert_eq!(h.joined(), Some(RoomId(1234)));
 }
+
+#[test]
+fn a_room_that_cannot_be_joined_now_is_said_then_goodbye() {
+    let mut h = Harness::new(config());
+    h.app.unavailable.push(RoomId(1234));
+    h.until_quiet();
+    h.key("1234#", Via::Rfc4733);
+    h.until_quiet();
+    assert_eq!(
+        &h.prompts()[2..],
+        [Prompt::Unavailable, Prompt::Goodbye],
+        "told why, not 'wrong room'"
+    );
+    assert_eq!(h.joined(), None);
+    assert_eq!(h.hangup().map(|h| h.1), Some(HangupReason::RoomUnavailable));
+    assert_eq!(h.call.phase(), Phase::Ended);
+}

@@ -38,6 +38,8 @@ pub struct App {
     pub caller: String,
     /// When false, lookups are left unanswered.
     pub answers: bool,
+    /// Rooms that exist but cannot be joined now (locked or full).
+    pub unavailable: Vec<RoomId>,
 }
 
 impl App {
@@ -69,6 +71,7 @@ impl App {
             guard: PinGuard::new(Default::default()),
             caller: "+33123456789".into(),
             answers: true,
+            unavailable: Vec::new(),
         }
     }
 }
@@ -115,6 +118,11 @@ impl Harness {
     pub fn drain(&mut self) {
         while let Some(ev) = self.call.poll_event() {
             match &ev {
+                IvrEvent::LookupRoom(room)
+                    if self.app.answers && self.app.unavailable.contains(room) =>
+                {
+                    self.call.room_unavailable(self.now);
+                }
                 IvrEvent::LookupRoom(room) if self.app.answers => {
                     let info = self.app.rooms.get(room).map(|r| RoomInfo {
                         has_pin: r.pin.is_some(),

@@ -259,6 +259,7 @@ pub(super) enum DirectoryQuery {
 pub(super) enum DirectoryAnswer {
     Room {
         call: CallHandle,
+        room: RoomId,
         info: Option<RoomInfo>,
     },
     Pin {
@@ -289,7 +290,7 @@ pub(super) fn spawn_directory(
                         let info = match store.room(room) {
                             Ok(found) => found.map(|r| RoomInfo {
                                 has_pin: r.pin.is_some(),
-                                // Recording state comes with the recording issue.
+                                // Filled in by the media task, which knows.
                                 recording: false,
                             }),
                             Err(e) => {
@@ -297,7 +298,7 @@ pub(super) fn spawn_directory(
                                 None
                             }
                         };
-                        DirectoryAnswer::Room { call, info }
+                        DirectoryAnswer::Room { call, room, info }
                     }
                     DirectoryQuery::Verify {
                         call,
@@ -494,9 +495,21 @@ impl Task {
     pub(super) fn handle_directory_answer(&mut self, a: DirectoryAnswer) {
         let now = self.clock.now();
         let call = match a {
-            DirectoryAnswer::Room { call, info } => {
+            DirectoryAnswer::Room { call, room, info } => {
+                // A room that exists but is locked or full: the caller is told so, not that
+                // the number is wrong.
+                let unavailable = info.is_some()
+                    && (self.locked.contains(&room)
+                        || self.core.room_len(room) >= self.max_participants);
+                let recording = self.is_recording(room);
+                let info = info.map(|i| RoomInfo { recording, ..i });
                 if let Some(leg) = self.ivrs.get_mut(&call) {
-                    leg.ivr.room_info(now, info);
+                    if unavailable {
+                        info!(%room, call = call.0, "room locked or full: the dial-in caller is told");
+                        leg.ivr.room_unavailable(now);
+                    } else {
+                        leg.ivr.room_info(now, info);
+                    }
                 }
                 call
             }

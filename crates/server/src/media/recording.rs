@@ -327,6 +327,13 @@ impl Task {
         self.webs.values().any(|w| w.room == room) || self.has_sip_video(room)
     }
 
+    /// Whether the room is being recorded now (not paused): the IVR says so before joining.
+    pub(super) fn is_recording(&self, room: RoomId) -> bool {
+        self.recorders
+            .get(&room)
+            .is_some_and(|r| r.recorder.state() == RecorderState::Recording)
+    }
+
     /// Whether the room's recorder takes the composed video.
     pub(super) fn records_video(&self, room: RoomId) -> bool {
         self.recorders.get(&room).is_some_and(|r| r.video)
