@@ -7,44 +7,24 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-/// A WAV file's samples (16-bit mono).
+/// A WAV file's samples (mono; 16-bit PCM, µ-law or A-law), by `pont_ivr::Wav`.
 pub fn read_wav(path: &Path) -> (u32, Vec<i16>) {
     let bytes = std::fs::read(path).unwrap();
-    assert!(
-        bytes.len() > 44 && &bytes[..4] == b"RIFF",
-        "{}",
-        path.display()
-    );
-    let rate = u32::from_le_bytes(bytes[24..28].try_into().unwrap());
-    let samples = bytes[44..]
-        .chunks_exact(2)
-        .map(|c| i16::from_le_bytes([c[0], c[1]]))
-        .collect();
-    (rate, samples)
+    let wav = pont_ivr::Wav::parse(&bytes).unwrap_or_else(|e| panic!("{}: {e:?}", path.display()));
+    let mut samples = vec![0; wav.len()];
+    wav.decode_into(0, &mut samples);
+    (wav.sample_rate, samples)
 }
 
 pub fn write_tone_wav(path: &Path, freq: f64, seconds: u32) {
     let rate = 8000u32;
-    let n = rate * seconds;
-    let mut b = Vec::with_capacity(44 + 2 * n as usize);
-    b.extend_from_slice(b"RIFF");
-    b.extend_from_slice(&(36 + 2 * n).to_le_bytes());
-    b.extend_from_slice(b"WAVEfmt ");
-    b.extend_from_slice(&16u32.to_le_bytes());
-    b.extend_from_slice(&1u16.to_le_bytes());
-    b.extend_from_slice(&1u16.to_le_bytes());
-    b.extend_from_slice(&rate.to_le_bytes());
-    b.extend_from_slice(&(rate * 2).to_le_bytes());
-    b.extend_from_slice(&2u16.to_le_bytes());
-    b.extend_from_slice(&16u16.to_le_bytes());
-    b.extend_from_slice(b"data");
-    b.extend_from_slice(&(2 * n).to_le_bytes());
-    for i in 0..n {
-        let v =
-            (8000.0 * (2.0 * std::f64::consts::PI * freq * i as f64 / rate as f64).sin()) as i16;
-        b.extend_from_slice(&v.to_le_bytes());
-    }
-    std::fs::write(path, b).unwrap();
+    let pcm: Vec<i16> = (0..rate * seconds)
+        .map(|i| {
+            (8000.0 * (2.0 * std::f64::consts::PI * freq * f64::from(i) / f64::from(rate)).sin())
+                as i16
+        })
+        .collect();
+    std::fs::write(path, pont_ivr::pcm16_wav(rate, &pcm)).unwrap();
 }
 
 /// Energy of `freq` in `samples` (Goertzel), per sample.

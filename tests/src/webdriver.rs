@@ -225,9 +225,8 @@ pub fn base64_decode(s: &str) -> Vec<u8> {
 pub fn write_wav(path: &Path, seconds: u32, tone: Option<(f64, f64)>) {
     let rate = 48_000u32;
     let n = rate * seconds;
-    let mut data = Vec::with_capacity(n as usize * 2);
-    for i in 0..n {
-        let s = match tone {
+    let pcm: Vec<i16> = (0..n)
+        .map(|i| match tone {
             Some((freq, dbfs)) => {
                 let in_burst = (i % (rate * 6 / 10)) < rate * 4 / 10;
                 let level = if in_burst { dbfs } else { -60.0 };
@@ -236,24 +235,9 @@ pub fn write_wav(path: &Path, seconds: u32, tone: Option<(f64, f64)>) {
                     as i16
             }
             None => 0,
-        };
-        data.extend_from_slice(&s.to_le_bytes());
-    }
-    let mut wav = Vec::with_capacity(44 + data.len());
-    wav.extend_from_slice(b"RIFF");
-    wav.extend_from_slice(&(36 + data.len() as u32).to_le_bytes());
-    wav.extend_from_slice(b"WAVEfmt ");
-    wav.extend_from_slice(&16u32.to_le_bytes());
-    wav.extend_from_slice(&1u16.to_le_bytes()); // PCM
-    wav.extend_from_slice(&1u16.to_le_bytes()); // mono
-    wav.extend_from_slice(&rate.to_le_bytes());
-    wav.extend_from_slice(&(rate * 2).to_le_bytes());
-    wav.extend_from_slice(&2u16.to_le_bytes());
-    wav.extend_from_slice(&16u16.to_le_bytes());
-    wav.extend_from_slice(b"data");
-    wav.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    wav.extend_from_slice(&data);
-    std::fs::write(path, wav).expect("write WAV");
+        })
+        .collect();
+    std::fs::write(path, pont_ivr::pcm16_wav(rate, &pcm)).expect("write WAV");
 }
 
 #[cfg(test)]

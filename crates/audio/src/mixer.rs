@@ -806,14 +806,16 @@ impl Mixer {
                 self.announcement = None;
             } else {
                 let n = (a.rate / 50) as usize;
-                let end = (a.pos + n).min(a.pcm.len());
-                let mut input = a.pcm[a.pos..end].to_vec();
-                input.resize(n, 0);
+                if a.pcm.len() < a.pos + n {
+                    // The last frame, padded with silence to a whole 20 ms.
+                    a.pcm.resize(a.pos + n, 0);
+                }
+                let input = &a.pcm[a.pos..a.pos + n];
                 a.pos += n;
                 match &mut a.up {
-                    Some(up) => up.process_wide(&input, &mut a.frame),
+                    Some(up) => up.process_wide(input, &mut a.frame),
                     None => {
-                        for (f, &s) in a.frame.iter_mut().zip(&input) {
+                        for (f, &s) in a.frame.iter_mut().zip(input) {
                             *f = i32::from(s);
                         }
                     }

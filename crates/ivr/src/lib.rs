@@ -55,7 +55,7 @@ pub use player::{FRAME, GAP, PromptPlayer};
 pub use prompt::{Language, Prompt, UnknownLanguage};
 pub use receiver::{DtmfConfig, DtmfDigit, DtmfReceiver, DtmfSource, DtmfStats};
 pub use rfc4733::TelephoneEvent;
-pub use wav::{Encoding, Wav, WavError, alaw_to_linear, mulaw_to_linear};
+pub use wav::{Encoding, Wav, WavError, alaw_to_linear, mulaw_to_linear, pcm16_wav};
 
 /// The IVR's audio rate: 8 kHz, what G.711 carries and the in-band detector expects.
 pub const SAMPLE_RATE: u32 = 8_000;

@@ -123,6 +123,28 @@ impl<'a> Wav<'a> {
 }
 
 /// G.711 µ-law to 16-bit linear (ITU-T G.711 §2, the usual bias-33 expansion).
+/// A mono 16-bit PCM WAV file of `pcm` at `rate` Hz (what every browser plays).
+pub fn pcm16_wav(rate: u32, pcm: &[i16]) -> Vec<u8> {
+    let data_len = u32::try_from(pcm.len() * 2).unwrap_or(u32::MAX);
+    let mut out = Vec::with_capacity(44 + pcm.len() * 2);
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&data_len.saturating_add(36).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    out.extend_from_slice(&1u16.to_le_bytes()); // mono
+    out.extend_from_slice(&rate.to_le_bytes());
+    out.extend_from_slice(&(rate * 2).to_le_bytes()); // bytes per second
+    out.extend_from_slice(&2u16.to_le_bytes()); // block align
+    out.extend_from_slice(&16u16.to_le_bytes()); // bits per sample
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&data_len.to_le_bytes());
+    for s in pcm {
+        out.extend_from_slice(&s.to_le_bytes());
+    }
+    out
+}
+
 pub fn mulaw_to_linear(b: u8) -> i16 {
     let b = !b;
     let sign = b & 0x80;
@@ -164,6 +186,20 @@ mod tests {
         v.extend_from_slice(&(data.len() as u32).to_le_bytes());
         v.extend_from_slice(data);
         v
+    }
+
+    #[test]
+    fn a_written_pcm16_file_reads_back() {
+        let pcm = [0i16, 1, -1, i16::MAX, i16::MIN, 1234];
+        let bytes = pcm16_wav(16_000, &pcm);
+        let w = Wav::parse(&bytes).unwrap();
+        assert_eq!(
+            (w.sample_rate, w.encoding, w.len()),
+            (16_000, Encoding::Pcm16, 6)
+        );
+        let mut back = [0i16; 6];
+        w.decode_into(0, &mut back);
+        assert_eq!(back, pcm);
     }
 
     #[test]

@@ -787,6 +787,20 @@ impl Task {
         }
     }
 
+    /// Why nobody more may join `room` now (locked by its organizer, or full): the one check
+    /// behind web, SIP and dial-in joins.
+    fn room_closed(&self, room: RoomId) -> Option<JoinRefused> {
+        if self.locked.contains(&room) {
+            Some(JoinRefused::Locked)
+        } else if self.core.room_len(room) >= self.max_participants {
+            Some(JoinRefused::RoomFull {
+                max: self.max_participants,
+            })
+        } else {
+            None
+        }
+    }
+
     fn join(
         &mut self,
         room: RoomId,
@@ -794,14 +808,8 @@ impl Task {
         signal: SignalTx,
     ) -> Result<Joined, JoinRefused> {
         let name_for_composer = name.clone();
-        if self.locked.contains(&room) {
-            return Err(JoinRefused::Locked);
-        }
-        let present = self.core.room_len(room);
-        if present >= self.max_participants {
-            return Err(JoinRefused::RoomFull {
-                max: self.max_participants,
-            });
+        if let Some(refused) = self.room_closed(room) {
+            return Err(refused);
         }
         let now = Instant::now();
         let ts = self.clock.timestamp(now);

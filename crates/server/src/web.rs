@@ -37,24 +37,7 @@ fn notice_wav(lang: pont_ivr::Language) -> Response {
     };
     let mut pcm = vec![0i16; wav.len()];
     wav.decode_into(0, &mut pcm);
-    let data_len = u32::try_from(pcm.len() * 2).unwrap_or(u32::MAX);
-    let rate = pont_ivr::SAMPLE_RATE;
-    let mut body = Vec::with_capacity(44 + pcm.len() * 2);
-    body.extend_from_slice(b"RIFF");
-    body.extend_from_slice(&(36 + data_len).to_le_bytes());
-    body.extend_from_slice(b"WAVEfmt ");
-    body.extend_from_slice(&16u32.to_le_bytes());
-    body.extend_from_slice(&1u16.to_le_bytes()); // PCM
-    body.extend_from_slice(&1u16.to_le_bytes()); // mono
-    body.extend_from_slice(&rate.to_le_bytes());
-    body.extend_from_slice(&(rate * 2).to_le_bytes());
-    body.extend_from_slice(&2u16.to_le_bytes());
-    body.extend_from_slice(&16u16.to_le_bytes());
-    body.extend_from_slice(b"data");
-    body.extend_from_slice(&data_len.to_le_bytes());
-    for s in pcm {
-        body.extend_from_slice(&s.to_le_bytes());
-    }
+    let body = pont_ivr::pcm16_wav(pont_ivr::SAMPLE_RATE, &pcm);
     (
         [
             (header::CONTENT_TYPE, HeaderValue::from_static("audio/wav")),

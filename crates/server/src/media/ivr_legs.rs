@@ -498,9 +498,7 @@ impl Task {
             DirectoryAnswer::Room { call, room, info } => {
                 // A room that exists but is locked or full: the caller is told so, not that
                 // the number is wrong.
-                let unavailable = info.is_some()
-                    && (self.locked.contains(&room)
-                        || self.core.room_len(room) >= self.max_participants);
+                let unavailable = info.is_some() && self.room_closed(room).is_some();
                 let recording = self.is_recording(room);
                 let info = info.map(|i| RoomInfo { recording, ..i });
                 if let Some(leg) = self.ivrs.get_mut(&call) {
@@ -619,14 +617,9 @@ impl Task {
         let Some(leg) = self.ivrs.remove(&call) else {
             return;
         };
-        if self.locked.contains(&room) {
-            info!(%room, call = call.0, "room locked: the dial-in caller is hung up");
-            let _ = leg.hangup.try_send(SipCommand::Hangup(call));
-            return;
-        }
-        let present = self.core.room_len(room);
-        if present >= self.max_participants {
-            info!(%room, call = call.0, "room full: the dial-in caller is hung up");
+        // Closed between the lookup (which tells the caller) and the end of the prompts.
+        if let Some(refused) = self.room_closed(room) {
+            info!(%room, call = call.0, ?refused, "room closed: the dial-in caller is hung up");
             let _ = leg.hangup.try_send(SipCommand::Hangup(call));
             return;
         }

@@ -314,12 +314,10 @@ impl Task {
     }
 
     fn join_sip(&mut self, join: JoinSip) -> Result<ParticipantId, SipJoinRefused> {
-        if self.locked.contains(&join.room) {
-            return Err(SipJoinRefused::Locked);
-        }
-        let present = self.core.room_len(join.room);
-        if present >= self.max_participants {
-            return Err(SipJoinRefused::RoomFull);
+        match self.room_closed(join.room) {
+            Some(super::JoinRefused::Locked) => return Err(SipJoinRefused::Locked),
+            Some(super::JoinRefused::RoomFull { .. }) => return Err(SipJoinRefused::RoomFull),
+            None => {}
         }
         if audio_codec(join.audio.stream.codec).is_none() {
             return Err(SipJoinRefused::NoCodec);
