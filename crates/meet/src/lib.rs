@@ -10,12 +10,16 @@
 //! system's CSPRNG unless a test hands in its own generator.
 #![forbid(unsafe_code)]
 
+mod accounts;
 mod recordings;
 pub mod rfc3339;
 mod schema;
 mod store;
 mod token;
 
+pub use accounts::{
+    Account, LOGIN_ATTEMPT_SECS, LoginAttempt, OidcIdentity, Role, Session, SessionLimits,
+};
 pub use recordings::{
     ClosedRecording, NewRecording, Recording, RecordingId, RecordingStatus, Visibility,
 };

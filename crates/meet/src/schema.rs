@@ -70,6 +70,35 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE meetings ADD COLUMN recurrence TEXT NOT NULL DEFAULT 'none'
         CHECK (recurrence IN ('none', 'daily', 'weekly', 'monthly'));
     ",
+    // 3 -> 4: organizers become accounts (e-mail, the IdP's issuer and subject, a role, when
+    // last seen); server-side sign-in sessions; OpenID Connect logins in flight. Existing
+    // organizers keep their id and tokens and become `organizer` accounts.
+    "
+    ALTER TABLE organizers ADD COLUMN email TEXT;
+    ALTER TABLE organizers ADD COLUMN oidc_issuer TEXT;
+    ALTER TABLE organizers ADD COLUMN oidc_subject TEXT;
+    ALTER TABLE organizers ADD COLUMN role TEXT NOT NULL DEFAULT 'organizer'
+        CHECK (role IN ('organizer', 'admin'));
+    ALTER TABLE organizers ADD COLUMN last_seen_at INTEGER;
+    CREATE UNIQUE INDEX organizers_oidc ON organizers(oidc_issuer, oidc_subject)
+        WHERE oidc_subject IS NOT NULL;
+    CREATE TABLE sessions (
+        id            INTEGER PRIMARY KEY,
+        sha256        BLOB NOT NULL UNIQUE,
+        organizer_id  INTEGER NOT NULL REFERENCES organizers(id) ON DELETE CASCADE,
+        csrf          TEXT NOT NULL,
+        created_at    INTEGER NOT NULL,
+        last_seen_at  INTEGER NOT NULL,
+        revoked       INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE login_attempts (
+        state_sha256   BLOB PRIMARY KEY,
+        nonce          TEXT NOT NULL,
+        pkce_verifier  TEXT NOT NULL,
+        next           TEXT NOT NULL,
+        created_at     INTEGER NOT NULL
+    );
+    ",
 ];
 
 /// The schema version this build writes.
@@ -130,14 +159,13 @@ mod tests {
     }
 
     #[test]
-    fn a_version_2_database_migrates_to_3_keeping_its_meetings() {
+    fn a_version_2_database_migrates_to_current_keeping_its_meetings_and_organizers() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("pont.sqlite3");
         version_2_database(&path);
 
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 3);
-        assert_eq!(CURRENT, 3);
+        assert_eq!(store.schema_version().unwrap(), CURRENT);
 
         let instant = store.meeting(MeetingId(1)).unwrap().unwrap();
         assert_eq!(instant.kind, MeetingKind::Instant);
@@ -158,10 +186,17 @@ mod tests {
         assert!(scheduled.invitees.is_empty());
         assert_eq!(scheduled.recurrence, Recurrence::None);
 
+        // The organizer is now an account, an organizer that has not signed in yet.
+        let old = store.account(crate::OrganizerId(1)).unwrap().unwrap();
+        assert_eq!(old.name, "Old");
+        assert_eq!(old.role, crate::Role::Organizer);
+        assert_eq!(old.email, None);
+        assert_eq!(old.last_seen_at, None);
+
         // Reopening an up-to-date file runs nothing again.
         drop(store);
         let store = Store::open(&path).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 3);
+        assert_eq!(store.schema_version().unwrap(), CURRENT);
         assert_eq!(store.meeting(MeetingId(2)).unwrap(), Some(scheduled));
     }
 
