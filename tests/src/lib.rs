@@ -7,6 +7,7 @@
 //! never for a fixed time.
 #![forbid(unsafe_code)]
 
+pub mod oidc;
 pub mod peers;
 pub mod webdriver;
 pub mod ws;
