@@ -425,6 +425,29 @@ impl Store {
         })
     }
 
+    /// The meetings `organizer` created, the newest first, at most `limit`.
+    pub fn meetings_of(
+        &self,
+        organizer: OrganizerId,
+        limit: usize,
+    ) -> Result<Vec<Meeting>, MeetError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id FROM meetings WHERE organizer_id = ?1 ORDER BY created_at DESC, id DESC
+             LIMIT ?2",
+        )?;
+        let ids = stmt
+            .query_map(
+                params![organizer.0, i64::try_from(limit).unwrap_or(i64::MAX)],
+                |r| r.get::<_, i64>(0),
+            )?
+            .collect::<Result<Vec<i64>, _>>()?;
+        let mut meetings = Vec::with_capacity(ids.len());
+        for id in ids {
+            meetings.extend(self.meeting(MeetingId(id))?);
+        }
+        Ok(meetings)
+    }
+
     pub fn meeting(&self, id: MeetingId) -> Result<Option<Meeting>, MeetError> {
         let row = self
             .conn

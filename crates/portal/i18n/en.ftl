@@ -1,0 +1,127 @@
+# pont's portal, English. One message per user-visible string; fr.ftl has the same ids.
+
+## Layout
+skip-to-content = Skip to content
+nav-label = Main
+nav-meetings = Meetings
+nav-calendar = Calendar
+nav-recordings = Recorded sessions
+nav-public = Public recordings
+nav-accounts = Accounts
+lang-label = Language
+sign-in = Sign in
+sign-out = Sign out
+footer = pont — video and audio meetings for your institution, by web, phone and room systems.
+back-home = Back to the home page
+
+## Home
+home-title = Home
+home-welcome = Meet by web, phone or room system
+home-lead = Join a meeting with its room number, or sign in to plan and run your own.
+home-hello = Hello, { $name }
+home-lead-signed-in = Start a meeting now, or find the ones you planned.
+join-title = Join a meeting
+join-help = The room number is in your invitation. No account needed.
+room-number = Room number
+room-number-n = room { $room }
+join = Join
+organizers-title = Organizers
+organizers-help = Sign in with your institution's account to start meetings, plan them and find your recordings. If you have no account yet, it is created at once.
+instant-title = Start an instant meeting
+instant-help = A new room, ready now: share its link or its number.
+instant-subject = Subject (optional)
+instant-placeholder = Meeting now
+instant-start = Start the meeting
+instant-default-subject = Meeting of { $name }
+instant-too-long = The subject is too long: at most { $count } characters.
+next-title = Your next meetings
+next-none = No meeting planned.
+next-all = All your meetings
+more-title = Your space
+more-calendar = your planned meetings by date
+more-recordings = your recordings, to validate, publish or download
+more-public = the recordings published by your institution
+when-instant = instant meeting
+when-daily = { $when }, every day
+when-weekly = { $when }, every week
+when-monthly = { $when }, every month
+
+## Forms
+form-unreadable = The form could not be read. Please fill it in again.
+form-too-large = The form is too large. Please shorten what you typed.
+
+## Sign-in
+signin-title = Sign in
+signin-help = Organizers sign in with the account of their institution (single sign-on).
+signin-sso = Sign in with my institution
+signin-first-time = First time here? Your account is created when you first sign in.
+signin-no-sso = Single sign-on is not configured on this server.
+signin-token = Administrators can also give you a personal sign-in link (pont token create).
+signin-bad-token-title = This sign-in link does not work
+signin-bad-token = The link is wrong, or it was revoked. Ask for a new one.
+signin-failed-title = You are not signed in
+signin-down = The sign-in service of your institution is not answering. The rest of the site works: try signing in again in a few minutes.
+signin-bad-state = This sign-in answer does not match a sign-in started in this browser, or it was already used. Please start again.
+signin-refused = Your institution's sign-in service refused the sign-in.
+signin-bad-token-idp = The sign-in answer could not be verified, so it was refused.
+signin-domain = Your institution's account is valid, but its e-mail domain is not allowed to sign in here.
+signin-again = Sign in again
+
+## Meetings
+meetings-title = Meetings
+meetings-yours = Your meetings
+meetings-none = You have no meeting yet.
+col-subject = Subject
+col-when = When
+col-room = Room
+col-dial-in = Room systems
+pin-set = PIN
+col-name = Name
+col-email = E-mail
+col-role = Role
+col-created = Created
+col-last-seen = Last seen
+never = never
+
+## Admin
+accounts-title = Accounts
+accounts-count = { $count ->
+    [one] One account.
+   *[other] { $count } accounts.
+}
+
+## Errors
+error-forbidden-title = Not allowed
+error-csrf = This form was not sent from this site's page, so nothing was changed. Reload the page and try again.
+error-admins-only = This page is for administrators.
+error-internal-title = Something went wrong
+error-internal = The server could not do this. Nothing was lost; try again in a moment.
+
+## The meeting page (its script's strings: the meeting- prefix is dropped)
+meeting-room_number = Room number
+meeting-join = Join
+meeting-your_name = Your name
+meeting-room = Room
+meeting-mute_mic = Mute microphone
+meeting-unmute_mic = Unmute microphone
+meeting-stop_camera = Stop camera
+meeting-start_camera = Start camera
+meeting-leave = Leave
+meeting-participants = Participants
+meeting-you = you
+meeting-speaking = speaking
+meeting-muted = muted
+meeting-connecting = Connecting…
+meeting-connected = Connected
+meeting-reconnecting = Connection lost: reconnecting…
+meeting-left = You left the meeting.
+meeting-rejoin = Join again
+meeting-denied = Camera and microphone access was denied. Allow it in the browser's site settings, then reload the page.
+meeting-no_device = No camera or microphone was found: joining without them.
+meeting-unknown_room = This room does not exist. Check the room number.
+meeting-room_full = This room is full. Try again later.
+meeting-room_locked = The organizer has locked this room. Ask them to unlock it.
+meeting-error = Error
+meeting-insecure = Camera and microphone need HTTPS (or http://localhost).
+meeting-recording_storage_full = Recording stopped: the recording storage is full. What was recorded is kept.
+meeting-recording_storage_error = Recording stopped: the recording could not be written. What was recorded is kept.
