@@ -147,6 +147,21 @@ impl Browser {
         v["value"].clone()
     }
 
+    /// The value of the cookie `name` of the current page's site, `HttpOnly` ones included
+    /// (WebDriver sees what scripts cannot).
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        let r = crate::get(&format!("{}/cookie/{name}", self.base), &[]);
+        (r.status == 200)
+            .then(|| r.json()["value"]["value"].as_str().map(str::to_owned))
+            .flatten()
+    }
+
+    /// The current page's URL.
+    pub fn current_url(&self) -> String {
+        let v = crate::get(&format!("{}/url", self.base), &[]).json();
+        v["value"].as_str().unwrap_or_default().to_owned()
+    }
+
     /// A PNG of the viewport.
     pub fn screenshot(&self) -> Vec<u8> {
         let v = crate::get(&format!("{}/screenshot", self.base), &[]).json();

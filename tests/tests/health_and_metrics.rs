@@ -108,25 +108,38 @@ fn first_start_prints_a_signin_link_whose_cookie_opens_the_api() {
         .unwrap_or_else(|| panic!("no sign-in link in {:?}", server.stdout))
         .to_owned();
     assert!(link.starts_with(&server.url("/signin?token=")), "{link}");
-    let token = link.split_once("token=").unwrap().1;
-
     let reply = get(&link, &[]);
     assert_eq!(reply.status, 303, "{reply:?}");
     assert_eq!(reply.header("location"), Some("/"));
     let cookie = reply.header("set-cookie").expect("a cookie");
     assert!(cookie.contains("HttpOnly"), "{cookie}");
-    assert!(cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(cookie.contains("SameSite=Lax"), "{cookie}");
+    // A session of its own, not the token: signing out later does not revoke the token.
     let pair = cookie.split(';').next().unwrap();
-    assert_eq!(pair, format!("pont_token={token}"));
+    assert!(pair.starts_with("pont_session=pont_"), "{pair}");
+    assert!(!link.contains(pair.split_once('=').unwrap().1));
 
-    // The cookie authenticates like the bearer header.
+    // The cookie authenticates like the bearer header, from the site's own pages.
+    let origin = server.url("");
+    let reply = pont_tests::send(
+        "POST",
+        &server.url("/api/v1/meetings/instant"),
+        &[
+            ("content-type", "application/json"),
+            ("cookie", pair),
+            ("origin", &origin),
+        ],
+        r#"{"subject":"by cookie"}"#,
+    );
+    assert_eq!(reply.status, 201, "{reply:?}");
+    // Without Origin or X-CSRF-Token it could be another site's form: refused.
     let reply = pont_tests::send(
         "POST",
         &server.url("/api/v1/meetings/instant"),
         &[("content-type", "application/json"), ("cookie", pair)],
         r#"{"subject":"by cookie"}"#,
     );
-    assert_eq!(reply.status, 201, "{reply:?}");
+    assert_eq!(reply.status, 403, "{reply:?}");
 
     // A wrong token is refused and sets nothing.
     let reply = get(&server.url("/signin?token=pont_0000"), &[]);

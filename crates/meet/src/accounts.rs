@@ -462,14 +462,20 @@ mod tests {
         let (_dir, mut store) = store();
         let account = store.sign_in_oidc(&alice(), false, 0).unwrap();
         let secret = store.create_session(account.id, 1000).unwrap();
-        let live = store.session(secret.expose(), LIMITS, 1000).unwrap().unwrap();
+        let live = store
+            .session(secret.expose(), LIMITS, 1000)
+            .unwrap()
+            .unwrap();
         assert_eq!(live.account.id, account.id);
         assert!(live.csrf.len() >= 32);
         assert!(store.session("pont_other", LIMITS, 1000).unwrap().is_none());
 
         // Used every 50 minutes it stays open past one idle hour...
         for t in (1000..=1000 + 6 * 3000).step_by(3000) {
-            assert!(store.session(secret.expose(), LIMITS, t).unwrap().is_some(), "{t}");
+            assert!(
+                store.session(secret.expose(), LIMITS, t).unwrap().is_some(),
+                "{t}"
+            );
         }
         // ...an hour and a second after the last use it has ended.
         assert!(
@@ -492,7 +498,12 @@ mod tests {
         let secret = store.create_session(account.id, 200_000).unwrap();
         assert!(store.revoke_session(secret.expose()).unwrap());
         assert!(!store.revoke_session(secret.expose()).unwrap());
-        assert!(store.session(secret.expose(), LIMITS, 200_000).unwrap().is_none());
+        assert!(
+            store
+                .session(secret.expose(), LIMITS, 200_000)
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[test]
@@ -505,7 +516,10 @@ mod tests {
         };
         store.save_login_attempt("s1", &attempt, 0).unwrap();
         assert_eq!(store.take_login_attempt("s2", 1).unwrap(), None);
-        assert_eq!(store.take_login_attempt("s1", 1).unwrap(), Some(attempt.clone()));
+        assert_eq!(
+            store.take_login_attempt("s1", 1).unwrap(),
+            Some(attempt.clone())
+        );
         assert_eq!(store.take_login_attempt("s1", 2).unwrap(), None);
 
         store.save_login_attempt("s3", &attempt, 0).unwrap();

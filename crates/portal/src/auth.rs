@@ -127,7 +127,10 @@ mod tests {
         assert_eq!(cookie(&h, SESSION_COOKIE).as_deref(), Some("xyz"));
         assert_eq!(cookie(&h, "b").as_deref(), Some("2"));
         assert_eq!(cookie(&h, "c"), None);
-        assert_eq!(cookie(&headers(&[("cookie", "pont_session=")]), SESSION_COOKIE), None);
+        assert_eq!(
+            cookie(&headers(&[("cookie", "pont_session=")]), SESSION_COOKIE),
+            None
+        );
     }
 
     #[test]
@@ -136,13 +139,23 @@ mod tests {
         let post = Method::POST;
         assert!(api_request_ok(&Method::GET, &HeaderMap::new(), csrf));
         assert!(!api_request_ok(&post, &HeaderMap::new(), csrf));
-        let ours = headers(&[("origin", "http://127.0.0.1:8080"), ("host", "127.0.0.1:8080")]);
+        let ours = headers(&[
+            ("origin", "http://127.0.0.1:8080"),
+            ("host", "127.0.0.1:8080"),
+        ]);
         assert!(api_request_ok(&post, &ours, csrf));
-        let theirs = headers(&[("origin", "https://evil.example"), ("host", "127.0.0.1:8080")]);
+        let theirs = headers(&[
+            ("origin", "https://evil.example"),
+            ("host", "127.0.0.1:8080"),
+        ]);
         assert!(!api_request_ok(&post, &theirs, csrf));
         let null = headers(&[("origin", "null"), ("host", "127.0.0.1:8080")]);
         assert!(!api_request_ok(&post, &null, csrf));
-        assert!(api_request_ok(&post, &headers(&[("x-csrf-token", "tok")]), csrf));
+        assert!(api_request_ok(
+            &post,
+            &headers(&[("x-csrf-token", "tok")]),
+            csrf
+        ));
         // A wrong token is refused even from our origin: it was sent on purpose.
         let wrong = headers(&[
             ("x-csrf-token", "tok2"),

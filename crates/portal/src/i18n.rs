@@ -272,7 +272,9 @@ mod tests {
                 let pattern = pattern.unwrap_or_else(|| panic!("{id} has no value"));
                 // Every variable a message uses gets a value: a name and a number both work.
                 let mut args = FluentArgs::new();
-                for name in ["name", "email", "room", "count", "subject", "when", "domain"] {
+                for name in [
+                    "name", "email", "room", "count", "subject", "when", "domain",
+                ] {
                     args.set(name, FluentValue::from(1));
                 }
                 let mut errors = Vec::new();

@@ -126,7 +126,10 @@ impl Portal {
     pub async fn session(&self, headers: &HeaderMap) -> Option<Session> {
         let secret = auth::cookie(headers, auth::SESSION_COOKIE)?;
         // Secrets are `pont_` and hex: anything else is not worth a database lookup.
-        if secret.len() > 100 || !secret.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        if secret.len() > 100
+            || !secret
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
         {
             return None;
         }

@@ -267,20 +267,19 @@ impl Oidc {
             .id_token()
             .ok_or_else(|| SignInError::BadToken("the provider sent no ID token".into()))?;
         let nonce = Nonce::new(nonce.to_owned());
-        let claims: CoreIdTokenClaims =
-            match id_token.claims(&client.id_token_verifier(), &nonce) {
-                Ok(claims) => claims.clone(),
-                Err(first) => {
-                    // The provider may have rotated its keys since discovery: read its JWKS
-                    // again once, then check again; a forged token fails both times.
-                    let meta = self.metadata(true).await?;
-                    let client = self.client(&meta);
-                    id_token
-                        .claims(&client.id_token_verifier(), &nonce)
-                        .map_err(|_| SignInError::BadToken(first.to_string()))?
-                        .clone()
-                }
-            };
+        let claims: CoreIdTokenClaims = match id_token.claims(&client.id_token_verifier(), &nonce) {
+            Ok(claims) => claims.clone(),
+            Err(first) => {
+                // The provider may have rotated its keys since discovery: read its JWKS
+                // again once, then check again; a forged token fails both times.
+                let meta = self.metadata(true).await?;
+                let client = self.client(&meta);
+                id_token
+                    .claims(&client.id_token_verifier(), &nonce)
+                    .map_err(|_| SignInError::BadToken(first.to_string()))?
+                    .clone()
+            }
+        };
         Ok(asserted(&claims))
     }
 }
@@ -319,9 +318,7 @@ fn http_call(
     agent: &ureq::Agent,
     request: openidconnect::HttpRequest,
 ) -> Result<openidconnect::HttpResponse, HttpError> {
-    let response = agent
-        .run(request)
-        .map_err(|e| HttpError(e.to_string()))?;
+    let response = agent.run(request).map_err(|e| HttpError(e.to_string()))?;
     let (parts, mut body) = response.into_parts();
     let bytes = body
         .with_config()

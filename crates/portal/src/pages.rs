@@ -2,13 +2,13 @@
 //! at compile time, HTML-escaped by default); every string comes from the catalogues.
 
 use askama::Template;
+use axum::Router;
 use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Form, OriginalUri, Path, Query, State};
 use axum::http::header::{self, HeaderValue};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use pont_meet::{
     Account, LoginAttempt, Meeting, MeetingKind, NewMeeting, OidcIdentity, Recurrence, Role,
     Session,
@@ -140,10 +140,8 @@ fn render(status: StatusCode, page: &impl Template) -> Response {
         Ok(html) => {
             let mut r = (status, Html(html)).into_response();
             // Pages show who is signed in: never from a shared cache.
-            r.headers_mut().insert(
-                header::CACHE_CONTROL,
-                HeaderValue::from_static("no-store"),
-            );
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             r
         }
         Err(e) => {
@@ -306,7 +304,10 @@ fn upcoming(m: &Meeting, now: i64) -> bool {
 async fn css() -> Response {
     (
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/css; charset=utf-8"),
+            ),
             (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
         ],
         PORTAL_CSS,
@@ -398,7 +399,9 @@ async fn signin(
     // Tokens are `pont_` + hex; anything else is not a token.
     let plausible = !token.is_empty()
         && token.len() <= 100
-        && token.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_');
     let now = unix_now();
     let opened = if plausible {
         portal
@@ -441,7 +444,14 @@ fn session_response(portal: &Portal, secret: &str, next: &str) -> Response {
     let h = r.headers_mut();
     h.append(
         header::SET_COOKIE,
-        auth::set_cookie(SESSION_COOKIE, secret, "/", max_age, portal.secure_cookies(), false),
+        auth::set_cookie(
+            SESSION_COOKIE,
+            secret,
+            "/",
+            max_age,
+            portal.secure_cookies(),
+            false,
+        ),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
@@ -580,7 +590,9 @@ async fn auth_callback(
     // The state must be the one this browser's login cookie holds, and a login we started.
     let state = query.state.unwrap_or_default();
     let bound = auth::cookie(&headers, LOGIN_COOKIE);
-    if state.is_empty() || state.len() > 200 || !bound.is_some_and(|b| auth::same_secret(&b, &state))
+    if state.is_empty()
+        || state.len() > 200
+        || !bound.is_some_and(|b| auth::same_secret(&b, &state))
     {
         return sign_in_failed(&portal, &ctx, &SignInError::BadState);
     }
@@ -702,8 +714,14 @@ async fn instant_meeting(
             } else {
                 t.get("form-unreadable")
             };
-            return home_with(&portal, &ctx, String::new(), Some(message), StatusCode::BAD_REQUEST)
-                .await;
+            return home_with(
+                &portal,
+                &ctx,
+                String::new(),
+                Some(message),
+                StatusCode::BAD_REQUEST,
+            )
+            .await;
         }
     };
     if !auth::form_token_ok(form.csrf.as_deref(), &session.csrf) {
@@ -810,7 +828,10 @@ async fn accounts_page(
             email: a.email.clone().unwrap_or_default(),
             role: a.role.as_str(),
             created: short_time(a.created_at),
-            last_seen: a.last_seen_at.map(short_time).unwrap_or_else(|| never.clone()),
+            last_seen: a
+                .last_seen_at
+                .map(short_time)
+                .unwrap_or_else(|| never.clone()),
         })
         .collect();
     let count_text = l.t.count("accounts-count", "count", accounts.len() as i64);
@@ -846,7 +867,13 @@ mod tests {
         sources.push(include_str!("pages.rs").to_owned());
         let mut ids = BTreeSet::new();
         for source in &sources {
-            for call in ["t.get(\"", "t.arg(\"", "t.count(\"", "(\"/\", \"", "(\"/signin\", \""] {
+            for call in [
+                "t.get(\"",
+                "t.arg(\"",
+                "t.count(\"",
+                "(\"/\", \"",
+                "(\"/signin\", \"",
+            ] {
                 for (i, _) in source.match_indices(call) {
                     let rest = &source[i + call.len()..];
                     let id: String = rest.chars().take_while(|c| *c != '"').collect();
@@ -862,7 +889,8 @@ mod tests {
             for (i, _) in code.match_indices(prefix) {
                 let rest = &code[i + 1..];
                 let id: String = rest.chars().take_while(|c| *c != '"').collect();
-                if id.len() > prefix.len() && id.chars().all(|c| c.is_ascii_lowercase() || c == '-') {
+                if id.len() > prefix.len() && id.chars().all(|c| c.is_ascii_lowercase() || c == '-')
+                {
                     ids.insert(id);
                 }
             }

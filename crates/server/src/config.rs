@@ -182,6 +182,9 @@ pub(crate) struct FileConfig {
     recording: RecordingConfig,
     #[serde(default)]
     admission: AdmissionConfig,
+    /// Sign-in by OpenID Connect; absent: token sign-in only.
+    #[serde(default)]
+    oidc: Option<pont_portal::OidcConfig>,
 }
 
 /// `[recording]`.
@@ -370,6 +373,7 @@ pub(crate) struct Settings {
     pub(crate) log: LogConfig,
     pub(crate) recording: RecordingConfig,
     pub(crate) admission: AdmissionConfig,
+    pub(crate) oidc: Option<pont_portal::OidcConfig>,
 }
 
 pub(crate) const DEFAULT_HTTP: SocketAddr =
@@ -455,6 +459,7 @@ impl Settings {
             log: file.log,
             recording: file.recording,
             admission: file.admission,
+            oidc: file.oidc,
         };
         settings.validate()?;
         Ok(settings)

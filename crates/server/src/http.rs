@@ -3,7 +3,7 @@
 //! Every error is JSON, `{"error": {"code": "...", "message": "..."}}`, with a 4xx/5xx status;
 //! `docs/api.md` lists the codes.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::rejection::JsonRejection;
@@ -16,22 +16,21 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use pont_meet::{
-    Category, MeetError, Meeting, MeetingId, MeetingKind, NewMeeting, Organizer, Pin, Recurrence,
-    Store,
+    Account, Category, MeetError, Meeting, MeetingId, MeetingKind, NewMeeting, Organizer, Pin,
+    Recurrence, Store,
 };
 use pont_types::RoomId;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tracing::{Instrument as _, debug, error, info_span};
 
+use pont_portal::{Portal, SharedStore};
+
 use crate::config::DialinConfig;
 use crate::media::{MediaGone, MediaHandle};
 use crate::metrics;
 use crate::recording::Recordings;
 use crate::recordings_api;
-
-/// The cookie `/signin` sets; the API accepts it in place of the bearer header.
-pub(crate) const TOKEN_COOKIE: &str = "pont_token";
 
 /// Longest meeting subject accepted.
 const MAX_SUBJECT_CHARS: usize = 200;
@@ -60,7 +59,8 @@ pub(crate) struct AppState {
 }
 
 struct Inner {
-    store: Mutex<Store>,
+    store: SharedStore,
+    portal: Portal,
     media: MediaHandle,
     /// Base of web links, without a trailing slash: `http://127.0.0.1:8080`.
     public_url: String,
@@ -72,7 +72,8 @@ struct Inner {
 
 impl AppState {
     pub(crate) fn new(
-        store: Store,
+        store: SharedStore,
+        portal: Portal,
         media: MediaHandle,
         public_url: String,
         sip_host: String,
@@ -81,7 +82,8 @@ impl AppState {
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
-                store: Mutex::new(store),
+                store,
+                portal,
                 media,
                 public_url,
                 sip_host,
@@ -113,20 +115,11 @@ impl AppState {
         &self,
         op: impl FnOnce(&mut Store) -> Result<T, MeetError> + Send + 'static,
     ) -> Result<T, ApiError> {
-        let state = self.clone();
-        tokio::task::spawn_blocking(move || {
-            // A panic while holding the lock leaves the store usable: SQLite's transactions
-            // roll back on drop, so there is no half-written state to protect.
-            let mut store = state
-                .inner
-                .store
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            op(&mut store)
-        })
-        .await
-        .map_err(|e| ApiError::internal(format!("store task failed: {e}")))?
-        .map_err(|e| ApiError::internal(format!("store: {e}")))
+        self.inner
+            .store
+            .run(op)
+            .await
+            .map_err(|e| ApiError::internal(e.to_string()))
     }
 }
 
@@ -145,20 +138,22 @@ pub(crate) fn router(state: AppState) -> Router {
             get(recordings_api::get_one).patch(recordings_api::patch),
         )
         .route("/recordings/{id}/download", get(recordings_api::download))
+        .route("/me", get(me))
+        .route("/accounts", get(accounts))
         .fallback(not_found);
+    let portal = pont_portal::router(state.inner.portal.clone());
     Router::new()
-        .route("/", get(crate::web::index))
         .route("/join", get(join))
         .route("/r/{room}", get(room_page))
         .route("/assets/{file}", get(crate::web::asset))
-        .route("/signin", get(signin))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_handler))
         .nest("/api/v1", api)
         .fallback(not_found)
+        .with_state(state)
+        .merge(portal)
         .layer(middleware::from_fn(json_method_not_allowed))
         .layer(middleware::from_fn(trace_request))
-        .with_state(state)
 }
 
 // ---- errors ----
@@ -301,23 +296,40 @@ async fn trace_request(req: Request, next: Next) -> Response {
 
 // ---- authentication ----
 
-/// An organizer authenticated by `Authorization: Bearer <token>` or the sign-in cookie.
+/// An organizer authenticated by `Authorization: Bearer <token>`, or by the portal's session
+/// cookie — then a state-changing request must pass the CSRF check (`pont_portal::auth`).
 pub(crate) struct Authed(pub(crate) Organizer);
 
 impl FromRequestParts<AppState> for Authed {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let token = bearer_token(parts)?
-            .or_else(|| cookie(parts, TOKEN_COOKIE))
+        if let Some(token) = bearer_token(parts)? {
+            return state
+                .db(move |store| store.authenticate(&token))
+                .await?
+                .map(Self)
+                .ok_or_else(|| ApiError::unauthorized("invalid or revoked token"));
+        }
+        let session = state
+            .inner
+            .portal
+            .session(&parts.headers)
+            .await
             .ok_or_else(|| {
-                ApiError::unauthorized("missing token: send Authorization: Bearer <token>")
+                ApiError::unauthorized(
+                    "missing token: send Authorization: Bearer <token>, or sign in",
+                )
             })?;
-        state
-            .db(move |store| store.authenticate(&token))
-            .await?
-            .map(Self)
-            .ok_or_else(|| ApiError::unauthorized("invalid or revoked token"))
+        if !pont_portal::auth::api_request_ok(&parts.method, &parts.headers, &session.csrf) {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "csrf_failed",
+                "a request authenticated by the session cookie must come from this site's \
+                 pages (Origin) or carry X-CSRF-Token",
+            ));
+        }
+        Ok(Self(session.account.organizer()))
     }
 }
 
@@ -341,62 +353,57 @@ fn bearer_token(parts: &Parts) -> Result<Option<String>, ApiError> {
     }
 }
 
-fn cookie(parts: &Parts, name: &str) -> Option<String> {
-    parts
-        .headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_owned())
-        .filter(|v| !v.is_empty())
+// ---- accounts ----
+
+fn account_json(account: &Account) -> Value {
+    json!({
+        "id": account.id.0,
+        "name": account.name,
+        "email": account.email,
+        "role": account.role.as_str(),
+    })
+}
+
+/// `GET /api/v1/me`.
+async fn me(State(state): State<AppState>, Authed(who): Authed) -> Result<Json<Value>, ApiError> {
+    let account = state
+        .db(move |s| s.account(who.id))
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("this account no longer exists"))?;
+    Ok(Json(account_json(&account)))
 }
 
 #[derive(Debug, Deserialize)]
-struct SigninQuery {
-    token: Option<String>,
+struct AccountsQuery {
+    #[serde(default)]
+    q: String,
 }
 
-/// `GET /signin?token=...`: checks the token, keeps it in an HttpOnly cookie, goes to `/`.
-async fn signin(
+/// Most accounts one search returns: a picker's list, not an export.
+const MAX_ACCOUNTS_LISTED: usize = 50;
+
+/// `GET /api/v1/accounts?q=`: accounts that have signed in, matched on name or e-mail.
+async fn accounts(
     State(state): State<AppState>,
-    query: Result<Query<SigninQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Response, ApiError> {
-    let token = query
-        .ok()
-        .and_then(|Query(q)| q.token)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| ApiError::unauthorized("missing token parameter"))?;
-    // Tokens are `pont_` + hex, so they need no cookie quoting; anything else is not a token.
-    if !token
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'_')
-    {
-        return Err(ApiError::unauthorized("invalid token"));
+    _who: Authed,
+    query: Result<Query<AccountsQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(query) = query
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()))?;
+    if query.q.chars().count() > 200 {
+        return Err(ApiError::invalid(
+            "invalid_query",
+            "q is at most 200 characters",
+        ));
     }
-    let check = token.clone();
-    if state.db(move |s| s.authenticate(&check)).await?.is_none() {
-        return Err(ApiError::unauthorized("invalid or revoked token"));
-    }
-    let cookie = format!(
-        "{TOKEN_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
-        30 * 24 * 3600
-    );
-    let mut response = Redirect::to("/").into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::SET_COOKIE,
-        HeaderValue::from_str(&cookie).map_err(|e| ApiError::internal(e.to_string()))?,
-    );
-    // The token was in the URL: keep it out of caches and Referer headers.
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    Ok(response)
+    let found = state
+        .db(move |s| s.search_accounts(&query.q, MAX_ACCOUNTS_LISTED))
+        .await?;
+    let list: Vec<Value> = found
+        .iter()
+        .map(|a| json!({ "id": a.id.0, "name": a.name, "email": a.email }))
+        .collect();
+    Ok(Json(json!({ "accounts": list })))
 }
 
 // ---- health and metrics ----

@@ -113,6 +113,8 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     let signin_token = if store.organizer_count()? == 0 {
         let now = http::unix_now();
         let organizer = store.create_organizer(DEFAULT_ORGANIZER, now)?;
+        // Whoever started the server first is its administrator.
+        store.set_role(organizer.id, pont_meet::Role::Admin)?;
         Some(store.create_token(organizer.id, now)?)
     } else {
         None
@@ -176,8 +178,23 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         .clone()
         .unwrap_or_else(|| format!("http://{}", host_port(http_addr, settings.public_ip)));
     let sip_host = sip_host(&settings, sip_addr, &public_url);
+    let store = pont_portal::SharedStore::new(store);
+    let portal = pont_portal::Portal::new(
+        store.clone(),
+        pont_portal::PortalConfig {
+            public_url: public_url.clone(),
+            sip_host: sip_host.clone(),
+            oidc: settings.oidc.clone(),
+            sessions: pont_portal::DEFAULT_SESSION_LIMITS,
+        },
+    )
+    .map_err(|e| anyhow::anyhow!("[oidc]: {e}"))?;
+    if let Some(oidc) = &settings.oidc {
+        info!(issuer = %oidc.issuer, "sign-in by OpenID Connect");
+    }
     let state = http::AppState::new(
         store,
+        portal,
         media,
         public_url.clone(),
         sip_host,

@@ -1,21 +1,17 @@
-//! The web client: the home page and the meeting page, plain HTML/CSS/JS embedded in the
-//! binary (`include_str!`), no build step. `assets/room.js` speaks `docs/signalling.md`.
+//! The web client's meeting page, plain HTML/CSS/JS embedded in the binary (`include_str!`),
+//! no build step. `assets/room.js` speaks `docs/signalling.md`; its strings come from the
+//! portal's catalogues (`i18n.js` is generated from them at start). The home page is the
+//! portal's (`pont-portal`).
 
 use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::http::header::{self, HeaderValue};
 use axum::response::{Html, IntoResponse, Response};
 
-const INDEX_HTML: &str = include_str!("../assets/index.html");
 const ROOM_HTML: &str = include_str!("../assets/room.html");
 const ROOM_JS: &str = include_str!("../assets/room.js");
 const ROOM_CSS: &str = include_str!("../assets/room.css");
 const I18N_JS: &str = include_str!("../assets/i18n.js");
-
-/// `GET /`: join by room number, in French or English.
-pub(crate) async fn index() -> Html<&'static str> {
-    Html(INDEX_HTML)
-}
 
 /// The meeting page for `room`; `known` is whether the meet store has it.
 pub(crate) fn room_page(room: &str, known: bool) -> Html<String> {
@@ -51,10 +47,41 @@ fn notice_wav(lang: pont_ivr::Language) -> Response {
         .into_response()
 }
 
+/// `assets/i18n.js` with both languages' `meeting-*` messages, built once.
+fn i18n_js() -> Response {
+    static JS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let js = JS.get_or_init(|| {
+        let catalog = pont_portal::Catalog::new();
+        let strings: serde_json::Map<String, serde_json::Value> = pont_portal::Lang::ALL
+            .iter()
+            .map(|lang| {
+                let map = catalog.browser_strings(*lang);
+                (lang.code().to_owned(), serde_json::json!(map))
+            })
+            .collect();
+        // JSON is a JavaScript expression; `</` is escaped so no string can end a script.
+        let json = serde_json::Value::Object(strings)
+            .to_string()
+            .replace("</", "<\\/");
+        I18N_JS.replace("/*STRINGS*/", &json)
+    });
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/javascript; charset=utf-8"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        js.clone(),
+    )
+        .into_response()
+}
+
 pub(crate) async fn asset(Path(file): Path<String>) -> Response {
     let (body, mime) = match file.as_str() {
         "room.js" => (ROOM_JS, "text/javascript; charset=utf-8"),
-        "i18n.js" => (I18N_JS, "text/javascript; charset=utf-8"),
+        "i18n.js" => return i18n_js(),
         "room.css" => (ROOM_CSS, "text/css; charset=utf-8"),
         "recorded-en.wav" => return notice_wav(pont_ivr::Language::En),
         "recorded-fr.wav" => return notice_wav(pont_ivr::Language::Fr),
