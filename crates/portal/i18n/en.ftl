@@ -90,6 +90,26 @@ accounts-count = { $count ->
    *[other] { $count } accounts.
 }
 
+## Recordings
+recordings-lead = The meetings you recorded. They stay private until you publish them.
+recordings-none = You have no recording yet. Start one from a meeting's page or with the API.
+recording-interrupted = interrupted
+col-title = Title
+col-recorded = Recorded
+col-duration = Duration
+col-status = Status
+col-visibility = Visibility
+col-download = Download
+status-recording = recording
+status-processing = processing
+status-pending_validation = to validate
+visibility-private = private
+visibility-organizers = organizers
+visibility-public = public
+public-lead = Recordings your institution chose to publish: anyone may watch them, no account needed.
+public-none = No recording has been published yet.
+calendar-lead = Your planned meetings by date (times in UTC).
+
 ## Errors
 error-forbidden-title = Not allowed
 error-csrf = This form was not sent from this site's page, so nothing was changed. Reload the page and try again.

@@ -90,6 +90,26 @@ accounts-count = { $count ->
    *[other] { $count } comptes.
 }
 
+## Enregistrements
+recordings-lead = Les réunions que vous avez enregistrées. Elles restent privées tant que vous ne les publiez pas.
+recordings-none = Vous n'avez encore aucun enregistrement. Lancez-en un depuis la page d'une réunion ou avec l'API.
+recording-interrupted = interrompu
+col-title = Titre
+col-recorded = Enregistré le
+col-duration = Durée
+col-status = État
+col-visibility = Visibilité
+col-download = Télécharger
+status-recording = en cours
+status-processing = en traitement
+status-pending_validation = à valider
+visibility-private = privé
+visibility-organizers = organisateurs
+visibility-public = public
+public-lead = Les enregistrements que votre établissement a choisi de publier : chacun peut les regarder, sans compte.
+public-none = Aucun enregistrement n'a encore été publié.
+calendar-lead = Vos réunions planifiées, par date (heures UTC).
+
 ## Erreurs
 error-forbidden-title = Action non autorisée
 error-csrf = Ce formulaire n'a pas été envoyé depuis une page de ce site : rien n'a été modifié. Rechargez la page et réessayez.

@@ -46,6 +46,9 @@ pub fn router(portal: Portal) -> Router {
         .route("/meetings", get(meetings_page))
         .route("/meetings/instant", post(instant_meeting))
         .route("/admin/accounts", get(accounts_page))
+        .route("/recordings", get(recordings_page))
+        .route("/recordings/public", get(public_page))
+        .route("/calendar", get(calendar_page))
         .route("/assets/portal.css", get(css))
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .with_state(portal)
@@ -123,6 +126,38 @@ struct AccountsPage<'a> {
     l: Layout<'a>,
     count_text: String,
     accounts: Vec<AccountView>,
+}
+
+struct RecordingView {
+    id: i64,
+    title: String,
+    when: String,
+    room: String,
+    duration: String,
+    status: String,
+    visibility: String,
+    interrupted: bool,
+    downloadable: bool,
+}
+
+#[derive(Template)]
+#[template(path = "recordings.html")]
+struct RecordingsPage<'a> {
+    l: Layout<'a>,
+    recordings: Vec<RecordingView>,
+}
+
+#[derive(Template)]
+#[template(path = "public.html")]
+struct PublicPage<'a> {
+    l: Layout<'a>,
+}
+
+#[derive(Template)]
+#[template(path = "calendar.html")]
+struct CalendarPage<'a> {
+    l: Layout<'a>,
+    days: Vec<(String, Vec<MeetingView>)>,
 }
 
 #[derive(Template)]
@@ -845,6 +880,86 @@ async fn accounts_page(
     )
 }
 
+/// `GET /recordings`: the recordings the signed-in organizer owns.
+async fn recordings_page(
+    State(portal): State<Portal>,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
+) -> Response {
+    let ctx = Ctx::of(&portal, &headers, &uri).await;
+    let Some(session) = &ctx.session else {
+        return ctx.sign_in_first();
+    };
+    let me = session.account.id;
+    let all = match portal.store().run(|s| s.recordings()).await {
+        Ok(all) => all,
+        Err(e) => return ctx.store_failed(&portal, &e),
+    };
+    let l = ctx.layout(&portal, "recordings");
+    let recordings = all
+        .iter()
+        .filter(|r| r.owner == Some(me))
+        .map(|r| {
+            let secs = r.duration_ms / 1000;
+            RecordingView {
+                id: r.id.0,
+                title: r.title.clone(),
+                when: short_time(r.started_at),
+                room: r.room.0.to_string(),
+                duration: format!("{}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60),
+                status: l.t.get(&format!("status-{}", r.status.as_str())),
+                visibility: l.t.get(&format!("visibility-{}", r.visibility.as_str())),
+                interrupted: r.interrupted,
+                downloadable: r.status == pont_meet::RecordingStatus::PendingValidation,
+            }
+        })
+        .collect();
+    render(StatusCode::OK, &RecordingsPage { l, recordings })
+}
+
+/// `GET /recordings/public`: open to everyone. Publication (validation) comes with the
+/// recording store's workflow; until then nothing is published, and the page says so.
+async fn public_page(
+    State(portal): State<Portal>,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
+) -> Response {
+    let ctx = Ctx::of(&portal, &headers, &uri).await;
+    let l = ctx.layout(&portal, "public");
+    render(StatusCode::OK, &PublicPage { l })
+}
+
+/// `GET /calendar`: the organizer's scheduled meetings by day (UTC), from today.
+async fn calendar_page(
+    State(portal): State<Portal>,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
+) -> Response {
+    let ctx = Ctx::of(&portal, &headers, &uri).await;
+    let Some(session) = &ctx.session else {
+        return ctx.sign_in_first();
+    };
+    let id = session.account.id;
+    let list = match portal.store().run(move |st| st.meetings_of(id, 500)).await {
+        Ok(list) => list,
+        Err(e) => return ctx.store_failed(&portal, &e),
+    };
+    let l = ctx.layout(&portal, "calendar");
+    let now = unix_now();
+    let mut planned: Vec<&Meeting> = list.iter().filter(|m| upcoming(m, now)).collect();
+    planned.sort_by_key(|m| m.start_at);
+    let mut days: Vec<(String, Vec<MeetingView>)> = Vec::new();
+    for m in planned {
+        let day = pont_meet::rfc3339::format_utc(m.start_at.unwrap_or(now))[..10].to_owned();
+        let view = meeting_view(m, &l.t);
+        match days.last_mut() {
+            Some((d, v)) if *d == day => v.push(view),
+            _ => days.push((day, vec![view])),
+        }
+    }
+    render(StatusCode::OK, &CalendarPage { l, days })
+}
+
 fn short_time(unix: i64) -> String {
     let iso = pont_meet::rfc3339::format_utc(unix);
     format!("{} {} UTC", &iso[..10], &iso[11..16])
@@ -907,6 +1022,32 @@ mod tests {
             let have: BTreeSet<String> = catalog.ids(lang).into_iter().collect();
             let missing: Vec<_> = used.difference(&have).collect();
             assert!(missing.is_empty(), "{}.ftl lacks {missing:?}", lang.code());
+        }
+    }
+
+    #[test]
+    fn every_recording_status_and_visibility_has_its_words() {
+        use pont_meet::{RecordingStatus, Visibility};
+        let catalog = Catalog::new();
+        for lang in Lang::ALL {
+            let ids = catalog.ids(lang);
+            let statuses = [
+                RecordingStatus::Recording,
+                RecordingStatus::Processing,
+                RecordingStatus::PendingValidation,
+            ];
+            for status in statuses {
+                let id = format!("status-{}", status.as_str());
+                assert!(ids.contains(&id), "{}: {id}", lang.code());
+            }
+            for v in [
+                Visibility::Private,
+                Visibility::Organizers,
+                Visibility::Public,
+            ] {
+                let id = format!("visibility-{}", v.as_str());
+                assert!(ids.contains(&id), "{}: {id}", lang.code());
+            }
         }
     }
 
