@@ -13,7 +13,7 @@ use axum::http::request::Parts;
 use axum::http::{Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
 use axum::{Json, Router};
 use pont_meet::{
     Account, Category, MeetError, Meeting, MeetingId, MeetingKind, NewMeeting, Organizer, Pin,
@@ -23,12 +23,16 @@ use pont_types::RoomId;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tracing::{Instrument as _, debug, error, info_span};
+use utoipa::{OpenApi as _, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use pont_portal::{Portal, SharedStore};
 
 use crate::config::DialinConfig;
 use crate::media::{MediaGone, MediaHandle};
 use crate::metrics;
+use crate::openapi::ErrorBody;
 use crate::recording::Recordings;
 use crate::recordings_api;
 
@@ -124,23 +128,24 @@ impl AppState {
 }
 
 pub(crate) fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/meetings", post(create_meeting))
-        .route("/meetings/instant", post(create_instant_meeting))
-        .route("/meetings/{id}", get(get_meeting))
-        .route("/rooms/{room}", get(get_room))
-        .route("/rooms/{room}/ws", get(crate::signalling::ws_handler))
-        .route("/rooms/{room}/recording", post(recordings_api::control))
-        .route("/rooms/{room}/lock", post(lock_room))
-        .route("/recordings", get(recordings_api::list))
-        .route(
-            "/recordings/{id}",
-            get(recordings_api::get_one).patch(recordings_api::patch),
-        )
-        .route("/recordings/{id}/download", get(recordings_api::download))
-        .route("/me", get(me))
-        .route("/accounts", get(accounts))
-        .fallback(not_found);
+    // The API's routes only through `routes!`: each one's path and method come from its
+    // `#[utoipa::path]`, so the OpenAPI document lists exactly what is served.
+    let (api, doc) = OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
+        .routes(routes!(create_meeting))
+        .routes(routes!(create_instant_meeting))
+        .routes(routes!(get_meeting))
+        .routes(routes!(get_room))
+        .routes(routes!(crate::signalling::ws_handler))
+        .routes(routes!(recordings_api::control))
+        .routes(routes!(lock_room))
+        .routes(routes!(recordings_api::list))
+        .routes(routes!(recordings_api::get_one, recordings_api::patch))
+        .routes(routes!(recordings_api::download))
+        .routes(routes!(me))
+        .routes(routes!(accounts))
+        .routes(routes!(crate::openapi::openapi_json))
+        .split_for_parts();
+    crate::openapi::publish(&doc);
     let portal = pont_portal::router(state.inner.portal.clone());
     Router::new()
         .route("/join", get(join))
@@ -148,7 +153,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/assets/{file}", get(crate::web::asset))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_handler))
-        .nest("/api/v1", api)
+        .merge(api)
         .fallback(not_found)
         .with_state(state)
         .merge(portal)
@@ -365,6 +370,8 @@ fn account_json(account: &Account) -> Value {
 }
 
 /// `GET /api/v1/me`.
+#[utoipa::path(get, path = "/api/v1/me", tag = "accounts", security(("bearer" = []), ("session" = [])),
+    responses((status = 200, description = "The account: {id, name, email, role}", body = serde_json::Value), (status = 401, description = "No or a bad token or session", body = ErrorBody)))]
 async fn me(State(state): State<AppState>, Authed(who): Authed) -> Result<Json<Value>, ApiError> {
     let account = state
         .db(move |s| s.account(who.id))
@@ -383,6 +390,9 @@ struct AccountsQuery {
 const MAX_ACCOUNTS_LISTED: usize = 50;
 
 /// `GET /api/v1/accounts?q=`: accounts that have signed in, matched on name or e-mail.
+#[utoipa::path(get, path = "/api/v1/accounts", tag = "accounts", security(("bearer" = []), ("session" = [])),
+    params(("q" = Option<String>, Query, description = "Part of a name or e-mail")),
+    responses((status = 200, description = "{\"accounts\": [{id, name, email}]}", body = serde_json::Value), (status = 401, description = "No or a bad token or session", body = ErrorBody), (status = 422, description = "A field with a value the API does not accept", body = ErrorBody)))]
 async fn accounts(
     State(state): State<AppState>,
     _who: Authed,
@@ -435,7 +445,7 @@ async fn metrics_handler(State(state): State<AppState>) -> Result<Response, ApiE
 
 // ---- API ----
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct InstantMeetingRequest {
     subject: String,
@@ -446,7 +456,7 @@ struct InstantMeetingRequest {
 
 /// `POST /api/v1/meetings`. Only the types are checked here; [`ScheduledMeetingRequest::validate`]
 /// checks the values, so each field gets its own error code.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct ScheduledMeetingRequest {
     subject: String,
@@ -456,6 +466,7 @@ struct ScheduledMeetingRequest {
     /// Minutes, 1..=[`MAX_DURATION_MINUTES`]; a JSON number so that `1.5` is an
     /// `invalid_duration` rather than a type error.
     #[serde(default)]
+    #[schema(value_type = Option<u32>)]
     duration: Option<serde_json::Number>,
     /// `"video"` (default) or `"audio"`.
     #[serde(default)]
@@ -592,7 +603,7 @@ fn looks_like_email(address: &str) -> bool {
         && !address.chars().any(|c| c.is_whitespace() || c.is_control())
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct DialIn {
     sip_uri: String,
     user: String,
@@ -600,7 +611,7 @@ struct DialIn {
     instructions: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct MeetingBody {
     id: i64,
     subject: String,
@@ -663,6 +674,9 @@ impl AppState {
 }
 
 /// `POST /api/v1/meetings/instant` `{"subject": "..."}` → 201 with the meeting.
+#[utoipa::path(post, path = "/api/v1/meetings/instant", tag = "meetings", security(("bearer" = []), ("session" = [])),
+    request_body = InstantMeetingRequest,
+    responses((status = 201, description = "The meeting, with its room number, web link and dial-in", body = MeetingBody), (status = 400, description = "The body is not JSON", body = ErrorBody), (status = 401, description = "No or a bad token or session", body = ErrorBody), (status = 403, description = "A cookie-borne change without Origin or X-CSRF-Token (csrf_failed)", body = ErrorBody), (status = 422, description = "A field with a value the API does not accept", body = ErrorBody)))]
 async fn create_instant_meeting(
     State(state): State<AppState>,
     Authed(organizer): Authed,
@@ -685,6 +699,9 @@ async fn create_instant_meeting(
 
 /// `POST /api/v1/meetings` (subject, start, duration, category, recording, pin, invitees,
 /// recurrence) → 201 with the meeting and its new room.
+#[utoipa::path(post, path = "/api/v1/meetings", tag = "meetings", security(("bearer" = []), ("session" = [])),
+    request_body = ScheduledMeetingRequest,
+    responses((status = 201, description = "The meeting, with its room number, web link and dial-in", body = MeetingBody), (status = 400, description = "The body is not JSON", body = ErrorBody), (status = 401, description = "No or a bad token or session", body = ErrorBody), (status = 403, description = "A cookie-borne change without Origin or X-CSRF-Token (csrf_failed)", body = ErrorBody), (status = 422, description = "A field with a value the API does not accept", body = ErrorBody)))]
 async fn create_meeting(
     State(state): State<AppState>,
     Authed(organizer): Authed,
@@ -702,6 +719,9 @@ async fn create_meeting(
 
 /// `GET /api/v1/meetings/{id}` → the meeting, for the organizer who created it; anyone else
 /// gets the same 404 as for a meeting that does not exist.
+#[utoipa::path(get, path = "/api/v1/meetings/{id}", tag = "meetings", security(("bearer" = []), ("session" = [])),
+    params(("id" = i64, Path, description = "The meeting's id")),
+    responses((status = 200, description = "The meeting", body = MeetingBody), (status = 401, description = "No or a bad token or session", body = ErrorBody), (status = 404, description = "No such meeting of yours (meeting_not_found)", body = ErrorBody)))]
 async fn get_meeting(
     State(state): State<AppState>,
     Authed(organizer): Authed,
@@ -721,6 +741,9 @@ async fn get_meeting(
 }
 
 /// `GET /api/v1/rooms/{room}` → the room's participants, active speaker and recording state.
+#[utoipa::path(get, path = "/api/v1/rooms/{room}", tag = "rooms", security(("bearer" = []), ("session" = [])),
+    params(("room" = u64, Path, description = "The room number")),
+    responses((status = 200, description = "participants, active_speaker, recording, locked", body = serde_json::Value), (status = 401, description = "No or a bad token or session", body = ErrorBody), (status = 404, description = "No such room (room_not_found)", body = ErrorBody)))]
 async fn get_room(
     State(state): State<AppState>,
     _organizer: Authed,
@@ -758,6 +781,10 @@ async fn get_room(
 /// `POST /api/v1/rooms/{room}/lock` `{"locked": true|false}` → 200 `{"room_number", "locked"}`.
 /// A locked room lets nobody new in (web 'room_locked', SIP 480, dial-in hung up); those in
 /// it stay.
+#[utoipa::path(post, path = "/api/v1/rooms/{room}/lock", tag = "rooms", security(("bearer" = []), ("session" = [])),
+    params(("room" = u64, Path, description = "The room number")),
+    request_body(content = serde_json::Value, description = "{\"locked\": true|false}"),
+    responses((status = 200, description = "{room_number, locked}", body = serde_json::Value), (status = 401, description = "No or a bad token or session", body = ErrorBody), (status = 403, description = "A cookie-borne change without Origin or X-CSRF-Token (csrf_failed)", body = ErrorBody), (status = 404, description = "No such room (room_not_found)", body = ErrorBody), (status = 422, description = "A field with a value the API does not accept", body = ErrorBody)))]
 async fn lock_room(
     State(state): State<AppState>,
     _organizer: Authed,

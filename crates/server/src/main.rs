@@ -10,6 +10,7 @@ mod config;
 mod http;
 mod media;
 mod metrics;
+mod openapi;
 mod recording;
 mod recordings_api;
 mod rtp_leg;

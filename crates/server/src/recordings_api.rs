@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
 
 use crate::http::{ApiError, AppState, Authed};
+use crate::openapi::ErrorBody;
 use crate::recording::{Action, ControlError};
 
 /// Longest recording title accepted.
@@ -34,6 +35,11 @@ impl From<ControlError> for ApiError {
 
 /// `POST /api/v1/rooms/{room}/recording` `{"action": "start"|"pause"|"resume"|"stop"}` →
 /// 200 with the room's recording state.
+#[utoipa::path(post, path = "/api/v1/rooms/{room}/recording", tag = "rooms", security(("bearer" = []), ("session" = [])),
+    params(("room" = u64, Path, description = "The room number")),
+    request_body(content = serde_json::Value, description = "{\"action\": \"start\"|\"pause\"|\"resume\"|\"stop\"}"),
+    responses((status = 200, description = "The room's recording state", body = serde_json::Value), (status = 401, description = "No or a bad token or session", body = ErrorBody), (status = 403, description = "A cookie-borne change without Origin or X-CSRF-Token (csrf_failed)", body = ErrorBody), (status = 404, description = "No such room (room_not_found)", body = ErrorBody),
+        (status = 409, description = "The command does not apply now (wrong_state)", body = ErrorBody), (status = 422, description = "A field with a value the API does not accept", body = ErrorBody)))]
 pub(crate) async fn control(
     State(state): State<AppState>,
     Authed(organizer): Authed,
@@ -116,6 +122,8 @@ async fn load(state: &AppState, id: &str, who: &Organizer) -> Result<Recording, 
 }
 
 /// `GET /api/v1/recordings`: the recordings this organizer may see, newest first.
+#[utoipa::path(get, path = "/api/v1/recordings", tag = "recordings", security(("bearer" = []), ("session" = [])),
+    responses((status = 200, description = "{\"recordings\": [...]}, newest first", body = serde_json::Value), (status = 401, description = "No or a bad token or session", body = ErrorBody)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     Authed(organizer): Authed,
@@ -134,6 +142,8 @@ pub(crate) async fn list(
 }
 
 /// `GET /api/v1/recordings/{id}`.
+#[utoipa::path(get, path = "/api/v1/recordings/{id}", tag = "recordings", security(("bearer" = []), ("session" = [])), params(("id" = i64, Path, description = "The recording's id")),
+    responses((status = 200, description = "The recording", body = serde_json::Value), (status = 401, description = "No or a bad token or session", body = ErrorBody), (status = 404, description = "No such recording, or not visible to you (recording_not_found)", body = ErrorBody)))]
 pub(crate) async fn get_one(
     State(state): State<AppState>,
     Authed(organizer): Authed,
@@ -145,6 +155,10 @@ pub(crate) async fn get_one(
 
 /// `PATCH /api/v1/recordings/{id}` `{"title"?: "...", "visibility"?: "private"|"organizers"|"public"}`
 /// (owner only).
+#[utoipa::path(patch, path = "/api/v1/recordings/{id}", tag = "recordings", security(("bearer" = []), ("session" = [])), params(("id" = i64, Path, description = "The recording's id")),
+    request_body(content = serde_json::Value, description = "{\"title\"?, \"visibility\"?: \"private\"|\"organizers\"|\"public\"}"),
+    responses((status = 200, description = "The recording, changed", body = serde_json::Value), (status = 401, description = "No or a bad token or session", body = ErrorBody),
+        (status = 403, description = "Not the owner (forbidden), or csrf_failed", body = ErrorBody), (status = 404, description = "No such recording, or not visible to you (recording_not_found)", body = ErrorBody), (status = 422, description = "A field with a value the API does not accept", body = ErrorBody)))]
 pub(crate) async fn patch(
     State(state): State<AppState>,
     Authed(organizer): Authed,
@@ -241,6 +255,12 @@ fn parse_range(header: Option<&str>, len: u64) -> RangeAsk {
 }
 
 /// `GET /api/v1/recordings/{id}/download`: the file, `Range` answered with 206 (or 416).
+#[utoipa::path(get, path = "/api/v1/recordings/{id}/download", tag = "recordings", security(("bearer" = []), ("session" = [])),
+    params(("id" = i64, Path, description = "The recording's id"),
+        ("Range" = Option<String>, Header, description = "One byte range, e.g. bytes=0-1023")),
+    responses((status = 200, description = "The whole file (video/mp4)", content_type = "video/mp4"),
+        (status = 206, description = "The asked range", content_type = "video/mp4"), (status = 401, description = "No or a bad token or session", body = ErrorBody), (status = 404, description = "No such recording, or not visible to you (recording_not_found)", body = ErrorBody),
+        (status = 416, description = "A range outside the file (range_not_satisfiable)", body = ErrorBody)))]
 pub(crate) async fn download(
     State(state): State<AppState>,
     Authed(organizer): Authed,

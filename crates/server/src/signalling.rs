@@ -50,6 +50,9 @@ fn error(code: &str, message: impl Into<String>) -> Value {
 }
 
 /// `GET /api/v1/rooms/{room}/ws`: upgrades to the signalling WebSocket.
+#[utoipa::path(get, path = "/api/v1/rooms/{room}/ws", tag = "rooms",
+    params(("room" = u64, Path, description = "The room number")),
+    responses((status = 101, description = "The signalling WebSocket of docs/signalling.md (no token: participants)")))]
 pub(crate) async fn ws_handler(
     State(state): State<AppState>,
     Path(room): Path<String>,
