@@ -145,3 +145,5 @@ meeting-error = Error
 meeting-insecure = Camera and microphone need HTTPS (or http://localhost).
 meeting-recording_storage_full = Recording stopped: the recording storage is full. What was recorded is kept.
 meeting-recording_storage_error = Recording stopped: the recording could not be written. What was recorded is kept.
+meeting-recording = Recording
+meeting-language = Language

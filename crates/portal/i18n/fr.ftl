@@ -145,3 +145,5 @@ meeting-error = Erreur
 meeting-insecure = La caméra et le micro exigent HTTPS (ou http://localhost).
 meeting-recording_storage_full = Enregistrement arrêté : l'espace de stockage est plein. Ce qui a été enregistré est conservé.
 meeting-recording_storage_error = Enregistrement arrêté : l'écriture a échoué. Ce qui a été enregistré est conservé.
+meeting-recording = Enregistrement
+meeting-language = Langue

@@ -21,6 +21,7 @@
       document.documentElement.lang = lang;
       for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = api.t(el.dataset.i18n);
       for (const el of document.querySelectorAll("[data-i18n-ph]")) el.placeholder = api.t(el.dataset.i18nPh);
+      for (const el of document.querySelectorAll("[data-i18n-label]")) el.setAttribute("aria-label", api.t(el.dataset.i18nLabel));
       const sel = document.getElementById("lang");
       if (sel) { sel.value = lang; sel.onchange = () => api.set(sel.value); }
       if (api.onchange) api.onchange();

@@ -96,3 +96,54 @@ pub(crate) async fn asset(Path(file): Path<String>) -> Response {
     )
         .into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every string the meeting page names (`data-i18n*` in its HTML, `t("…")` in its script)
+    /// is a `meeting-*` message of both catalogues.
+    #[test]
+    fn the_meeting_page_finds_its_strings_in_both_catalogues() {
+        let catalog = pont_portal::Catalog::new();
+        let mut keys = Vec::new();
+        for marker in ["data-i18n=\"", "data-i18n-label=\"", "data-i18n-ph=\""] {
+            for (i, _) in ROOM_HTML.match_indices(marker) {
+                let rest = &ROOM_HTML[i + marker.len()..];
+                keys.push(rest.split('"').next().unwrap().to_owned());
+            }
+        }
+        for (i, _) in ROOM_JS.match_indices("t(\"") {
+            let rest = &ROOM_JS[i + 3..];
+            let key = rest.split('"').next().unwrap();
+            if key.chars().all(|c| c.is_ascii_lowercase() || c == '_') && key.contains('_') {
+                keys.push(key.to_owned());
+            }
+        }
+        keys.extend(["you", "rejoin", "unmute_mic", "start_camera"].map(String::from));
+        assert!(keys.len() > 10, "{keys:?}");
+        for lang in pont_portal::Lang::ALL {
+            let strings = catalog.browser_strings(lang);
+            let missing: Vec<_> = keys.iter().filter(|k| !strings.contains_key(*k)).collect();
+            assert!(missing.is_empty(), "{}: {missing:?}", lang.code());
+        }
+        // No words of its own: the text between tags is empty but for the brand, marks and
+        // the language menu (each language in its own name).
+        let mut text = String::new();
+        let mut in_tag = false;
+        for c in ROOM_HTML.chars() {
+            match c {
+                '<' => in_tag = true,
+                '>' => in_tag = false,
+                _ if !in_tag => text.push(c),
+                _ => {}
+            }
+        }
+        let words: Vec<&str> = text
+            .split_whitespace()
+            .filter(|w| !["pont", "●", "{{ROOM}}", "EnglishFrançais", "·"].contains(w))
+            .filter(|w| !w.starts_with("pont"))
+            .collect();
+        assert!(words.is_empty(), "{words:?}");
+    }
+}
