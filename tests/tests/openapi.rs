@@ -19,6 +19,7 @@ const CONTRACT: &[(&str, &str)] = &[
     ("post", "/api/v1/meetings/instant"),
     ("get", "/api/v1/meetings/{id}"),
     ("get", "/api/v1/openapi.json"),
+    ("get", "/api/v1/public/recordings"),
     ("get", "/api/v1/recordings"),
     ("get", "/api/v1/recordings/{id}"),
     ("patch", "/api/v1/recordings/{id}"),

@@ -154,6 +154,41 @@ impl Store {
             .transpose()
     }
 
+    /// The account with this e-mail (case-insensitive), if exactly one has it.
+    pub fn account_by_email(&self, email: &str) -> Result<Option<Account>, MeetError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM organizers WHERE email = ?1 COLLATE NOCASE LIMIT 2"
+        ))?;
+        let found: Vec<Account> = stmt
+            .query_map(params![email.trim()], account_row)?
+            .map(|r| r?)
+            .collect::<Result<_, _>>()?;
+        Ok(match <[Account; 1]>::try_from(found) {
+            Ok([one]) => Some(one),
+            Err(_) => None,
+        })
+    }
+
+    /// The one account that has signed in whose e-mail, else whose name, is `text`
+    /// (case-insensitive): what a person types to name someone.
+    pub fn find_account(&self, text: &str) -> Result<Option<Account>, MeetError> {
+        if let Some(a) = self.account_by_email(text)? {
+            return Ok(Some(a));
+        }
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM organizers
+             WHERE name = ?1 COLLATE NOCASE AND last_seen_at IS NOT NULL LIMIT 2"
+        ))?;
+        let found: Vec<Account> = stmt
+            .query_map(params![text.trim()], account_row)?
+            .map(|r| r?)
+            .collect::<Result<_, _>>()?;
+        Ok(match <[Account; 1]>::try_from(found) {
+            Ok([one]) => Some(one),
+            Err(_) => None,
+        })
+    }
+
     /// Accounts that have signed in, matched on name or e-mail (case-insensitive substring;
     /// every account when `query` is empty), by name, at most `limit`.
     pub fn search_accounts(&self, query: &str, limit: usize) -> Result<Vec<Account>, MeetError> {

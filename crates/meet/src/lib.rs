@@ -21,7 +21,8 @@ pub use accounts::{
     Account, LOGIN_ATTEMPT_SECS, LoginAttempt, OidcIdentity, Role, Session, SessionLimits,
 };
 pub use recordings::{
-    ClosedRecording, NewRecording, Recording, RecordingId, RecordingStatus, Visibility,
+    ClosedRecording, MAX_DESCRIPTION_CHARS, MAX_TITLE_CHARS, NewRecording, Recording,
+    RecordingChange, RecordingId, RecordingStatus, Trim, Visibility,
 };
 pub use store::{
     Category, Meeting, MeetingId, MeetingKind, NewMeeting, Organizer, OrganizerId, Recurrence,
@@ -51,6 +52,9 @@ pub enum MeetError {
     /// The room number range is empty or outside 1..=u32::MAX.
     #[error("invalid room number range {lo}..={hi}")]
     InvalidRange { lo: u64, hi: u64 },
+    /// A recording still being written cannot be validated.
+    #[error("the recording is not complete yet")]
+    NotComplete,
     /// A stored value is not one this build understands.
     #[error("corrupt row: {0}")]
     Corrupt(&'static str),

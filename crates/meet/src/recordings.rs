@@ -21,6 +21,8 @@ pub enum RecordingStatus {
     Processing,
     /// Complete, waiting for the organizer to validate it for publication.
     PendingValidation,
+    /// Validated by its owner: it has a watch link and a download link.
+    Validated,
 }
 
 impl RecordingStatus {
@@ -29,6 +31,7 @@ impl RecordingStatus {
             Self::Recording => "recording",
             Self::Processing => "processing",
             Self::PendingValidation => "pending_validation",
+            Self::Validated => "validated",
         }
     }
 
@@ -37,6 +40,7 @@ impl RecordingStatus {
             "recording" => Ok(Self::Recording),
             "processing" => Ok(Self::Processing),
             "pending_validation" => Ok(Self::PendingValidation),
+            "validated" => Ok(Self::Validated),
             _ => Err(MeetError::Corrupt("recording status")),
         }
     }
@@ -96,6 +100,68 @@ pub struct Recording {
     pub visibility: Visibility,
     /// The server died while recording; the file was recovered up to its last fragment.
     pub interrupted: bool,
+    /// Free text for viewers.
+    pub description: String,
+    /// The viewing window, in milliseconds from the start; `None`: all of it.
+    pub trim: Option<Trim>,
+    /// Only while validated: the secrets of `/w/{token}` and `/d/{token}`.
+    pub watch_token: Option<String>,
+    pub download_token: Option<String>,
+    /// When the retention policy deletes it (seconds since the epoch); `None`: never.
+    pub delete_at: Option<i64>,
+}
+
+/// A recording's viewing window: what its watch link shows, in milliseconds from the start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Trim {
+    pub start_ms: u64,
+    pub end_ms: u64,
+}
+
+/// Longest recording title.
+pub const MAX_TITLE_CHARS: usize = 200;
+/// Longest recording description.
+pub const MAX_DESCRIPTION_CHARS: usize = 4000;
+
+impl Trim {
+    /// A window of a recording `duration_ms` long: `0 <= start < end`, ending at most half a
+    /// second past the measured duration (a person reads durations off a player, rounded);
+    /// the end is then clamped to the duration. `None` if the window does not fit.
+    pub fn within(start_ms: f64, end_ms: f64, duration_ms: u64) -> Option<Self> {
+        let (start, end) = (start_ms.round(), end_ms.round());
+        if !(start >= 0.0 && start < end && end <= duration_ms as f64 + 500.0) {
+            return None;
+        }
+        let end = (end as u64).min(duration_ms);
+        let start = start as u64;
+        (start < end).then_some(Self {
+            start_ms: start,
+            end_ms: end,
+        })
+    }
+}
+
+/// What an owner changes in a recording; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordingChange {
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub visibility: Option<Visibility>,
+    /// `Some(None)` removes the window.
+    pub trim: Option<Option<Trim>>,
+    pub owner: Option<OrganizerId>,
+    /// `Some(true)` validates (new links), `Some(false)` takes the validation back (links die).
+    pub validated: Option<bool>,
+}
+
+/// Random bits in a watch or download token: 192, shown as 48 hex digits.
+const LINK_TOKEN_BYTES: usize = 24;
+
+fn link_token() -> String {
+    use rand::RngCore as _;
+    let mut bytes = [0u8; LINK_TOKEN_BYTES];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// What is known when a recording starts.
@@ -118,7 +184,9 @@ pub struct ClosedRecording {
 }
 
 const COLUMNS: &str = "id, room_number, meeting_id, owner_id, title, file, started_at, \
-                       duration_ms, size, sha256, status, visibility, interrupted";
+                       duration_ms, size, sha256, status, visibility, interrupted, \
+                       description, trim_start_ms, trim_end_ms, watch_token, download_token, \
+                       delete_at";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<Recording, MeetError>> {
     let status: String = r.get(10)?;
@@ -142,6 +210,17 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<Recording, MeetError>> {
             visibility: Visibility::from_api(&visibility)
                 .ok_or(MeetError::Corrupt("recording visibility"))?,
             interrupted: r.get(12)?,
+            description: r.get(13)?,
+            trim: match (r.get::<_, Option<i64>>(14)?, r.get::<_, Option<i64>>(15)?) {
+                (Some(a), Some(b)) => Some(Trim {
+                    start_ms: u64::try_from(a).unwrap_or(0),
+                    end_ms: u64::try_from(b).unwrap_or(0),
+                }),
+                _ => None,
+            },
+            watch_token: r.get(16)?,
+            download_token: r.get(17)?,
+            delete_at: r.get(18)?,
         })
     })();
     Ok(built)
@@ -191,6 +270,11 @@ impl Store {
             status: RecordingStatus::Recording,
             visibility: Visibility::Private,
             interrupted: false,
+            description: String::new(),
+            trim: None,
+            watch_token: None,
+            download_token: None,
+            delete_at: None,
         })
     }
 
@@ -258,29 +342,137 @@ impl Store {
         )? == 1)
     }
 
-    /// Changes what an organizer may edit; `None` leaves a field as it is. Returns the
-    /// recording as it now is, or `None` if there is no such recording.
+    /// Applies an owner's change in one transaction. Returns the recording as it now is, or
+    /// `None` if there is no such recording. Validating a recording that is not complete yet
+    /// (still recording or processing) changes nothing and is [`MeetError::NotComplete`].
     pub fn update_recording(
         &mut self,
         id: RecordingId,
-        title: Option<&str>,
-        visibility: Option<Visibility>,
+        change: &RecordingChange,
     ) -> Result<Option<Recording>, MeetError> {
+        let Some(current) = self.recording(id)? else {
+            return Ok(None);
+        };
         let tx = self.conn.transaction()?;
-        if let Some(t) = title {
+        if let Some(t) = &change.title {
             tx.execute(
                 "UPDATE recordings SET title = ?1 WHERE id = ?2",
                 params![t, id.0],
             )?;
         }
-        if let Some(v) = visibility {
+        if let Some(d) = &change.description {
+            tx.execute(
+                "UPDATE recordings SET description = ?1 WHERE id = ?2",
+                params![d, id.0],
+            )?;
+        }
+        if let Some(v) = change.visibility {
             tx.execute(
                 "UPDATE recordings SET visibility = ?1 WHERE id = ?2",
                 params![v.as_str(), id.0],
             )?;
         }
+        if let Some(trim) = change.trim {
+            tx.execute(
+                "UPDATE recordings SET trim_start_ms = ?1, trim_end_ms = ?2 WHERE id = ?3",
+                params![
+                    trim.map(|t| clamp_i64(t.start_ms)),
+                    trim.map(|t| clamp_i64(t.end_ms)),
+                    id.0
+                ],
+            )?;
+        }
+        if let Some(owner) = change.owner {
+            tx.execute(
+                "UPDATE recordings SET owner_id = ?1 WHERE id = ?2",
+                params![owner.0, id.0],
+            )?;
+        }
+        match change.validated {
+            Some(_)
+                if !matches!(
+                    current.status,
+                    RecordingStatus::PendingValidation | RecordingStatus::Validated
+                ) =>
+            {
+                return Err(MeetError::NotComplete);
+            }
+            // Every validation issues new links: a link shared before is not revived.
+            Some(true) => {
+                tx.execute(
+                    "UPDATE recordings SET status = 'validated', watch_token = ?1,
+                            download_token = ?2
+                     WHERE id = ?3",
+                    params![link_token(), link_token(), id.0],
+                )?;
+            }
+            Some(false) => {
+                tx.execute(
+                    "UPDATE recordings SET status = 'pending_validation', watch_token = NULL,
+                            download_token = NULL
+                     WHERE id = ?1",
+                    params![id.0],
+                )?;
+            }
+            None => {}
+        }
         tx.commit()?;
         self.recording(id)
+    }
+
+    /// The validated recording a watch token opens.
+    pub fn recording_by_watch_token(&self, token: &str) -> Result<Option<Recording>, MeetError> {
+        self.conn
+            .query_row(
+                &format!(
+                    "SELECT {COLUMNS} FROM recordings
+                     WHERE watch_token = ?1 AND status = 'validated'"
+                ),
+                params![token],
+                from_row,
+            )
+            .optional()?
+            .transpose()
+    }
+
+    /// The validated recording a download token opens.
+    pub fn recording_by_download_token(&self, token: &str) -> Result<Option<Recording>, MeetError> {
+        self.conn
+            .query_row(
+                &format!(
+                    "SELECT {COLUMNS} FROM recordings
+                     WHERE download_token = ?1 AND status = 'validated'"
+                ),
+                params![token],
+                from_row,
+            )
+            .optional()?
+            .transpose()
+    }
+
+    /// Validated public recordings, newest first: the public catalogue.
+    pub fn public_recordings(&self) -> Result<Vec<Recording>, MeetError> {
+        self.query_recordings(&format!(
+            "SELECT {COLUMNS} FROM recordings
+             WHERE status = 'validated' AND visibility = 'public' ORDER BY started_at DESC, id DESC"
+        ))
+    }
+
+    /// Sets when the retention policy deletes a recording.
+    pub fn set_delete_at(&mut self, id: RecordingId, at: Option<i64>) -> Result<(), MeetError> {
+        self.conn.execute(
+            "UPDATE recordings SET delete_at = ?1 WHERE id = ?2",
+            params![at, id.0],
+        )?;
+        Ok(())
+    }
+
+    /// Forgets a recording's row (its file is the caller's to delete first).
+    pub fn delete_recording(&mut self, id: RecordingId) -> Result<bool, MeetError> {
+        Ok(self
+            .conn
+            .execute("DELETE FROM recordings WHERE id = ?1", params![id.0])?
+            == 1)
     }
 
     /// The most recent meeting held in a room (its subject titles the room's recordings).
@@ -360,19 +552,140 @@ mod tests {
         assert_eq!(got.sha256.as_deref(), Some(&*"ab".repeat(32)));
         assert!(store.unfinished_recordings().unwrap().is_empty());
 
-        let patched = store
-            .update_recording(rec.id, Some("Renamed"), Some(Visibility::Public))
-            .unwrap()
-            .unwrap();
+        let rename = RecordingChange {
+            title: Some("Renamed".into()),
+            visibility: Some(Visibility::Public),
+            ..RecordingChange::default()
+        };
+        let patched = store.update_recording(rec.id, &rename).unwrap().unwrap();
         assert_eq!(patched.title, "Renamed");
         assert_eq!(patched.visibility, Visibility::Public);
         assert_eq!(store.recordings().unwrap(), vec![patched]);
         assert_eq!(
-            store
-                .update_recording(RecordingId(999), Some("x"), None)
-                .unwrap(),
+            store.update_recording(RecordingId(999), &rename).unwrap(),
             None
         );
+    }
+
+    #[test]
+    fn validation_issues_new_links_and_taking_it_back_kills_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = open(&dir);
+        let rec = store
+            .create_recording(
+                NewRecording {
+                    room: RoomId(123_456),
+                    meeting: None,
+                    owner: None,
+                    title: "Lecture".into(),
+                    started_at: 10,
+                },
+                |id| format!("{}.mp4", id.0),
+            )
+            .unwrap();
+        let validate = RecordingChange {
+            validated: Some(true),
+            ..RecordingChange::default()
+        };
+        // Still recording: no links, nothing changed.
+        assert!(matches!(
+            store.update_recording(rec.id, &validate),
+            Err(MeetError::NotComplete)
+        ));
+        let closed = ClosedRecording {
+            duration_ms: 12_000,
+            size: 1,
+            sha256: "00".repeat(32),
+            interrupted: false,
+        };
+        store.close_recording(rec.id, &closed).unwrap();
+
+        let first = store.update_recording(rec.id, &validate).unwrap().unwrap();
+        assert_eq!(first.status, RecordingStatus::Validated);
+        let (watch, download) = (
+            first.watch_token.clone().unwrap(),
+            first.download_token.clone().unwrap(),
+        );
+        assert_eq!(watch.len(), 48);
+        assert_ne!(watch, download);
+        assert_eq!(
+            store.recording_by_watch_token(&watch).unwrap().unwrap().id,
+            rec.id
+        );
+        assert_eq!(
+            store
+                .recording_by_download_token(&download)
+                .unwrap()
+                .unwrap()
+                .id,
+            rec.id
+        );
+        assert!(store.recording_by_watch_token(&download).unwrap().is_none());
+        // Private: not in the public catalogue; public: in it.
+        assert!(store.public_recordings().unwrap().is_empty());
+        let public = RecordingChange {
+            visibility: Some(Visibility::Public),
+            ..RecordingChange::default()
+        };
+        store.update_recording(rec.id, &public).unwrap();
+        assert_eq!(store.public_recordings().unwrap().len(), 1);
+
+        let unvalidate = RecordingChange {
+            validated: Some(false),
+            ..RecordingChange::default()
+        };
+        let back = store
+            .update_recording(rec.id, &unvalidate)
+            .unwrap()
+            .unwrap();
+        assert_eq!(back.status, RecordingStatus::PendingValidation);
+        assert_eq!((back.watch_token, back.download_token), (None, None));
+        assert!(store.recording_by_watch_token(&watch).unwrap().is_none());
+        assert!(store.public_recordings().unwrap().is_empty());
+
+        // Validated again: new links; the old ones stay dead.
+        let again = store.update_recording(rec.id, &validate).unwrap().unwrap();
+        assert_ne!(again.watch_token.as_deref(), Some(&*watch));
+        assert!(store.recording_by_watch_token(&watch).unwrap().is_none());
+        assert!(
+            store
+                .recording_by_download_token(&download)
+                .unwrap()
+                .is_none()
+        );
+
+        // A window and a description are kept; removing the window works.
+        let trim = RecordingChange {
+            trim: Some(Some(Trim {
+                start_ms: 2_000,
+                end_ms: 8_000,
+            })),
+            description: Some("Week 3".into()),
+            ..RecordingChange::default()
+        };
+        let t = store.update_recording(rec.id, &trim).unwrap().unwrap();
+        assert_eq!(
+            t.trim,
+            Some(Trim {
+                start_ms: 2_000,
+                end_ms: 8_000
+            })
+        );
+        assert_eq!(t.description, "Week 3");
+        let untrim = RecordingChange {
+            trim: Some(None),
+            ..RecordingChange::default()
+        };
+        assert_eq!(
+            store
+                .update_recording(rec.id, &untrim)
+                .unwrap()
+                .unwrap()
+                .trim,
+            None
+        );
+        assert!(store.delete_recording(rec.id).unwrap());
+        assert!(store.recording(rec.id).unwrap().is_none());
     }
 
     #[test]

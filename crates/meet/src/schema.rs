@@ -99,6 +99,50 @@ const MIGRATIONS: &[&str] = &[
         created_at     INTEGER NOT NULL
     );
     ",
+    // 4 -> 5: the recording store's workflow. A recording can be validated (with a watch and
+    // a download token, both NULL otherwise), has a description, a viewing window (trim, in
+    // ms) and a deletion date. SQLite cannot widen a CHECK: the table is rebuilt, rows kept.
+    // A meeting names who owns its recordings (NULL: its organizer).
+    "
+    CREATE TABLE recordings_v5 (
+        id              INTEGER PRIMARY KEY,
+        room_number     INTEGER NOT NULL,
+        meeting_id      INTEGER REFERENCES meetings(id) ON DELETE SET NULL,
+        owner_id        INTEGER REFERENCES organizers(id) ON DELETE SET NULL,
+        title           TEXT NOT NULL,
+        file            TEXT NOT NULL,
+        started_at      INTEGER NOT NULL,
+        duration_ms     INTEGER NOT NULL DEFAULT 0,
+        size            INTEGER NOT NULL DEFAULT 0,
+        sha256          TEXT,
+        status          TEXT NOT NULL DEFAULT 'recording'
+                        CHECK (status IN ('recording', 'processing', 'pending_validation',
+                                          'validated')),
+        visibility      TEXT NOT NULL DEFAULT 'private'
+                        CHECK (visibility IN ('private', 'organizers', 'public')),
+        interrupted     INTEGER NOT NULL DEFAULT 0,
+        description     TEXT NOT NULL DEFAULT '',
+        trim_start_ms   INTEGER,
+        trim_end_ms     INTEGER,
+        watch_token     TEXT UNIQUE,
+        download_token  TEXT UNIQUE,
+        delete_at       INTEGER,
+        CHECK ((trim_start_ms IS NULL) = (trim_end_ms IS NULL)),
+        CHECK ((status = 'validated') = (watch_token IS NOT NULL)),
+        CHECK ((watch_token IS NULL) = (download_token IS NULL))
+    );
+    INSERT INTO recordings_v5 (id, room_number, meeting_id, owner_id, title, file, started_at,
+                               duration_ms, size, sha256, status, visibility, interrupted)
+        SELECT id, room_number, meeting_id, owner_id, title, file, started_at,
+               duration_ms, size, sha256, status, visibility, interrupted
+        FROM recordings;
+    DROP TABLE recordings;
+    ALTER TABLE recordings_v5 RENAME TO recordings;
+    CREATE INDEX recordings_status ON recordings(status);
+    CREATE INDEX recordings_delete_at ON recordings(delete_at);
+    ALTER TABLE meetings ADD COLUMN recording_owner_id INTEGER
+        REFERENCES organizers(id) ON DELETE SET NULL;
+    ",
 ];
 
 /// The schema version this build writes.

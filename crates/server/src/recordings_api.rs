@@ -8,7 +8,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use pont_meet::{Organizer, Recording, RecordingId, Visibility};
+use pont_meet::{
+    MAX_DESCRIPTION_CHARS, MAX_TITLE_CHARS, Organizer, OrganizerId, Recording, RecordingChange,
+    RecordingId, RecordingStatus, Trim, Visibility,
+};
 use pont_record::FileKey;
 use pont_types::RoomId;
 use serde_json::{Value, json};
@@ -18,8 +21,6 @@ use crate::http::{ApiError, AppState, Authed};
 use crate::openapi::ErrorBody;
 use crate::recording::{Action, ControlError};
 
-/// Longest recording title accepted.
-const MAX_TITLE_CHARS: usize = 200;
 /// Bytes per read when streaming a download.
 const DOWNLOAD_CHUNK: usize = 64 * 1024;
 
@@ -84,6 +85,10 @@ fn visible_to(rec: &Recording, who: &Organizer) -> bool {
 
 fn recording_json(state: &AppState, r: &Recording) -> Value {
     let download = format!("/api/v1/recordings/{}/download", r.id.0);
+    let base = state.public_url();
+    // The links exist only while validated (the store keeps no token otherwise).
+    let watch = r.watch_token.as_ref().map(|t| format!("{base}/w/{t}"));
+    let link = r.download_token.as_ref().map(|t| format!("{base}/d/{t}"));
     json!({
         "id": r.id.0,
         "room_number": r.room.0,
@@ -97,8 +102,15 @@ fn recording_json(state: &AppState, r: &Recording) -> Value {
         "size": r.size,
         "sha256": r.sha256,
         "interrupted": r.interrupted,
+        "description": r.description,
+        "trim": r.trim.map(|t| json!({
+            "start": t.start_ms as f64 / 1000.0,
+            "end": t.end_ms as f64 / 1000.0,
+        })),
+        "delete_at": r.delete_at.map(pont_meet::rfc3339::format_utc),
         "download_url": download,
-        "watch_url": format!("{}{download}", state.public_url()),
+        "watch_url": watch,
+        "download_link": link,
     })
 }
 
@@ -174,21 +186,47 @@ pub(crate) async fn patch(
         ));
     }
     let Json(body) = body?;
+    let change = recording_change(&state, &rec, &body).await?;
+    let rid = rec.id;
+    let updated = state
+        .recordings()
+        .with_store(move |s| s.update_recording(rid, &change))
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| recording_not_found(&id))?;
+    Ok(Json(recording_json(&state, &updated)))
+}
+
+/// The fields of a `PATCH`, each checked with its own error code.
+async fn recording_change(
+    state: &AppState,
+    rec: &Recording,
+    body: &Value,
+) -> Result<RecordingChange, ApiError> {
     let invalid = |code: &'static str, m: &str| {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, code, m.to_owned())
     };
     let Some(fields) = body.as_object() else {
         return Err(invalid("invalid_body", "expected a JSON object"));
     };
-    if let Some(k) = fields.keys().find(|k| *k != "title" && *k != "visibility") {
+    const KNOWN: [&str; 6] = [
+        "title",
+        "visibility",
+        "description",
+        "status",
+        "owner",
+        "trim",
+    ];
+    if let Some(k) = fields.keys().find(|k| !KNOWN.contains(&k.as_str())) {
         return Err(invalid("invalid_body", &format!("unknown field {k:?}")));
     }
-    let title = match fields.get("title") {
-        None => None,
+    let mut change = RecordingChange::default();
+    match fields.get("title") {
+        None => {}
         Some(Value::String(t))
             if !t.trim().is_empty() && t.trim().chars().count() <= MAX_TITLE_CHARS =>
         {
-            Some(t.trim().to_owned())
+            change.title = Some(t.trim().to_owned());
         }
         Some(_) => {
             return Err(invalid(
@@ -196,24 +234,103 @@ pub(crate) async fn patch(
                 &format!("title must be 1 to {MAX_TITLE_CHARS} characters"),
             ));
         }
-    };
-    let visibility = match fields.get("visibility") {
-        None => None,
-        Some(v) => Some(v.as_str().and_then(Visibility::from_api).ok_or_else(|| {
+    }
+    match fields.get("description") {
+        None => {}
+        Some(Value::String(d)) if d.chars().count() <= MAX_DESCRIPTION_CHARS => {
+            change.description = Some(d.trim().to_owned());
+        }
+        Some(_) => {
+            return Err(invalid(
+                "invalid_description",
+                &format!("description must be text of at most {MAX_DESCRIPTION_CHARS} characters"),
+            ));
+        }
+    }
+    if let Some(v) = fields.get("visibility") {
+        change.visibility = Some(v.as_str().and_then(Visibility::from_api).ok_or_else(|| {
             invalid(
                 "invalid_visibility",
                 "visibility must be private, organizers or public",
             )
-        })?),
+        })?);
+    }
+    let complete = matches!(
+        rec.status,
+        RecordingStatus::PendingValidation | RecordingStatus::Validated
+    );
+    match fields.get("status").map(|v| v.as_str()) {
+        None => {}
+        Some(_) if !complete => {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "wrong_state",
+                "a recording still being written cannot be validated",
+            ));
+        }
+        Some(Some("validated")) => change.validated = Some(true),
+        Some(Some("pending_validation")) => change.validated = Some(false),
+        Some(_) => {
+            return Err(invalid(
+                "invalid_status",
+                "status must be \"validated\" or \"pending_validation\"",
+            ));
+        }
+    }
+    if let Some(trim) = fields.get("trim") {
+        change.trim = Some(valid_trim(trim, rec.duration_ms)?);
+    }
+    if let Some(owner) = fields.get("owner") {
+        let owner = owner.clone();
+        let found = state
+            .recordings()
+            .with_store(move |s| match &owner {
+                Value::Number(n) => match n.as_i64() {
+                    Some(id) => s.account(OrganizerId(id)),
+                    None => Ok(None),
+                },
+                Value::String(e) => s.account_by_email(e),
+                _ => Ok(None),
+            })
+            .await
+            .map_err(ApiError::internal)?
+            .ok_or_else(|| {
+                invalid(
+                    "unknown_account",
+                    "owner must be the id or the e-mail of an account (GET /api/v1/accounts)",
+                )
+            })?;
+        change.owner = Some(found.id);
+    }
+    Ok(change)
+}
+
+/// `{"start": seconds, "end": seconds}` inside the recording, start before end; or null.
+fn valid_trim(v: &Value, duration_ms: u64) -> Result<Option<Trim>, ApiError> {
+    if v.is_null() {
+        return Ok(None);
+    }
+    let secs = |k: &str| v.get(k).and_then(Value::as_f64);
+    let bad = || {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_trim",
+            format!(
+                "trim must be {{\"start\": seconds, \"end\": seconds}} with 0 <= start < end <= \
+                 {:.3} (the recording's duration), or null",
+                duration_ms as f64 / 1000.0
+            ),
+        )
     };
-    let rid = rec.id;
-    let updated = state
-        .recordings()
-        .with_store(move |s| s.update_recording(rid, title.as_deref(), visibility))
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(|| recording_not_found(&id))?;
-    Ok(Json(recording_json(&state, &updated)))
+    let (Some(start), Some(end)) = (secs("start"), secs("end")) else {
+        return Err(bad());
+    };
+    if v.as_object().is_some_and(|o| o.len() != 2) {
+        return Err(bad());
+    }
+    Trim::within(start * 1000.0, end * 1000.0, duration_ms)
+        .map(Some)
+        .ok_or_else(bad)
 }
 
 /// A byte range asked for by `Range`, inclusive, or why it cannot be served.
@@ -268,6 +385,26 @@ pub(crate) async fn download(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let rec = load(&state, &id, &organizer).await?;
+    serve_file(&state, &rec, &headers, Disposition::Inline).await
+}
+
+/// How a served file is offered to the browser.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Disposition {
+    /// Played in place.
+    Inline,
+    /// Saved, named after the recording's title.
+    Attachment,
+}
+
+/// The whole original file of `rec`, with HTTP Range.
+async fn serve_file(
+    state: &AppState,
+    rec: &Recording,
+    headers: &HeaderMap,
+    disposition: Disposition,
+) -> Result<Response, ApiError> {
+    let id = rec.id.0;
     let key = FileKey::parse(&rec.file)
         .ok_or_else(|| ApiError::internal(format!("recording {id}: bad file name")))?;
     let path = state
@@ -334,10 +471,119 @@ pub(crate) async fn download(
     {
         h.insert(header::CONTENT_RANGE, v);
     }
-    if let Ok(v) = HeaderValue::from_str(&format!("inline; filename=\"{}\"", key.as_str())) {
+    let value = match disposition {
+        Disposition::Inline => format!("inline; filename=\"{}\"", key.as_str()),
+        Disposition::Attachment => format!("attachment; filename=\"{}\"", attachment_name(rec)),
+    };
+    if let Ok(v) = HeaderValue::from_str(&value) {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     Ok(response)
+}
+
+/// A download's file name: the title's letters, digits and dashes, and `.mp4`.
+fn attachment_name(rec: &Recording) -> String {
+    let mut name: String = rec
+        .title
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    while name.contains("--") {
+        name = name.replace("--", "-");
+    }
+    let name = name.trim_matches('-');
+    let name = if name.is_empty() { "recording" } else { name };
+    format!("{}-{}.mp4", &name[..name.len().min(80)], rec.id.0)
+}
+
+/// A watch or download token as it may appear in a URL: 48 lowercase hex digits.
+fn plausible_token(t: &str) -> bool {
+    t.len() == 48
+        && t.bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+}
+
+fn link_not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such link: it was never valid, or the recording is no longer validated",
+    )
+}
+
+/// The validated recording of a watch (`watch = true`) or download token.
+pub(crate) async fn by_link(
+    state: &AppState,
+    token: &str,
+    watch: bool,
+) -> Result<Recording, ApiError> {
+    if !plausible_token(token) {
+        return Err(link_not_found());
+    }
+    let token = token.to_owned();
+    state
+        .recordings()
+        .with_store(move |s| {
+            if watch {
+                s.recording_by_watch_token(&token)
+            } else {
+                s.recording_by_download_token(&token)
+            }
+        })
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(link_not_found)
+}
+
+/// `GET /d/{token}`: the whole original file, as an attachment; no account needed.
+pub(crate) async fn download_link(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let rec = by_link(&state, &token, false).await?;
+    serve_file(&state, &rec, &headers, Disposition::Attachment).await
+}
+
+/// `GET /w/{token}/media`: what the watch page plays; no account needed.
+pub(crate) async fn watch_media(
+    State(state): State<AppState>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let rec = by_link(&state, &token, true).await?;
+    serve_file(&state, &rec, &headers, Disposition::Inline).await
+}
+
+/// `GET /api/v1/public/recordings`: the public catalogue, no token.
+#[utoipa::path(get, path = "/api/v1/public/recordings", tag = "recordings",
+    responses((status = 200, description = "{\"recordings\": [...]}: validated public recordings, newest first", body = serde_json::Value)))]
+pub(crate) async fn public_list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let list = state
+        .recordings()
+        .with_store(|s| s.public_recordings())
+        .await
+        .map_err(ApiError::internal)?;
+    let items: Vec<Value> = list
+        .iter()
+        .map(|r| {
+            let mut v = recording_json(&state, r);
+            // What an anonymous viewer may know: not who owns it, nor the organizers' API.
+            if let Some(o) = v.as_object_mut() {
+                for k in [
+                    "owner_id",
+                    "meeting_id",
+                    "download_url",
+                    "sha256",
+                    "delete_at",
+                ] {
+                    o.remove(k);
+                }
+            }
+            v
+        })
+        .collect();
+    Ok(Json(json!({ "recordings": items })))
 }
 
 #[cfg(test)]
