@@ -6,13 +6,18 @@
 //! ones; the owner gives it to another account; another organizer can neither see nor change
 //! it; bad windows, owners and states get their own 422/409.
 //!
-//! Skips, saying so, when ffmpeg or baresip is missing.
+//! In Chromium, the watch page's `<video>` plays the window (its duration is the window's).
+//!
+//! Skips, saying so, when ffmpeg or baresip (or, for its browser part, chromium) is missing.
 
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use pont_tests::{Reply, Server, bearer, create_token, get, get_bytes, instant_room, send, tool};
+use pont_tests::webdriver::{Driver, browser_available, poll};
+use pont_tests::{
+    Reply, Server, bearer, create_token, get, get_bytes, instant_room, send, tool, workspace_root,
+};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -344,10 +349,34 @@ fn an_owner_titles_windows_validates_publishes_and_gives_away_a_recording() {
         "the window's duration: {}",
         page.body
     );
+    // The watch media is the window only (whole fragments, at most 1 s each), from 0.
     let media = get_bytes(&server.url(&format!("/w/{watch}/media")), &[]);
     assert_eq!(media.status, 200);
-    let (_, clean) = probe(&media.body);
+    let (secs, clean) = probe(&media.body);
     assert!(clean, "the watch media decodes");
+    assert!(
+        (secs - 3.0).abs() <= 1.0,
+        "window 1–4 s, the media lasts {secs} s"
+    );
+    let whole = rec["size"].as_u64().unwrap();
+    assert!(
+        (media.body.len() as u64) < whole * 3 / 4,
+        "{} of {whole} bytes",
+        media.body.len()
+    );
+    // Range over the view, and outside it.
+    let len = media.body.len();
+    let part = get_bytes(
+        &server.url(&format!("/w/{watch}/media")),
+        &[("range", &format!("bytes=10-{}", len - 1))],
+    );
+    assert_eq!(part.status, 206);
+    assert_eq!(part.body, media.body[10..]);
+    let outside = get(
+        &server.url(&format!("/w/{watch}/media")),
+        &[("range", &format!("bytes={len}-"))],
+    );
+    assert_eq!(outside.status, 416);
     // The download link: the whole original file, as recorded.
     let file = get_bytes(&server.url(&format!("/d/{download}")), &[]);
     assert_eq!(file.status, 200);
@@ -412,6 +441,49 @@ fn an_owner_titles_windows_validates_publishes_and_gives_away_a_recording() {
     assert_ne!(watch2, watch);
     assert_eq!(get(&server.url(&format!("/w/{watch}")), &[]).status, 404);
     assert_eq!(get(&server.url(&format!("/w/{watch2}")), &[]).status, 200);
+
+    // In Chromium, signed out: the watch page's player plays the window.
+    match browser_available() {
+        Err(why) => eprintln!("SKIPPED (browser part): {why}"),
+        Ok((chromium, driver)) => {
+            let driver = Driver::start(&chromium, &driver);
+            let profile = tempfile::tempdir().unwrap();
+            let b = driver.browser(profile.path(), &["--lang=fr-FR".into()]);
+            // Through the language switch, as a French viewer would.
+            b.navigate(&server.url(&format!("/lang/fr?next=/w/{watch2}")));
+            let duration = poll(WAIT, || {
+                let d = b.exec(
+                    "const v = document.getElementById('player');
+                     return v && v.readyState >= 1 && isFinite(v.duration) ? v.duration : null;",
+                    json!([]),
+                );
+                d.as_f64()
+            })
+            .expect("the player reads the media's duration");
+            assert!(
+                (duration - 3.0).abs() <= 1.0,
+                "the player says {duration} s"
+            );
+            let played = b.exec_async(
+                "const done = arguments[arguments.length - 1];
+                 const v = document.getElementById('player');
+                 v.muted = true;
+                 v.addEventListener('timeupdate', () => { if (v.currentTime > 0.5) done(v.currentTime); });
+                 v.play().catch(e => done(String(e)));",
+            );
+            assert!(played.as_f64().is_some_and(|t| t > 0.5), "{played}");
+            let text = b.exec("return document.body.innerText;", json!([]));
+            assert!(
+                text.as_str()
+                    .unwrap()
+                    .contains("Télécharger le fichier original"),
+                "{text}"
+            );
+            let shots = workspace_root().join("target").join("screenshots");
+            std::fs::create_dir_all(&shots).unwrap();
+            std::fs::write(shots.join("watch-page-fr.png"), b.screenshot()).unwrap();
+        }
+    }
 
     // Another organizer: cannot see, change or download Ana's private recording by id.
     let r = api(

@@ -605,6 +605,214 @@ pub fn scan_bytes(file: &[u8]) -> Scan {
     }
 }
 
+// ---- a viewing window: the fragments of a time span, re-timed to start at 0 ----
+
+/// One piece of a windowed view of a file: bytes made here (the init segment, re-timed
+/// `moof`s), or a range of the file as it is (the `mdat`s, never copied into memory).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Piece {
+    Bytes(Vec<u8>),
+    File { offset: u64, len: u64 },
+}
+
+impl Piece {
+    pub fn len(&self) -> u64 {
+        match self {
+            Self::Bytes(b) => b.len() as u64,
+            Self::File { len, .. } => *len,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A windowed view: its pieces and where its media starts and ends in the original, in seconds
+/// (fragment boundaries: the window widened to whole fragments).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Window {
+    pub pieces: Vec<Piece>,
+    pub from_secs: f64,
+    pub to_secs: f64,
+}
+
+/// The fragments of a fragmented MP4 file that overlap `[start_secs, end_secs)`, after its
+/// `ftyp` and `moov`, with every kept `moof`'s `tfdt` moved back so that the view starts at 0:
+/// a file a player plays from 0 to about `end - start` (to within a fragment, at most 1 s
+/// with our recorder). Nothing is re-encoded; the `mdat`s are ranges of the original. `None`
+/// if the file has no complete init segment or no fragment in the window.
+pub fn window<E>(
+    file_len: u64,
+    mut read_at: impl FnMut(u64, usize) -> Result<Vec<u8>, E>,
+    start_secs: f64,
+    end_secs: f64,
+) -> Result<Option<Window>, E> {
+    let mut pieces = Vec::new();
+    let mut at = 0u64;
+    let mut scales: Vec<(u32, u32)> = Vec::new();
+    let (mut seen_ftyp, mut has_init) = (false, false);
+    // The kept `moof` waiting for its `mdat`.
+    let mut pending: Option<Vec<u8>> = None;
+    let mut shift_secs: Option<f64> = None;
+    let (mut from, mut to) = (f64::MAX, 0.0f64);
+    while at < file_len {
+        let head = read_at(at, 16)?;
+        let Some(h) = parse_header(&head, file_len - at) else {
+            break;
+        };
+        let Ok(len) = usize::try_from(h.total_len) else {
+            break;
+        };
+        let hl = h.header_len as usize;
+        match &h.kind {
+            b"ftyp" if !seen_ftyp => {
+                seen_ftyp = true;
+                pieces.push(Piece::File {
+                    offset: at,
+                    len: h.total_len,
+                });
+            }
+            b"moov" if seen_ftyp && !has_init => {
+                let body = read_at(at, len)?;
+                if body.len() < len {
+                    break;
+                }
+                scales = timescales(&body[hl..]);
+                has_init = true;
+                pieces.push(Piece::Bytes(body));
+            }
+            b"moof" if has_init => {
+                pending = None;
+                let mut moof = read_at(at, len)?;
+                if moof.len() < len {
+                    break;
+                }
+                let secs = |id: u32, ticks: u64| {
+                    scales
+                        .iter()
+                        .find(|(i, _)| *i == id)
+                        .map(|(_, s)| ticks as f64 / f64::from(*s))
+                };
+                let starts = fragment_starts(&moof[hl..]);
+                let ends = fragment_ends(&moof[hl..]);
+                let start = starts
+                    .iter()
+                    .filter_map(|(id, t)| secs(*id, *t))
+                    .fold(f64::MAX, f64::min);
+                let end = ends
+                    .iter()
+                    .filter_map(|(id, t)| secs(*id, *t))
+                    .fold(0.0, f64::max);
+                if start < end_secs && end > start_secs {
+                    let shift = *shift_secs.get_or_insert(start);
+                    from = from.min(start);
+                    to = to.max(end);
+                    retime(&mut moof[hl..], |id, t| {
+                        let scale = scales.iter().find(|(i, _)| *i == id).map_or(1, |(_, s)| *s);
+                        t.saturating_sub((shift * f64::from(scale)).round() as u64)
+                    });
+                    pending = Some(moof);
+                }
+            }
+            b"mdat" if has_init => {
+                if let Some(moof) = pending.take() {
+                    pieces.push(Piece::Bytes(moof));
+                    pieces.push(Piece::File {
+                        offset: at,
+                        len: h.total_len,
+                    });
+                }
+            }
+            _ => {}
+        }
+        at += h.total_len;
+    }
+    if !has_init || shift_secs.is_none() {
+        return Ok(None);
+    }
+    Ok(Some(Window {
+        pieces,
+        from_secs: from,
+        to_secs: to,
+    }))
+}
+
+/// Start time in ticks of each `traf` of a `moof`: (track id, tfdt).
+fn fragment_starts(moof: &[u8]) -> Vec<(u32, u64)> {
+    let mut out = Vec::new();
+    children(moof, |kind, traf| {
+        if &kind != b"traf" {
+            return;
+        }
+        let (mut id, mut base) = (None, None);
+        children(traf, |kind, b| match &kind {
+            b"tfhd" => id = be_u32(b, 4),
+            b"tfdt" => base = tfdt_value(b),
+            _ => {}
+        });
+        if let (Some(id), Some(base)) = (id, base) {
+            out.push((id, base));
+        }
+    });
+    out
+}
+
+fn tfdt_value(b: &[u8]) -> Option<u64> {
+    if b.first() == Some(&1) {
+        be_u64(b, 4)
+    } else {
+        be_u32(b, 4).map(u64::from)
+    }
+}
+
+/// Rewrites, in place, the `tfdt` of every `traf` of a `moof` body with `f(track id, tfdt)`.
+fn retime(moof: &mut [u8], f: impl Fn(u32, u64) -> u64) {
+    // Offsets of (traf body start, traf body end) first, then patch: `children` lends slices.
+    let mut trafs = Vec::new();
+    let mut at = 0usize;
+    while at < moof.len() {
+        let Some(h) = parse_header(&moof[at..], (moof.len() - at) as u64) else {
+            return;
+        };
+        let (hl, tl) = (h.header_len as usize, h.total_len as usize);
+        if &h.kind == b"traf" {
+            trafs.push((at + hl, at + tl));
+        }
+        at += tl;
+    }
+    for (start, end) in trafs {
+        let traf = &moof[start..end];
+        let (mut id, mut tfdt_at) = (None, None);
+        let mut p = 0usize;
+        while p < traf.len() {
+            let Some(h) = parse_header(&traf[p..], (traf.len() - p) as u64) else {
+                break;
+            };
+            let (hl, tl) = (h.header_len as usize, h.total_len as usize);
+            match &h.kind {
+                b"tfhd" => id = be_u32(&traf[p + hl..p + tl], 4),
+                b"tfdt" => tfdt_at = Some((start + p + hl, tl - hl)),
+                _ => {}
+            }
+            p += tl;
+        }
+        let (Some(id), Some((body, body_len))) = (id, tfdt_at) else {
+            continue;
+        };
+        let Some(old) = tfdt_value(&moof[body..body + body_len]) else {
+            continue;
+        };
+        let new = f(id, old);
+        if moof[body] == 1 {
+            moof[body + 4..body + 12].copy_from_slice(&new.to_be_bytes());
+        } else {
+            let v = u32::try_from(new).unwrap_or(u32::MAX);
+            moof[body + 4..body + 8].copy_from_slice(&v.to_be_bytes());
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -846,5 +1054,60 @@ mod tests {
         }
         assert_eq!(scan_bytes(&[]), Scan::default());
         assert_eq!(scan_bytes(&[0, 0, 0, 1, b'f']), Scan::default());
+    }
+
+    #[test]
+    fn a_window_keeps_the_fragments_it_overlaps_and_starts_them_at_zero() {
+        // Ten one-second fragments of Opus (48 kHz: 50 samples of 960 ticks each).
+        let track = opus_track();
+        let mut file = init_segment(std::slice::from_ref(&track));
+        for n in 0..10u32 {
+            let samples = (0..50)
+                .map(|i| Sample {
+                    duration: 960,
+                    data: Bytes::from(vec![n as u8, i as u8 + 100]),
+                    sync: true,
+                })
+                .collect();
+            let run = TrackRun {
+                track_id: 1,
+                base_time: u64::from(n) * 48_000,
+                samples,
+            };
+            file.extend(fragment(n + 1, &[run]).unwrap());
+        }
+        let read = |offset: u64, len: usize| -> Result<Vec<u8>, std::convert::Infallible> {
+            let a = (offset as usize).min(file.len());
+            Ok(file[a..(a + len).min(file.len())].to_vec())
+        };
+        let w = window(file.len() as u64, read, 2.5, 5.2).unwrap().unwrap();
+        // Fragments 2, 3, 4 and 5 (seconds 2–6) overlap 2.5–5.2.
+        assert_eq!((w.from_secs, w.to_secs), (2.0, 6.0));
+        let mut view = Vec::new();
+        for p in &w.pieces {
+            match p {
+                Piece::Bytes(b) => view.extend_from_slice(b),
+                Piece::File { offset, len } => {
+                    view.extend_from_slice(&file[*offset as usize..(*offset + *len) as usize])
+                }
+            }
+        }
+        let scan = scan_bytes(&view);
+        assert!(scan.has_init);
+        assert_eq!(scan.fragments, 4);
+        assert_eq!(scan.valid_len, view.len() as u64);
+        // Re-timed: it plays from 0 to 4 s.
+        assert!(
+            (scan.duration_secs - 4.0).abs() < 1e-9,
+            "{}",
+            scan.duration_secs
+        );
+        // The payloads are the original fragments 2–5, untouched: (n, 100 + i) pairs.
+        let has = |n: u8| view.windows(2).any(|w| w == [n, 100] || w == [n, 149]);
+        assert!((2..=5).all(has) && !has(1) && !has(6), "fragments 2-5 only");
+        // Nothing in the window: no view; a window covering all of it: every fragment.
+        assert_eq!(window(file.len() as u64, read, 20.0, 30.0).unwrap(), None);
+        let all = window(file.len() as u64, read, 0.0, 10.0).unwrap().unwrap();
+        assert_eq!(all.pieces.len(), 2 + 2 * 10);
     }
 }

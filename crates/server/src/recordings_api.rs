@@ -13,6 +13,7 @@ use pont_meet::{
     RecordingId, RecordingStatus, Trim, Visibility,
 };
 use pont_record::FileKey;
+use pont_record::mp4::Piece;
 use pont_types::RoomId;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncSeekExt as _};
@@ -404,14 +405,7 @@ async fn serve_file(
     headers: &HeaderMap,
     disposition: Disposition,
 ) -> Result<Response, ApiError> {
-    let id = rec.id.0;
-    let key = FileKey::parse(&rec.file)
-        .ok_or_else(|| ApiError::internal(format!("recording {id}: bad file name")))?;
-    let path = state
-        .recordings()
-        .storage()
-        .local_path(&key)
-        .ok_or_else(|| ApiError::internal("storage has no local path".to_owned()))?;
+    let path = local_file(state, rec)?;
     let mut file = tokio::fs::File::open(&path)
         .await
         .map_err(|e| ApiError::internal(format!("open {}: {e}", path.display())))?;
@@ -427,18 +421,7 @@ async fn serve_file(
     let (status, start, count) = match range {
         RangeAsk::Whole => (StatusCode::OK, 0, len),
         RangeAsk::Part(a, b) => (StatusCode::PARTIAL_CONTENT, a, b - a + 1),
-        RangeAsk::Unsatisfiable => {
-            let mut r = ApiError::new(
-                StatusCode::RANGE_NOT_SATISFIABLE,
-                "range_not_satisfiable",
-                format!("the file has {len} bytes"),
-            )
-            .into_response();
-            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
-                r.headers_mut().insert(header::CONTENT_RANGE, v);
-            }
-            return Ok(r);
-        }
+        RangeAsk::Unsatisfiable => return Ok(unsatisfiable(len)),
     };
     file.seek(std::io::SeekFrom::Start(start))
         .await
@@ -472,7 +455,7 @@ async fn serve_file(
         h.insert(header::CONTENT_RANGE, v);
     }
     let value = match disposition {
-        Disposition::Inline => format!("inline; filename=\"{}\"", key.as_str()),
+        Disposition::Inline => format!("inline; filename=\"recording-{}.mp4\"", rec.id.0),
         Disposition::Attachment => format!("attachment; filename=\"{}\"", attachment_name(rec)),
     };
     if let Ok(v) = HeaderValue::from_str(&value) {
@@ -552,7 +535,144 @@ pub(crate) async fn watch_media(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let rec = by_link(&state, &token, true).await?;
-    serve_file(&state, &rec, &headers, Disposition::Inline).await
+    let Some(trim) = rec.trim else {
+        return serve_file(&state, &rec, &headers, Disposition::Inline).await;
+    };
+    // The window only: its fragments, re-timed to start at 0; nothing outside is served.
+    let path = local_file(&state, &rec)?;
+    let (start, end) = (trim.start_ms as f64 / 1000.0, trim.end_ms as f64 / 1000.0);
+    let file = path.clone();
+    let window = tokio::task::spawn_blocking(move || {
+        use std::os::unix::fs::FileExt as _;
+        let f = std::fs::File::open(&file)?;
+        let len = f.metadata()?.len();
+        pont_record::mp4::window(
+            len,
+            |offset, want| {
+                let mut buf = vec![0u8; want];
+                let mut got = 0;
+                while got < want {
+                    match f.read_at(&mut buf[got..], offset + got as u64)? {
+                        0 => break,
+                        n => got += n,
+                    }
+                }
+                buf.truncate(got);
+                Ok::<_, std::io::Error>(buf)
+            },
+            start,
+            end,
+        )
+    })
+    .await
+    .map_err(|e| ApiError::internal(e.to_string()))?
+    .map_err(|e| ApiError::internal(format!("read {}: {e}", path.display())))?
+    .ok_or_else(|| ApiError::internal(format!("recording {}: no media in its window", rec.id.0)))?;
+    serve_pieces(&path, window.pieces, &headers).await
+}
+
+fn local_file(state: &AppState, rec: &Recording) -> Result<std::path::PathBuf, ApiError> {
+    let key = FileKey::parse(&rec.file)
+        .ok_or_else(|| ApiError::internal(format!("recording {}: bad file name", rec.id.0)))?;
+    state
+        .recordings()
+        .storage()
+        .local_path(&key)
+        .ok_or_else(|| ApiError::internal("storage has no local path".to_owned()))
+}
+
+/// Serves a view made of pieces (bytes, and ranges of the file at `path`) as one `video/mp4`,
+/// with HTTP Range over the view.
+async fn serve_pieces(
+    path: &std::path::Path,
+    pieces: Vec<Piece>,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let len: u64 = pieces.iter().map(Piece::len).sum();
+    let range = parse_range(
+        headers.get(header::RANGE).and_then(|v| v.to_str().ok()),
+        len,
+    );
+    let (status, start, count) = match range {
+        RangeAsk::Whole => (StatusCode::OK, 0, len),
+        RangeAsk::Part(a, b) => (StatusCode::PARTIAL_CONTENT, a, b - a + 1),
+        RangeAsk::Unsatisfiable => return Ok(unsatisfiable(len)),
+    };
+    // The pieces of [start, start + count), cut to it.
+    let mut span = Vec::new();
+    let (mut at, stop) = (0u64, start + count);
+    for piece in pieces {
+        let (a, b) = (at, at + piece.len());
+        at = b;
+        if b <= start || a >= stop {
+            continue;
+        }
+        let (from, to) = (start.max(a) - a, stop.min(b) - a);
+        span.push(match piece {
+            Piece::Bytes(bytes) => Piece::Bytes(bytes[from as usize..to as usize].to_vec()),
+            Piece::File { offset, .. } => Piece::File {
+                offset: offset + from,
+                len: to - from,
+            },
+        });
+    }
+    let file = tokio::fs::File::open(path)
+        .await
+        .map_err(|e| ApiError::internal(format!("open {}: {e}", path.display())))?;
+    span.reverse();
+    let stream = futures_util::stream::unfold((file, span), |(mut file, mut span)| async move {
+        let piece = span.pop()?;
+        match piece {
+            Piece::Bytes(bytes) => Some((Ok::<_, std::io::Error>(bytes), (file, span))),
+            Piece::File { offset, len } => {
+                let want = usize::try_from(len)
+                    .unwrap_or(DOWNLOAD_CHUNK)
+                    .min(DOWNLOAD_CHUNK);
+                let mut buf = vec![0u8; want];
+                let read = async {
+                    file.seek(std::io::SeekFrom::Start(offset)).await?;
+                    file.read_exact(&mut buf).await
+                };
+                match read.await {
+                    Ok(_) => {
+                        if (want as u64) < len {
+                            span.push(Piece::File {
+                                offset: offset + want as u64,
+                                len: len - want as u64,
+                            });
+                        }
+                        Some((Ok(buf), (file, span)))
+                    }
+                    Err(e) => Some((Err(e), (file, Vec::new()))),
+                }
+            }
+        }
+    });
+    let mut response = Response::new(Body::from_stream(stream));
+    *response.status_mut() = status;
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(count));
+    if status == StatusCode::PARTIAL_CONTENT
+        && let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{}/{len}", start + count - 1))
+    {
+        h.insert(header::CONTENT_RANGE, v);
+    }
+    Ok(response)
+}
+
+fn unsatisfiable(len: u64) -> Response {
+    let mut r = ApiError::new(
+        StatusCode::RANGE_NOT_SATISFIABLE,
+        "range_not_satisfiable",
+        format!("the file has {len} bytes"),
+    )
+    .into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
+        r.headers_mut().insert(header::CONTENT_RANGE, v);
+    }
+    r
 }
 
 /// `GET /api/v1/public/recordings`: the public catalogue, no token.
