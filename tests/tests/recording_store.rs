@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 
 use pont_tests::webdriver::{Driver, browser_available, poll};
 use pont_tests::{
-    Reply, Server, bearer, create_token, get, get_bytes, instant_room, send, tool, workspace_root,
+    Reply, Server, bearer, create_token, get, get_bytes, instant_room, pont_command, run, send,
+    tool, workspace_root,
 };
 use serde_json::{Value, json};
 
@@ -511,14 +512,15 @@ fn an_owner_titles_windows_validates_publishes_and_gives_away_a_recording() {
     assert_eq!(r.status, 404);
 
     // Ana gives it to Bruno (who has signed in once): it leaves her list for his.
-    let bruno = create_token(&data, "Bruno");
+    let bruno = token_with_email(&data, "Bruno", "bruno.roux@univ-exemple.fr");
     let bruno_cookie = session_of(&server, &bruno);
     let page = get(
         &server.url(&format!("/recordings/{id}")),
         &[("cookie", &ana_cookie)],
     );
     assert!(
-        page.body.contains("<option value=\"Bruno\">"),
+        page.body
+            .contains("<option value=\"bruno.roux@univ-exemple.fr\">Bruno</option>"),
         "{}",
         page.body
     );
@@ -544,9 +546,101 @@ fn an_owner_titles_windows_validates_publishes_and_gives_away_a_recording() {
         his.body
     );
     assert_eq!(api(&server, &ana, "GET", &path, None).status, 404);
-    assert_eq!(
-        api(&server, &bruno, "GET", &path, None).json()["title"],
-        "Lecture 3"
+    let rec = api(&server, &bruno, "GET", &path, None).json();
+    assert_eq!(rec["title"], "Lecture 3");
+
+    // Retention (the academic year by default): deleted after the 31 August that ends the
+    // year it was recorded in; the owner is warned 30, 7 and 1 days before, in the outbox.
+    let delete_at = rec["delete_at"].as_str().unwrap().to_owned();
+    assert!(delete_at.ends_with("-09-01T00:00:00Z"), "{delete_at}");
+    let year: i32 = delete_at[..4].parse().unwrap();
+    let outbox = data.join("outbox");
+    let purge = |at: &str, dry: bool| -> Vec<String> {
+        let mut cmd = pont_command(dir.path());
+        cmd.args(["recordings", "purge", "--at", at, "--data"])
+            .arg(&data);
+        if dry {
+            cmd.arg("--dry-run");
+        }
+        let out = run(cmd);
+        assert!(out.status.success(), "{out:?}");
+        out.stdout.lines().map(str::to_owned).collect()
+    };
+    let month_before = format!("{year}-08-02T08:00:00Z");
+    let lines = purge(&month_before, true);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with(&format!("would warn recording {id} ")),
+        "{lines:?}"
     );
+    assert!(!outbox.exists() || std::fs::read_dir(&outbox).unwrap().next().is_none());
+    let lines = purge(&month_before, false);
+    assert!(
+        lines[0].starts_with(&format!("warned recording {id} ")),
+        "{lines:?}"
+    );
+    assert!(
+        lines[0].contains("(30 days)") && lines[0].contains("bruno.roux@"),
+        "{lines:?}"
+    );
+    assert!(purge(&month_before, false).is_empty(), "warned once");
+    let mails: Vec<_> = std::fs::read_dir(&outbox)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    // Read back by a real MIME parser (Python's email package).
+    let parsed = Command::new("python3")
+        .args([
+            "-c",
+            "import sys, email, email.policy\n\
+             m = email.message_from_binary_file(open(sys.argv[1], 'rb'), policy=email.policy.default)\n\
+             print(m['To']); print(m['Subject']); print(m.get_content())",
+        ])
+        .arg(&mails[0])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&parsed.stdout);
+    assert!(
+        parsed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&parsed.stderr)
+    );
+    assert!(text.starts_with("bruno.roux@univ-exemple.fr\n"), "{text}");
+    assert!(
+        text.contains("Lecture 3") && text.contains(&format!("{year}-09-01")),
+        "{text}"
+    );
+    assert!(
+        text.contains("sera supprimé le") && text.contains("will be deleted on"),
+        "{text}"
+    );
+    // Due: a dry run deletes nothing; the real one deletes the row and the file.
+    let after = format!("{year}-09-01T00:00:01Z");
+    let lines = purge(&after, true);
+    assert!(
+        lines[0].starts_with(&format!("would delete recording {id} ")),
+        "{lines:?}"
+    );
+    assert_eq!(api(&server, &bruno, "GET", &path, None).status, 200);
+    let files = || std::fs::read_dir(data.join("recordings")).unwrap().count();
+    let before = files();
+    let lines = purge(&after, false);
+    assert!(
+        lines[0].starts_with(&format!("deleted recording {id} ")),
+        "{lines:?}"
+    );
+    assert_eq!(api(&server, &bruno, "GET", &path, None).status, 404);
+    assert_eq!(files(), before - 1);
     assert!(server.stderr().lines().all(|l| !l.contains("panicked")));
+}
+
+/// `pont token create <name> --email <email>`: the token.
+fn token_with_email(data: &Path, name: &str, email: &str) -> String {
+    let mut cmd = pont_command(data.parent().unwrap());
+    cmd.args(["token", "create", name, "--email", email, "--data"])
+        .arg(data);
+    let out = run(cmd);
+    assert!(out.status.success(), "{out:?}");
+    out.stdout.lines().last().unwrap().trim().to_owned()
 }

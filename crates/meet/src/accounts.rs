@@ -215,6 +215,14 @@ impl Store {
         rows.map(|r| r?).collect()
     }
 
+    pub fn set_email(&mut self, id: OrganizerId, email: &str) -> Result<bool, MeetError> {
+        let n = self.conn.execute(
+            "UPDATE organizers SET email = ?2 WHERE id = ?1",
+            params![id.0, email.trim()],
+        )?;
+        Ok(n > 0)
+    }
+
     pub fn set_role(&mut self, id: OrganizerId, role: Role) -> Result<bool, MeetError> {
         let n = self.conn.execute(
             "UPDATE organizers SET role = ?2 WHERE id = ?1",

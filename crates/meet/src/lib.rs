@@ -12,6 +12,7 @@
 
 mod accounts;
 mod recordings;
+pub mod retention;
 pub mod rfc3339;
 mod schema;
 mod store;

@@ -467,6 +467,69 @@ impl Store {
         Ok(())
     }
 
+    /// The deletion warnings already sent for a recording (their lead times, in days).
+    pub fn warnings_sent(&self, id: RecordingId) -> Result<Vec<u32>, MeetError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT days FROM recording_warnings WHERE recording_id = ?1")?;
+        let rows = stmt.query_map(params![id.0], |r| r.get::<_, u32>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn record_warning(
+        &mut self,
+        id: RecordingId,
+        days: u32,
+        now: i64,
+    ) -> Result<(), MeetError> {
+        self.conn.execute(
+            "INSERT OR IGNORE INTO recording_warnings (recording_id, days, sent_at)
+             VALUES (?1, ?2, ?3)",
+            params![id.0, days, now],
+        )?;
+        Ok(())
+    }
+
+    /// Removes a recording's row and, in the same transaction, notes its file as to be
+    /// deleted; the caller deletes the file, then [`Store::file_deleted`].
+    pub fn forget_recording(
+        &mut self,
+        id: RecordingId,
+        now: i64,
+    ) -> Result<Option<String>, MeetError> {
+        let tx = self.conn.transaction()?;
+        let file: Option<String> = tx
+            .query_row(
+                "DELETE FROM recordings WHERE id = ?1 RETURNING file",
+                params![id.0],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(f) = &file {
+            tx.execute(
+                "INSERT OR IGNORE INTO file_deletions (file, since) VALUES (?1, ?2)",
+                params![f, now],
+            )?;
+        }
+        tx.commit()?;
+        Ok(file)
+    }
+
+    /// Files noted for deletion and not yet confirmed deleted.
+    pub fn pending_file_deletions(&self) -> Result<Vec<String>, MeetError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT file FROM file_deletions ORDER BY since")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn file_deleted(&mut self, file: &str) -> Result<(), MeetError> {
+        self.conn
+            .execute("DELETE FROM file_deletions WHERE file = ?1", params![file])?;
+        Ok(())
+    }
+
     /// Forgets a recording's row (its file is the caller's to delete first).
     pub fn delete_recording(&mut self, id: RecordingId) -> Result<bool, MeetError> {
         Ok(self

@@ -108,7 +108,7 @@ pub fn format_utc(unix: i64) -> String {
 }
 
 /// Days from 1970-01-01 to the given proleptic Gregorian date (Hinnant, `days_from_civil`).
-fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+pub(crate) fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
     // Years start in March, so the leap day is the last day of the (shifted) year.
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
@@ -120,7 +120,7 @@ fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
 }
 
 /// The proleptic Gregorian date of a day count from 1970-01-01 (Hinnant, `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, i64, i64) {
+pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;

@@ -143,6 +143,21 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE meetings ADD COLUMN recording_owner_id INTEGER
         REFERENCES organizers(id) ON DELETE SET NULL;
     ",
+    // 5 -> 6: retention. The deletion warnings sent (one row per recording and lead time),
+    // and the files whose row is gone but which are not deleted yet (a purge cut short
+    // finishes them next time: no row without its file, no file left without a row).
+    "
+    CREATE TABLE recording_warnings (
+        recording_id  INTEGER NOT NULL REFERENCES recordings(id) ON DELETE CASCADE,
+        days          INTEGER NOT NULL,
+        sent_at       INTEGER NOT NULL,
+        PRIMARY KEY (recording_id, days)
+    );
+    CREATE TABLE file_deletions (
+        file   TEXT PRIMARY KEY,
+        since  INTEGER NOT NULL
+    );
+    ",
 ];
 
 /// The schema version this build writes.

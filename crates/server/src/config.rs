@@ -34,6 +34,26 @@ pub(crate) enum Command {
     /// Manage organizer tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage recordings.
+    #[command(subcommand)]
+    Recordings(RecordingsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum RecordingsCommand {
+    /// Apply `[recording] retention` as of a time: fill in deletion dates, warn owners by mail
+    /// (into <data>/outbox), delete what is due. One line per recording warned or deleted.
+    /// The server runs the same job every hour.
+    Purge {
+        /// The time to apply the policy as of (RFC 3339); default: now.
+        #[arg(long)]
+        at: Option<String>,
+        /// Say what would be done; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -43,6 +63,9 @@ pub(crate) enum TokenCommand {
     Create {
         /// The organizer's name.
         name: String,
+        /// The organizer's e-mail (mails about their recordings go there).
+        #[arg(long)]
+        email: Option<String>,
         #[command(flatten)]
         common: CommonArgs,
     },
@@ -197,6 +220,12 @@ pub(crate) struct RecordingConfig {
     /// A recording stops once its room has been empty this many seconds (the meeting is over;
     /// a participant who reconnects within it does not split the recording). 0: never.
     pub(crate) stop_when_empty_secs: u64,
+    /// `academic_year`, `days:N` or `never` (see `pont_meet::retention`).
+    pub(crate) retention: String,
+    /// `MM-DD`: the last day of the academic year.
+    pub(crate) academic_year_end: String,
+    /// Days before deletion the owner is warned.
+    pub(crate) warn_days: Vec<u32>,
 }
 
 impl Default for RecordingConfig {
@@ -204,11 +233,20 @@ impl Default for RecordingConfig {
         Self {
             max_duration_secs: 8 * 3600,
             stop_when_empty_secs: 60,
+            retention: "academic_year".into(),
+            academic_year_end: "08-31".into(),
+            warn_days: vec![30, 7, 1],
         }
     }
 }
 
 impl RecordingConfig {
+    /// The retention policy, or why the configuration does not name one.
+    pub(crate) fn retention(&self) -> anyhow::Result<pont_meet::retention::Retention> {
+        pont_meet::retention::Retention::parse(&self.retention, &self.academic_year_end)
+            .map_err(|e| anyhow::anyhow!("[recording] {e}"))
+    }
+
     pub(crate) fn max_duration(&self) -> std::time::Duration {
         std::time::Duration::from_secs(self.max_duration_secs)
     }
@@ -407,6 +445,21 @@ pub(crate) fn load_file(common: &CommonArgs) -> anyhow::Result<(Option<PathBuf>,
     Ok((Some(path), file))
 }
 
+/// What `pont recordings purge` needs: the data folder, `[recording]` (checked) and the
+/// public URL (links in mails; `http://` + the HTTP address when unset).
+pub(crate) fn purge_settings(
+    common: &CommonArgs,
+) -> anyhow::Result<(PathBuf, RecordingConfig, String)> {
+    let (_, file) = load_file(common)?;
+    let data = data_dir(common)?;
+    file.recording.retention()?;
+    let public = file
+        .public_url
+        .map(|u| u.trim_end_matches('/').to_owned())
+        .unwrap_or_else(|| format!("http://{}", file.http.unwrap_or(DEFAULT_HTTP)));
+    Ok((data, file.recording, public))
+}
+
 /// The data folder for commands that need nothing else.
 pub(crate) fn data_dir(common: &CommonArgs) -> anyhow::Result<PathBuf> {
     let (_, file) = load_file(common)?;
@@ -468,6 +521,15 @@ impl Settings {
     fn validate(&self) -> anyhow::Result<()> {
         if self.recording.max_duration_secs == 0 {
             bail!("recording.max_duration_secs must be at least 1");
+        }
+        self.recording.retention()?;
+        if self
+            .recording
+            .warn_days
+            .iter()
+            .any(|d| *d == 0 || *d > 3650)
+        {
+            bail!("[recording] warn_days must be days from 1 to 3650");
         }
         if self.max_participants == 0 {
             bail!("max_participants must be at least 1");

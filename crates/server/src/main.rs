@@ -13,6 +13,7 @@ mod metrics;
 mod openapi;
 mod recording;
 mod recordings_api;
+mod retention;
 mod rtp_leg;
 mod signalling;
 mod sip;
@@ -31,7 +32,7 @@ use tokio::sync::watch;
 use tracing::{info, warn};
 use tracing_subscriber::EnvFilter;
 
-use crate::config::{Cli, Command, ServeArgs, Settings, TokenCommand};
+use crate::config::{Cli, Command, RecordingsCommand, ServeArgs, Settings, TokenCommand};
 
 /// The SQLite file inside the data folder.
 const DB_FILE: &str = "pont.sqlite3";
@@ -43,9 +44,18 @@ fn main() -> ExitCode {
     init_logging();
     let result = match cli.command {
         Command::Serve(args) => serve(&args),
-        Command::Token(TokenCommand::Create { name, common }) => {
-            config::data_dir(&common).and_then(|data| token_create(&data, &name))
+        Command::Token(TokenCommand::Create {
+            name,
+            email,
+            common,
+        }) => {
+            config::data_dir(&common).and_then(|data| token_create(&data, &name, email.as_deref()))
         }
+        Command::Recordings(RecordingsCommand::Purge {
+            at,
+            dry_run,
+            common,
+        }) => recordings_purge(&common, at.as_deref(), dry_run),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -78,10 +88,18 @@ fn open_store(data: &Path) -> anyhow::Result<Store> {
 }
 
 /// `pont token create <name>`: the token is the last line printed.
-fn token_create(data: &Path, name: &str) -> anyhow::Result<()> {
+fn token_create(data: &Path, name: &str, email: Option<&str>) -> anyhow::Result<()> {
     let mut store = open_store(data)?;
     let now = http::unix_now();
+    if let Some(e) = email
+        && (!e.contains('@') || e.chars().any(|c| c.is_whitespace() || c.is_control()))
+    {
+        anyhow::bail!("--email {e:?} is not an e-mail address");
+    }
     let organizer = store.create_organizer(name, now)?;
+    if let Some(e) = email {
+        store.set_email(organizer.id, e)?;
+    }
     let token = store.create_token(organizer.id, now)?;
     println!(
         "created organizer {:?} (id {}) in {}; its token, shown only this once:",
@@ -91,6 +109,65 @@ fn token_create(data: &Path, name: &str) -> anyhow::Result<()> {
     );
     println!("{}", token.expose());
     Ok(())
+}
+
+/// `pont recordings purge [--at RFC3339] [--dry-run]`.
+fn recordings_purge(
+    common: &config::CommonArgs,
+    at: Option<&str>,
+    dry_run: bool,
+) -> anyhow::Result<()> {
+    let (data, recording, public_url) = config::purge_settings(common)?;
+    let now = match at {
+        Some(t) => pont_meet::rfc3339::parse(t)
+            .map_err(|e| anyhow::anyhow!("--at {t:?}: not an RFC 3339 time ({e})"))?,
+        None => http::unix_now(),
+    };
+    let mut store = open_store(&data)?;
+    let policy = retention_policy(&data, &recording, public_url)?;
+    for line in retention::purge(&mut store, &policy, now, dry_run)? {
+        println!("{line}");
+    }
+    Ok(())
+}
+
+fn retention_policy(
+    data: &Path,
+    recording: &config::RecordingConfig,
+    public_url: String,
+) -> anyhow::Result<retention::Policy> {
+    Ok(retention::Policy {
+        retention: recording.retention()?,
+        warn_days: recording.warn_days.clone(),
+        recordings: data.join(recording::RECORDINGS_DIR),
+        outbox: data.join("outbox"),
+        public_url,
+    })
+}
+
+/// Runs the retention job now and every hour, on its own connection, off the async threads.
+fn spawn_hourly_purge(data: std::path::PathBuf, policy: retention::Policy) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+        loop {
+            every.tick().await;
+            let (data, policy) = (data.clone(), policy.clone());
+            let run = tokio::task::spawn_blocking(move || {
+                let mut store = open_store(&data)?;
+                retention::purge(&mut store, &policy, http::unix_now(), false)
+            })
+            .await;
+            match run {
+                Ok(Ok(lines)) => lines
+                    .iter()
+                    .for_each(|l| info!(target: "pont::retention", "{l}")),
+                Ok(Err(e)) => {
+                    warn!(error = %format!("{e:#}"), "retention job failed; next run in an hour")
+                }
+                Err(e) => warn!(error = %e, "retention job panicked; next run in an hour"),
+            }
+        }
+    });
 }
 
 fn serve(args: &ServeArgs) -> anyhow::Result<()> {
@@ -173,12 +250,17 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
             settings.recording.max_duration(),
             settings.recording.empty_grace(),
         ),
+        settings.recording.retention()?,
     );
     let public_url = settings
         .public_url
         .clone()
         .unwrap_or_else(|| format!("http://{}", host_port(http_addr, settings.public_ip)));
     let sip_host = sip_host(&settings, sip_addr, &public_url);
+    spawn_hourly_purge(
+        settings.data.clone(),
+        retention_policy(&settings.data, &settings.recording, public_url.clone())?,
+    );
     let store = pont_portal::SharedStore::new(store);
     let portal = pont_portal::Portal::new(
         store.clone(),

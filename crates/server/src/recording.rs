@@ -86,6 +86,8 @@ struct Inner {
     store: Arc<Mutex<Store>>,
     cap: Duration,
     empty_grace: Option<Duration>,
+    /// When a new recording will be deleted (shown from its first second).
+    retention: pont_meet::retention::Retention,
     control: tokio::sync::Mutex<()>,
     active: Mutex<HashMap<RoomId, Active>>,
     writers: Mutex<Vec<std::thread::JoinHandle<()>>>,
@@ -112,6 +114,7 @@ impl Recordings {
         storage: LocalStorage,
         store: Store,
         (cap, empty_grace): (Duration, Option<Duration>),
+        retention: pont_meet::retention::Retention,
     ) -> Self {
         let (notices, mut rx) = mpsc::unbounded_channel();
         let watch = (media.clone(), notices.clone());
@@ -122,6 +125,7 @@ impl Recordings {
                 store: Arc::new(Mutex::new(store)),
                 cap,
                 empty_grace,
+                retention,
                 control: tokio::sync::Mutex::new(()),
                 active: Mutex::new(HashMap::new()),
                 writers: Mutex::new(Vec::new()),
@@ -231,6 +235,7 @@ impl Recordings {
 
     async fn start(&self, room: RoomId, owner: Option<OrganizerId>) -> Result<(), ControlError> {
         let now = crate::http::unix_now();
+        let retention = self.inner.retention;
         let record = self
             .db(move |s| {
                 let meeting = s.latest_meeting_in_room(room)?;
@@ -247,6 +252,10 @@ impl Recordings {
                     },
                     |id| FileKey::for_recording(id.0).as_str().to_owned(),
                 )
+                .and_then(|rec| {
+                    s.set_delete_at(rec.id, retention.delete_at(now))?;
+                    Ok(rec)
+                })
             })
             .await?;
         let id = record.id;
