@@ -144,12 +144,12 @@ fn like_escaped(s: &str) -> String {
 
 impl Store {
     pub fn account(&self, id: OrganizerId) -> Result<Option<Account>, MeetError> {
+        // Cached: every signed-in page view reads the account.
         self.conn
-            .query_row(
-                &format!("SELECT {ACCOUNT_COLUMNS} FROM organizers WHERE id = ?1"),
-                params![id.0],
-                account_row,
-            )
+            .prepare_cached(&format!(
+                "SELECT {ACCOUNT_COLUMNS} FROM organizers WHERE id = ?1"
+            ))?
+            .query_row(params![id.0], account_row)
             .optional()?
             .transpose()
     }

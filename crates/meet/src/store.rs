@@ -451,26 +451,25 @@ impl Store {
     pub fn meeting(&self, id: MeetingId) -> Result<Option<Meeting>, MeetError> {
         let row = self
             .conn
-            .query_row(
+            .prepare_cached(
                 "SELECT organizer_id, room_number, kind, subject, start_at, duration_secs,
                         recording, invitees, recurrence, created_at
                  FROM meetings WHERE id = ?1",
-                params![id.0],
-                |r| {
-                    Ok(MeetingRow {
-                        organizer: r.get(0)?,
-                        room: r.get(1)?,
-                        kind: r.get(2)?,
-                        subject: r.get(3)?,
-                        start_at: r.get(4)?,
-                        duration_secs: r.get(5)?,
-                        recording: r.get(6)?,
-                        invitees: r.get(7)?,
-                        recurrence: r.get(8)?,
-                        created_at: r.get(9)?,
-                    })
-                },
-            )
+            )?
+            .query_row(params![id.0], |r| {
+                Ok(MeetingRow {
+                    organizer: r.get(0)?,
+                    room: r.get(1)?,
+                    kind: r.get(2)?,
+                    subject: r.get(3)?,
+                    start_at: r.get(4)?,
+                    duration_secs: r.get(5)?,
+                    recording: r.get(6)?,
+                    invitees: r.get(7)?,
+                    recurrence: r.get(8)?,
+                    created_at: r.get(9)?,
+                })
+            })
             .optional()?;
         let Some(row) = row else {
             return Ok(None);

@@ -651,7 +651,17 @@ async fn auth_login(
 }
 
 fn sign_in_failed(portal: &Portal, ctx: &Ctx, e: &SignInError) -> Response {
-    tracing::warn!(error = %e, "sign-in failed");
+    // What a stranger can send at will (a forged callback) is not worth a warning line each:
+    // the log is not theirs to fill.
+    match e {
+        SignInError::BadState => tracing::debug!(error = %e, "sign-in refused"),
+        SignInError::ProviderDown(_) | SignInError::BadToken(_) => {
+            tracing::warn!(error = %e, "sign-in failed")
+        }
+        SignInError::Refused(_) | SignInError::DomainNotAllowed => {
+            tracing::info!(error = %e, "sign-in refused")
+        }
+    }
     let t = Tr::new(ctx.lang, portal.catalog());
     let (status, message) = match e {
         SignInError::ProviderDown(_) => (StatusCode::SERVICE_UNAVAILABLE, t.get("signin-down")),

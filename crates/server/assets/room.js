@@ -103,6 +103,7 @@
       case "recording": {
         const was = state.recording; state.recording = m.state;
         $("rec").hidden = m.state !== "recording";
+        updateRecControls();
         if (m.state === "recording" && was !== "recording") {
           new Audio("/assets/recorded-" + pontI18n.lang + ".wav").play()
             .then(() => { state.noticesPlayed = (state.noticesPlayed || 0) + 1; })
@@ -227,6 +228,33 @@
     }
   }
 
+  // Organizers (signed in on the portal) control the recording from the page; everyone else
+  // sees its state. The API call goes with the session cookie (same origin: the CSRF rule
+  // holds).
+  function updateRecControls() {
+    const st = state.recording || "off";
+    $("btn-rec-start").hidden = st !== "off";
+    $("btn-rec-pause").hidden = st !== "recording";
+    $("btn-rec-resume").hidden = st !== "paused";
+    $("btn-rec-stop").hidden = st === "off";
+  }
+  fetch("/api/v1/me").then((r) => {
+    if (!r.ok) return;
+    $("rec-controls").hidden = false; state.organizer = true; updateRecControls();
+    for (const b of $("rec-controls").querySelectorAll("button")) {
+      b.onclick = () => {
+        b.disabled = true;
+        fetch("/api/v1/rooms/" + room + "/recording", {
+          method: "POST", headers: { "content-type": "application/json" },
+          body: JSON.stringify({ action: b.dataset.action }),
+        }).then((r) => r.json().then((j) => {
+          if (r.ok) { state.recording = j.state; $("rec").hidden = j.state !== "recording"; updateRecControls(); }
+          else message("error", true);
+        })).finally(() => { b.disabled = false; });
+      };
+    }
+  }).catch(() => {});
+
   function updateButtons() {
     const mic = $("btn-mic"), cam = $("btn-cam");
     mic.textContent = t(state.micOn ? "mute_mic" : "unmute_mic"); mic.classList.toggle("off", !state.micOn);
@@ -263,6 +291,7 @@
     get connectionState() { return state.pc ? state.pc.connectionState : "new"; },
     get message() { const m = $("message"); return m.hidden ? null : m.dataset.code; },
     get recording() { return state.recording || "off"; },
+    get organizer() { return !!state.organizer; },
     get recordingNoticesPlayed() { return state.noticesPlayed || 0; },
     // Inbound RTP per remote participant and kind: packets received, frames decoded.
     async stats() {
