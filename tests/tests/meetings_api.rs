@@ -517,4 +517,68 @@ fn a_scheduled_meeting_with_recording_records_once_someone_joins() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(room_state(plain), "off");
+    let by_organizer = recording_of(&server, &auth, recorded);
+    assert_eq!(by_organizer["owner_id"], me(&server, &auth)["id"]);
+
+    // A recording owner named at planning time owns what the meeting records.
+    let mut cmd = pont_tests::pont_command(dir.path());
+    cmd.args([
+        "token",
+        "create",
+        "Kim",
+        "--email",
+        "kim.lee@univ-exemple.fr",
+        "--data",
+    ])
+    .arg(dir.path().join("data"));
+    let out = pont_tests::run(cmd);
+    assert!(out.status.success(), "{out:?}");
+    let kim = bearer(out.stdout.lines().last().unwrap().trim());
+    let kim_id = me(&server, &kim)["id"].clone();
+    let unknown = schedule(
+        &server,
+        &token,
+        &json!({"subject": "Owned", "start": "2026-12-01T09:30:00Z", "recording": true,
+                "recording_owner": "nobody@univ-exemple.fr"}),
+    );
+    assert_eq!(
+        (unknown.status, unknown.error_code().as_str()),
+        (422, "unknown_account")
+    );
+    let owned = schedule(
+        &server,
+        &token,
+        &json!({"subject": "Owned", "start": "2026-12-01T09:30:00Z", "recording": true,
+                "recording_owner": "KIM.LEE@univ-exemple.fr"}),
+    );
+    assert_eq!(owned.status, 201, "{owned:?}");
+    assert_eq!(owned.json()["recording_owner"], kim_id);
+    let room = owned.json()["room_number"].as_u64().unwrap();
+    let _guest = join(room);
+    let deadline = Instant::now() + EVENT_WAIT;
+    while room_state(room) != "recording" {
+        assert!(Instant::now() < deadline, "recording never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(recording_of(&server, &kim, room)["owner_id"], kim_id);
+}
+
+fn me(server: &Server, auth: &str) -> Value {
+    get(&server.url("/api/v1/me"), &[("authorization", auth)]).json()
+}
+
+/// The recording a room is making, as its viewer `auth` sees it.
+fn recording_of(server: &Server, auth: &str, room: u64) -> Value {
+    let state = get(
+        &server.url(&format!("/api/v1/rooms/{room}")),
+        &[("authorization", auth)],
+    )
+    .json();
+    let id = state["recording"]["id"].as_i64().expect("a recording id");
+    let r = get(
+        &server.url(&format!("/api/v1/recordings/{id}")),
+        &[("authorization", auth)],
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    r.json()
 }

@@ -140,6 +140,8 @@ pub struct NewMeeting {
     /// E-mail addresses of the people invited (checked by the caller; stored as given).
     pub invitees: Vec<String>,
     pub recurrence: Recurrence,
+    /// Who owns the meeting's recordings; `None`: the organizer.
+    pub recording_owner: Option<OrganizerId>,
 }
 
 impl NewMeeting {
@@ -155,6 +157,7 @@ impl NewMeeting {
             recording: false,
             invitees: Vec::new(),
             recurrence: Recurrence::None,
+            recording_owner: None,
         }
     }
 }
@@ -172,6 +175,8 @@ pub struct Meeting {
     pub recording: bool,
     pub invitees: Vec<String>,
     pub recurrence: Recurrence,
+    /// Who owns its recordings; `None`: the organizer.
+    pub recording_owner: Option<OrganizerId>,
     pub created_at: i64,
 }
 
@@ -387,8 +392,9 @@ impl Store {
         )?;
         tx.execute(
             "INSERT INTO meetings (organizer_id, room_number, kind, subject, start_at,
-                                   duration_secs, recording, invitees, recurrence, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                                   duration_secs, recording, invitees, recurrence, created_at,
+                                   recording_owner_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
             params![
                 organizer.0,
                 number as i64,
@@ -399,7 +405,8 @@ impl Store {
                 new.recording,
                 invitees,
                 new.recurrence.as_str(),
-                now_unix
+                now_unix,
+                new.recording_owner.map(|o| o.0)
             ],
         )?;
         let id = MeetingId(tx.last_insert_rowid());
@@ -421,6 +428,7 @@ impl Store {
             recording: new.recording,
             invitees: new.invitees,
             recurrence: new.recurrence,
+            recording_owner: new.recording_owner,
             created_at: now_unix,
         })
     }
@@ -453,7 +461,7 @@ impl Store {
             .conn
             .prepare_cached(
                 "SELECT organizer_id, room_number, kind, subject, start_at, duration_secs,
-                        recording, invitees, recurrence, created_at
+                        recording, invitees, recurrence, created_at, recording_owner_id
                  FROM meetings WHERE id = ?1",
             )?
             .query_row(params![id.0], |r| {
@@ -468,6 +476,7 @@ impl Store {
                     invitees: r.get(7)?,
                     recurrence: r.get(8)?,
                     created_at: r.get(9)?,
+                    recording_owner: r.get(10)?,
                 })
             })
             .optional()?;
@@ -492,6 +501,7 @@ impl Store {
             invitees: invitees_from_json(&row.invitees)?,
             recurrence: Recurrence::from_name(&row.recurrence)
                 .ok_or(MeetError::Corrupt("meeting recurrence"))?,
+            recording_owner: row.recording_owner.map(OrganizerId),
             created_at: row.created_at,
         }))
     }
@@ -509,6 +519,7 @@ struct MeetingRow {
     invitees: String,
     recurrence: String,
     created_at: i64,
+    recording_owner: Option<i64>,
 }
 
 /// Invitees are stored as a JSON array of strings: one column, readable with SQLite's JSON

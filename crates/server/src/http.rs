@@ -484,6 +484,10 @@ struct ScheduledMeetingRequest {
     /// `"none"` (default), `"daily"`, `"weekly"` or `"monthly"`.
     #[serde(default)]
     recurrence: Option<String>,
+    /// Who owns the meeting's recordings: an account's id or e-mail; default the organizer.
+    #[serde(default)]
+    #[schema(value_type = Option<Object>)]
+    recording_owner: Option<Value>,
 }
 
 impl ScheduledMeetingRequest {
@@ -549,6 +553,7 @@ impl ScheduledMeetingRequest {
             recording: self.recording.unwrap_or(false),
             invitees,
             recurrence,
+            recording_owner: None,
         })
     }
 }
@@ -633,6 +638,8 @@ struct MeetingBody {
     recording: bool,
     invitees: Vec<String>,
     recurrence: &'static str,
+    /// The account owning the meeting's recordings (null: the organizer).
+    recording_owner: Option<i64>,
 }
 
 impl AppState {
@@ -672,6 +679,7 @@ impl AppState {
             recording: meeting.recording,
             invitees: meeting.invitees,
             recurrence: meeting.recurrence.as_str(),
+            recording_owner: meeting.recording_owner.map(|o| o.0),
         }
     }
 }
@@ -710,8 +718,28 @@ async fn create_meeting(
     Authed(organizer): Authed,
     body: Result<Json<ScheduledMeetingRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<MeetingBody>), ApiError> {
-    let Json(request) = body?;
-    let new = request.validate()?;
+    let Json(mut request) = body?;
+    let owner = request.recording_owner.take();
+    let mut new = request.validate()?;
+    if let Some(owner) = owner {
+        let found = state
+            .db(move |s| match &owner {
+                Value::Number(n) => match n.as_i64() {
+                    Some(id) => s.account(pont_meet::OrganizerId(id)),
+                    None => Ok(None),
+                },
+                Value::String(e) => s.account_by_email(e),
+                _ => Ok(None),
+            })
+            .await?
+            .ok_or_else(|| {
+                ApiError::invalid(
+                    "unknown_account",
+                    "recording_owner must be the id or the e-mail of an account",
+                )
+            })?;
+        new.recording_owner = Some(found.id);
+    }
     let now = unix_now();
     let meeting = state
         .db(move |s| s.create_meeting(organizer.id, new, now))

@@ -343,7 +343,8 @@ impl Recordings {
                 return;
             }
         };
-        match self.start(room, Some(meeting.organizer)).await {
+        let owner = meeting.recording_owner.unwrap_or(meeting.organizer);
+        match self.start(room, Some(owner)).await {
             Ok(()) => info!(%room, meeting = meeting.id.0, "recording started with the meeting"),
             Err(e) => warn!(%room, error = %e, "could not start the meeting's recording"),
         }
