@@ -688,6 +688,7 @@ mod tests {
             recording: true,
             invitees: vec!["ada@example.org".into(), "grace@example.com".into()],
             recurrence: Recurrence::Weekly,
+            recording_owner: Some(org.id),
         };
         let m = store.create_meeting(org.id, new, 20).unwrap();
         let back = store.meeting(m.id).unwrap().unwrap();
