@@ -350,7 +350,8 @@ fn an_owner_titles_windows_validates_publishes_and_gives_away_a_recording() {
         "the window's duration: {}",
         page.body
     );
-    // The watch media is the window only (whole fragments, at most 1 s each), from 0.
+    // The watch media is the window: whole fragments (from the last sync point before it),
+    // with an edit list that presents exactly 1–4 s.
     let media = get_bytes(&server.url(&format!("/w/{watch}/media")), &[]);
     assert_eq!(media.status, 200);
     let (secs, clean) = probe(&media.body);

@@ -629,7 +629,8 @@ impl Piece {
 }
 
 /// A windowed view: its pieces and where its media starts and ends in the original, in seconds
-/// (fragment boundaries: the window widened to whole fragments).
+/// (the window widened to whole fragments, starting at a fragment every track of which opens
+/// on a sync sample, so that the first picture decodes).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Window {
     pub pieces: Vec<Piece>,
@@ -637,25 +638,38 @@ pub struct Window {
     pub to_secs: f64,
 }
 
-/// The fragments of a fragmented MP4 file that overlap `[start_secs, end_secs)`, after its
-/// `ftyp` and `moov`, with every kept `moof`'s `tfdt` moved back so that the view starts at 0:
-/// a file a player plays from 0 to about `end - start` (to within a fragment, at most 1 s
-/// with our recorder). Nothing is re-encoded; the `mdat`s are ranges of the original. `None`
-/// if the file has no complete init segment or no fragment in the window.
+/// A `moof` read from the file, with what the window needs to know of it.
+struct Frag {
+    moof: Vec<u8>,
+    header_len: usize,
+    start: f64,
+    end: f64,
+    /// Every track of it opens on a sync sample: a decoder may start here.
+    sync_start: bool,
+}
+
+/// The fragments of a fragmented MP4 file that a player needs to show `[start_secs,
+/// end_secs)`: after its `ftyp` and a `moov` given an edit list (`edts/elst`) per track, the
+/// fragments from the last one before the window where every track opens on a sync sample
+/// (with our recorder's video, a keyframe at most 10 s before) to the last one overlapping
+/// the window, their `tfdt`s moved back so that the view's media starts at 0. The edit list
+/// makes players present exactly the window: from `start_secs`, for `end_secs - start_secs`.
+/// Nothing is re-encoded; the `mdat`s are ranges of the original. `None` if the file has no
+/// complete init segment or no fragment in the window.
 pub fn window<E>(
     file_len: u64,
     mut read_at: impl FnMut(u64, usize) -> Result<Vec<u8>, E>,
     start_secs: f64,
     end_secs: f64,
 ) -> Result<Option<Window>, E> {
-    let mut pieces = Vec::new();
     let mut at = 0u64;
     let mut scales: Vec<(u32, u32)> = Vec::new();
-    let (mut seen_ftyp, mut has_init) = (false, false);
-    // The kept `moof` waiting for its `mdat`.
-    let mut pending: Option<Vec<u8>> = None;
-    let mut shift_secs: Option<f64> = None;
-    let (mut from, mut to) = (f64::MAX, 0.0f64);
+    let mut ftyp: Option<(u64, u64)> = None;
+    let mut moov: Option<Vec<u8>> = None;
+    // Fragments since the last sync start before the window: (moof, its mdat's range).
+    let mut lead: Vec<(Frag, u64, u64)> = Vec::new();
+    let mut kept: Vec<(Frag, u64, u64)> = Vec::new();
+    let mut pending: Option<Frag> = None;
     while at < file_len {
         let head = read_at(at, 16)?;
         let Some(h) = parse_header(&head, file_len - at) else {
@@ -666,25 +680,18 @@ pub fn window<E>(
         };
         let hl = h.header_len as usize;
         match &h.kind {
-            b"ftyp" if !seen_ftyp => {
-                seen_ftyp = true;
-                pieces.push(Piece::File {
-                    offset: at,
-                    len: h.total_len,
-                });
-            }
-            b"moov" if seen_ftyp && !has_init => {
+            b"ftyp" if ftyp.is_none() => ftyp = Some((at, h.total_len)),
+            b"moov" if ftyp.is_some() && moov.is_none() => {
                 let body = read_at(at, len)?;
                 if body.len() < len {
                     break;
                 }
                 scales = timescales(&body[hl..]);
-                has_init = true;
-                pieces.push(Piece::Bytes(body));
+                moov = Some(body);
             }
-            b"moof" if has_init => {
+            b"moof" if moov.is_some() => {
                 pending = None;
-                let mut moof = read_at(at, len)?;
+                let moof = read_at(at, len)?;
                 if moof.len() < len {
                     break;
                 }
@@ -694,48 +701,175 @@ pub fn window<E>(
                         .find(|(i, _)| *i == id)
                         .map(|(_, s)| ticks as f64 / f64::from(*s))
                 };
-                let starts = fragment_starts(&moof[hl..]);
-                let ends = fragment_ends(&moof[hl..]);
-                let start = starts
+                let start = fragment_starts(&moof[hl..])
                     .iter()
                     .filter_map(|(id, t)| secs(*id, *t))
                     .fold(f64::MAX, f64::min);
-                let end = ends
+                let end = fragment_ends(&moof[hl..])
                     .iter()
                     .filter_map(|(id, t)| secs(*id, *t))
                     .fold(0.0, f64::max);
-                if start < end_secs && end > start_secs {
-                    let shift = *shift_secs.get_or_insert(start);
-                    from = from.min(start);
-                    to = to.max(end);
-                    retime(&mut moof[hl..], |id, t| {
-                        let scale = scales.iter().find(|(i, _)| *i == id).map_or(1, |(_, s)| *s);
-                        t.saturating_sub((shift * f64::from(scale)).round() as u64)
-                    });
-                    pending = Some(moof);
-                }
+                let sync_start = opens_on_sync(&moof[hl..]);
+                pending = Some(Frag {
+                    moof,
+                    header_len: hl,
+                    start,
+                    end,
+                    sync_start,
+                });
             }
-            b"mdat" if has_init => {
-                if let Some(moof) = pending.take() {
-                    pieces.push(Piece::Bytes(moof));
-                    pieces.push(Piece::File {
-                        offset: at,
-                        len: h.total_len,
-                    });
+            b"mdat" => {
+                if let Some(frag) = pending.take() {
+                    let overlaps = frag.start < end_secs && frag.end > start_secs;
+                    if overlaps {
+                        if kept.is_empty() && !frag.sync_start {
+                            // Start where a decoder can: the lead-in since the last sync start.
+                            kept.append(&mut lead);
+                        }
+                        kept.push((frag, at, h.total_len));
+                    } else if kept.is_empty() {
+                        if frag.sync_start {
+                            lead.clear();
+                        }
+                        // Only a lead-in that begins on a sync start is worth keeping.
+                        if frag.sync_start || !lead.is_empty() {
+                            lead.push((frag, at, h.total_len));
+                        }
+                    }
                 }
             }
             _ => {}
         }
         at += h.total_len;
     }
-    if !has_init || shift_secs.is_none() {
+    let (Some((ftyp_at, ftyp_len)), Some(moov)) = (ftyp, moov) else {
         return Ok(None);
+    };
+    let Some(first) = kept.first() else {
+        return Ok(None);
+    };
+    let shift = first.0.start;
+    let from = shift;
+    let to = kept.iter().map(|(f, _, _)| f.end).fold(0.0, f64::max);
+    // The edit list: present from the window's start, for the window's length (cut at the
+    // media's end).
+    let show_from = (start_secs.max(from) - shift).max(0.0);
+    let show_len = (end_secs.min(to) - start_secs.max(from)).max(0.0);
+    let mut pieces = vec![
+        Piece::File {
+            offset: ftyp_at,
+            len: ftyp_len,
+        },
+        Piece::Bytes(with_edit_lists(&moov, &scales, show_from, show_len)),
+    ];
+    for (mut frag, mdat_at, mdat_len) in kept {
+        let hl = frag.header_len;
+        retime(&mut frag.moof[hl..], |id, t| {
+            let scale = scales.iter().find(|(i, _)| *i == id).map_or(1, |(_, s)| *s);
+            t.saturating_sub((shift * f64::from(scale)).round() as u64)
+        });
+        pieces.push(Piece::Bytes(frag.moof));
+        pieces.push(Piece::File {
+            offset: mdat_at,
+            len: mdat_len,
+        });
     }
     Ok(Some(Window {
         pieces,
         from_secs: from,
         to_secs: to,
     }))
+}
+
+/// Whether every `traf` of a `moof` body opens on a sync sample (a `trun` without sample
+/// flags follows the track's defaults, which for our files are sync: Opus).
+fn opens_on_sync(moof: &[u8]) -> bool {
+    let mut all = true;
+    children(moof, |kind, traf| {
+        if &kind != b"traf" {
+            return;
+        }
+        let mut first_trun = true;
+        children(traf, |kind, b| {
+            if &kind != b"trun" || !first_trun {
+                return;
+            }
+            first_trun = false;
+            let Some(flags) = be_u32(b, 0).map(|v| v & 0x00ff_ffff) else {
+                return;
+            };
+            let mut p = 8;
+            if flags & TRUN_DATA_OFFSET != 0 {
+                p += 4;
+            }
+            let first = if flags & 0x000004 != 0 {
+                be_u32(b, p)
+            } else if flags & TRUN_FLAGS != 0 {
+                // Sample 0's fields: duration, size, then flags.
+                let before = [TRUN_DURATION, TRUN_SIZE]
+                    .iter()
+                    .filter(|&&f| flags & f != 0)
+                    .count();
+                be_u32(b, p + 4 * before)
+            } else {
+                None
+            };
+            // ISO 14496-12 §8.8.3.1: bit 16 of the sample flags is sample_is_non_sync_sample.
+            if first.is_some_and(|f| f & 0x0001_0000 != 0) {
+                all = false;
+            }
+        });
+    });
+    all
+}
+
+/// `moov` (whole box) with an `edts/elst` in each `trak`: one edit presenting `show_len`
+/// seconds from `show_from` seconds of the track's media.
+fn with_edit_lists(moov: &[u8], scales: &[(u32, u32)], show_from: f64, show_len: f64) -> Vec<u8> {
+    let Some(h) = parse_header(moov, moov.len() as u64) else {
+        return moov.to_vec();
+    };
+    // The movie timescale: mvhd's, version 0 (ours) or 1.
+    let mut movie_scale = 1000u32;
+    children(&moov[h.header_len as usize..], |kind, b| {
+        if &kind == b"mvhd" {
+            movie_scale = be_u32(b, if b.first() == Some(&1) { 20 } else { 12 }).unwrap_or(1000);
+        }
+    });
+    let mut out = Vec::with_capacity(moov.len() + 64);
+    write_box(&mut out, b"moov", |o| {
+        children(&moov[h.header_len as usize..], |kind, body| {
+            if &kind != b"trak" {
+                write_box(o, &kind, |o| o.extend_from_slice(body));
+                return;
+            }
+            write_box(o, b"trak", |o| {
+                let mut id = None;
+                children(body, |kind, b| {
+                    if &kind == b"edts" {
+                        return; // replaced by ours
+                    }
+                    write_box(o, &kind, |o| o.extend_from_slice(b));
+                    if &kind == b"tkhd" {
+                        id = be_u32(b, if b.first() == Some(&1) { 20 } else { 12 });
+                        let scale = id
+                            .and_then(|id| scales.iter().find(|(i, _)| *i == id))
+                            .map_or(1000, |(_, s)| *s);
+                        write_box(o, b"edts", |o| {
+                            write_full_box(o, b"elst", 0, 0, |o| {
+                                u32be(o, 1);
+                                u32be(o, (show_len * f64::from(movie_scale)).round() as u32);
+                                u32be(o, (show_from * f64::from(scale)).round() as u32);
+                                u16be(o, 1);
+                                u16be(o, 0);
+                            });
+                        });
+                    }
+                });
+            });
+        });
+    });
+    out
 }
 
 /// Start time in ticks of each `traf` of a `moof`: (track id, tfdt).
@@ -1081,8 +1215,16 @@ mod tests {
             Ok(file[a..(a + len).min(file.len())].to_vec())
         };
         let w = window(file.len() as u64, read, 2.5, 5.2).unwrap().unwrap();
-        // Fragments 2, 3, 4 and 5 (seconds 2–6) overlap 2.5–5.2.
+        // Fragments 2, 3, 4 and 5 (seconds 2–6) overlap 2.5–5.2 (audio: all sync).
         assert_eq!((w.from_secs, w.to_secs), (2.0, 6.0));
+        // The edit list presents 0.5 s to 3.2 s of the view: exactly the window.
+        let Piece::Bytes(moov) = &w.pieces[1] else {
+            panic!("the moov is rewritten")
+        };
+        let elst = find(&moov[8..], &[b"trak", b"edts", b"elst"]).expect("an edit list");
+        assert_eq!(be_u32(elst, 4), Some(1));
+        assert_eq!(be_u32(elst, 8), Some(2700), "2.7 s in the movie's ms");
+        assert_eq!(be_u32(elst, 12), Some(24_000), "from 0.5 s at 48 kHz");
         let mut view = Vec::new();
         for p in &w.pieces {
             match p {
@@ -1109,5 +1251,68 @@ mod tests {
         assert_eq!(window(file.len() as u64, read, 20.0, 30.0).unwrap(), None);
         let all = window(file.len() as u64, read, 0.0, 10.0).unwrap().unwrap();
         assert_eq!(all.pieces.len(), 2 + 2 * 10);
+    }
+
+    #[test]
+    fn a_window_with_video_starts_on_the_last_keyframe_before_it() {
+        let audio = opus_track();
+        let video = Track {
+            id: 2,
+            kind: TrackKind::H264 {
+                width: 320,
+                height: 240,
+                sps: vec![0x67, 0x42, 0xe0, 0x1f],
+                pps: vec![0x68, 0xce, 0x3c, 0x80],
+            },
+        };
+        let mut file = init_segment(&[audio, video]);
+        // Ten one-second fragments; the video opens on a keyframe in fragments 0, 4 and 8.
+        for n in 0..10u32 {
+            let audio = TrackRun {
+                track_id: 1,
+                base_time: u64::from(n) * 48_000,
+                samples: (0..50)
+                    .map(|_| Sample {
+                        duration: 960,
+                        data: Bytes::from_static(&[1]),
+                        sync: true,
+                    })
+                    .collect(),
+            };
+            let video = TrackRun {
+                track_id: 2,
+                base_time: u64::from(n) * 90_000,
+                samples: (0..15)
+                    .map(|i| Sample {
+                        duration: 6000,
+                        data: Bytes::from(vec![n as u8, 200]),
+                        sync: i == 0 && n % 4 == 0,
+                    })
+                    .collect(),
+            };
+            file.extend(fragment(n + 1, &[audio, video]).unwrap());
+        }
+        let read = |offset: u64, len: usize| -> Result<Vec<u8>, std::convert::Infallible> {
+            let a = (offset as usize).min(file.len());
+            Ok(file[a..(a + len).min(file.len())].to_vec())
+        };
+        // 6.5–7.5 s: the last keyframe before is at 4 s: fragments 4–7 are served.
+        let w = window(file.len() as u64, read, 6.5, 7.5).unwrap().unwrap();
+        assert_eq!((w.from_secs, w.to_secs), (4.0, 8.0));
+        let Piece::Bytes(moov) = &w.pieces[1] else {
+            panic!("the moov is rewritten")
+        };
+        let mut edits = Vec::new();
+        children(&moov[8..], |kind, trak| {
+            if &kind == b"trak" {
+                let elst = find(trak, &[b"edts", b"elst"]).expect("an edit list per track");
+                edits.push((be_u32(elst, 8), be_u32(elst, 12)));
+            }
+        });
+        // Both tracks present 1 s from 2.5 s into the view.
+        assert_eq!(edits, [(Some(1000), Some(120_000)), (Some(1000), Some(225_000))]);
+        // A window starting on a keyframe fragment needs no lead-in.
+        let w = window(file.len() as u64, read, 8.2, 9.0).unwrap().unwrap();
+        assert_eq!(w.from_secs, 8.0);
     }
 }
