@@ -674,6 +674,24 @@ fn the_cap_closes_a_recording_and_starts_the_next_and_browsers_are_told() {
     wait_notice(&mut ws, "off");
     let rec = api.closed(second);
     assert_eq!(rec["interrupted"], false);
+    // The second is the session's next part: it says so, and the first continues nothing.
+    assert_eq!(rec["continues"], first);
+    assert_eq!(api.recording(first)["continues"], Value::Null);
+    // Recorded sessions shows them as the session's parts 1 and 2.
+    let token = api.auth.trim_start_matches("Bearer ").to_owned();
+    let r = get(&server.url(&format!("/signin?token={token}")), &[]);
+    let cookie = r
+        .header("set-cookie")
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let page = get(&server.url("/recordings"), &[("cookie", &cookie)]).body;
+    assert!(
+        page.contains(">part 1<") && page.contains(">part 2<"),
+        "{page}"
+    );
     let whole = api.download(first, None);
     let file = dir.path().join("first.mp4");
     std::fs::write(&file, &whole.body).unwrap();

@@ -109,6 +109,8 @@ pub struct Recording {
     pub download_token: Option<String>,
     /// When the retention policy deletes it (seconds since the epoch); `None`: never.
     pub delete_at: Option<i64>,
+    /// The recording this one continues (the duration cap closed it and started this one).
+    pub continues: Option<RecordingId>,
 }
 
 /// A recording's viewing window: what its watch link shows, in milliseconds from the start.
@@ -172,6 +174,8 @@ pub struct NewRecording {
     pub owner: Option<OrganizerId>,
     pub title: String,
     pub started_at: i64,
+    /// The recording this one continues (the cap's next part).
+    pub continues: Option<RecordingId>,
 }
 
 /// What is known when a recording's file is closed (or recovered).
@@ -186,7 +190,7 @@ pub struct ClosedRecording {
 const COLUMNS: &str = "id, room_number, meeting_id, owner_id, title, file, started_at, \
                        duration_ms, size, sha256, status, visibility, interrupted, \
                        description, trim_start_ms, trim_end_ms, watch_token, download_token, \
-                       delete_at";
+                       delete_at, continues_id";
 
 fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<Recording, MeetError>> {
     let status: String = r.get(10)?;
@@ -221,6 +225,7 @@ fn from_row(r: &Row<'_>) -> rusqlite::Result<Result<Recording, MeetError>> {
             watch_token: r.get(16)?,
             download_token: r.get(17)?,
             delete_at: r.get(18)?,
+            continues: r.get::<_, Option<i64>>(19)?.map(RecordingId),
         })
     })();
     Ok(built)
@@ -239,14 +244,16 @@ impl Store {
     ) -> Result<Recording, MeetError> {
         let tx = self.conn.transaction()?;
         tx.execute(
-            "INSERT INTO recordings (room_number, meeting_id, owner_id, title, file, started_at)
-             VALUES (?1, ?2, ?3, ?4, '', ?5)",
+            "INSERT INTO recordings (room_number, meeting_id, owner_id, title, file, started_at,
+                                     continues_id)
+             VALUES (?1, ?2, ?3, ?4, '', ?5, ?6)",
             params![
                 clamp_i64(new.room.0),
                 new.meeting.map(|m| m.0),
                 new.owner.map(|o| o.0),
                 new.title,
-                new.started_at
+                new.started_at,
+                new.continues.map(|c| c.0)
             ],
         )?;
         let id = RecordingId(tx.last_insert_rowid());
@@ -275,6 +282,7 @@ impl Store {
             watch_token: None,
             download_token: None,
             delete_at: None,
+            continues: new.continues,
         })
     }
 
@@ -588,6 +596,7 @@ mod tests {
                     owner: Some(alice.id),
                     title: "Weekly 2026-11-02".into(),
                     started_at: 100,
+                    continues: None,
                 },
                 |id| format!("rec-{}.mp4", id.0),
             )
@@ -642,6 +651,7 @@ mod tests {
                     owner: None,
                     title: "Lecture".into(),
                     started_at: 10,
+                    continues: None,
                 },
                 |id| format!("{}.mp4", id.0),
             )
@@ -764,6 +774,7 @@ mod tests {
                         owner: None,
                         title: format!("t{i}"),
                         started_at: i,
+                        continues: None,
                     },
                     |id| format!("rec-{}.mp4", id.0),
                 )

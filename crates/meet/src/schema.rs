@@ -143,7 +143,8 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE meetings ADD COLUMN recording_owner_id INTEGER
         REFERENCES organizers(id) ON DELETE SET NULL;
     ",
-    // 5 -> 6: retention. The deletion warnings sent (one row per recording and lead time),
+    // 5 -> 6: retention, and parts. A recording the duration cap started continues the one it
+    // closed (`continues_id`). The deletion warnings sent (one row per recording and lead time),
     // and the files whose row is gone but which are not deleted yet (a purge cut short
     // finishes them next time: no row without its file, no file left without a row).
     "
@@ -157,6 +158,8 @@ const MIGRATIONS: &[&str] = &[
         file   TEXT PRIMARY KEY,
         since  INTEGER NOT NULL
     );
+    ALTER TABLE recordings ADD COLUMN continues_id INTEGER
+        REFERENCES recordings(id) ON DELETE SET NULL;
     ",
 ];
 

@@ -93,6 +93,7 @@ accounts-count = { $count ->
 ## Recordings
 recordings-lead = The meetings you recorded. They stay private until you publish them.
 recordings-none = You have no recording yet. Start one from a meeting's page or with the API.
+recording-part = part { $count }
 recording-interrupted = interrupted
 col-title = Title
 col-recorded = Recorded

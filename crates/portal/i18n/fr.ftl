@@ -93,6 +93,7 @@ accounts-count = { $count ->
 ## Enregistrements
 recordings-lead = Les réunions que vous avez enregistrées. Elles restent privées tant que vous ne les publiez pas.
 recordings-none = Vous n'avez encore aucun enregistrement. Lancez-en un depuis la page d'une réunion ou avec l'API.
+recording-part = partie { $count }
 recording-interrupted = interrompu
 col-title = Titre
 col-recorded = Enregistré le

@@ -143,6 +143,8 @@ struct RecordingView {
     validated: bool,
     public: bool,
     delete_at: String,
+    /// "part 2", … for the parts of a session the duration cap split; empty otherwise.
+    part: String,
 }
 
 /// The edit page's recording.
@@ -981,10 +983,29 @@ async fn recordings_page(
         Err(e) => return ctx.store_failed(&portal, &e),
     };
     let l = ctx.layout(&portal, "recordings");
-    let recordings = all
+    let mine: Vec<&Recording> = all.iter().filter(|r| r.owner == Some(me)).collect();
+    // A session the cap split is a chain of parts: count back to its first.
+    let part_of = |r: &Recording| -> usize {
+        let mut n = 1;
+        let mut at = r.continues;
+        while let Some(prev) = at.and_then(|id| mine.iter().find(|x| x.id == id)) {
+            n += 1;
+            at = prev.continues;
+            if n > mine.len() {
+                break;
+            }
+        }
+        n
+    };
+    let continued = |r: &Recording| mine.iter().any(|x| x.continues == Some(r.id));
+    let recordings = mine
         .iter()
-        .filter(|r| r.owner == Some(me))
         .map(|r| RecordingView {
+            part: if r.continues.is_some() || continued(r) {
+                l.t.count("recording-part", "count", part_of(r) as i64)
+            } else {
+                String::new()
+            },
             id: r.id.0,
             title: r.title.clone(),
             when: short_time(r.started_at),

@@ -690,7 +690,6 @@ pub fn window<E>(
                 moov = Some(body);
             }
             b"moof" if moov.is_some() => {
-                pending = None;
                 let moof = read_at(at, len)?;
                 if moof.len() < len {
                     break;
@@ -1310,7 +1309,10 @@ mod tests {
             }
         });
         // Both tracks present 1 s from 2.5 s into the view.
-        assert_eq!(edits, [(Some(1000), Some(120_000)), (Some(1000), Some(225_000))]);
+        assert_eq!(
+            edits,
+            [(Some(1000), Some(120_000)), (Some(1000), Some(225_000))]
+        );
         // A window starting on a keyframe fragment needs no lead-in.
         let w = window(file.len() as u64, read, 8.2, 9.0).unwrap().unwrap();
         assert_eq!(w.from_secs, 8.0);

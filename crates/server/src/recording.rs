@@ -234,6 +234,16 @@ impl Recordings {
     }
 
     async fn start(&self, room: RoomId, owner: Option<OrganizerId>) -> Result<(), ControlError> {
+        self.start_part(room, owner, None).await
+    }
+
+    /// Starts a recording; `continues` is the one the cap just closed (its next part).
+    async fn start_part(
+        &self,
+        room: RoomId,
+        owner: Option<OrganizerId>,
+        continues: Option<RecordingId>,
+    ) -> Result<(), ControlError> {
         let now = crate::http::unix_now();
         let retention = self.inner.retention;
         let record = self
@@ -249,6 +259,7 @@ impl Recordings {
                         owner,
                         title: format!("{subject} — {}", utc_date(now)),
                         started_at: now,
+                        continues,
                     },
                     |id| FileKey::for_recording(id.0).as_str().to_owned(),
                 )
@@ -374,7 +385,7 @@ impl Recordings {
             return;
         };
         let result = match self.stop(room).await {
-            Ok(()) => self.start(room, active.owner).await,
+            Ok(()) => self.start_part(room, active.owner, Some(active.id)).await,
             Err(e) => Err(e),
         };
         match result {

@@ -109,6 +109,7 @@ fn recording_json(state: &AppState, r: &Recording) -> Value {
             "end": t.end_ms as f64 / 1000.0,
         })),
         "delete_at": r.delete_at.map(pont_meet::rfc3339::format_utc),
+        "continues": r.continues.map(|c| c.0),
         "download_url": download,
         "watch_url": watch,
         "download_link": link,

@@ -219,6 +219,7 @@ mod tests {
                     owner,
                     title: "Cours\r\nBcc: x@evil.example".into(),
                     started_at: 0,
+                    continues: None,
                 },
                 |id| {
                     pont_record::FileKey::for_recording(id.0)
