@@ -82,6 +82,29 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .to_owned()
 }
 
+/// The codec names of a file's streams, by ffprobe.
+fn streams(bytes: &[u8]) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.mp4");
+    std::fs::write(&path, bytes).unwrap();
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&path)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.trim().to_owned())
+        .collect()
+}
+
 /// Seconds ffprobe reads in a file, and whether ffmpeg decodes it without a word.
 fn probe(bytes: &[u8]) -> (f64, bool) {
     let dir = tempfile::tempdir().unwrap();
@@ -130,16 +153,23 @@ impl Drop for Caller {
 }
 
 /// Records a baresip caller in a new room of `token`'s organizer; returns the closed recording.
-fn record_a_call(server: &Server, dir: &Path, token: &str) -> Value {
+fn record_a_call(server: &Server, dir: &Path, token: &str, driver: Option<&Driver>) -> Value {
     let room = instant_room(server, token);
     let uri = format!("sip:{room}@{}", server.sip());
-    let _caller = Caller(pont_tests::peers::baresip(dir, 880.0, &uri, 30));
+    let _caller = Caller(pont_tests::peers::baresip(dir, 880.0, &uri, 40));
+    // A browser with the fake camera: the recording then holds the composed picture too.
+    let _browser = driver.map(|d| {
+        let b = d.browser(&dir.join("profile-participant"), &[]);
+        b.navigate(&server.url(&format!("/r/{room}?name=Lea&autojoin=1")));
+        b
+    });
+    let expected = 1 + usize::from(driver.is_some());
     let deadline = Instant::now() + WAIT;
     loop {
         let r = api(server, token, "GET", &format!("/api/v1/rooms/{room}"), None);
         if r.json()["participants"]
             .as_array()
-            .is_some_and(|p| !p.is_empty())
+            .is_some_and(|p| p.len() >= expected)
         {
             break;
         }
@@ -169,7 +199,7 @@ fn record_a_call(server: &Server, dir: &Path, token: &str) -> Value {
         (409, "wrong_state")
     );
     // Recorded media accumulates in real time: a bounded wait is the point here.
-    std::thread::sleep(Duration::from_secs(6));
+    std::thread::sleep(Duration::from_secs(12));
     let r = api(
         server,
         token,
@@ -212,11 +242,29 @@ fn an_owner_titles_windows_validates_publishes_and_gives_away_a_recording() {
     let ana = create_token(&data, "Ana");
     let ana_cookie = session_of(&server, &ana);
     let caller = tempfile::tempdir().unwrap();
-    let rec = record_a_call(&server, caller.path(), &ana);
+    let browsers = match browser_available() {
+        Ok((chromium, driver)) => Some(Driver::start(&chromium, &driver)),
+        Err(why) => {
+            eprintln!("SKIPPED (browser parts): {why}");
+            None
+        }
+    };
+    let rec = record_a_call(&server, caller.path(), &ana, browsers.as_ref());
     let id = rec["id"].as_i64().unwrap();
     let path = format!("/api/v1/recordings/{id}");
     let duration = rec["duration"].as_f64().unwrap();
-    assert!(duration > 4.0, "{rec}");
+    assert!(duration > 10.0, "{rec}");
+    let with_video = browsers.is_some();
+    if with_video {
+        let file = get_bytes(
+            &server.url(&format!("{path}/download")),
+            &[("authorization", &bearer(&ana))],
+        );
+        assert!(
+            streams(&file.body).contains(&"h264".to_owned()),
+            "composed video recorded"
+        );
+    }
     assert_eq!(
         rec["watch_url"],
         Value::Null,
@@ -302,7 +350,7 @@ fn an_owner_titles_windows_validates_publishes_and_gives_away_a_recording() {
         &format!("/recordings/{id}"),
         &format!(
             "csrf={csrf}&title=Lecture+3&description=Week+3%3A+bridges&visibility=public\
-             &trim_start=00%3A00%3A01&trim_end=00%3A00%3A04&validated=1"
+             &trim_start=00%3A00%3A02&trim_end=00%3A00%3A08&validated=1"
         ),
     );
     assert_eq!(r.status, 303, "{r:?}");
@@ -313,7 +361,7 @@ fn an_owner_titles_windows_validates_publishes_and_gives_away_a_recording() {
     let rec = api(&server, &ana, "GET", &path, None).json();
     assert_eq!(rec["title"], "Lecture 3");
     assert_eq!(rec["description"], "Week 3: bridges");
-    assert_eq!(rec["trim"], json!({"start": 1.0, "end": 4.0}));
+    assert_eq!(rec["trim"], json!({"start": 2.0, "end": 8.0}));
     assert_eq!(rec["status"], "validated");
     assert_eq!(rec["visibility"], "public");
     let watch = token_of(&rec["watch_url"], "/w/");
@@ -346,23 +394,29 @@ fn an_owner_titles_windows_validates_publishes_and_gives_away_a_recording() {
         page.body
     );
     assert!(
-        page.body.contains("0:00:03"),
+        page.body.contains("0:00:06"),
         "the window's duration: {}",
         page.body
     );
-    // The watch media is the window: whole fragments (from the last sync point before it),
-    // with an edit list that presents exactly 1–4 s.
+    // The watch media is exactly the window, 2–8 s, from 0; the picture decodes from its
+    // first frame (its lead-in from the keyframe before is decoded, never shown).
     let media = get_bytes(&server.url(&format!("/w/{watch}/media")), &[]);
     assert_eq!(media.status, 200);
     let (secs, clean) = probe(&media.body);
     assert!(clean, "the watch media decodes");
     assert!(
-        (secs - 3.0).abs() <= 1.0,
-        "window 1–4 s, the media lasts {secs} s"
+        (secs - 6.0).abs() <= 0.1,
+        "window 2–8 s, the media lasts {secs} s"
     );
+    if with_video {
+        assert!(
+            streams(&media.body).contains(&"h264".to_owned()),
+            "the window has the picture"
+        );
+    }
     let whole = rec["size"].as_u64().unwrap();
     assert!(
-        (media.body.len() as u64) < whole * 3 / 4,
+        (media.body.len() as u64) < whole * 9 / 10,
         "{} of {whole} bytes",
         media.body.len()
     );
@@ -445,10 +499,9 @@ fn an_owner_titles_windows_validates_publishes_and_gives_away_a_recording() {
     assert_eq!(get(&server.url(&format!("/w/{watch2}")), &[]).status, 200);
 
     // In Chromium, signed out: the watch page's player plays the window.
-    match browser_available() {
-        Err(why) => eprintln!("SKIPPED (browser part): {why}"),
-        Ok((chromium, driver)) => {
-            let driver = Driver::start(&chromium, &driver);
+    match &browsers {
+        None => eprintln!("SKIPPED (browser part): no chromium"),
+        Some(driver) => {
             let profile = tempfile::tempdir().unwrap();
             let b = driver.browser(profile.path(), &["--lang=fr-FR".into()]);
             // Through the language switch, as a French viewer would.
@@ -463,7 +516,7 @@ fn an_owner_titles_windows_validates_publishes_and_gives_away_a_recording() {
             })
             .expect("the player reads the media's duration");
             assert!(
-                (duration - 3.0).abs() <= 1.0,
+                (duration - 6.0).abs() <= 0.1,
                 "the player says {duration} s"
             );
             let played = b.exec_async(
