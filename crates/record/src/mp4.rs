@@ -793,6 +793,11 @@ pub fn window<E>(
         pieces.push(Piece::Bytes(bytes));
         sequence += 1;
     }
+    // A window that starts on a fragment boundary has no sample of the window in the head:
+    // its tracks' clocks are fixed here, so the fragments after start right after the lead-in.
+    for (id, _) in &scales {
+        cut.settle(*id, ticks(start_secs, *id));
+    }
     let middle_end = if tail { kept.len() - 1 } else { kept.len() };
     for (frag, mdat_at, mdat_len) in kept.iter().take(middle_end).skip(head_count) {
         let mut moof = frag.moof.clone();
@@ -955,6 +960,20 @@ struct Cut {
 }
 
 impl Cut {
+    /// Fixes track `id`'s clock if no sample of the window has yet: the window's start
+    /// (`start`, in its ticks) lands where the view has got to.
+    fn settle(&mut self, id: u32, start: u64) {
+        if self.offsets.iter().any(|(i, _)| *i == id) {
+            return;
+        }
+        let next = self
+            .next
+            .iter()
+            .find(|(i, _)| *i == id)
+            .map_or(0, |(_, n)| *n);
+        self.offsets.push((id, start as i64 - next as i64));
+    }
+
     /// The samples of `runs` that the view shows, re-timed; `window(id)` is the window in the
     /// track's ticks.
     fn rebuild(&mut self, runs: &Runs, window: impl Fn(u32) -> (u64, u64)) -> Vec<TrackRun> {
@@ -1506,5 +1525,60 @@ mod tests {
         // A window starting on a keyframe fragment needs no lead-in.
         let w = window(file.len() as u64, read, 8.2, 9.0).unwrap().unwrap();
         assert_eq!(w.from_secs, 8.0);
+    }
+
+    #[test]
+    fn a_window_starting_on_a_fragment_boundary_starts_at_zero_too() {
+        let video = Track {
+            id: 2,
+            kind: TrackKind::H264 {
+                width: 320,
+                height: 240,
+                sps: vec![0x67, 0x42, 0xe0, 0x1f],
+                pps: vec![0x68, 0xce, 0x3c, 0x80],
+            },
+        };
+        let mut file = init_segment(&[opus_track(), video]);
+        // The only keyframe is at 0: a window from 2.0 s leads in with fragments 0 and 1,
+        // none of whose samples is in the window.
+        for n in 0..6u32 {
+            let audio = TrackRun {
+                track_id: 1,
+                base_time: u64::from(n) * 48_000,
+                samples: (0..50)
+                    .map(|_| Sample {
+                        duration: 960,
+                        data: Bytes::from_static(&[1]),
+                        sync: true,
+                    })
+                    .collect(),
+            };
+            let video = TrackRun {
+                track_id: 2,
+                base_time: u64::from(n) * 90_000,
+                samples: (0..15)
+                    .map(|i| Sample {
+                        duration: 6000,
+                        data: Bytes::from_static(&[2]),
+                        sync: n == 0 && i == 0,
+                    })
+                    .collect(),
+            };
+            file.extend(fragment(n + 1, &[audio, video]).unwrap());
+        }
+        let read = |offset: u64, len: usize| -> Result<Vec<u8>, std::convert::Infallible> {
+            let a = (offset as usize).min(file.len());
+            Ok(file[a..(a + len).min(file.len())].to_vec())
+        };
+        let w = window(file.len() as u64, read, 2.0, 4.0).unwrap().unwrap();
+        assert_eq!(w.from_secs, 0.0);
+        let scan = scan_bytes(&assemble(&w, &file));
+        // 2 s, and the 30 lead-in frames' 30 ticks.
+        let want = 2.0 + 30.0 / 90_000.0;
+        assert!(
+            (scan.duration_secs - want).abs() < 1e-9,
+            "{}",
+            scan.duration_secs
+        );
     }
 }

@@ -407,54 +407,12 @@ async fn serve_file(
     disposition: Disposition,
 ) -> Result<Response, ApiError> {
     let path = local_file(state, rec)?;
-    let mut file = tokio::fs::File::open(&path)
+    let len = tokio::fs::metadata(&path)
         .await
-        .map_err(|e| ApiError::internal(format!("open {}: {e}", path.display())))?;
-    let len = file
-        .metadata()
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?
+        .map_err(|e| ApiError::internal(format!("{}: {e}", path.display())))?
         .len();
-    let range = parse_range(
-        headers.get(header::RANGE).and_then(|v| v.to_str().ok()),
-        len,
-    );
-    let (status, start, count) = match range {
-        RangeAsk::Whole => (StatusCode::OK, 0, len),
-        RangeAsk::Part(a, b) => (StatusCode::PARTIAL_CONTENT, a, b - a + 1),
-        RangeAsk::Unsatisfiable => return Ok(unsatisfiable(len)),
-    };
-    file.seek(std::io::SeekFrom::Start(start))
-        .await
-        .map_err(|e| ApiError::internal(e.to_string()))?;
-    let stream = futures_util::stream::unfold((file, count), |(mut file, left)| async move {
-        if left == 0 {
-            return None;
-        }
-        let want = usize::try_from(left)
-            .unwrap_or(DOWNLOAD_CHUNK)
-            .min(DOWNLOAD_CHUNK);
-        let mut buf = vec![0u8; want];
-        match file.read(&mut buf).await {
-            Ok(0) => None,
-            Ok(n) => {
-                buf.truncate(n);
-                Some((Ok::<_, std::io::Error>(buf), (file, left - n as u64)))
-            }
-            Err(e) => Some((Err(e), (file, 0))),
-        }
-    });
-    let mut response = Response::new(Body::from_stream(stream));
-    *response.status_mut() = status;
+    let mut response = serve_pieces(&path, vec![Piece::File { offset: 0, len }], headers).await?;
     let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("video/mp4"));
-    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    h.insert(header::CONTENT_LENGTH, HeaderValue::from(count));
-    if status == StatusCode::PARTIAL_CONTENT
-        && let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{}/{len}", start + count - 1))
-    {
-        h.insert(header::CONTENT_RANGE, v);
-    }
     let value = match disposition {
         Disposition::Inline => format!("inline; filename=\"recording-{}.mp4\"", rec.id.0),
         Disposition::Attachment => format!("attachment; filename=\"{}\"", attachment_name(rec)),
