@@ -84,8 +84,8 @@ fn the_openapi_document_describes_exactly_the_served_api() {
         );
     }
     // And something undocumented is not.
-    let r = pont_tests::get(&server.url("/api/v1/undocumented"), &[]);
-    assert_eq!(r.status, 404);
+    let undocumented = pont_tests::get(&server.url("/api/v1/undocumented"), &[]);
+    assert_eq!(undocumented.status, 404);
 
     // Types clients are generated from: the meeting's fields, the error shape, both logins.
     let meeting = &doc["components"]["schemas"]["MeetingBody"]["properties"];
