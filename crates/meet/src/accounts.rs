@@ -169,6 +169,21 @@ impl Store {
         })
     }
 
+    /// The account an API names: its id (a JSON number) or its e-mail (a string).
+    pub fn account_by_id_or_email(
+        &self,
+        who: &serde_json::Value,
+    ) -> Result<Option<Account>, MeetError> {
+        match who {
+            serde_json::Value::Number(n) => match n.as_i64() {
+                Some(id) => self.account(OrganizerId(id)),
+                None => Ok(None),
+            },
+            serde_json::Value::String(e) => self.account_by_email(e),
+            _ => Ok(None),
+        }
+    }
+
     /// The one account that has signed in whose e-mail, else whose name, is `text`
     /// (case-insensitive): what a person types to name someone.
     pub fn find_account(&self, text: &str) -> Result<Option<Account>, MeetError> {

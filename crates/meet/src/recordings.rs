@@ -159,6 +159,12 @@ pub struct RecordingChange {
 /// Random bits in a watch or download token: 192, shown as 48 hex digits.
 const LINK_TOKEN_BYTES: usize = 24;
 
+/// Whether `t` has the shape of a watch or download token (48 lowercase hex digits): anything
+/// else is not looked up.
+fn is_link_token(t: &str) -> bool {
+    t.len() == 2 * LINK_TOKEN_BYTES && t.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 fn link_token() -> String {
     use rand::RngCore as _;
     let mut bytes = [0u8; LINK_TOKEN_BYTES];
@@ -430,6 +436,9 @@ impl Store {
 
     /// The validated recording a watch token opens.
     pub fn recording_by_watch_token(&self, token: &str) -> Result<Option<Recording>, MeetError> {
+        if !is_link_token(token) {
+            return Ok(None);
+        }
         self.conn
             .query_row(
                 &format!(
@@ -445,6 +454,9 @@ impl Store {
 
     /// The validated recording a download token opens.
     pub fn recording_by_download_token(&self, token: &str) -> Result<Option<Recording>, MeetError> {
+        if !is_link_token(token) {
+            return Ok(None);
+        }
         self.conn
             .query_row(
                 &format!(

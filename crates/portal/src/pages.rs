@@ -1116,12 +1116,6 @@ fn short_day(unix: i64) -> String {
     pont_meet::rfc3339::format_utc(unix)[..10].to_owned()
 }
 
-fn plausible_link_token(t: &str) -> bool {
-    t.len() == 48
-        && t.bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-}
-
 /// The organizer's own recording `id`, or the page to show instead.
 async fn own_recording(portal: &Portal, ctx: &Ctx, id: &str) -> Result<Recording, Response> {
     let Some(session) = &ctx.session else {
@@ -1377,15 +1371,11 @@ async fn watch_page(
 ) -> Response {
     let ctx = Ctx::of(&portal, &headers, &uri).await;
     let t = Tr::new(ctx.lang, portal.catalog());
-    let found = if plausible_link_token(&token) {
-        let token = token.clone();
-        portal
-            .store()
-            .run(move |s| s.recording_by_watch_token(&token))
-            .await
-    } else {
-        Ok(None)
-    };
+    let key = token.clone();
+    let found = portal
+        .store()
+        .run(move |s| s.recording_by_watch_token(&key))
+        .await;
     let r = match found {
         Ok(Some(r)) => r,
         Ok(None) => {

@@ -723,14 +723,7 @@ async fn create_meeting(
     let mut new = request.validate()?;
     if let Some(owner) = owner {
         let found = state
-            .db(move |s| match &owner {
-                Value::Number(n) => match n.as_i64() {
-                    Some(id) => s.account(pont_meet::OrganizerId(id)),
-                    None => Ok(None),
-                },
-                Value::String(e) => s.account_by_email(e),
-                _ => Ok(None),
-            })
+            .db(move |s| s.account_by_id_or_email(&owner))
             .await?
             .ok_or_else(|| {
                 ApiError::invalid(

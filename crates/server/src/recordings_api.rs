@@ -9,8 +9,8 @@ use axum::http::StatusCode;
 use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use pont_meet::{
-    MAX_DESCRIPTION_CHARS, MAX_TITLE_CHARS, Organizer, OrganizerId, Recording, RecordingChange,
-    RecordingId, RecordingStatus, Trim, Visibility,
+    MAX_DESCRIPTION_CHARS, MAX_TITLE_CHARS, Organizer, Recording, RecordingChange, RecordingId,
+    RecordingStatus, Trim, Visibility,
 };
 use pont_record::FileKey;
 use pont_record::mp4::Piece;
@@ -286,14 +286,7 @@ async fn recording_change(
         let owner = owner.clone();
         let found = state
             .recordings()
-            .with_store(move |s| match &owner {
-                Value::Number(n) => match n.as_i64() {
-                    Some(id) => s.account(OrganizerId(id)),
-                    None => Ok(None),
-                },
-                Value::String(e) => s.account_by_email(e),
-                _ => Ok(None),
-            })
+            .with_store(move |s| s.account_by_id_or_email(&owner))
             .await
             .map_err(ApiError::internal)?
             .ok_or_else(|| {
@@ -438,13 +431,6 @@ fn attachment_name(rec: &Recording) -> String {
     format!("{}-{}.mp4", &name[..name.len().min(80)], rec.id.0)
 }
 
-/// A watch or download token as it may appear in a URL: 48 lowercase hex digits.
-fn plausible_token(t: &str) -> bool {
-    t.len() == 48
-        && t.bytes()
-            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
-}
-
 fn link_not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
@@ -459,9 +445,6 @@ pub(crate) async fn by_link(
     token: &str,
     watch: bool,
 ) -> Result<Recording, ApiError> {
-    if !plausible_token(token) {
-        return Err(link_not_found());
-    }
     let token = token.to_owned();
     state
         .recordings()
