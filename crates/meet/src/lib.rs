@@ -11,7 +11,6 @@
 #![forbid(unsafe_code)]
 
 mod accounts;
-mod calendar;
 mod recordings;
 pub mod retention;
 pub mod rfc3339;
@@ -26,10 +25,9 @@ pub use recordings::{
     ClosedRecording, MAX_DESCRIPTION_CHARS, MAX_TITLE_CHARS, NewRecording, Recording,
     RecordingChange, RecordingId, RecordingStatus, Trim, Visibility,
 };
-pub use calendar::QueuedMail;
 pub use store::{
-    Category, Meeting, MeetingId, MeetingKind, NewMeeting, OccurrenceChange, Organizer,
-    OrganizerId, Plan, Recurrence, Room, RoomNumbers, Store,
+    Category, Meeting, MeetingId, MeetingKind, NewMeeting, Organizer, OrganizerId, Recurrence,
+    Room, RoomNumbers, Store,
 };
 pub use token::{Pin, Token};
 

@@ -216,10 +216,6 @@ impl<'a> Tr<'a> {
     }
 
     /// The message `id` with a number (plural forms follow the language's rules).
-    pub fn args(&self, id: &str, args: &FluentArgs<'_>) -> String {
-        self.catalog.format(self.lang, id, Some(args))
-    }
-
     pub fn count(&self, id: &str, name: &str, n: i64) -> String {
         let mut args = FluentArgs::new();
         args.set(name.to_owned(), FluentValue::from(n));
@@ -278,7 +274,6 @@ mod tests {
                 let mut args = FluentArgs::new();
                 for name in [
                     "name", "email", "room", "count", "subject", "when", "domain",
-                    "organizer", "number", "pin", "until", "days",
                 ] {
                     args.set(name, FluentValue::from(1));
                 }
