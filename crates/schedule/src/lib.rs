@@ -85,14 +85,34 @@ pub enum LocalTimeError {
     /// The time is skipped (spring forward); `after` is the instant the clocks jump to.
     Nonexistent { after: Timestamp },
     /// The time happens twice (fall back).
-    Ambiguous { earlier: Timestamp, later: Timestamp },
+    Ambiguous {
+        earlier: Timestamp,
+        later: Timestamp,
+    },
 }
 
 /// The instant a wall-clock `date time` names in `tz`, refusing a skipped or doubled time
 /// (what a form must ask about rather than guess).
 pub fn local_instant(date: Date, time: Time, tz: &TimeZone) -> Result<Timestamp, LocalTimeError> {
-    let _ = (date, time, tz);
-    todo!()
+    let amb = tz.to_ambiguous_timestamp(date.to_datetime(time));
+    if let Ok(t) = amb.clone().unambiguous() {
+        return Ok(t);
+    }
+    let (earlier, later) = (
+        amb.clone().earlier().unwrap_or(Timestamp::UNIX_EPOCH),
+        amb.clone().later().unwrap_or(Timestamp::UNIX_EPOCH),
+    );
+    match amb.offset() {
+        jiff::tz::AmbiguousOffset::Gap { .. } => Err(LocalTimeError::Nonexistent { after: later }),
+        _ => Err(LocalTimeError::Ambiguous { earlier, later }),
+    }
+}
+
+/// The instant of a wall-clock start in a series: after the gap, or the earlier of a fold.
+fn resolve(tz: &TimeZone, dt: DateTime) -> Timestamp {
+    tz.to_ambiguous_timestamp(dt)
+        .compatible()
+        .unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
 impl Series {
@@ -110,7 +130,104 @@ impl Series {
     /// Checks the rule can be stored: until not before start, at most [`MAX_OCCURRENCES`],
     /// a positive duration.
     pub fn check(&self) -> Result<(), SeriesError> {
-        todo!()
+        if self.duration <= SignedDuration::ZERO {
+            return Err(SeriesError::BadDuration);
+        }
+        if let Some(rule) = &self.rule {
+            if rule.until < self.start.date() {
+                return Err(SeriesError::UntilBeforeStart);
+            }
+        }
+        let n = self.starts().take(MAX_OCCURRENCES + 1).count();
+        if n > MAX_OCCURRENCES {
+            return Err(SeriesError::TooMany(n));
+        }
+        Ok(())
+    }
+
+    /// The wall-clock starts the rule gives, in order (at most until the rule's last day).
+    fn starts(&self) -> impl Iterator<Item = DateTime> + '_ {
+        let time = self.start.time();
+        let first = self.start.date();
+        let mut day = Some(first);
+        let mut month_index: i64 = 0;
+        std::iter::from_fn(move || {
+            let Some(rule) = &self.rule else {
+                let d = day.take()?;
+                return Some(d.to_datetime(time));
+            };
+            loop {
+                let d = day?;
+                if d > rule.until {
+                    day = None;
+                    return None;
+                }
+                match rule.freq {
+                    Freq::Daily => {
+                        day = d.tomorrow().ok();
+                        return Some(d.to_datetime(time));
+                    }
+                    Freq::Weekly => {
+                        day = d.tomorrow().ok();
+                        let on = if rule.weekdays.is_empty() {
+                            d.weekday() == first.weekday()
+                        } else {
+                            rule.weekdays.contains(&d.weekday())
+                        };
+                        if on {
+                            return Some(d.to_datetime(time));
+                        }
+                    }
+                    Freq::Monthly => {
+                        // A month without the start's day is skipped (RFC 5545); the month
+                        // is counted from the first, so a skip never shifts later ones.
+                        let month = first
+                            .first_of_month()
+                            .checked_add(jiff::Span::new().months(month_index))
+                            .ok();
+                        month_index += 1;
+                        let Some(month) = month.filter(|m| *m <= rule.until) else {
+                            day = None;
+                            return None;
+                        };
+                        if let Ok(c) = Date::new(month.year(), month.month(), first.day()) {
+                            if c > rule.until {
+                                day = None;
+                                return None;
+                            }
+                            return Some(c.to_datetime(time));
+                        }
+                    }
+                }
+            }
+        })
+    }
+
+    fn occurrence(&self, local: DateTime) -> Occurrence {
+        let original = resolve(&self.tz, local);
+        match self.exceptions.get(&original) {
+            Some(Exception::Cancelled) => Occurrence {
+                original_start: original,
+                start: original,
+                end: original.checked_add(self.duration).unwrap_or(original),
+                changed: false,
+                cancelled: true,
+            },
+            Some(Exception::Moved { start, duration }) => Occurrence {
+                original_start: original,
+                start: *start,
+                end: start.checked_add(*duration).unwrap_or(*start),
+                changed: true,
+                cancelled: false,
+            },
+            None => Occurrence {
+                original_start: original,
+                start: original,
+                end: original.checked_add(self.duration).unwrap_or(original),
+                changed: false,
+                cancelled: false,
+            },
+        }
     }
 
     /// Every occurrence the rule gives, in order of original start, exceptions applied
@@ -118,20 +235,29 @@ impl Series {
     /// a DST gap starts at the instant after the gap; one in a fold at the earlier instant
     /// (RFC 5545 §3.3.5). Monthly on a day a month lacks (the 31st) skips that month.
     pub fn all(&self) -> Vec<Occurrence> {
-        todo!()
+        let mut all: Vec<Occurrence> = self
+            .starts()
+            .take(MAX_OCCURRENCES)
+            .map(|dt| self.occurrence(dt))
+            .collect();
+        all.sort_by_key(|o| (o.start, o.original_start));
+        all
     }
 
     /// The occurrences overlapping `[from, to)` (by their actual, possibly moved, times), in
     /// order of start, cancelled included and flagged.
     pub fn between(&self, from: Timestamp, to: Timestamp) -> Vec<Occurrence> {
-        let _ = (from, to);
-        todo!()
+        self.all()
+            .into_iter()
+            .filter(|o| o.start < to && o.end > from)
+            .collect()
     }
 
     /// Whether the rule gives an occurrence originally starting at `at`.
     pub fn has_original_start(&self, at: Timestamp) -> bool {
-        let _ = at;
-        todo!()
+        self.starts()
+            .take(MAX_OCCURRENCES)
+            .any(|dt| resolve(&self.tz, dt) == at)
     }
 }
 
@@ -161,8 +287,50 @@ pub struct Conflict {
 /// earliest, in order of start then person. Touching intervals (one ends as the other starts)
 /// do not overlap. `busy` need not be sorted.
 pub fn conflicts(candidate: &[Occurrence], people: &[String], busy: &[Busy]) -> Vec<Conflict> {
-    let _ = (candidate, people, busy);
-    todo!()
+    let mut mine: Vec<(Timestamp, Timestamp)> = candidate
+        .iter()
+        .filter(|o| !o.cancelled)
+        .map(|o| (o.start, o.end))
+        .collect();
+    mine.sort();
+    // The longest candidate bounds how far back an overlapping start can be.
+    let longest = mine
+        .iter()
+        .map(|(s, e)| e.duration_since(*s))
+        .max()
+        .unwrap_or(SignedDuration::ZERO);
+    let mut found: BTreeMap<(String, i64), Conflict> = BTreeMap::new();
+    for b in busy {
+        let Some(person) = people.iter().find(|p| p.eq_ignore_ascii_case(&b.person)) else {
+            continue;
+        };
+        // Candidates starting before b.end and ending after b.start.
+        let lo = b.start.checked_sub(longest).unwrap_or(b.start);
+        let i = mine.partition_point(|(s, _)| *s < lo);
+        let overlaps = mine[i..]
+            .iter()
+            .take_while(|(s, _)| *s < b.end)
+            .any(|(_, e)| *e > b.start);
+        if !overlaps {
+            continue;
+        }
+        let key = (person.clone(), b.meeting);
+        let c = Conflict {
+            person: person.clone(),
+            meeting: b.meeting,
+            start: b.start,
+            end: b.end,
+        };
+        match found.get(&key) {
+            Some(old) if old.start <= b.start => {}
+            _ => {
+                found.insert(key, c);
+            }
+        }
+    }
+    let mut out: Vec<Conflict> = found.into_values().collect();
+    out.sort_by(|a, b| (a.start, &a.person).cmp(&(b.start, &b.person)));
+    out
 }
 
 /// A person in an invitation.
@@ -223,14 +391,34 @@ pub fn feed(name: &str, entries: &[(Invite, Series)]) -> String {
 /// The weeks (Monday first) that show `year-month` in a month view: 4 to 6 rows of 7 days,
 /// the first row holding the 1st, the last the month's last day.
 pub fn month_grid(year: i16, month: i8) -> Vec<[Date; 7]> {
-    let _ = (year, month);
-    todo!()
+    let Ok(first) = Date::new(year, month, 1) else {
+        return Vec::new();
+    };
+    let last = first.last_of_month();
+    let mut weeks = Vec::new();
+    let mut week = week_of(first);
+    loop {
+        weeks.push(week);
+        if week[6] >= last {
+            return weeks;
+        }
+        week = week_of(week[6].tomorrow().unwrap_or(week[6]));
+    }
 }
 
 /// The Monday-to-Sunday week holding `date`.
 pub fn week_of(date: Date) -> [Date; 7] {
-    let _ = date;
-    todo!()
+    let back = i64::from(date.weekday().to_monday_zero_offset());
+    let monday = date
+        .checked_sub(jiff::Span::new().days(back))
+        .unwrap_or(date);
+    let mut days = [monday; 7];
+    for (i, d) in days.iter_mut().enumerate() {
+        *d = monday
+            .checked_add(jiff::Span::new().days(i as i64))
+            .unwrap_or(monday);
+    }
+    days
 }
 
 /// Where an entry goes in a day column when entries overlap: side by side, `column` of
@@ -244,6 +432,241 @@ pub struct Placed {
 /// Places each interval (in the order given) so overlapping ones sit side by side: greedy
 /// first free column by start time, `columns` the width of its overlap cluster.
 pub fn lay_out(intervals: &[(Timestamp, Timestamp)]) -> Vec<Placed> {
-    let _ = intervals;
-    todo!()
+    let mut order: Vec<usize> = (0..intervals.len()).collect();
+    order.sort_by_key(|&i| intervals[i]);
+    let mut placed = vec![
+        Placed {
+            column: 0,
+            columns: 1
+        };
+        intervals.len()
+    ];
+    let mut cluster: Vec<usize> = Vec::new();
+    let mut ends: Vec<Timestamp> = Vec::new();
+    let mut cluster_end = Timestamp::MIN;
+    let close = |cluster: &mut Vec<usize>, ends: &mut Vec<Timestamp>, placed: &mut Vec<Placed>| {
+        for &j in cluster.iter() {
+            placed[j].columns = ends.len().max(1);
+        }
+        cluster.clear();
+        ends.clear();
+    };
+    for i in order {
+        let (start, end) = intervals[i];
+        if start >= cluster_end {
+            close(&mut cluster, &mut ends, &mut placed);
+        }
+        let column = match ends.iter().position(|e| *e <= start) {
+            Some(c) => {
+                ends[c] = end;
+                c
+            }
+            None => {
+                ends.push(end);
+                ends.len() - 1
+            }
+        };
+        placed[i].column = column;
+        cluster.push(i);
+        cluster_end = cluster_end.max(end);
+    }
+    close(&mut cluster, &mut ends, &mut placed);
+    placed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn paris() -> TimeZone {
+        TimeZone::get("Europe/Paris").unwrap()
+    }
+
+    fn weekly(weekdays: Vec<Weekday>, until: Date) -> Series {
+        Series {
+            start: jiff::civil::date(2026, 10, 19).at(10, 0, 0, 0),
+            tz: paris(),
+            duration: SignedDuration::from_mins(60),
+            rule: Some(Rule {
+                freq: Freq::Weekly,
+                weekdays,
+                until,
+            }),
+            exceptions: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn a_weekly_series_keeps_its_local_time_across_the_end_of_summer_time() {
+        let s = weekly(
+            vec![Weekday::Monday, Weekday::Thursday],
+            jiff::civil::date(2026, 11, 2),
+        );
+        let starts: Vec<String> = s.all().iter().map(|o| o.start.to_string()).collect();
+        assert_eq!(
+            starts,
+            [
+                "2026-10-19T08:00:00Z",
+                "2026-10-22T08:00:00Z",
+                "2026-10-26T09:00:00Z",
+                "2026-10-29T09:00:00Z",
+                "2026-11-02T09:00:00Z"
+            ]
+        );
+        assert!(s.has_original_start("2026-10-26T09:00:00Z".parse().unwrap()));
+        assert!(!s.has_original_start("2026-10-26T08:00:00Z".parse().unwrap()));
+    }
+
+    #[test]
+    fn exceptions_move_and_cancel_occurrences() {
+        let mut s = weekly(vec![], jiff::civil::date(2026, 11, 9));
+        let second: Timestamp = "2026-10-26T09:00:00Z".parse().unwrap();
+        let third: Timestamp = "2026-11-02T09:00:00Z".parse().unwrap();
+        s.exceptions.insert(second, Exception::Cancelled);
+        s.exceptions.insert(
+            third,
+            Exception::Moved {
+                start: "2026-11-03T13:00:00Z".parse().unwrap(),
+                duration: SignedDuration::from_mins(30),
+            },
+        );
+        let all = s.all();
+        assert_eq!(all.len(), 4);
+        assert!(all[1].cancelled && !all[1].changed);
+        assert!(all[2].changed);
+        assert_eq!(all[2].end.to_string(), "2026-11-03T13:30:00Z");
+        let window = s.between(
+            "2026-11-03T00:00:00Z".parse().unwrap(),
+            "2026-11-04T00:00:00Z".parse().unwrap(),
+        );
+        assert_eq!(window.len(), 1);
+        assert_eq!(window[0].original_start, third);
+    }
+
+    #[test]
+    fn checks_refuse_bad_series() {
+        let s = weekly(vec![], jiff::civil::date(2026, 10, 1));
+        assert_eq!(s.check(), Err(SeriesError::UntilBeforeStart));
+        let mut s = weekly(vec![], jiff::civil::date(2060, 1, 1));
+        s.rule.as_mut().unwrap().freq = Freq::Daily;
+        assert_eq!(s.check(), Err(SeriesError::TooMany(MAX_OCCURRENCES + 1)));
+        let mut s = weekly(vec![], jiff::civil::date(2026, 12, 1));
+        s.duration = SignedDuration::ZERO;
+        assert_eq!(s.check(), Err(SeriesError::BadDuration));
+    }
+
+    #[test]
+    fn monthly_on_the_31st_skips_short_months() {
+        let mut s = weekly(vec![], jiff::civil::date(2027, 5, 31));
+        s.start = jiff::civil::date(2027, 1, 31).at(9, 0, 0, 0);
+        s.rule.as_mut().unwrap().freq = Freq::Monthly;
+        let days: Vec<String> = s
+            .all()
+            .iter()
+            .map(|o| o.start.to_zoned_datetime(paris()).date().to_string())
+            .collect();
+        assert_eq!(days, ["2027-01-31", "2027-03-31", "2027-05-31"]);
+    }
+
+    #[test]
+    fn skipped_and_doubled_local_times_are_refused() {
+        let tz = paris();
+        let gap = local_instant(
+            jiff::civil::date(2027, 3, 28),
+            jiff::civil::time(2, 30, 0, 0),
+            &tz,
+        );
+        assert!(
+            matches!(gap, Err(LocalTimeError::Nonexistent { .. })),
+            "{gap:?}"
+        );
+        let fold = local_instant(
+            jiff::civil::date(2026, 10, 25),
+            jiff::civil::time(2, 30, 0, 0),
+            &tz,
+        );
+        assert!(
+            matches!(fold, Err(LocalTimeError::Ambiguous { .. })),
+            "{fold:?}"
+        );
+        let ok = local_instant(
+            jiff::civil::date(2026, 10, 25),
+            jiff::civil::time(10, 0, 0, 0),
+            &tz,
+        );
+        assert_eq!(ok.unwrap().to_string(), "2026-10-25T09:00:00Z");
+    }
+
+    #[test]
+    fn conflicts_are_one_per_person_and_meeting_and_ignore_touching() {
+        let s = weekly(vec![], jiff::civil::date(2026, 11, 9));
+        let t = |x: &str| x.parse::<Timestamp>().unwrap();
+        let busy = vec![
+            Busy {
+                person: "ADA@x.org".into(),
+                meeting: 7,
+                start: t("2026-11-02T09:30:00Z"),
+                end: t("2026-11-02T11:00:00Z"),
+            },
+            Busy {
+                person: "ada@x.org".into(),
+                meeting: 7,
+                start: t("2026-10-26T09:30:00Z"),
+                end: t("2026-10-26T11:00:00Z"),
+            },
+            Busy {
+                person: "ada@x.org".into(),
+                meeting: 8,
+                start: t("2026-10-26T10:00:00Z"),
+                end: t("2026-10-26T11:00:00Z"),
+            },
+            Busy {
+                person: "bob@x.org".into(),
+                meeting: 9,
+                start: t("2026-10-26T09:30:00Z"),
+                end: t("2026-10-26T10:00:00Z"),
+            },
+        ];
+        let c = conflicts(&s.all(), &["ada@x.org".to_owned()], &busy);
+        assert_eq!(c.len(), 1);
+        assert_eq!((c[0].meeting, c[0].start), (7, t("2026-10-26T09:30:00Z")));
+    }
+
+    #[test]
+    fn grids_start_on_monday() {
+        let dec = month_grid(2026, 12);
+        assert_eq!(dec.len(), 5);
+        assert_eq!(dec[0][0].to_string(), "2026-11-30");
+        assert_eq!(dec[4][6].to_string(), "2027-01-03");
+        let feb = month_grid(2027, 2);
+        assert_eq!(feb[0][0].to_string(), "2027-02-01");
+        assert_eq!(feb.len(), 4);
+        let t = |x: &str| x.parse::<Timestamp>().unwrap();
+        let p = lay_out(&[
+            (t("2026-12-01T09:00:00Z"), t("2026-12-01T10:00:00Z")),
+            (t("2026-12-01T09:30:00Z"), t("2026-12-01T10:30:00Z")),
+            (t("2026-12-01T11:00:00Z"), t("2026-12-01T12:00:00Z")),
+        ]);
+        assert_eq!(
+            p[0],
+            Placed {
+                column: 0,
+                columns: 2
+            }
+        );
+        assert_eq!(
+            p[1],
+            Placed {
+                column: 1,
+                columns: 2
+            }
+        );
+        assert_eq!(
+            p[2],
+            Placed {
+                column: 0,
+                columns: 1
+            }
+        );
+    }
 }
