@@ -95,12 +95,12 @@ pub enum LocalTimeError {
 /// (what a form must ask about rather than guess).
 pub fn local_instant(date: Date, time: Time, tz: &TimeZone) -> Result<Timestamp, LocalTimeError> {
     let amb = tz.to_ambiguous_timestamp(date.to_datetime(time));
-    if let Ok(t) = amb.clone().unambiguous() {
+    if let Ok(t) = amb.unambiguous() {
         return Ok(t);
     }
     let (earlier, later) = (
-        amb.clone().earlier().unwrap_or(Timestamp::UNIX_EPOCH),
-        amb.clone().later().unwrap_or(Timestamp::UNIX_EPOCH),
+        amb.earlier().unwrap_or(Timestamp::UNIX_EPOCH),
+        amb.later().unwrap_or(Timestamp::UNIX_EPOCH),
     );
     match amb.offset() {
         jiff::tz::AmbiguousOffset::Gap { .. } => Err(LocalTimeError::Nonexistent { after: later }),
