@@ -133,10 +133,10 @@ impl Series {
         if self.duration <= SignedDuration::ZERO {
             return Err(SeriesError::BadDuration);
         }
-        if let Some(rule) = &self.rule {
-            if rule.until < self.start.date() {
-                return Err(SeriesError::UntilBeforeStart);
-            }
+        if let Some(rule) = &self.rule
+            && rule.until < self.start.date()
+        {
+            return Err(SeriesError::UntilBeforeStart);
         }
         let n = self.starts().take(MAX_OCCURRENCES + 1).count();
         if n > MAX_OCCURRENCES {
