@@ -371,21 +371,342 @@ pub struct Invite {
 /// of cancelled occurrences) and one `VEVENT` with `RECURRENCE-ID` per moved occurrence, with
 /// the `VTIMEZONE` the events use. CRLF line ends, lines folded at 75 octets, TEXT escaped.
 pub fn request(invite: &Invite, series: &Series) -> String {
-    let _ = (invite, series);
-    todo!()
+    let mut out = Lines::default();
+    out.open("REQUEST");
+    vtimezone(&mut out, series);
+    events(&mut out, invite, series, "CONFIRMED");
+    out.close()
+}
+
+/// iCalendar lines: CRLF ends, folded at 75 octets on character boundaries.
+#[derive(Default)]
+struct Lines(String);
+
+impl Lines {
+    fn line(&mut self, text: &str) {
+        let mut width = 0;
+        for c in text.chars() {
+            let n = c.len_utf8();
+            if width + n > 75 {
+                self.0.push_str("\r\n ");
+                width = 1;
+            }
+            self.0.push(c);
+            width += n;
+        }
+        self.0.push_str("\r\n");
+    }
+
+    fn open(&mut self, method: &str) {
+        self.line("BEGIN:VCALENDAR");
+        self.line("VERSION:2.0");
+        self.line("PRODID:-//pont//pont//EN");
+        self.line("CALSCALE:GREGORIAN");
+        self.line(&format!("METHOD:{method}"));
+    }
+
+    fn close(mut self) -> String {
+        self.line("END:VCALENDAR");
+        self.0
+    }
+}
+
+/// TEXT value escaping (RFC 5545 §3.3.11); control characters other than newline dropped.
+fn text(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            ';' => out.push_str("\\;"),
+            ',' => out.push_str("\\,"),
+            '\n' => out.push_str("\\n"),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A parameter value: quoted when it holds `:;,`, never a quote or a control character.
+fn param(value: &str) -> String {
+    let clean: String = value
+        .chars()
+        .filter(|c| !c.is_control() && *c != '"')
+        .collect();
+    if clean.contains([':', ';', ',']) {
+        format!("\"{clean}\"")
+    } else {
+        clean
+    }
+}
+
+/// A URI or address value: no control characters or spaces.
+fn uri(value: &str) -> String {
+    value
+        .chars()
+        .filter(|c| !c.is_control() && !c.is_whitespace())
+        .collect()
+}
+
+fn utc(t: Timestamp) -> String {
+    t.strftime("%Y%m%dT%H%M%SZ").to_string()
+}
+
+fn zone_name(series: &Series) -> Option<&str> {
+    series
+        .tz
+        .iana_name()
+        .filter(|n| *n != "UTC" && *n != "Etc/UTC")
+}
+
+/// `DTSTART;TZID=Europe/Paris:20261019T100000`, or UTC for a zone without a name.
+fn local(prop: &str, series: &Series, t: Timestamp) -> String {
+    match zone_name(series) {
+        Some(name) => format!(
+            "{prop};TZID={}:{}",
+            param(name),
+            t.to_zoned_datetime(series.tz.clone())
+                .strftime("%Y%m%dT%H%M%S")
+        ),
+        None => format!("{prop}:{}", utc(t)),
+    }
+}
+
+fn offset_text(seconds: i32) -> String {
+    let sign = if seconds < 0 { '-' } else { '+' };
+    let a = seconds.unsigned_abs();
+    format!("{sign}{:02}{:02}", a / 3600, (a % 3600) / 60)
+}
+
+/// The zone's observances from a year before the first occurrence to the last one: one
+/// STANDARD or DAYLIGHT per transition, each with its own DTSTART (no RRULE to get wrong).
+fn vtimezone(out: &mut Lines, series: &Series) {
+    let Some(name) = zone_name(series) else {
+        return;
+    };
+    let all = series.all();
+    let (Some(first), Some(last)) = (all.first(), all.last()) else {
+        return;
+    };
+    let from = first
+        .start
+        .checked_sub(SignedDuration::from_hours(24 * 366))
+        .unwrap_or(first.start);
+    out.line("BEGIN:VTIMEZONE");
+    out.line(&format!("TZID:{}", param(name)));
+    let mut before = series.tz.to_offset(from).seconds();
+    let mut any = false;
+    for t in series.tz.following(from) {
+        if t.timestamp() > last.end {
+            break;
+        }
+        let after = t.offset().seconds();
+        let kind = if t.dst().is_dst() {
+            "DAYLIGHT"
+        } else {
+            "STANDARD"
+        };
+        let wall = t
+            .timestamp()
+            .checked_add(SignedDuration::from_secs(i64::from(before)))
+            .unwrap_or(t.timestamp());
+        out.line(&format!("BEGIN:{kind}"));
+        out.line(&format!("DTSTART:{}", wall.strftime("%Y%m%dT%H%M%S")));
+        out.line(&format!("TZOFFSETFROM:{}", offset_text(before)));
+        out.line(&format!("TZOFFSETTO:{}", offset_text(after)));
+        out.line(&format!("TZNAME:{}", text(t.abbreviation())));
+        out.line(&format!("END:{kind}"));
+        before = after;
+        any = true;
+    }
+    if !any {
+        // A zone without a change in the span: one fixed observance.
+        out.line("BEGIN:STANDARD");
+        out.line("DTSTART:19700101T000000");
+        out.line(&format!("TZOFFSETFROM:{}", offset_text(before)));
+        out.line(&format!("TZOFFSETTO:{}", offset_text(before)));
+        out.line("END:STANDARD");
+    }
+    out.line("END:VTIMEZONE");
+}
+
+fn common(out: &mut Lines, invite: &Invite, status: &str) {
+    out.line(&format!("UID:{}", uri(&invite.uid)));
+    out.line(&format!("SEQUENCE:{}", invite.sequence));
+    out.line(&format!("DTSTAMP:{}", utc(invite.dtstamp)));
+    out.line(&format!("SUMMARY:{}", text(&invite.summary)));
+    if !invite.description.is_empty() {
+        out.line(&format!("DESCRIPTION:{}", text(&invite.description)));
+    }
+    if let Some(url) = &invite.url {
+        out.line(&format!("URL:{}", uri(url)));
+        out.line(&format!("LOCATION:{}", text(url)));
+    }
+    let org = &invite.organizer;
+    match &org.name {
+        Some(n) => out.line(&format!(
+            "ORGANIZER;CN={}:mailto:{}",
+            param(n),
+            uri(&org.email)
+        )),
+        None => out.line(&format!("ORGANIZER:mailto:{}", uri(&org.email))),
+    }
+    for a in &invite.attendees {
+        let cn = a
+            .name
+            .as_deref()
+            .map(|n| format!(";CN={}", param(n)))
+            .unwrap_or_default();
+        out.line(&format!(
+            "ATTENDEE{cn};ROLE=REQ-PARTICIPANT;PARTSTAT=NEEDS-ACTION;RSVP=TRUE:mailto:{}",
+            uri(&a.email)
+        ));
+    }
+    for c in &invite.conferences {
+        let label = c
+            .label
+            .as_deref()
+            .map(|l| format!(";LABEL={}", param(l)))
+            .unwrap_or_default();
+        let features = if c.features.is_empty() {
+            String::new()
+        } else {
+            format!(";FEATURE={}", c.features.join(","))
+        };
+        out.line(&format!(
+            "CONFERENCE;VALUE=URI{features}{label}:{}",
+            uri(&c.uri)
+        ));
+    }
+    out.line(&format!("STATUS:{status}"));
+}
+
+fn rrule(series: &Series) -> Option<String> {
+    let rule = series.rule.as_ref()?;
+    let freq = match rule.freq {
+        Freq::Daily => "DAILY",
+        Freq::Weekly => "WEEKLY",
+        Freq::Monthly => "MONTHLY",
+    };
+    // UNTIL is UTC when DTSTART has a TZID: the end of the last day in the zone.
+    let end_of_day = rule.until.to_datetime(Time::constant(23, 59, 59, 0));
+    let until = series
+        .tz
+        .to_ambiguous_timestamp(end_of_day)
+        .compatible()
+        .map(utc)
+        .unwrap_or_default();
+    let mut r = format!("RRULE:FREQ={freq};UNTIL={until}");
+    if rule.freq == Freq::Weekly {
+        let days: Vec<Weekday> = if rule.weekdays.is_empty() {
+            vec![series.start.weekday()]
+        } else {
+            rule.weekdays.clone()
+        };
+        let names: Vec<&str> = days
+            .iter()
+            .map(|d| ["MO", "TU", "WE", "TH", "FR", "SA", "SU"][d.to_monday_zero_offset() as usize])
+            .collect();
+        r.push_str(&format!(";BYDAY={}", names.join(",")));
+    }
+    if rule.freq == Freq::Monthly {
+        r.push_str(&format!(";BYMONTHDAY={}", series.start.day()));
+    }
+    Some(r)
+}
+
+/// The master VEVENT and one per moved occurrence.
+fn events(out: &mut Lines, invite: &Invite, series: &Series, status: &str) {
+    let first = resolve(&series.tz, series.start);
+    out.line("BEGIN:VEVENT");
+    common(out, invite, status);
+    out.line(&local("DTSTART", series, first));
+    out.line(&local(
+        "DTEND",
+        series,
+        first.checked_add(series.duration).unwrap_or(first),
+    ));
+    if let Some(r) = rrule(series) {
+        out.line(&r);
+        for (at, e) in &series.exceptions {
+            if *e == Exception::Cancelled {
+                out.line(&local("EXDATE", series, *at));
+            }
+        }
+    }
+    out.line("END:VEVENT");
+    if series.rule.is_none() {
+        return;
+    }
+    for (at, e) in &series.exceptions {
+        if let Exception::Moved { start, duration } = e {
+            out.line("BEGIN:VEVENT");
+            common(out, invite, status);
+            out.line(&local("RECURRENCE-ID", series, *at));
+            out.line(&local("DTSTART", series, *start));
+            out.line(&local(
+                "DTEND",
+                series,
+                start.checked_add(*duration).unwrap_or(*start),
+            ));
+            out.line("END:VEVENT");
+        }
+    }
 }
 
 /// `METHOD:CANCEL` of the whole series (`occurrence` = `None`) or of the one occurrence
 /// whose original start is given (`RECURRENCE-ID`), `STATUS:CANCELLED`.
 pub fn cancel(invite: &Invite, series: &Series, occurrence: Option<Timestamp>) -> String {
-    let _ = (invite, series, occurrence);
-    todo!()
+    let mut out = Lines::default();
+    out.open("CANCEL");
+    vtimezone(&mut out, series);
+    out.line("BEGIN:VEVENT");
+    common(&mut out, invite, "CANCELLED");
+    match occurrence {
+        Some(at) => {
+            out.line(&local("RECURRENCE-ID", series, at));
+            out.line(&local("DTSTART", series, at));
+            out.line(&local(
+                "DTEND",
+                series,
+                at.checked_add(series.duration).unwrap_or(at),
+            ));
+        }
+        None => {
+            let first = resolve(&series.tz, series.start);
+            out.line(&local("DTSTART", series, first));
+            out.line(&local(
+                "DTEND",
+                series,
+                first.checked_add(series.duration).unwrap_or(first),
+            ));
+            if let Some(r) = rrule(series) {
+                out.line(&r);
+            }
+        }
+    }
+    out.line("END:VEVENT");
+    out.close()
 }
 
 /// A subscribable feed (`METHOD:PUBLISH`, `X-WR-CALNAME`): every series as in [`request`].
 pub fn feed(name: &str, entries: &[(Invite, Series)]) -> String {
-    let _ = (name, entries);
-    todo!()
+    let mut out = Lines::default();
+    out.open("PUBLISH");
+    out.line(&format!("X-WR-CALNAME:{}", text(name)));
+    let mut zones: Vec<&str> = Vec::new();
+    for (_, series) in entries {
+        if let Some(z) = zone_name(series)
+            && !zones.contains(&z)
+        {
+            zones.push(z);
+            vtimezone(&mut out, series);
+        }
+    }
+    for (invite, series) in entries {
+        events(&mut out, invite, series, "CONFIRMED");
+    }
+    out.close()
 }
 
 /// The weeks (Monday first) that show `year-month` in a month view: 4 to 6 rows of 7 days,
@@ -630,6 +951,61 @@ mod tests {
         let c = conflicts(&s.all(), &["ada@x.org".to_owned()], &busy);
         assert_eq!(c.len(), 1);
         assert_eq!((c[0].meeting, c[0].start), (7, t("2026-10-26T09:30:00Z")));
+    }
+
+    fn invite() -> Invite {
+        Invite {
+            uid: "meeting-1@bridge.example".into(),
+            sequence: 2,
+            dtstamp: "2026-10-01T12:00:00Z".parse().unwrap(),
+            summary: "Conseil, séance; ordre\r\nATTENDEE:mailto:evil@x.org".into(),
+            description: "Line one\nLine two".into(),
+            url: Some("https://bridge.example/r/123456".into()),
+            organizer: Person {
+                name: Some("Ada L".into()),
+                email: "ada@x.org".into(),
+            },
+            attendees: vec![Person {
+                name: None,
+                email: "bob@x.org".into(),
+            }],
+            conferences: vec![Conference {
+                uri: "https://bridge.example/r/123456".into(),
+                features: vec!["VIDEO", "AUDIO"],
+                label: Some("Join: browser".into()),
+            }],
+        }
+    }
+
+    #[test]
+    fn a_request_is_folded_escaped_and_carries_the_series() {
+        let mut s = weekly(
+            vec![Weekday::Monday, Weekday::Thursday],
+            jiff::civil::date(2026, 11, 2),
+        );
+        s.exceptions.insert(
+            "2026-10-22T08:00:00Z".parse().unwrap(),
+            Exception::Cancelled,
+        );
+        let ics = request(&invite(), &s);
+        assert!(ics.ends_with("END:VCALENDAR\r\n"));
+        for line in ics.split("\r\n") {
+            assert!(line.len() <= 75, "{line}");
+        }
+        let unfolded = ics.replace("\r\n ", "");
+        let lines: Vec<&str> = unfolded.split("\r\n").collect();
+        assert!(lines.contains(&"METHOD:REQUEST"));
+        assert!(lines.contains(&"DTSTART;TZID=Europe/Paris:20261019T100000"));
+        assert!(lines.contains(&"RRULE:FREQ=WEEKLY;UNTIL=20261102T225959Z;BYDAY=MO,TH"));
+        assert!(lines.contains(&"EXDATE;TZID=Europe/Paris:20261022T100000"));
+        assert!(lines.contains(&"TZOFFSETFROM:+0200"));
+        assert!(lines.contains(&"CONFERENCE;VALUE=URI;FEATURE=VIDEO,AUDIO;LABEL=\"Join: browser\":https://bridge.example/r/123456"));
+        // The injection attempt stays inside SUMMARY.
+        assert!(!lines.iter().any(|l| l.starts_with("ATTENDEE:mailto:evil")));
+        assert!(lines.contains(&"SUMMARY:Conseil\\, séance\\; ordre\\nATTENDEE:mailto:evil@x.org"));
+        let c = cancel(&invite(), &s, Some("2026-10-26T09:00:00Z".parse().unwrap()));
+        assert!(c.contains("RECURRENCE-ID;TZID=Europe/Paris:20261026T100000"));
+        assert!(c.contains("STATUS:CANCELLED"));
     }
 
     #[test]
