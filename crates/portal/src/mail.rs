@@ -157,7 +157,8 @@ impl Portal {
             sequence: meeting.sequence,
             dtstamp: ts(now),
             summary: meeting.subject.clone(),
-            description: self.body_text(&t, organizer, meeting, None, Change::Invite),
+            // The mail's text, filled in by whoever knows the change ([`invitation`]).
+            description: String::new(),
             url: Some(reach.web),
             organizer: Person {
                 name: Some(organizer.name.clone()),
