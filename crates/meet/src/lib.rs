@@ -11,6 +11,7 @@
 #![forbid(unsafe_code)]
 
 mod accounts;
+mod calendar;
 mod recordings;
 pub mod retention;
 pub mod rfc3339;
@@ -21,13 +22,14 @@ mod token;
 pub use accounts::{
     Account, LOGIN_ATTEMPT_SECS, LoginAttempt, OidcIdentity, Role, Session, SessionLimits,
 };
+pub use calendar::QueuedMail;
 pub use recordings::{
     ClosedRecording, MAX_DESCRIPTION_CHARS, MAX_TITLE_CHARS, NewRecording, Recording,
     RecordingChange, RecordingId, RecordingStatus, Trim, Visibility,
 };
 pub use store::{
-    Category, Meeting, MeetingId, MeetingKind, NewMeeting, Organizer, OrganizerId, Recurrence,
-    Room, RoomNumbers, Store,
+    Category, Meeting, MeetingId, MeetingKind, NewMeeting, OccurrenceChange, Organizer,
+    OrganizerId, Plan, Recurrence, Room, RoomNumbers, Store,
 };
 pub use token::{Pin, Token};
 

@@ -161,11 +161,11 @@ const LINK_TOKEN_BYTES: usize = 24;
 
 /// Whether `t` has the shape of a watch or download token (48 lowercase hex digits): anything
 /// else is not looked up.
-fn is_link_token(t: &str) -> bool {
+pub(crate) fn is_link_token(t: &str) -> bool {
     t.len() == 2 * LINK_TOKEN_BYTES && t.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-fn link_token() -> String {
+pub(crate) fn link_token() -> String {
     use rand::RngCore as _;
     let mut bytes = [0u8; LINK_TOKEN_BYTES];
     rand::rngs::OsRng.fill_bytes(&mut bytes);

@@ -161,6 +161,51 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE recordings ADD COLUMN continues_id INTEGER
         REFERENCES recordings(id) ON DELETE SET NULL;
     ",
+    // 6 -> 7: scheduling. A meeting's time zone and options, its weekly days and last day,
+    // the SEQUENCE of its invitations, a soft delete (the room and recordings stay); the
+    // people of each meeting (organizer and invitees, lower-cased) for overlap checks; one
+    // row per changed or cancelled occurrence; the durable mail queue; personal feed tokens.
+    "
+    ALTER TABLE meetings ADD COLUMN timezone TEXT NOT NULL DEFAULT 'Europe/Paris';
+    ALTER TABLE meetings ADD COLUMN entity TEXT;
+    ALTER TABLE meetings ADD COLUMN waiting_room INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE meetings ADD COLUMN streaming_url TEXT;
+    ALTER TABLE meetings ADD COLUMN weekdays TEXT NOT NULL DEFAULT '';
+    ALTER TABLE meetings ADD COLUMN until TEXT;
+    ALTER TABLE meetings ADD COLUMN sequence INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE meetings ADD COLUMN deleted_at INTEGER;
+    CREATE INDEX meetings_organizer ON meetings(organizer_id, start_at);
+    CREATE TABLE meeting_people (
+        meeting_id  INTEGER NOT NULL REFERENCES meetings(id) ON DELETE CASCADE,
+        email       TEXT NOT NULL,
+        PRIMARY KEY (meeting_id, email)
+    ) WITHOUT ROWID;
+    CREATE INDEX meeting_people_email ON meeting_people(email);
+    INSERT OR IGNORE INTO meeting_people (meeting_id, email)
+        SELECT meetings.id, lower(json_each.value) FROM meetings, json_each(meetings.invitees);
+    CREATE TABLE occurrence_changes (
+        meeting_id      INTEGER NOT NULL REFERENCES meetings(id) ON DELETE CASCADE,
+        original_start  INTEGER NOT NULL,
+        cancelled       INTEGER NOT NULL DEFAULT 0,
+        start_at        INTEGER,
+        duration_secs   INTEGER,
+        PRIMARY KEY (meeting_id, original_start)
+    ) WITHOUT ROWID;
+    CREATE TABLE mail_queue (
+        id               INTEGER PRIMARY KEY,
+        recipients       TEXT NOT NULL,
+        message          BLOB NOT NULL,
+        created_at       INTEGER NOT NULL,
+        attempts         INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at  INTEGER NOT NULL,
+        sent_at          INTEGER,
+        last_error       TEXT
+    );
+    CREATE INDEX mail_queue_due ON mail_queue(next_attempt_at) WHERE sent_at IS NULL;
+    ALTER TABLE organizers ADD COLUMN feed_token TEXT;
+    ALTER TABLE organizers ADD COLUMN lang TEXT;
+    CREATE UNIQUE INDEX organizers_feed_token ON organizers(feed_token);
+    ",
 ];
 
 /// The schema version this build writes.

@@ -142,6 +142,48 @@ pub struct NewMeeting {
     pub recurrence: Recurrence,
     /// Who owns the meeting's recordings; `None`: the organizer.
     pub recording_owner: Option<OrganizerId>,
+    pub plan: Plan,
+}
+
+/// What a scheduled meeting adds to its room: its time zone and repetition, and the options
+/// the in-meeting and streaming work read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// IANA name (`Europe/Paris`): the zone its occurrences repeat in.
+    pub timezone: String,
+    /// Free text: the department or body the meeting is for.
+    pub entity: Option<String>,
+    pub waiting_room: bool,
+    /// RTMP(S) URL with its stream key: secret, never logged.
+    pub streaming_url: Option<String>,
+    /// Weekly: the days it meets on (`mon` … `sun`); empty: the start's weekday.
+    pub weekdays: Vec<String>,
+    /// The last day an occurrence may start on (`YYYY-MM-DD`, in `timezone`).
+    pub until: Option<String>,
+}
+
+impl Default for Plan {
+    fn default() -> Self {
+        Self {
+            timezone: "Europe/Paris".to_owned(),
+            entity: None,
+            waiting_room: false,
+            streaming_url: None,
+            weekdays: Vec::new(),
+            until: None,
+        }
+    }
+}
+
+/// One occurrence of a series changed or cancelled, keyed by its original start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OccurrenceChange {
+    /// Seconds since the Unix epoch: the start the rule gives it.
+    pub original_start: i64,
+    pub cancelled: bool,
+    /// Its new start and duration, if moved.
+    pub start_at: Option<i64>,
+    pub duration_secs: Option<u32>,
 }
 
 impl NewMeeting {
@@ -158,6 +200,7 @@ impl NewMeeting {
             invitees: Vec::new(),
             recurrence: Recurrence::None,
             recording_owner: None,
+            plan: Plan::default(),
         }
     }
 }
@@ -178,6 +221,11 @@ pub struct Meeting {
     /// Who owns its recordings; `None`: the organizer.
     pub recording_owner: Option<OrganizerId>,
     pub created_at: i64,
+    pub plan: Plan,
+    /// The invitations' SEQUENCE: raised on every change sent to invitees.
+    pub sequence: u32,
+    /// Changed or cancelled occurrences, by original start.
+    pub changes: Vec<OccurrenceChange>,
 }
 
 /// The range room numbers are drawn from.
@@ -393,8 +441,10 @@ impl Store {
         tx.execute(
             "INSERT INTO meetings (organizer_id, room_number, kind, subject, start_at,
                                    duration_secs, recording, invitees, recurrence, created_at,
-                                   recording_owner_id)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                                   recording_owner_id, timezone, entity, waiting_room,
+                                   streaming_url, weekdays, until)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                     ?17)",
             params![
                 organizer.0,
                 number as i64,
@@ -406,10 +456,17 @@ impl Store {
                 invitees,
                 new.recurrence.as_str(),
                 now_unix,
-                new.recording_owner.map(|o| o.0)
+                new.recording_owner.map(|o| o.0),
+                new.plan.timezone,
+                new.plan.entity,
+                new.plan.waiting_room,
+                new.plan.streaming_url,
+                new.plan.weekdays.join(","),
+                new.plan.until,
             ],
         )?;
         let id = MeetingId(tx.last_insert_rowid());
+        crate::calendar::write_people(&tx, id, &new.invitees)?;
         tx.commit()?;
         Ok(Meeting {
             id,
@@ -430,6 +487,9 @@ impl Store {
             recurrence: new.recurrence,
             recording_owner: new.recording_owner,
             created_at: now_unix,
+            plan: new.plan,
+            sequence: 0,
+            changes: Vec::new(),
         })
     }
 
@@ -440,8 +500,8 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<Meeting>, MeetError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT id FROM meetings WHERE organizer_id = ?1 ORDER BY created_at DESC, id DESC
-             LIMIT ?2",
+            "SELECT id FROM meetings WHERE organizer_id = ?1 AND deleted_at IS NULL
+             ORDER BY created_at DESC, id DESC LIMIT ?2",
         )?;
         let ids = stmt
             .query_map(
@@ -461,8 +521,9 @@ impl Store {
             .conn
             .prepare_cached(
                 "SELECT organizer_id, room_number, kind, subject, start_at, duration_secs,
-                        recording, invitees, recurrence, created_at, recording_owner_id
-                 FROM meetings WHERE id = ?1",
+                        recording, invitees, recurrence, created_at, recording_owner_id,
+                        timezone, entity, waiting_room, streaming_url, weekdays, until, sequence
+                 FROM meetings WHERE id = ?1 AND deleted_at IS NULL",
             )?
             .query_row(params![id.0], |r| {
                 Ok(MeetingRow {
@@ -477,6 +538,20 @@ impl Store {
                     recurrence: r.get(8)?,
                     created_at: r.get(9)?,
                     recording_owner: r.get(10)?,
+                    plan: Plan {
+                        timezone: r.get(11)?,
+                        entity: r.get(12)?,
+                        waiting_room: r.get(13)?,
+                        streaming_url: r.get(14)?,
+                        weekdays: r
+                            .get::<_, String>(15)?
+                            .split(',')
+                            .filter(|d| !d.is_empty())
+                            .map(str::to_owned)
+                            .collect(),
+                        until: r.get(16)?,
+                    },
+                    sequence: r.get(17)?,
                 })
             })
             .optional()?;
@@ -503,6 +578,9 @@ impl Store {
                 .ok_or(MeetError::Corrupt("meeting recurrence"))?,
             recording_owner: row.recording_owner.map(OrganizerId),
             created_at: row.created_at,
+            plan: row.plan,
+            sequence: row.sequence,
+            changes: crate::calendar::changes_of(&self.conn, id)?,
         }))
     }
 }
@@ -520,6 +598,8 @@ struct MeetingRow {
     recurrence: String,
     created_at: i64,
     recording_owner: Option<i64>,
+    plan: Plan,
+    sequence: u32,
 }
 
 /// Invitees are stored as a JSON array of strings: one column, readable with SQLite's JSON
@@ -689,6 +769,14 @@ mod tests {
             invitees: vec!["ada@example.org".into(), "grace@example.com".into()],
             recurrence: Recurrence::Weekly,
             recording_owner: Some(org.id),
+            plan: Plan {
+                timezone: "America/Montreal".into(),
+                entity: Some("DSI".into()),
+                waiting_room: true,
+                streaming_url: Some("rtmp://live.example/app/key".into()),
+                weekdays: vec!["mon".into(), "thu".into()],
+                until: Some("2027-01-31".into()),
+            },
         };
         let m = store.create_meeting(org.id, new, 20).unwrap();
         let back = store.meeting(m.id).unwrap().unwrap();

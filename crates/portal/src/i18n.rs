@@ -216,6 +216,10 @@ impl<'a> Tr<'a> {
     }
 
     /// The message `id` with a number (plural forms follow the language's rules).
+    pub fn args(&self, id: &str, args: &FluentArgs<'_>) -> String {
+        self.catalog.format(self.lang, id, Some(args))
+    }
+
     pub fn count(&self, id: &str, name: &str, n: i64) -> String {
         let mut args = FluentArgs::new();
         args.set(name.to_owned(), FluentValue::from(n));
@@ -273,7 +277,27 @@ mod tests {
                 // Every variable a message uses gets a value: a name and a number both work.
                 let mut args = FluentArgs::new();
                 for name in [
-                    "name", "email", "room", "count", "subject", "when", "domain",
+                    "name",
+                    "email",
+                    "room",
+                    "count",
+                    "subject",
+                    "when",
+                    "domain",
+                    "organizer",
+                    "number",
+                    "pin",
+                    "until",
+                    "days",
+                    "who",
+                    "from",
+                    "to",
+                    "address",
+                    "weekday",
+                    "day",
+                    "month",
+                    "year",
+                    "zone",
                 ] {
                     args.set(name, FluentValue::from(1));
                 }

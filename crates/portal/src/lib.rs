@@ -13,8 +13,10 @@
 
 pub mod auth;
 pub mod i18n;
+pub mod mail;
 pub mod oidc;
 mod pages;
+pub mod planning;
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -76,6 +78,11 @@ pub struct PortalConfig {
     pub sip_host: String,
     pub oidc: Option<OidcConfig>,
     pub sessions: SessionLimits,
+    /// `[meetings] timezone`: the zone a new meeting is planned in unless it says otherwise.
+    pub default_timezone: String,
+    /// `[dialin] numbers`: the phone numbers shown in invitations.
+    pub dialin_numbers: Vec<String>,
+    pub mail: mail::MailSettings,
 }
 
 /// The portal's shared state.
@@ -89,6 +96,8 @@ struct Inner {
     catalog: Catalog,
     oidc: Option<Oidc>,
     config: PortalConfig,
+    /// Tells the mail task the queue has something new.
+    mail_wake: Arc<tokio::sync::Notify>,
 }
 
 impl Portal {
@@ -104,6 +113,7 @@ impl Portal {
                 catalog: Catalog::new(),
                 oidc,
                 config,
+                mail_wake: Arc::new(tokio::sync::Notify::new()),
             }),
         })
     }
@@ -114,6 +124,28 @@ impl Portal {
 
     pub fn catalog(&self) -> &Catalog {
         &self.inner.catalog
+    }
+
+    pub fn config(&self) -> &PortalConfig {
+        &self.inner.config
+    }
+
+    /// Starts the task that sends the mail queue (on the current runtime).
+    pub fn spawn_mailer(&self) {
+        tokio::spawn(mail::run_mailer(
+            self.inner.store.clone(),
+            self.inner.config.mail.clone(),
+            Arc::clone(&self.inner.mail_wake),
+        ));
+    }
+
+    pub(crate) fn wake_mailer(&self) {
+        self.inner.mail_wake.notify_one();
+    }
+
+    /// Whether mails leave the machine (`[mail] smtp_url` is set) or stay in the outbox.
+    pub fn mail_configured(&self) -> bool {
+        self.inner.config.mail.smtp_url.is_some()
     }
 
     /// Cookies get `Secure` when the portal is reached over HTTPS.

@@ -19,7 +19,9 @@ use serde::Deserialize;
 use crate::auth::{self, LOGIN_COOKIE, SESSION_COOKIE};
 use crate::i18n::{LANG_COOKIE, Lang, Tr};
 use crate::oidc::SignInError;
-use crate::{Portal, unix_now};
+use crate::{Portal, mail, unix_now};
+
+mod plan;
 
 /// Longest meeting subject (as the API).
 const MAX_SUBJECT_CHARS: usize = 200;
@@ -51,8 +53,8 @@ pub fn router(portal: Portal) -> Router {
         .route("/recordings/{id}", get(recording_edit).post(recording_save))
         .route("/w/{token}", get(watch_page))
         .route("/recordings/public", get(public_page))
-        .route("/calendar", get(calendar_page))
         .route("/assets/portal.css", get(css))
+        .merge(plan::routes())
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .with_state(portal)
 }
@@ -82,6 +84,8 @@ impl Layout<'_> {
 }
 
 struct MeetingView {
+    id: i64,
+    scheduled: bool,
     subject: String,
     room: String,
     when: String,
@@ -228,13 +232,6 @@ struct RecordingsPage<'a> {
 struct PublicPage<'a> {
     l: Layout<'a>,
     recordings: Vec<PublicView>,
-}
-
-#[derive(Template)]
-#[template(path = "calendar.html")]
-struct CalendarPage<'a> {
-    l: Layout<'a>,
-    days: Vec<(String, Vec<MeetingView>)>,
 }
 
 #[derive(Template)]
@@ -393,6 +390,8 @@ fn when(meeting: &Meeting, t: &Tr<'_>) -> String {
 
 fn meeting_view(m: &Meeting, t: &Tr<'_>) -> MeetingView {
     MeetingView {
+        id: m.id.0,
+        scheduled: m.kind == MeetingKind::Scheduled,
         subject: m.subject.clone(),
         room: m.room.number.0.to_string(),
         when: when(m, t),
@@ -1047,37 +1046,6 @@ async fn public_page(
         })
         .collect();
     render(StatusCode::OK, &PublicPage { l, recordings })
-}
-
-/// `GET /calendar`: the organizer's scheduled meetings by day (UTC), from today.
-async fn calendar_page(
-    State(portal): State<Portal>,
-    headers: HeaderMap,
-    OriginalUri(uri): OriginalUri,
-) -> Response {
-    let ctx = Ctx::of(&portal, &headers, &uri).await;
-    let Some(session) = &ctx.session else {
-        return ctx.sign_in_first();
-    };
-    let id = session.account.id;
-    let list = match portal.store().run(move |st| st.meetings_of(id, 500)).await {
-        Ok(list) => list,
-        Err(e) => return ctx.store_failed(&portal, &e),
-    };
-    let l = ctx.layout(&portal, "calendar");
-    let now = unix_now();
-    let mut planned: Vec<&Meeting> = list.iter().filter(|m| upcoming(m, now)).collect();
-    planned.sort_by_key(|m| m.start_at);
-    let mut days: Vec<(String, Vec<MeetingView>)> = Vec::new();
-    for m in planned {
-        let day = pont_meet::rfc3339::format_utc(m.start_at.unwrap_or(now))[..10].to_owned();
-        let view = meeting_view(m, &l.t);
-        match days.last_mut() {
-            Some((d, v)) if *d == day => v.push(view),
-            _ => days.push((day, vec![view])),
-        }
-    }
-    render(StatusCode::OK, &CalendarPage { l, days })
 }
 
 /// `h:mm:ss`.

@@ -208,6 +208,37 @@ pub(crate) struct FileConfig {
     /// Sign-in by OpenID Connect; absent: token sign-in only.
     #[serde(default)]
     oidc: Option<pont_portal::OidcConfig>,
+    #[serde(default)]
+    meetings: MeetingsConfig,
+    #[serde(default)]
+    mail: MailConfig,
+}
+
+/// `[meetings]`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct MeetingsConfig {
+    /// The IANA zone a meeting is planned in unless it names one.
+    pub(crate) timezone: String,
+}
+
+impl Default for MeetingsConfig {
+    fn default() -> Self {
+        Self {
+            timezone: "Europe/Paris".into(),
+        }
+    }
+}
+
+/// `[mail]`: invitations and recording notices.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct MailConfig {
+    /// `smtp://host:port` (STARTTLS when offered), `smtps://host:port`, with an optional
+    /// `user:password@`; unset: mails are written to `<data>/outbox/`.
+    pub(crate) smtp_url: Option<String>,
+    /// The sender; default `pont@<the public URL's host>`.
+    pub(crate) from: Option<String>,
 }
 
 /// `[recording]`.
@@ -412,6 +443,8 @@ pub(crate) struct Settings {
     pub(crate) recording: RecordingConfig,
     pub(crate) admission: AdmissionConfig,
     pub(crate) oidc: Option<pont_portal::OidcConfig>,
+    pub(crate) meetings: MeetingsConfig,
+    pub(crate) mail: MailConfig,
 }
 
 pub(crate) const DEFAULT_HTTP: SocketAddr =
@@ -513,6 +546,8 @@ impl Settings {
             recording: file.recording,
             admission: file.admission,
             oidc: file.oidc,
+            meetings: file.meetings,
+            mail: file.mail,
         };
         settings.validate()?;
         Ok(settings)
@@ -561,6 +596,9 @@ impl Settings {
                 || url_host(url).is_none_or(str::is_empty))
         {
             bail!("public_url must be an http:// or https:// URL with a host, got {url:?}");
+        }
+        if let Err(e) = pont_portal::planning::zone(&self.meetings.timezone) {
+            bail!("meetings.timezone: {}", e.message);
         }
         if self.dialin.user.is_empty()
             || !self

@@ -16,8 +16,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use pont_meet::{
-    Account, Category, MeetError, Meeting, MeetingId, MeetingKind, NewMeeting, Organizer, Pin,
-    Recurrence, Store,
+    Account, Category, MeetError, Meeting, MeetingKind, NewMeeting, Organizer, Pin, Recurrence,
+    Store,
 };
 use pont_types::RoomId;
 use serde::{Deserialize, Serialize};
@@ -105,6 +105,10 @@ impl AppState {
         &self.inner.public_url
     }
 
+    pub(crate) fn portal(&self) -> &Portal {
+        &self.inner.portal
+    }
+
     pub(crate) fn media(&self) -> &MediaHandle {
         &self.inner.media
     }
@@ -115,7 +119,7 @@ impl AppState {
     }
 
     /// Runs a store operation off the async threads (SQLite blocks).
-    async fn db<T: Send + 'static>(
+    pub(crate) async fn db<T: Send + 'static>(
         &self,
         op: impl FnOnce(&mut Store) -> Result<T, MeetError> + Send + 'static,
     ) -> Result<T, ApiError> {
@@ -131,9 +135,22 @@ pub(crate) fn router(state: AppState) -> Router {
     // The API's routes only through `routes!`: each one's path and method come from its
     // `#[utoipa::path]`, so the OpenAPI document lists exactly what is served.
     let (api, doc) = OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
-        .routes(routes!(create_meeting))
+        .routes(routes!(
+            crate::meetings_api::create_meeting,
+            crate::meetings_api::list_meetings
+        ))
         .routes(routes!(create_instant_meeting))
-        .routes(routes!(get_meeting))
+        .routes(routes!(
+            crate::meetings_api::get_meeting,
+            crate::meetings_api::patch_meeting,
+            crate::meetings_api::delete_meeting
+        ))
+        .routes(routes!(crate::meetings_api::occurrences))
+        .routes(routes!(
+            crate::meetings_api::patch_occurrence,
+            crate::meetings_api::delete_occurrence
+        ))
+        .routes(routes!(crate::meetings_api::calendar))
         .routes(routes!(get_room))
         .routes(routes!(crate::signalling::ws_handler))
         .routes(routes!(recordings_api::control))
@@ -188,11 +205,11 @@ impl ApiError {
     }
 
     /// 422 for a field that has the right JSON type but a value the API does not accept.
-    fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+    pub(crate) fn invalid(code: &'static str, message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
     }
 
-    fn meeting_not_found(id: &str) -> Self {
+    pub(crate) fn meeting_not_found(id: &str) -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
             "meeting_not_found",
@@ -459,9 +476,9 @@ struct InstantMeetingRequest {
 
 /// `POST /api/v1/meetings`. Only the types are checked here; [`ScheduledMeetingRequest::validate`]
 /// checks the values, so each field gets its own error code.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-struct ScheduledMeetingRequest {
+pub(crate) struct ScheduledMeetingRequest {
     subject: String,
     /// RFC 3339, with `Z` or an offset; required.
     #[serde(default)]
@@ -481,19 +498,32 @@ struct ScheduledMeetingRequest {
     pin: Option<String>,
     #[serde(default)]
     invitees: Option<Vec<String>>,
-    /// `"none"` (default), `"daily"`, `"weekly"` or `"monthly"`.
+    /// `"none"` (default), `"daily"`, `"weekly"` or `"monthly"`, or `{"freq", "weekdays":
+    /// ["mon", …], "until": "YYYY-MM-DD"}` (a year when `until` is left out).
     #[serde(default)]
-    recurrence: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    recurrence: Option<Value>,
     /// Who owns the meeting's recordings: an account's id or e-mail; default the organizer.
     #[serde(default)]
     #[schema(value_type = Option<Object>)]
-    recording_owner: Option<Value>,
+    pub(crate) recording_owner: Option<Value>,
+    /// IANA time zone its occurrences repeat in; default `[meetings] timezone`.
+    #[serde(default)]
+    timezone: Option<String>,
+    /// Free text: the department or body.
+    #[serde(default)]
+    entity: Option<String>,
+    #[serde(default)]
+    waiting_room: Option<bool>,
+    /// `rtmp://` or `rtmps://` with the stream key.
+    #[serde(default)]
+    streaming_url: Option<String>,
 }
 
 impl ScheduledMeetingRequest {
     /// The meeting to store, or the first refused field, checked in the order `docs/api.md`
     /// lists them.
-    fn validate(self) -> Result<NewMeeting, ApiError> {
+    pub(crate) fn validate(self, default_timezone: &str) -> Result<NewMeeting, ApiError> {
         let subject = valid_subject(&self.subject)?;
         let start = self
             .start
@@ -534,15 +564,76 @@ impl ScheduledMeetingRequest {
         };
         let pin = valid_pin(self.pin.as_deref())?;
         let invitees = valid_invitees(self.invitees.unwrap_or_default())?;
-        let recurrence = match self.recurrence.as_deref() {
-            None => Recurrence::None,
-            Some(name) => Recurrence::from_name(name).ok_or_else(|| {
-                ApiError::invalid(
-                    "invalid_recurrence",
-                    "recurrence must be \"none\", \"daily\", \"weekly\" or \"monthly\"",
-                )
-            })?,
+        let bad_recurrence = || {
+            ApiError::invalid(
+                "invalid_recurrence",
+                "recurrence must be \"none\", \"daily\", \"weekly\" or \"monthly\", or \
+                 {\"freq\": …, \"weekdays\": [\"mon\", …], \"until\": \"YYYY-MM-DD\"}",
+            )
         };
+        let mut plan = pont_meet::Plan {
+            timezone: self.timezone.unwrap_or_else(|| default_timezone.to_owned()),
+            entity: self
+                .entity
+                .map(|e| e.trim().to_owned())
+                .filter(|e| !e.is_empty()),
+            waiting_room: self.waiting_room.unwrap_or(false),
+            streaming_url: self.streaming_url.filter(|u| !u.is_empty()),
+            weekdays: Vec::new(),
+            until: None,
+        };
+        let recurrence = match self.recurrence {
+            None | Some(Value::Null) => Recurrence::None,
+            Some(Value::String(name)) => Recurrence::from_name(&name).ok_or_else(bad_recurrence)?,
+            Some(Value::Object(rule)) => {
+                for key in rule.keys() {
+                    if !matches!(key.as_str(), "freq" | "weekdays" | "until") {
+                        return Err(bad_recurrence());
+                    }
+                }
+                let freq = rule
+                    .get("freq")
+                    .and_then(Value::as_str)
+                    .and_then(Recurrence::from_name)
+                    .filter(|r| *r != Recurrence::None)
+                    .ok_or_else(bad_recurrence)?;
+                if let Some(days) = rule.get("weekdays") {
+                    let days = days.as_array().ok_or_else(bad_recurrence)?;
+                    for d in days {
+                        let d = d
+                            .as_str()
+                            .filter(|d| pont_portal::planning::weekday(d).is_some())
+                            .ok_or_else(bad_recurrence)?;
+                        if !plan.weekdays.iter().any(|w| w == d) {
+                            plan.weekdays.push(d.to_owned());
+                        }
+                    }
+                    if freq != Recurrence::Weekly && !plan.weekdays.is_empty() {
+                        return Err(bad_recurrence());
+                    }
+                }
+                match rule.get("until") {
+                    None | Some(Value::Null) => {}
+                    Some(Value::String(d)) if pont_portal::planning::parse_date(d).is_some() => {
+                        plan.until = Some(d.clone());
+                    }
+                    Some(_) => return Err(bad_recurrence()),
+                }
+                freq
+            }
+            Some(_) => return Err(bad_recurrence()),
+        };
+        let tz = pont_portal::planning::zone(&plan.timezone)
+            .map_err(|e| ApiError::invalid(e.code, e.message))?;
+        check_local_start(&start, start_at, &tz)?;
+        if recurrence != Recurrence::None && plan.until.is_none() {
+            // Stored explicitly so the calendar, the invitations and the API agree on it.
+            let first = pont_schedule::jiff::Timestamp::from_second(start_at)
+                .map_err(|_| ApiError::invalid("invalid_start", "start is out of range"))?
+                .to_zoned_datetime(tz)
+                .date();
+            plan.until = Some(pont_portal::planning::default_until(first).to_string());
+        }
         Ok(NewMeeting {
             kind: MeetingKind::Scheduled,
             subject,
@@ -554,8 +645,65 @@ impl ScheduledMeetingRequest {
             invitees,
             recurrence,
             recording_owner: None,
+            plan,
         })
     }
+}
+
+/// Refuses a start whose wall-clock time in the meeting's zone `tz` does not name one instant,
+/// as the portal's form does (`nonexistent_time`, `ambiguous_time`):
+/// - written in the zone's own offsets but at a time the zone skips
+///   (`2027-03-28T02:30:00+01:00` in Europe/Paris, where that night goes from 02:00 to 03:00):
+///   it would silently become 03:30;
+/// - at a time the zone repeats (02:00–03:00 on 2026-10-25 in Europe/Paris), whatever the
+///   offset: a series repeats its wall-clock time, and iCalendar's `DTSTART;TZID=` reads a
+///   repeated time as the first of the two (RFC 5545 §3.3.5), so the later one would be an
+///   hour off in every calendar and in the series' own occurrences.
+///
+/// `text` is the RFC 3339 text `start_at` was parsed from.
+pub(crate) fn check_local_start(
+    text: &str,
+    start_at: i64,
+    tz: &pont_schedule::jiff::tz::TimeZone,
+) -> Result<(), ApiError> {
+    use pont_schedule::jiff::Timestamp;
+    use pont_schedule::jiff::civil::DateTime;
+    use pont_schedule::jiff::tz::{AmbiguousOffset, TimeZone};
+
+    let zone = tz.iana_name().unwrap_or("UTC");
+    // `text` is well-formed RFC 3339 here: its first 19 bytes are the written date and time.
+    let written = text
+        .get(..19)
+        .map(str::to_ascii_uppercase)
+        .and_then(|t| t.parse::<DateTime>().ok());
+    let has_offset = !text.ends_with(['Z', 'z']);
+    if let Some(written) = written.filter(|_| has_offset) {
+        let offset = written
+            .to_zoned_datetime(TimeZone::UTC)
+            .map(|z| z.timestamp().as_second() - start_at)
+            .ok();
+        if let AmbiguousOffset::Gap { before, after } = tz.to_ambiguous_timestamp(written).offset()
+            && offset.is_some_and(|o| {
+                o == i64::from(before.seconds()) || o == i64::from(after.seconds())
+            })
+        {
+            return Err(ApiError::invalid(
+                "nonexistent_time",
+                format!("{written} does not exist in {zone}: the clocks skip it"),
+            ));
+        }
+    }
+    let local = Timestamp::from_second(start_at)
+        .map_err(|_| ApiError::invalid("invalid_start", "start is out of range"))?
+        .to_zoned_datetime(tz.clone())
+        .datetime();
+    if let AmbiguousOffset::Fold { .. } = tz.to_ambiguous_timestamp(local).offset() {
+        return Err(ApiError::invalid(
+            "ambiguous_time",
+            format!("{local} happens twice in {zone} (the clocks go back): choose another time"),
+        ));
+    }
+    Ok(())
 }
 
 /// The subject, trimmed, if it is 1 to [`MAX_SUBJECT_CHARS`] characters.
@@ -620,7 +768,7 @@ struct DialIn {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-struct MeetingBody {
+pub(crate) struct MeetingBody {
     id: i64,
     subject: String,
     room_number: u64,
@@ -640,10 +788,20 @@ struct MeetingBody {
     recurrence: &'static str,
     /// The account owning the meeting's recordings (null: the organizer).
     recording_owner: Option<i64>,
+    timezone: String,
+    /// Weekly: the days it meets on.
+    weekdays: Vec<String>,
+    /// A series' last day (`YYYY-MM-DD`, in `timezone`).
+    until: Option<String>,
+    entity: Option<String>,
+    waiting_room: bool,
+    streaming_url: Option<String>,
+    /// The invitations' SEQUENCE.
+    sequence: u32,
 }
 
 impl AppState {
-    fn meeting_body(&self, meeting: Meeting) -> MeetingBody {
+    pub(crate) fn meeting_body(&self, meeting: Meeting) -> MeetingBody {
         let inner = &self.inner;
         let room = meeting.room.number;
         let pin = meeting.room.pin.as_ref().map(|p| p.as_str().to_owned());
@@ -680,6 +838,13 @@ impl AppState {
             invitees: meeting.invitees,
             recurrence: meeting.recurrence.as_str(),
             recording_owner: meeting.recording_owner.map(|o| o.0),
+            timezone: meeting.plan.timezone,
+            weekdays: meeting.plan.weekdays,
+            until: meeting.plan.until,
+            entity: meeting.plan.entity,
+            waiting_room: meeting.plan.waiting_room,
+            streaming_url: meeting.plan.streaming_url,
+            sequence: meeting.sequence,
         }
     }
 }
@@ -706,62 +871,6 @@ async fn create_instant_meeting(
         .await?;
     tracing::info!(room = %meeting.room.number, meeting = meeting.id.0, "instant meeting created");
     Ok((StatusCode::CREATED, Json(state.meeting_body(meeting))))
-}
-
-/// `POST /api/v1/meetings` (subject, start, duration, category, recording, pin, invitees,
-/// recurrence) → 201 with the meeting and its new room.
-#[utoipa::path(post, path = "/api/v1/meetings", tag = "meetings", security(("bearer" = []), ("session" = [])),
-    request_body = ScheduledMeetingRequest,
-    responses((status = 201, description = "The meeting, with its room number, web link and dial-in", body = MeetingBody), (status = 400, description = "The body is not JSON", body = ErrorBody), (status = 401, description = "No or a bad token or session", body = ErrorBody), (status = 403, description = "A cookie-borne change without Origin or X-CSRF-Token (csrf_failed)", body = ErrorBody), (status = 422, description = "A field with a value the API does not accept", body = ErrorBody)))]
-async fn create_meeting(
-    State(state): State<AppState>,
-    Authed(organizer): Authed,
-    body: Result<Json<ScheduledMeetingRequest>, JsonRejection>,
-) -> Result<(StatusCode, Json<MeetingBody>), ApiError> {
-    let Json(mut request) = body?;
-    let owner = request.recording_owner.take();
-    let mut new = request.validate()?;
-    if let Some(owner) = owner {
-        let found = state
-            .db(move |s| s.account_by_id_or_email(&owner))
-            .await?
-            .ok_or_else(|| {
-                ApiError::invalid(
-                    "unknown_account",
-                    "recording_owner must be the id or the e-mail of an account",
-                )
-            })?;
-        new.recording_owner = Some(found.id);
-    }
-    let now = unix_now();
-    let meeting = state
-        .db(move |s| s.create_meeting(organizer.id, new, now))
-        .await?;
-    tracing::info!(room = %meeting.room.number, meeting = meeting.id.0, "scheduled meeting created");
-    Ok((StatusCode::CREATED, Json(state.meeting_body(meeting))))
-}
-
-/// `GET /api/v1/meetings/{id}` → the meeting, for the organizer who created it; anyone else
-/// gets the same 404 as for a meeting that does not exist.
-#[utoipa::path(get, path = "/api/v1/meetings/{id}", tag = "meetings", security(("bearer" = []), ("session" = [])),
-    params(("id" = i64, Path, description = "The meeting's id")),
-    responses((status = 200, description = "The meeting", body = MeetingBody), (status = 401, description = "No or a bad token or session", body = ErrorBody), (status = 404, description = "No such meeting of yours (meeting_not_found)", body = ErrorBody)))]
-async fn get_meeting(
-    State(state): State<AppState>,
-    Authed(organizer): Authed,
-    Path(id): Path<String>,
-) -> Result<Json<MeetingBody>, ApiError> {
-    // Digits only: `+5` would parse as an i64 but is not how ids are written.
-    let key = Some(id.as_str())
-        .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
-        .and_then(|s| s.parse::<i64>().ok())
-        .ok_or_else(|| ApiError::meeting_not_found(&id))?;
-    let meeting = state
-        .db(move |s| s.meeting(MeetingId(key)))
-        .await?
-        .filter(|m| m.organizer == organizer.id)
-        .ok_or_else(|| ApiError::meeting_not_found(&id))?;
-    Ok(Json(state.meeting_body(meeting)))
 }
 
 /// `GET /api/v1/rooms/{room}` → the room's participants, active speaker and recording state.
@@ -911,8 +1020,47 @@ mod tests {
     fn request(body: Value) -> Result<NewMeeting, &'static str> {
         serde_json::from_value::<ScheduledMeetingRequest>(body)
             .expect("well-typed body")
-            .validate()
+            .validate("Europe/Paris")
             .map_err(|e| e.code)
+    }
+
+    #[test]
+    fn a_start_the_zone_skips_or_repeats_is_refused() {
+        let paris = |start: &str| request(json!({"subject": "x", "start": start}));
+        let ny = |start: &str| {
+            request(json!({"subject": "x", "start": start, "timezone": "America/New_York"}))
+        };
+        // 2027-03-28 in Paris: 02:00 CET jumps to 03:00 CEST.
+        for skipped in ["2027-03-28T02:30:00+01:00", "2027-03-28T02:30:00+02:00"] {
+            assert_eq!(paris(skipped).unwrap_err(), "nonexistent_time", "{skipped}");
+        }
+        // The same instants written otherwise are real times in Paris (03:30 CEST, 01:30 CET).
+        assert!(paris("2027-03-28T01:30:00Z").is_ok());
+        assert!(paris("2027-03-28T00:30:00Z").is_ok());
+        // A New York wall-clock time that is Paris' skipped hour, in New York's offset.
+        assert!(paris("2027-03-28T02:30:00-04:00").is_ok());
+        // 2026-10-25 in Paris: 03:00 CEST goes back to 02:00 CET; 02:30 happens twice.
+        for repeated in [
+            "2026-10-25T02:30:00+02:00",
+            "2026-10-25T02:30:00+01:00",
+            "2026-10-25T00:30:00Z",
+            "2026-10-25T01:30:00Z",
+        ] {
+            assert_eq!(paris(repeated).unwrap_err(), "ambiguous_time", "{repeated}");
+        }
+        assert!(paris("2026-10-25T03:30:00+01:00").is_ok());
+        assert!(ny("2026-10-25T02:30:00+01:00").is_ok());
+        assert_eq!(
+            ny("2026-11-01T01:30:00-05:00").unwrap_err(),
+            "ambiguous_time"
+        );
+        assert_eq!(
+            request(
+                json!({"subject": "x", "start": "2026-12-01T09:30:00Z", "timezone": "Mars/Olympus"})
+            )
+            .unwrap_err(),
+            "invalid_timezone"
+        );
     }
 
     #[test]

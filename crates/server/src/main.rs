@@ -9,6 +9,7 @@ mod admission;
 mod config;
 mod http;
 mod media;
+mod meetings_api;
 mod metrics;
 mod openapi;
 mod recording;
@@ -146,6 +147,38 @@ fn retention_policy(
 }
 
 /// Runs the retention job now and every hour, on its own connection, off the async threads.
+/// `[mail]` as the portal sends with it, checked now so a typo stops the start.
+fn mail_settings(
+    settings: &Settings,
+    public_url: &str,
+) -> anyhow::Result<pont_portal::mail::MailSettings> {
+    let host = public_url
+        .split("://")
+        .nth(1)
+        .unwrap_or("localhost")
+        .split(['/', ':'])
+        .next()
+        .filter(|h| !h.is_empty() && h.parse::<IpAddr>().is_err())
+        .unwrap_or("localhost");
+    let mail = pont_portal::mail::MailSettings {
+        smtp_url: settings.mail.smtp_url.clone(),
+        from: settings
+            .mail
+            .from
+            .clone()
+            .unwrap_or_else(|| format!("pont@{host}")),
+        outbox: settings.data.join("outbox"),
+    };
+    pont_portal::mail::check_settings(&mail).map_err(|e| anyhow::anyhow!(e))?;
+    match &mail.smtp_url {
+        Some(_) => info!(from = %mail.from, "mail through [mail] smtp_url"),
+        None => {
+            info!(outbox = %mail.outbox.display(), "no [mail] smtp_url: mails are written to the outbox")
+        }
+    }
+    Ok(mail)
+}
+
 fn spawn_hourly_purge(data: std::path::PathBuf, policy: retention::Policy) {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
@@ -269,9 +302,13 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
             sip_host: sip_host.clone(),
             oidc: settings.oidc.clone(),
             sessions: pont_portal::DEFAULT_SESSION_LIMITS,
+            default_timezone: settings.meetings.timezone.clone(),
+            dialin_numbers: settings.dialin.numbers.clone(),
+            mail: mail_settings(&settings, &public_url)?,
         },
     )
     .map_err(|e| anyhow::anyhow!("[oidc]: {e}"))?;
+    portal.spawn_mailer();
     if let Some(oidc) = &settings.oidc {
         info!(issuer = %oidc.issuer, "sign-in by OpenID Connect");
     }
