@@ -247,10 +247,13 @@ fn a_scheduled_meeting_round_trips_and_survives_a_restart() {
         "{meeting}"
     );
 
-    // GET returns the very same body.
+    // GET returns the very same meeting (POST adds the plan's warnings: none here).
+    assert_eq!(meeting["warnings"], json!([]), "{meeting}");
+    let mut planned = meeting.clone();
+    planned.as_object_mut().unwrap().remove("warnings");
     let reply = get_meeting(&server, &token, &meeting["id"]);
     assert_eq!(reply.status, 200, "{reply:?}");
-    assert_eq!(reply.json(), meeting);
+    assert_eq!(reply.json(), planned);
 
     // The room exists, with the meeting's category and PIN.
     let auth = bearer(&token);
@@ -463,8 +466,10 @@ fn scheduled_meetings_need_a_token_and_are_seen_only_by_their_organizer() {
     }
     assert_eq!(get_meeting(&server, &owner, &id).status, 200);
 
-    // The collection answers POST only.
+    // The collection lists the caller's meetings: a token is needed, and PUT is no method of it.
     let reply = get(&url, &[]);
+    assert_eq!(reply.status, 401, "{reply:?}");
+    let reply = send("PUT", &url, &[JSON], "{}");
     assert_eq!(reply.status, 405, "{reply:?}");
     assert_eq!(reply.error_code(), "method_not_allowed");
 }

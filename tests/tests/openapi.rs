@@ -14,10 +14,17 @@ use serde_json::Value;
 /// The API as docs/api.md and DESIGN.md describe it: method and path.
 const CONTRACT: &[(&str, &str)] = &[
     ("get", "/api/v1/accounts"),
+    ("get", "/api/v1/calendar"),
     ("get", "/api/v1/me"),
     ("post", "/api/v1/meetings"),
     ("post", "/api/v1/meetings/instant"),
+    ("get", "/api/v1/meetings"),
     ("get", "/api/v1/meetings/{id}"),
+    ("patch", "/api/v1/meetings/{id}"),
+    ("delete", "/api/v1/meetings/{id}"),
+    ("get", "/api/v1/meetings/{id}/occurrences"),
+    ("patch", "/api/v1/meetings/{id}/occurrences/{start}"),
+    ("delete", "/api/v1/meetings/{id}/occurrences/{start}"),
     ("get", "/api/v1/openapi.json"),
     ("get", "/api/v1/public/recordings"),
     ("get", "/api/v1/recordings"),
@@ -61,7 +68,12 @@ fn the_openapi_document_describes_exactly_the_served_api() {
 
     // Each is served: whatever it answers without a token, it is not the router's fallback.
     for (method, path) in &documented {
-        let url = server.url(&path.replace("{id}", "1").replace("{room}", "123456"));
+        let url = server.url(
+            &path
+                .replace("{id}", "1")
+                .replace("{room}", "123456")
+                .replace("{start}", "2026-12-14T09:00:00Z"),
+        );
         let agent = client();
         let reply = match method.as_str() {
             "get" => agent.get(&url).call(),
@@ -73,6 +85,7 @@ fn the_openapi_document_describes_exactly_the_served_api() {
                 .patch(&url)
                 .header("content-type", "application/json")
                 .send("{}"),
+            "delete" => agent.delete(&url).call(),
             other => panic!("{other}"),
         };
         let mut reply = reply.unwrap();

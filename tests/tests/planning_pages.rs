@@ -1,6 +1,7 @@
 //! The planning pages in Chromium: "Plan a meeting" with an overlap warning for a busy
 //! invitee, "Ignore and save", the meeting in the week and month views, one occurrence of a
-//! series deleted from the calendar and gone; both languages; the iCalendar feed read back.
+//! series deleted from the calendar and gone; both languages; the personal iCalendar feed read
+//! back by an independent parser.
 //! Over HTTP: a refused form comes back with its message and nothing stored.
 //!
 //! Skips (and passes) with a message when chromium or chromedriver is not installed.
@@ -268,6 +269,37 @@ fn an_organizer_plans_in_the_portal_sees_the_calendar_and_deletes_one_occurrence
         "{occurrences}"
     );
 
+    // The personal feed: an independent parser (Python's icalendar + recurring-ical-events)
+    // expands the same Lab meetings, without the 17th.
+    let feed_url = text_of(&b, "#feed-url");
+    assert!(
+        feed_url.contains("/calendar/feed/") && feed_url.ends_with(".ics"),
+        "{feed_url}"
+    );
+    let feed = get(&feed_url, &[]);
+    assert_eq!(feed.status, 200, "{feed:?}");
+    assert!(
+        feed.header("content-type")
+            .is_some_and(|c| c.starts_with("text/calendar")),
+        "{feed:?}"
+    );
+    assert!(feed.body.contains("METHOD:PUBLISH"), "{}", feed.body);
+    let expanded = expand_ics(&feed.body, "Lab meeting", "2026-12-01", "2027-01-01");
+    assert_eq!(
+        expanded,
+        [
+            "2026-12-07T13:00:00Z",
+            "2026-12-10T13:00:00Z",
+            "2026-12-14T13:00:00Z",
+            "2026-12-21T13:00:00Z",
+            "2026-12-24T13:00:00Z",
+            "2026-12-28T13:00:00Z",
+            "2026-12-31T13:00:00Z",
+        ]
+    );
+    let wrong = get(&feed_url.replace("/feed/", "/feed/x"), &[]);
+    assert_eq!(wrong.status, 404);
+
     // In French: the month, and the form's words.
     b.exec(
         "document.querySelector('a[hreflang=fr]').click();",
@@ -407,4 +439,44 @@ fn a_refused_form_comes_back_with_its_message_and_nothing_is_stored() {
         "{}",
         page.body
     );
+}
+
+/// The UTC starts of the occurrences of `summary` between two dates, as Python's
+/// `icalendar` + `recurring-ical-events` expand `ics` (installed by tools/test-deps).
+fn expand_ics(ics: &str, summary: &str, from: &str, to: &str) -> Vec<String> {
+    let script = r#"
+import sys, datetime, icalendar, recurring_ical_events
+cal = icalendar.Calendar.from_ical(sys.stdin.buffer.read())
+a, b = (datetime.date.fromisoformat(d) for d in sys.argv[2:4])
+for e in recurring_ical_events.of(cal).between(a, b):
+    if str(e.get("SUMMARY")) == sys.argv[1] and str(e.get("STATUS", "")) != "CANCELLED":
+        print(e["DTSTART"].dt.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+"#;
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script, summary, from, to])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 (tools/test-deps installs icalendar and recurring-ical-events)");
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(ics.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the iCalendar parser refused the feed: {}\n{ics}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut starts: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    starts.sort();
+    starts
 }
