@@ -276,7 +276,7 @@ fn a_scheduled_meeting_round_trips_and_survives_a_restart() {
     for field in ["web_link", "dial_in"] {
         after[field] = meeting[field].clone();
     }
-    assert_eq!(after, meeting);
+    assert_eq!(after, planned);
     let reply = get(
         &server.url(&format!("/api/v1/rooms/{room}")),
         &[("authorization", &auth)],

@@ -620,7 +620,10 @@ fn without_smtp_the_invitation_is_written_to_the_outbox() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let token = setup(dir.path(), "[meetings]\ntimezone = \"Europe/Paris\"\n");
+    let token = setup(
+        dir.path(),
+        "[meetings]\ntimezone = \"Europe/Paris\"\n\n[dialin]\nnumbers = [\"+33123456789\"]\n",
+    );
     let server = start(dir.path());
     let created = api(
         &server,
@@ -650,5 +653,45 @@ fn without_smtp_the_invitation_is_written_to_the_outbox() {
     assert_eq!(
         pairs(&mail["calendar"]["occurrences"]),
         owned(&[("2026-11-02T09:00:00Z", "2026-11-02T10:00:00Z")])
+    );
+    // The phone dial-in is in the invitation by default ...
+    assert!(
+        mail["text"]
+            .as_str()
+            .is_some_and(|t| t.contains("+33123456789")),
+        "{mail}"
+    );
+    assert!(
+        mail["calendar"]["conference"]
+            .to_string()
+            .contains("tel:+33123456789"),
+        "{mail}"
+    );
+    // ... and left out when the organizer unticks it.
+    let quiet = api(
+        &server,
+        &token,
+        "POST",
+        "/api/v1/meetings",
+        &json!({
+            "subject": "Jury", "start": "2026-11-03T10:00:00+01:00",
+            "invitees": ["grace@example.org"], "phone_dial_in": false,
+        }),
+    );
+    assert_eq!(quiet.status, 201, "{quiet:?}");
+    assert_eq!(quiet.json()["phone_dial_in"], false);
+    let both = wait_for_mails(&outbox, 2);
+    let read = read_invites(&both[1..]);
+    let mail = &read["mails"][0];
+    assert_eq!(mail["to"], "grace@example.org");
+    assert!(
+        mail["text"]
+            .as_str()
+            .is_some_and(|t| !t.contains("+33123456789")),
+        "{mail}"
+    );
+    assert!(
+        !mail["calendar"]["conference"].to_string().contains("tel:"),
+        "{mail}"
     );
 }

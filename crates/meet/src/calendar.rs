@@ -91,7 +91,7 @@ impl Store {
             "UPDATE meetings SET subject = ?2, start_at = ?3, duration_secs = ?4,
                  recording = ?5, invitees = ?6, recurrence = ?7, recording_owner_id = ?8,
                  timezone = ?9, entity = ?10, waiting_room = ?11, streaming_url = ?12,
-                 weekdays = ?13, until = ?14, sequence = sequence + 1
+                 weekdays = ?13, until = ?14, phone_dial_in = ?15, sequence = sequence + 1
              WHERE id = ?1",
             params![
                 id.0,
@@ -108,6 +108,7 @@ impl Store {
                 new.plan.streaming_url,
                 new.plan.weekdays.join(","),
                 new.plan.until,
+                new.plan.phone_dial_in,
             ],
         )?;
         if !keep_changes {

@@ -169,6 +169,7 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE meetings ADD COLUMN timezone TEXT NOT NULL DEFAULT 'Europe/Paris';
     ALTER TABLE meetings ADD COLUMN entity TEXT;
     ALTER TABLE meetings ADD COLUMN waiting_room INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE meetings ADD COLUMN phone_dial_in INTEGER NOT NULL DEFAULT 1;
     ALTER TABLE meetings ADD COLUMN streaming_url TEXT;
     ALTER TABLE meetings ADD COLUMN weekdays TEXT NOT NULL DEFAULT '';
     ALTER TABLE meetings ADD COLUMN until TEXT;

@@ -154,6 +154,8 @@ pub struct Plan {
     /// Free text: the department or body the meeting is for.
     pub entity: Option<String>,
     pub waiting_room: bool,
+    /// Whether invitations show the phone dial-in (numbers, room number, PIN).
+    pub phone_dial_in: bool,
     /// RTMP(S) URL with its stream key: secret, never logged.
     pub streaming_url: Option<String>,
     /// Weekly: the days it meets on (`mon` … `sun`); empty: the start's weekday.
@@ -168,6 +170,7 @@ impl Default for Plan {
             timezone: "Europe/Paris".to_owned(),
             entity: None,
             waiting_room: false,
+            phone_dial_in: true,
             streaming_url: None,
             weekdays: Vec::new(),
             until: None,
@@ -442,9 +445,9 @@ impl Store {
             "INSERT INTO meetings (organizer_id, room_number, kind, subject, start_at,
                                    duration_secs, recording, invitees, recurrence, created_at,
                                    recording_owner_id, timezone, entity, waiting_room,
-                                   streaming_url, weekdays, until)
+                                   streaming_url, weekdays, until, phone_dial_in)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                     ?17)",
+                     ?17, ?18)",
             params![
                 organizer.0,
                 number as i64,
@@ -463,6 +466,7 @@ impl Store {
                 new.plan.streaming_url,
                 new.plan.weekdays.join(","),
                 new.plan.until,
+                new.plan.phone_dial_in,
             ],
         )?;
         let id = MeetingId(tx.last_insert_rowid());
@@ -522,7 +526,8 @@ impl Store {
             .prepare_cached(
                 "SELECT organizer_id, room_number, kind, subject, start_at, duration_secs,
                         recording, invitees, recurrence, created_at, recording_owner_id,
-                        timezone, entity, waiting_room, streaming_url, weekdays, until, sequence
+                        timezone, entity, waiting_room, streaming_url, weekdays, until, sequence,
+                        phone_dial_in
                  FROM meetings WHERE id = ?1 AND deleted_at IS NULL",
             )?
             .query_row(params![id.0], |r| {
@@ -550,6 +555,7 @@ impl Store {
                             .map(str::to_owned)
                             .collect(),
                         until: r.get(16)?,
+                        phone_dial_in: r.get(18)?,
                     },
                     sequence: r.get(17)?,
                 })
@@ -773,6 +779,7 @@ mod tests {
                 timezone: "America/Montreal".into(),
                 entity: Some("DSI".into()),
                 waiting_room: true,
+                phone_dial_in: false,
                 streaming_url: Some("rtmp://live.example/app/key".into()),
                 weekdays: vec!["mon".into(), "thu".into()],
                 until: Some("2027-01-31".into()),

@@ -251,6 +251,7 @@ plan-options = Options
 option-recording = Record the meeting
 option-streaming = Stream it live
 option-waiting-room = Waiting room
+option-phone-dial-in = Show the phone dial-in in the invitation
 plan-streaming-url = Streaming address (RTMP, with its key)
 plan-pin = PIN
 plan-pin-help = Optional, 1 to 12 digits: phone callers key it after the room number.

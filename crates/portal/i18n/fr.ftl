@@ -251,6 +251,7 @@ plan-options = Options
 option-recording = Enregistrer la réunion
 option-streaming = Diffuser en direct
 option-waiting-room = Salle d’attente
+option-phone-dial-in = Indiquer l’accès téléphonique dans l’invitation
 plan-streaming-url = Adresse de diffusion (RTMP, avec sa clé)
 plan-pin = Code PIN
 plan-pin-help = Facultatif, 1 à 12 chiffres : les appelants le composent après le numéro de salle.

@@ -119,7 +119,13 @@ impl Portal {
         Reach {
             web: format!("{}/r/{room}", c.public_url),
             sip: format!("sip:{room}@{}", c.sip_host),
-            numbers: c.dialin_numbers.clone(),
+            // "Phone dial-in shown in the invitation" off: the mail, the calendar part and the
+            // meeting's page leave the numbers out.
+            numbers: if meeting.plan.phone_dial_in {
+                c.dialin_numbers.clone()
+            } else {
+                Vec::new()
+            },
             room,
             pin: meeting.room.pin.as_ref().map(|p| p.as_str().to_owned()),
         }

@@ -515,6 +515,9 @@ pub(crate) struct ScheduledMeetingRequest {
     entity: Option<String>,
     #[serde(default)]
     waiting_room: Option<bool>,
+    /// Whether the invitations show the phone dial-in; default true.
+    #[serde(default)]
+    phone_dial_in: Option<bool>,
     /// `rtmp://` or `rtmps://` with the stream key.
     #[serde(default)]
     streaming_url: Option<String>,
@@ -578,6 +581,7 @@ impl ScheduledMeetingRequest {
                 .map(|e| e.trim().to_owned())
                 .filter(|e| !e.is_empty()),
             waiting_room: self.waiting_room.unwrap_or(false),
+            phone_dial_in: self.phone_dial_in.unwrap_or(true),
             streaming_url: self.streaming_url.filter(|u| !u.is_empty()),
             weekdays: Vec::new(),
             until: None,
@@ -795,6 +799,8 @@ pub(crate) struct MeetingBody {
     until: Option<String>,
     entity: Option<String>,
     waiting_room: bool,
+    /// Whether the invitations show the phone dial-in.
+    phone_dial_in: bool,
     streaming_url: Option<String>,
     /// The invitations' SEQUENCE.
     sequence: u32,
@@ -843,6 +849,7 @@ impl AppState {
             until: meeting.plan.until,
             entity: meeting.plan.entity,
             waiting_room: meeting.plan.waiting_room,
+            phone_dial_in: meeting.plan.phone_dial_in,
             streaming_url: meeting.plan.streaming_url,
             sequence: meeting.sequence,
         }

@@ -76,6 +76,7 @@ fn slot_body(s: &Slot) -> SlotBody {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct CheckQuery {
     /// `true`: return the warnings, save nothing.
     #[serde(default)]
@@ -83,6 +84,7 @@ pub(crate) struct CheckQuery {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct RangeQuery {
     /// RFC 3339; default now.
     #[serde(default)]
@@ -296,6 +298,7 @@ fn request_of(m: &Meeting) -> serde_json::Map<String, Value> {
         r.insert("entity".into(), e.clone().into());
     }
     r.insert("waiting_room".into(), m.plan.waiting_room.into());
+    r.insert("phone_dial_in".into(), m.plan.phone_dial_in.into());
     if let Some(u) = &m.plan.streaming_url {
         r.insert("streaming_url".into(), u.clone().into());
     }

@@ -92,6 +92,7 @@ struct PlanFields {
     streaming_url: Option<String>,
     pin: Option<String>,
     waiting_room: Option<String>,
+    phone_dial_in: Option<String>,
     /// `1`: the warnings were seen ("Ignore and save").
     confirm: Option<String>,
 }
@@ -117,6 +118,7 @@ struct PlanForm {
     streaming_url: String,
     pin: String,
     waiting_room: bool,
+    phone_dial_in: bool,
 }
 
 fn ticked(v: &Option<String>) -> bool {
@@ -143,6 +145,7 @@ impl PlanForm {
             recording: ticked(&f.recording),
             streaming: ticked(&f.streaming),
             waiting_room: ticked(&f.waiting_room),
+            phone_dial_in: ticked(&f.phone_dial_in),
             subject: text(f.subject),
             date: text(f.date),
             time: text(f.time),
@@ -171,6 +174,7 @@ impl PlanForm {
             category: "video".into(),
             repeat: "none".into(),
             invite_me: true,
+            phone_dial_in: true,
             ..Self::default()
         }
     }
@@ -217,6 +221,7 @@ impl PlanForm {
                 .map(|p| p.as_str().to_owned())
                 .unwrap_or_default(),
             waiting_room: m.plan.waiting_room,
+            phone_dial_in: m.plan.phone_dial_in,
         }
     }
 
@@ -401,6 +406,7 @@ fn new_meeting(form: &PlanForm, me: &Account, t: &Tr<'_>) -> Result<NewMeeting, 
             timezone: form.timezone.clone(),
             entity: Some(form.entity.clone()).filter(|e| !e.is_empty()),
             waiting_room: form.waiting_room,
+            phone_dial_in: form.phone_dial_in,
             streaming_url,
             weekdays,
             until,
@@ -964,6 +970,9 @@ async fn meeting_page(
     })];
     if m.recording {
         options.push(l.t.get("option-recording"));
+    }
+    if m.plan.phone_dial_in {
+        options.push(l.t.get("option-phone-dial-in"));
     }
     if m.plan.waiting_room {
         options.push(l.t.get("option-waiting-room"));
