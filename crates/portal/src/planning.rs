@@ -364,6 +364,31 @@ pub fn warnings(
     Ok(out)
 }
 
+/// Longest e-mail address (RFC 5321's path limit).
+pub const MAX_EMAIL_OCTETS: usize = 254;
+
+/// Whether `address` can be an e-mail address, checked lightly (the API's and the form's one
+/// rule): one `@` with something on both sides, no white space or control characters, at
+/// most [`MAX_EMAIL_OCTETS`]. Whether it exists is for the mail server to say.
+pub fn looks_like_email(address: &str) -> bool {
+    let Some((local, domain)) = address.split_once('@') else {
+        return false;
+    };
+    address.len() <= MAX_EMAIL_OCTETS
+        && !local.is_empty()
+        && !domain.is_empty()
+        && !domain.contains('@')
+        && !address.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
+/// The code of a wall-clock time the zone skips or repeats (the API's and the form's).
+pub fn local_time_code(e: &pont_schedule::LocalTimeError) -> &'static str {
+    match e {
+        pont_schedule::LocalTimeError::Nonexistent { .. } => "nonexistent_time",
+        pont_schedule::LocalTimeError::Ambiguous { .. } => "ambiguous_time",
+    }
+}
+
 /// Checks what a subject may not hold: line breaks and control characters (they would end up
 /// in mail headers and calendar lines).
 pub fn check_text(field: &'static str, code: &'static str, text: &str) -> Result<(), PlanError> {

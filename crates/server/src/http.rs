@@ -51,7 +51,7 @@ const MAX_INVITEES: usize = 200;
 
 /// Longest e-mail address: RFC 5321 §4.5.3.1.3 limits a path to 256 octets, angle brackets
 /// included.
-const MAX_EMAIL_OCTETS: usize = 254;
+use pont_portal::planning::MAX_EMAIL_OCTETS;
 
 /// How long `/healthz` waits for the media task before calling it unhealthy.
 const HEALTH_WAIT: Duration = Duration::from_secs(2);
@@ -752,16 +752,7 @@ fn valid_invitees(invitees: Vec<String>) -> Result<Vec<String>, ApiError> {
     Ok(invitees)
 }
 
-fn looks_like_email(address: &str) -> bool {
-    let Some((local, domain)) = address.split_once('@') else {
-        return false;
-    };
-    address.len() <= MAX_EMAIL_OCTETS
-        && !local.is_empty()
-        && !domain.is_empty()
-        && !domain.contains('@')
-        && !address.chars().any(|c| c.is_whitespace() || c.is_control())
-}
+use pont_portal::planning::looks_like_email;
 
 #[derive(Debug, Serialize, ToSchema)]
 struct DialIn {

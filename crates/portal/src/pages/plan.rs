@@ -4,10 +4,10 @@
 //! as the API, so the form refuses what the API refuses, with the catalogue's words for it.
 
 use pont_meet::{Category, MeetingId, Pin};
+use pont_schedule::Series;
 use pont_schedule::jiff::Span;
 use pont_schedule::jiff::civil::{Date, Time};
 use pont_schedule::jiff::tz::TimeZone;
-use pont_schedule::{LocalTimeError, Series};
 
 use super::*;
 use crate::planning::{self, PlanError, PlanFailure, Slot, WEEKDAYS, Warning, ts};
@@ -286,19 +286,6 @@ fn plan_error(t: &Tr<'_>, e: &PlanError) -> FieldError {
     field_error(t, field, e.code)
 }
 
-/// Lightly checked as the API does: one `@` with something on both sides, no spaces or
-/// control characters, at most 254 bytes.
-fn looks_like_email(address: &str) -> bool {
-    let Some((local, domain)) = address.split_once('@') else {
-        return false;
-    };
-    address.len() <= 254
-        && !local.is_empty()
-        && !domain.is_empty()
-        && !domain.contains('@')
-        && !address.chars().any(|c| c.is_whitespace() || c.is_control())
-}
-
 /// The meeting the form asks for (without its recording owner, which needs the store).
 fn new_meeting(form: &PlanForm, me: &Account, t: &Tr<'_>) -> Result<NewMeeting, FieldError> {
     if form.subject.is_empty() || form.subject.chars().count() > MAX_SUBJECT_CHARS {
@@ -311,10 +298,8 @@ fn new_meeting(form: &PlanForm, me: &Account, t: &Tr<'_>) -> Result<NewMeeting, 
         .time
         .parse::<Time>()
         .map_err(|_| field_error(t, "time", "invalid_time"))?;
-    let start = pont_schedule::local_instant(date, time, &tz).map_err(|e| match e {
-        LocalTimeError::Nonexistent { .. } => field_error(t, "time", "nonexistent_time"),
-        LocalTimeError::Ambiguous { .. } => field_error(t, "time", "ambiguous_time"),
-    })?;
+    let start = pont_schedule::local_instant(date, time, &tz)
+        .map_err(|e| field_error(t, "time", planning::local_time_code(&e)))?;
     let duration = form
         .duration
         .parse::<u32>()
@@ -339,7 +324,7 @@ fn new_meeting(form: &PlanForm, me: &Account, t: &Tr<'_>) -> Result<NewMeeting, 
             (Some(i), true) => address[i + 1..address.len() - 1].trim(),
             _ => address,
         };
-        if !looks_like_email(address) {
+        if !planning::looks_like_email(address) {
             return Err(FieldError {
                 field: "invitees",
                 message: t.arg("plan-error-invitee", "address", address),
@@ -1195,8 +1180,7 @@ async fn occurrence_submit(
             };
             let start_at = match pont_schedule::local_instant(date, time, &series.tz) {
                 Ok(s) => s.as_second(),
-                Err(LocalTimeError::Nonexistent { .. }) => return refused("nonexistent_time"),
-                Err(LocalTimeError::Ambiguous { .. }) => return refused("ambiguous_time"),
+                Err(e) => return refused(planning::local_time_code(&e)),
             };
             if action == "save" && recurring {
                 portal
@@ -1212,10 +1196,7 @@ async fn occurrence_submit(
                     let first = ts(m.start_at.unwrap_or(0)).to_zoned_datetime(series.tz.clone());
                     match pont_schedule::local_instant(first.date(), time, &series.tz) {
                         Ok(s) => Some(s.as_second()),
-                        Err(LocalTimeError::Nonexistent { .. }) => {
-                            return refused("nonexistent_time");
-                        }
-                        Err(LocalTimeError::Ambiguous { .. }) => return refused("ambiguous_time"),
+                        Err(e) => return refused(planning::local_time_code(&e)),
                     }
                 } else {
                     Some(start_at)
