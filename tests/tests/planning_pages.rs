@@ -143,6 +143,7 @@ fn an_organizer_plans_in_the_portal_sees_the_calendar_and_deletes_one_occurrence
         "return location.pathname.startsWith('/meetings/') && !!document.getElementById('notice');",
     );
     assert!(text_of(&b, "h1").contains("Thesis review"));
+    std::fs::write(shots.join("meeting-en.png"), b.screenshot()).unwrap();
     assert!(
         text_of(&b, ".lead").contains("10:30–12:00"),
         "{}",
@@ -319,6 +320,33 @@ fn an_organizer_plans_in_the_portal_sees_the_calendar_and_deletes_one_occurrence
     assert_eq!(text_of(&b, "#cal-title"), "décembre 2026");
     assert!(text_of(&b, "#view-week").contains("Semaine"));
     std::fs::write(shots.join("calendar-month-fr.png"), b.screenshot()).unwrap();
+    b.navigate(&server.url("/calendar?view=week&date=2026-12-14"));
+    wait(
+        &b,
+        "the week",
+        "return !!document.getElementById('cal-week');",
+    );
+    assert!(text_of(&b, "#cal-title").contains("décembre"));
+    std::fs::write(shots.join("calendar-week-fr.png"), b.screenshot()).unwrap();
+    b.exec(
+        "[...document.querySelectorAll('[data-date=\"2026-12-14\"] a.entry')]
+           .find(a => a.textContent.includes('Lab meeting')).click();",
+        json!([]),
+    );
+    wait(
+        &b,
+        "the occurrence",
+        "return !!document.getElementById('occ-delete-series');",
+    );
+    assert!(text_of(&b, "#occ-delete-series").contains("Supprimer la série"));
+    std::fs::write(shots.join("occurrence-fr.png"), b.screenshot()).unwrap();
+    b.navigate(&server.url(&format!("/meetings/{series}")));
+    wait(
+        &b,
+        "the series' page",
+        "return document.documentElement.lang === 'fr' && !!document.getElementById('next-h');",
+    );
+    std::fs::write(shots.join("meeting-fr.png"), b.screenshot()).unwrap();
     b.navigate(&server.url("/meetings/new"));
     wait(
         &b,
