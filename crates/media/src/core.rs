@@ -206,6 +206,25 @@ pub struct CoreStats {
     pub dropped_duplicate: u64,
 }
 
+impl CoreStats {
+    /// Adds `other`'s counters to these (the plane's cores summed for `/metrics`).
+    pub fn absorb(&mut self, other: &Self) {
+        self.rtp_in_packets += other.rtp_in_packets;
+        self.rtp_in_bytes += other.rtp_in_bytes;
+        self.forwarded_packets += other.forwarded_packets;
+        self.forwarded_bytes += other.forwarded_bytes;
+        self.retransmitted_packets += other.retransmitted_packets;
+        self.rtcp_in_packets += other.rtcp_in_packets;
+        self.rtcp_out_packets += other.rtcp_out_packets;
+        self.keyframe_requests += other.keyframe_requests;
+        self.dropped_malformed += other.dropped_malformed;
+        self.dropped_unknown_participant += other.dropped_unknown_participant;
+        self.dropped_unknown_ssrc += other.dropped_unknown_ssrc;
+        self.dropped_out_of_range += other.dropped_out_of_range;
+        self.dropped_duplicate += other.dropped_duplicate;
+    }
+}
+
 /// Errors of the application-facing commands.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -239,6 +258,9 @@ pub struct CoreConfig {
     /// The NTP time (RFC 3550 §4, 32.32 fixed point) at `Timestamp::ZERO`, so our sender
     /// reports carry wall-clock time without the core reading a clock. The server sets it.
     pub ntp_at_zero: u64,
+    /// The first participant id this core allocates and the step between ids: a plane of
+    /// `n` cores gives core `k` ids `k + 1`, `k + 1 + n`, … so an id names its core.
+    pub participant_ids: (u64, u64),
 }
 
 impl Default for CoreConfig {
@@ -250,6 +272,7 @@ impl Default for CoreConfig {
             nack_cache_packets: 512,
             seed: 0x706f_6e74,
             ntp_at_zero: 0,
+            participant_ids: (1, 1),
         }
     }
 }
@@ -425,10 +448,11 @@ const DEFAULT_RTT: Duration = Duration::from_millis(100);
 
 impl MediaCore {
     pub fn new(config: CoreConfig) -> Self {
+        let first_participant = config.participant_ids.0.max(1);
         Self {
             rng: SplitMix64(config.seed),
             config,
-            next_participant: 1,
+            next_participant: first_participant,
             next_track: 1,
             rooms: BTreeMap::new(),
             participants: BTreeMap::new(),
@@ -526,7 +550,7 @@ impl MediaCore {
         config: ParticipantConfig,
     ) -> ParticipantId {
         let id = ParticipantId(self.next_participant);
-        self.next_participant += 1;
+        self.next_participant += self.config.participant_ids.1.max(1);
         let rtcp_ssrc = self.alloc_ssrc();
         // Spread report timers over the interval so legs do not all report at once.
         let phase = Duration::from_micros(
@@ -1524,5 +1548,29 @@ impl MediaCore {
         if !buf.is_empty() {
             self.push_rtcp(id, buf);
         }
+    }
+}
+
+#[cfg(test)]
+mod id_space_tests {
+    use super::*;
+
+    #[test]
+    fn a_core_of_a_plane_allocates_ids_in_its_own_residue_class() {
+        // Core 1 of 3 (the plane's second shard): 2, 5, 8, …
+        let mut core = MediaCore::new(CoreConfig {
+            participant_ids: (2, 3),
+            ..CoreConfig::default()
+        });
+        let ids: Vec<u64> = (0..3)
+            .map(|_| {
+                core.add_participant(Timestamp::ZERO, RoomId(1), ParticipantConfig::web("x"))
+                    .0
+            })
+            .collect();
+        assert_eq!(ids, [2, 5, 8]);
+        let mut lone = MediaCore::new(CoreConfig::default());
+        let id = lone.add_participant(Timestamp::ZERO, RoomId(1), ParticipantConfig::web("y"));
+        assert_eq!(id, ParticipantId(1));
     }
 }

@@ -99,6 +99,10 @@ pub(crate) struct ServeArgs {
     /// [default: 0.0.0.0:10000]
     #[arg(long, env = "PONT_MEDIA", value_name = "ADDR")]
     pub(crate) media: Option<SocketAddr>,
+    /// Media shards, each a thread owning whole rooms; shard k listens on the media port + k
+    /// (open UDP ports PORT to PORT+N-1) [default: one per core]
+    #[arg(long, env = "PONT_MEDIA_THREADS", value_name = "N")]
+    pub(crate) media_threads: Option<usize>,
     /// UDP port range for the RTP of SIP legs, LO-HI, LO even [default: 16384-32767]
     #[arg(long, env = "PONT_RTP_PORTS", value_name = "LO-HI")]
     pub(crate) rtp_ports: Option<PortRange>,
@@ -188,6 +192,7 @@ pub(crate) struct FileConfig {
     http: Option<SocketAddr>,
     sip: Option<SocketAddr>,
     media: Option<SocketAddr>,
+    media_threads: Option<usize>,
     rtp_ports: Option<PortRange>,
     data: Option<PathBuf>,
     public_ip: Option<IpAddr>,
@@ -431,6 +436,8 @@ pub(crate) struct Settings {
     pub(crate) http: SocketAddr,
     pub(crate) sip: SocketAddr,
     pub(crate) media: SocketAddr,
+    /// Media shards (`--media-threads`), shard k on the media port + k.
+    pub(crate) media_threads: usize,
     pub(crate) rtp_ports: PortRange,
     pub(crate) data: PathBuf,
     pub(crate) public_ip: Option<IpAddr>,
@@ -454,6 +461,8 @@ pub(crate) const DEFAULT_SIP: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::
 pub(crate) const DEFAULT_MEDIA: SocketAddr =
     SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 10000);
 pub(crate) const DEFAULT_DATA: &str = "./data";
+/// More media shards than this is a configuration mistake (a port and a thread each).
+const MAX_MEDIA_THREADS: usize = 64;
 /// 300 per room: one SFU node forwards every track to every browser, so a room's cost grows
 /// with the square of its size; beyond a few hundred, a webinar shape (few publishers) is
 /// needed anyway.
@@ -519,6 +528,13 @@ impl Settings {
             http: args.http.or(file.http).unwrap_or(DEFAULT_HTTP),
             sip: args.sip.or(file.sip).unwrap_or(DEFAULT_SIP),
             media: args.media.or(file.media).unwrap_or(DEFAULT_MEDIA),
+            media_threads: args
+                .media_threads
+                .or(file.media_threads)
+                .unwrap_or_else(|| {
+                    std::thread::available_parallelism()
+                        .map_or(1, |n| n.get().min(MAX_MEDIA_THREADS))
+                }),
             rtp_ports: args
                 .rtp_ports
                 .or(file.rtp_ports)
@@ -553,6 +569,14 @@ impl Settings {
         Ok(settings)
     }
 
+    /// The UDP ports of the media shards (empty for an ephemeral `--media` port).
+    fn media_ports(&self) -> std::ops::Range<u16> {
+        match self.media.port() {
+            0 => 0..0,
+            p => p..p.saturating_add(self.media_threads as u16),
+        }
+    }
+
     fn validate(&self) -> anyhow::Result<()> {
         if self.recording.max_duration_secs == 0 {
             bail!("recording.max_duration_secs must be at least 1");
@@ -569,14 +593,27 @@ impl Settings {
         if self.max_participants == 0 {
             bail!("max_participants must be at least 1");
         }
-        if self.rtp_ports.contains(self.media.port()) {
+        if !(1..=MAX_MEDIA_THREADS).contains(&self.media_threads) {
+            bail!("media_threads must be from 1 to {MAX_MEDIA_THREADS}");
+        }
+        // Shard k listens on the media port + k (each on its own ephemeral port for port 0).
+        let media_ports = self.media_ports();
+        if u32::from(self.media.port()) + self.media_threads as u32 - 1 > u32::from(u16::MAX) {
             bail!(
-                "the media port {} lies inside rtp_ports {}",
+                "the media ports {}-{} go beyond 65535",
                 self.media.port(),
-                self.rtp_ports
+                u32::from(self.media.port()) + self.media_threads as u32 - 1
             );
         }
-        if self.sip.port() != 0 && self.sip.port() == self.media.port() {
+        if let Some(p) = media_ports.clone().find(|p| self.rtp_ports.contains(*p)) {
+            bail!(
+                "the media port {p} lies inside rtp_ports {} (media shards use {}-{})",
+                self.rtp_ports,
+                self.media.port(),
+                media_ports.end - 1
+            );
+        }
+        if self.sip.port() != 0 && media_ports.clone().any(|p| p == self.sip.port()) {
             bail!("sip and media cannot share UDP port {}", self.sip.port());
         }
         if self.rtp_ports.contains(self.sip.port()) {

@@ -241,12 +241,14 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         seed: rand_seed(),
         ..CoreConfig::default()
     };
-    let sockets = media::MediaSockets::bind(settings.media, settings.public_ip).await?;
-    let media_port = sockets.port();
+    let ports =
+        media::MediaPorts::bind_shards(settings.media, settings.public_ip, settings.media_threads)?;
+    let media_port = ports.first().map_or(0, |p| p.port());
     let media_addr = SocketAddr::new(settings.media.ip(), media_port);
+    let shard_ports: Vec<String> = ports.iter().map(|p| p.port().to_string()).collect();
     let (media, media_task) = media::spawn(
         core_config,
-        sockets,
+        ports,
         settings.max_participants,
         settings.video.room_systems == config::RoomSystemVideo::Composed,
         settings.dialin.language_for(""),
@@ -331,7 +333,10 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     }
     // The stable line scripts and tests wait for: `key=address` pairs of every listener.
     let shutdown = shutdown_signal();
-    println!("pont listening http={http_addr} media={media_addr} sip={sip_addr}");
+    println!(
+        "pont listening http={http_addr} media={media_addr} sip={sip_addr} media_ports={}",
+        shard_ports.join(",")
+    );
     info!(http = %http_addr, media = %media_addr, sip = %sip_addr, data = %settings.data.display(), "pont listening");
 
     axum::serve(listener, app)

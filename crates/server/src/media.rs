@@ -1,24 +1,34 @@
-//! The media task: the one owner of the [`MediaCore`] and of every WebRTC leg.
+//! The media plane: `--media-threads` shards, each an OS thread that owns whole rooms.
 //!
-//! It maps tokio's monotonic clock onto the core's [`Timestamp`], reads the `--media` UDP
-//! socket(s) (one reader task per bound address feeds it datagrams), routes each datagram to
-//! the leg that [`WebLeg::accepts`] it, sleeps until the earliest timeout of the core and the
-//! legs, and after every input pumps outputs between the legs, the core and the sockets until
-//! nothing moves. Signalling (the WebSocket handlers) and the HTTP API talk to it over a
-//! channel. Nothing else touches the core or the legs, so they need no lock.
+//! A shard (one [`Task`] on its own single-threaded runtime) owns a [`MediaCore`], the web legs
+//! (str0m), SIP and phone legs, mixers, composers and recorders of the rooms placed on it, and
+//! its own media UDP socket(s): shard `k` listens on the `--media` port + `k`, and its web legs
+//! advertise that port as their ICE candidate, so a datagram reaches the shard that owns its
+//! leg without any hand-off and nothing on the packet path is shared. It maps tokio's monotonic
+//! clock onto the core's [`Timestamp`], drains its socket(s) until they would block, routes
+//! each datagram to the leg that [`WebLeg::accepts`] it (the last leg of that source first),
+//! then pumps outputs between the legs that had input, the core and the sockets until nothing
+//! moves, and sleeps until the earliest timeout of the core and the legs.
+//!
+//! Rooms are placed on the least loaded shard when someone first joins them and stay there
+//! while anything holds them ([`placement`]). Signalling (the WebSocket handlers), the SIP task
+//! and the HTTP API talk to the shards through [`MediaHandle`], which routes each request by
+//! room, participant id (an id names its shard) or dial-in call.
 
 mod compose;
 mod ivr_legs;
+mod placement;
 mod recording;
 mod sip_legs;
 
 use ivr_legs::{DirectoryAnswer, DirectoryQuery, IvrLeg};
 pub(crate) use ivr_legs::{IvrQuery, IvrStats, JOIN_BUCKETS, StartIvr};
+use placement::{Placement, Shard};
 pub(crate) use recording::{RecordQuery, RecorderNotice, StopReason, WriterMsg};
+use sip_legs::{Attach, SipDatagram, SipParticipant, SipQuery};
 pub(crate) use sip_legs::{JoinReply, JoinSip, SipJoinRefused, SipMedia, SipRtcpStats};
-use sip_legs::{SipDatagram, SipParticipant, SipQuery};
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,7 +46,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tracing::{Instrument as _, debug, debug_span, info, trace, warn};
+use tracing::{debug, debug_span, info, trace, warn};
 
 /// Maps tokio instants onto core timestamps: microseconds since the task started.
 #[derive(Debug, Clone, Copy)]
@@ -99,6 +109,34 @@ pub(crate) struct StatsSnapshot {
     pub(crate) media_lag: Duration,
     /// RTCP of SIP legs' audio.
     pub(crate) sip_rtcp: SipRtcpStats,
+    /// Each shard's own figures, by shard index.
+    pub(crate) shards: Vec<ShardFigures>,
+}
+
+/// One shard's share of the plane's work, for `/metrics`.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ShardFigures {
+    pub(crate) rooms: usize,
+    pub(crate) participants: usize,
+    pub(crate) forwarded_packets: u64,
+    pub(crate) udp_in_datagrams: u64,
+    pub(crate) udp_unrouted_datagrams: u64,
+}
+
+impl StatsSnapshot {
+    /// Adds another shard's figures to these.
+    fn absorb(&mut self, other: &Self) {
+        self.stats.absorb(&other.stats);
+        self.rooms += other.rooms;
+        self.participants += other.participants;
+        self.web_legs += other.web_legs;
+        self.udp_in_datagrams += other.udp_in_datagrams;
+        self.udp_unrouted_datagrams += other.udp_unrouted_datagrams;
+        self.ivr.absorb(&other.ivr);
+        self.media_lag = self.media_lag.max(other.media_lag);
+        self.sip_rtcp.absorb(&other.sip_rtcp);
+        self.shards.extend(other.shards.iter().cloned());
+    }
 }
 
 /// A signalling message for one browser (`docs/signalling.md`), JSON with `"v": 1`.
@@ -141,12 +179,10 @@ enum Query {
         video: bool,
     },
     Leave(ParticipantId),
-    Lock {
-        room: RoomId,
-        locked: bool,
-        reply: oneshot::Sender<()>,
-    },
     Sip(SipQuery),
+    /// A dial-in caller through the IVR on another shard, joining a room on this one (and how
+    /// long it waited from `#` on).
+    AttachIvr(Box<Attach>, Option<Duration>),
     Ivr(IvrQuery),
     Record(RecordQuery),
 }
@@ -156,53 +192,107 @@ enum Query {
 #[error("the media task is not running")]
 pub(crate) struct MediaGone;
 
-/// The HTTP side's handle on the media task.
+/// The HTTP and SIP side's handle on the media plane: routes each request to its shard.
 #[derive(Debug, Clone)]
 pub(crate) struct MediaHandle {
-    tx: mpsc::Sender<Query>,
+    shards: Arc<[mpsc::Sender<Query>]>,
+    placement: Arc<Placement>,
+    /// Refusals (shared); each shard's lateness is in `lags`.
     load: Arc<LoadGauges>,
+    lags: Arc<[Arc<LoadGauges>]>,
 }
 
 impl MediaHandle {
-    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Query) -> Result<T, MediaGone> {
+    async fn ask<T>(
+        &self,
+        shard: Shard,
+        make: impl FnOnce(oneshot::Sender<T>) -> Query,
+    ) -> Result<T, MediaGone> {
         let (reply, answer) = oneshot::channel();
-        self.tx.send(make(reply)).await.map_err(|_| MediaGone)?;
+        self.send(shard, make(reply)).await?;
         answer.await.map_err(|_| MediaGone)
     }
 
-    pub(crate) async fn room(&self, room: RoomId) -> Result<RoomSnapshot, MediaGone> {
-        self.ask(|r| Query::Room(room, r)).await
+    async fn send(&self, shard: Shard, query: Query) -> Result<(), MediaGone> {
+        let tx = self.shards.get(shard).ok_or(MediaGone)?;
+        tx.send(query).await.map_err(|_| MediaGone)
     }
 
+    /// The shard of a participant (every kind: web, SIP, phone).
+    fn of(&self, id: ParticipantId) -> Shard {
+        self.placement.shard_of_participant(id)
+    }
+
+    pub(crate) async fn room(&self, room: RoomId) -> Result<RoomSnapshot, MediaGone> {
+        match self.placement.shard_of_room(room) {
+            Some(shard) => self.ask(shard, |r| Query::Room(room, r)).await,
+            None => Ok(RoomSnapshot {
+                participants: Vec::new(),
+                active_speaker: None,
+                locked: self.placement.is_locked(room),
+            }),
+        }
+    }
+
+    /// Every shard's counters, summed (worst of the lateness and RTCP figures).
     pub(crate) async fn stats(&self) -> Result<StatsSnapshot, MediaGone> {
-        self.ask(Query::Stats).await
+        let mut total: Option<StatsSnapshot> = None;
+        for shard in 0..self.shards.len() {
+            let s = self.ask(shard, Query::Stats).await?;
+            match &mut total {
+                None => total = Some(s),
+                Some(t) => t.absorb(&s),
+            }
+        }
+        let mut total = total.ok_or(MediaGone)?;
+        total.sip_refused = self.load.refused();
+        total.media_lag = self.media_lag(std::time::Instant::now());
+        Ok(total)
     }
 
     /// Asks for a SIP call to be put into its room, without waiting: the answer comes on
     /// the join's `reply` channel. An error when the queue is full (the caller is overloaded
     /// and says 503) or the task is gone.
     pub(crate) fn try_join_sip(&self, join: JoinSip) -> Result<(), MediaGone> {
-        self.tx
-            .try_send(Query::Sip(SipQuery::Join(Box::new(join))))
-            .map_err(|_| MediaGone)
+        let room = join.room;
+        let shard = self.placement.enter(room);
+        let sent = self.shards.get(shard).ok_or(MediaGone).and_then(|tx| {
+            tx.try_send(Query::Sip(SipQuery::Join(Box::new(join))))
+                .map_err(|_| MediaGone)
+        });
+        if sent.is_err() {
+            self.placement.release(room);
+        }
+        sent
     }
 
-    /// Requests waiting in the task's queue.
+    /// Requests waiting in the busiest shard's queue.
     pub(crate) fn queue_depth(&self) -> usize {
-        self.tx.max_capacity() - self.tx.capacity()
+        self.shards
+            .iter()
+            .map(|tx| tx.max_capacity() - tx.capacity())
+            .max()
+            .unwrap_or(0)
     }
 
-    /// The gauges admission control reads (media lag, refusals).
+    /// The refusal counters admission control keeps.
     pub(crate) fn load(&self) -> &LoadGauges {
         &self.load
     }
 
+    /// The smoothed lateness of the most behind shard (admission control's media lag).
+    pub(crate) fn media_lag(&self, now: std::time::Instant) -> Duration {
+        self.lags
+            .iter()
+            .map(|g| g.media_lag(now))
+            .max()
+            .unwrap_or_default()
+    }
+
     /// A SIP call ended.
     pub(crate) async fn leave_sip(&self, id: ParticipantId) -> Result<(), MediaGone> {
-        self.tx
-            .send(Query::Sip(SipQuery::Leave(id)))
+        self.send(self.of(id), Query::Sip(SipQuery::Leave(id)))
             .await
-            .map_err(|_| MediaGone)
     }
 
     /// A re-INVITE changed a SIP call's media (hold, resume, new address).
@@ -213,51 +303,76 @@ impl MediaHandle {
         video: Option<pont_sip::sdp::NegotiatedStream>,
         hold: bool,
     ) -> Result<(), MediaGone> {
-        self.tx
-            .send(Query::Sip(SipQuery::Update {
-                id,
-                audio,
-                video,
-                hold,
-            }))
-            .await
-            .map_err(|_| MediaGone)
+        let update = SipQuery::Update {
+            id,
+            audio,
+            video,
+            hold,
+        };
+        self.send(self.of(id), Query::Sip(update)).await
     }
 
     /// A SIP INFO picture_fast_update from a room system.
     pub(crate) async fn keyframe_sip(&self, id: ParticipantId) -> Result<(), MediaGone> {
-        self.tx
-            .send(Query::Sip(SipQuery::Keyframe(id)))
+        self.send(self.of(id), Query::Sip(SipQuery::Keyframe(id)))
             .await
-            .map_err(|_| MediaGone)
     }
 
     /// A dial-in call: its start, SIP INFO digits, re-INVITEs, its end.
+    /// A new call goes to the least loaded shard; the rest follow the call (which moves to its
+    /// room's shard when it joins).
     pub(crate) async fn ivr(&self, q: IvrQuery) -> Result<(), MediaGone> {
-        self.tx.send(Query::Ivr(q)).await.map_err(|_| MediaGone)
+        let shard = match &q {
+            IvrQuery::Start(start) => self.placement.place_call(start.call),
+            IvrQuery::Digit { call, .. } | IvrQuery::Update { call, .. } | IvrQuery::End(call) => {
+                // A call the plane does not know (it ended) goes anywhere: it is ignored there.
+                self.placement.shard_of_call(*call).unwrap_or(0)
+            }
+        };
+        self.send(shard, Query::Ivr(q)).await
     }
 
     /// A recording command for a room's recorder sink.
     pub(crate) async fn record(&self, query: RecordQuery) -> Result<(), MediaGone> {
-        self.tx
-            .send(Query::Record(query))
-            .await
-            .map_err(|_| MediaGone)
+        let shard = match &query {
+            // The recorder holds its room on its shard until it stops.
+            RecordQuery::Start { room, .. } => {
+                let room = *room;
+                let shard = self.placement.enter(room);
+                let sent = self.send(shard, Query::Record(query)).await;
+                if sent.is_err() {
+                    self.placement.release(room);
+                }
+                return sent;
+            }
+            RecordQuery::Watch(events) => {
+                for shard in 0..self.shards.len() {
+                    let watch = RecordQuery::Watch(events.clone());
+                    self.send(shard, Query::Record(watch)).await?;
+                }
+                return Ok(());
+            }
+            // A room on no shard has no recorder: any shard says so.
+            RecordQuery::Pause(room) | RecordQuery::Resume(room) | RecordQuery::Stop(room, ..) => {
+                self.placement.shard_of_room(*room).unwrap_or(0)
+            }
+        };
+        self.send(shard, Query::Record(query)).await
     }
 
     /// Locks a room (no new participant of any kind gets in; those in it stay) or unlocks it.
     pub(crate) async fn lock(&self, room: RoomId, locked: bool) -> Result<(), MediaGone> {
-        self.ask(|reply| Query::Lock {
-            room,
-            locked,
-            reply,
-        })
-        .await
+        self.placement.set_locked(room, locked);
+        info!(%room, locked, "room lock changed");
+        Ok(())
     }
 
-    /// Answers once the task is running its loop.
+    /// Answers once every shard is running its loop.
     pub(crate) async fn ping(&self) -> Result<(), MediaGone> {
-        self.ask(Query::Ping).await
+        for shard in 0..self.shards.len() {
+            self.ask(shard, Query::Ping).await?;
+        }
+        Ok(())
     }
 
     /// A browser joins `room`; its offers and events arrive on `signal`.
@@ -267,13 +382,21 @@ impl MediaHandle {
         name: String,
         signal: SignalTx,
     ) -> Result<Result<Joined, JoinRefused>, MediaGone> {
-        self.ask(|reply| Query::Join {
-            room,
-            name,
-            signal,
-            reply,
-        })
-        .await
+        // The hold the participant keeps on the room; its shard gives it back (on a refusal
+        // too).
+        let shard = self.placement.enter(room);
+        let joined = self
+            .ask(shard, |reply| Query::Join {
+                room,
+                name,
+                signal,
+                reply,
+            })
+            .await;
+        if joined.is_err() {
+            self.placement.release(room);
+        }
+        joined
     }
 
     pub(crate) async fn answer(
@@ -281,7 +404,8 @@ impl MediaHandle {
         id: ParticipantId,
         sdp: String,
     ) -> Result<Result<(), String>, MediaGone> {
-        self.ask(|reply| Query::Answer { id, sdp, reply }).await
+        self.ask(self.of(id), |reply| Query::Answer { id, sdp, reply })
+            .await
     }
 
     pub(crate) async fn mute(
@@ -290,45 +414,77 @@ impl MediaHandle {
         audio: bool,
         video: bool,
     ) -> Result<(), MediaGone> {
-        self.tx
-            .send(Query::Mute { id, audio, video })
+        self.send(self.of(id), Query::Mute { id, audio, video })
             .await
-            .map_err(|_| MediaGone)
     }
 
     /// Fire and forget: the WebSocket went away.
     pub(crate) fn leave(&self, id: ParticipantId) {
         // A full queue or a stopped task: the participant is gone either way.
-        let _ = self.tx.try_send(Query::Leave(id));
+        if let Some(tx) = self.shards.get(self.of(id)) {
+            let _ = tx.try_send(Query::Leave(id));
+        }
     }
 }
 
-/// Queries waiting for the media task; HTTP handlers wait (back-pressure) beyond this, new
-/// SIP calls are refused (503). 4096: half a second of SIP joins and leaves at 4,000 calls/s,
-/// so a stall of the machine fills it no faster than admission control's bounds act.
+/// Queries waiting for a shard; HTTP handlers wait (back-pressure) beyond this, new SIP calls
+/// are refused (503). 4096: half a second of SIP joins and leaves at 4,000 calls/s, so a stall
+/// of the machine fills it no faster than admission control's bounds act.
 const QUERY_QUEUE: usize = 4096;
-/// Datagrams read but not yet handled; readers wait beyond this (the kernel buffer then
-/// absorbs bursts, and drops beyond it, as UDP does).
+/// Datagrams of SIP legs and composer output not yet handled; readers wait beyond this (the
+/// kernel buffer then absorbs bursts, and drops beyond it, as UDP does).
 const DATAGRAM_QUEUE: usize = 4096;
+/// Datagrams read from one media socket before the legs they went to are pumped: enough to
+/// amortise the pump, few enough that a flood on one socket cannot hold back timers.
+const READ_BATCH: usize = 64;
 /// A leg whose ICE and DTLS are not up this long after joining is given up.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// The media socket(s): one per bound address, all on the same port.
+/// One shard's media socket(s), bound but not yet registered with its runtime: one per bound
+/// address, all on the same port.
 #[derive(Debug)]
-pub(crate) struct MediaSockets {
-    sockets: Vec<Arc<UdpSocket>>,
-    /// Each socket's bound address (asked once: `local_addr` is a syscall).
-    locals: Vec<SocketAddr>,
+pub(crate) struct MediaPorts {
+    sockets: Vec<std::net::UdpSocket>,
     /// ICE-lite host candidates: every bound address, plus the public IP.
     pub(crate) candidates: Vec<SocketAddr>,
     public_ip: Option<IpAddr>,
 }
 
-impl MediaSockets {
-    /// Binds `addr`. A wildcard address binds the same port on every local interface address
-    /// (loopback included): str0m matches a STUN request's destination against its host
-    /// candidates, so each datagram must arrive on a socket whose address is known.
-    pub(crate) async fn bind(addr: SocketAddr, public_ip: Option<IpAddr>) -> anyhow::Result<Self> {
+/// A shard's media sockets, registered with the shard's runtime.
+#[derive(Debug)]
+struct MediaSockets {
+    sockets: Vec<Arc<UdpSocket>>,
+    /// Each socket's bound address (asked once: `local_addr` is a syscall).
+    locals: Vec<SocketAddr>,
+    candidates: Vec<SocketAddr>,
+    public_ip: Option<IpAddr>,
+}
+
+impl MediaPorts {
+    /// Binds the media ports of `shards` shards: shard `k` on `addr`'s port + `k` (each on an
+    /// ephemeral port when `addr`'s is 0). A wildcard address binds the same port on every
+    /// local interface address (loopback included): str0m matches a STUN request's
+    /// destination against its host candidates, so each datagram must arrive on a socket
+    /// whose address is known.
+    pub(crate) fn bind_shards(
+        addr: SocketAddr,
+        public_ip: Option<IpAddr>,
+        shards: usize,
+    ) -> anyhow::Result<Vec<Self>> {
+        (0..shards.max(1))
+            .map(|k| {
+                let port = match addr.port() {
+                    0 => 0,
+                    p => u16::try_from(usize::from(p) + k).map_err(|_| {
+                        anyhow::anyhow!("media port {p} + {k} shards is beyond 65535")
+                    })?,
+                };
+                Self::bind(SocketAddr::new(addr.ip(), port), public_ip)
+            })
+            .collect()
+    }
+
+    fn bind(addr: SocketAddr, public_ip: Option<IpAddr>) -> anyhow::Result<Self> {
         use anyhow::Context as _;
         let ips: Vec<IpAddr> = if addr.ip().is_unspecified() {
             let mut ips: Vec<IpAddr> = if_addrs::get_if_addrs()
@@ -352,12 +508,12 @@ impl MediaSockets {
         let mut port = addr.port();
         for ip in ips {
             let want = SocketAddr::new(ip, port);
-            let socket = UdpSocket::bind(want)
-                .await
+            let socket = std::net::UdpSocket::bind(want)
                 .with_context(|| format!("cannot bind the media port on {want}"))?;
+            socket.set_nonblocking(true)?;
             enlarge_buffers(&socket, want);
             port = socket.local_addr()?.port();
-            sockets.push(Arc::new(socket));
+            sockets.push(socket);
         }
         anyhow::ensure!(
             !sockets.is_empty(),
@@ -371,102 +527,210 @@ impl MediaSockets {
                 candidates.push(public);
             }
         }
-        let locals = sockets
-            .iter()
-            .map(|s| s.local_addr())
-            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             sockets,
-            locals,
             candidates,
             public_ip,
         })
     }
 
-    /// The port every socket is bound to.
+    /// The port every socket of this shard is bound to.
     pub(crate) fn port(&self) -> u16 {
         self.candidates.first().map_or(0, |a| a.port())
     }
+
+    /// Registers the sockets with the current (the shard's) runtime.
+    fn register(self) -> anyhow::Result<MediaSockets> {
+        let mut sockets = Vec::new();
+        let mut locals = Vec::new();
+        for s in self.sockets {
+            locals.push(s.local_addr()?);
+            sockets.push(Arc::new(UdpSocket::from_std(s)?));
+        }
+        Ok(MediaSockets {
+            sockets,
+            locals,
+            candidates: self.candidates,
+            public_ip: self.public_ip,
+        })
+    }
 }
 
-/// A datagram read by a socket reader.
-struct Datagram {
-    at: Instant,
-    local: SocketAddr,
-    from: SocketAddr,
-    data: Vec<u8>,
+/// Where one shard's thread starts from.
+struct ShardStart {
+    shard: Shard,
+    config: CoreConfig,
+    ports: MediaPorts,
+    rx: mpsc::Receiver<Query>,
+    answers_rx: mpsc::Receiver<DirectoryAnswer>,
+    load: Arc<LoadGauges>,
 }
 
-/// Starts the media task; it ends when `shutdown` turns true or every handle is dropped.
+/// What every shard shares (read-only, or behind the placement's own lock).
+#[derive(Clone)]
+struct ShardCommon {
+    placement: Arc<Placement>,
+    peers: Arc<[mpsc::Sender<Query>]>,
+    directory: mpsc::Sender<DirectoryQuery>,
+    max_participants: usize,
+    compose_room_systems: bool,
+    notice_language: pont_ivr::Language,
+}
+
+/// Starts one shard per `ports` entry, each on its own thread; they end when `shutdown` turns
+/// true or every handle is dropped. The returned task ends when every shard has.
 pub(crate) fn spawn(
     config: CoreConfig,
-    sockets: MediaSockets,
+    ports: Vec<MediaPorts>,
     max_participants: usize,
     compose_room_systems: bool,
     notice_language: pont_ivr::Language,
     db: &std::path::Path,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<(MediaHandle, JoinHandle<()>)> {
-    let (tx, rx) = mpsc::channel(QUERY_QUEUE);
-    let (dgram_tx, dgram_rx) = mpsc::channel(DATAGRAM_QUEUE);
-    let (sip_tx, sip_rx) = mpsc::channel(DATAGRAM_QUEUE);
-    let (compose_tx, compose_rx) = mpsc::channel(DATAGRAM_QUEUE);
-    let clock = Clock::new(Instant::now());
-    let load = Arc::new(LoadGauges::new(clock.instant(Timestamp::ZERO).into_std()));
-    let (answers_tx, answers_rx) = mpsc::channel(QUERY_QUEUE);
-    let directory = ivr_legs::spawn_directory(db, clock, answers_tx)?;
-    for socket in &sockets.sockets {
-        tokio::spawn(read_socket(socket.clone(), dgram_tx.clone()));
+    use anyhow::Context as _;
+    let n = ports.len().max(1);
+    let placement = Arc::new(Placement::new(n));
+    let (mut txs, mut rxs, mut answer_txs, mut answer_rxs) = (vec![], vec![], vec![], vec![]);
+    for _ in 0..n {
+        let (tx, rx) = mpsc::channel(QUERY_QUEUE);
+        txs.push(tx);
+        rxs.push(rx);
+        let (tx, rx) = mpsc::channel(QUERY_QUEUE);
+        answer_txs.push(tx);
+        answer_rxs.push(rx);
     }
-    let task = Task {
-        core: MediaCore::new(config),
-        clock,
-        sockets,
+    let peers: Arc<[mpsc::Sender<Query>]> = txs.into();
+    let now = std::time::Instant::now();
+    let load = Arc::new(LoadGauges::new(now));
+    let lags: Arc<[Arc<LoadGauges>]> = (0..n).map(|_| Arc::new(LoadGauges::new(now))).collect();
+    let directory = ivr_legs::spawn_directory(
+        db,
+        Clock::new(Instant::now()),
+        answer_txs,
+        placement.clone(),
+    )?;
+    let common = ShardCommon {
+        placement: placement.clone(),
+        peers: peers.clone(),
+        directory,
         max_participants,
-        webs: BTreeMap::new(),
-        track_owner: HashMap::new(),
-        buf: Vec::with_capacity(1500),
-        udp_in: 0,
-        udp_unrouted: 0,
-        sips: BTreeMap::new(),
-        mixers: BTreeMap::new(),
-        browser_audio: HashMap::new(),
-        recorders: BTreeMap::new(),
-        sip_tx,
-        last_inactivity_check: Instant::now(),
-        rtcp_next_check: Instant::now(),
-        ntp_at_zero: ntp_now(),
-        sip_rtcp: SipRtcpStats::default(),
-        composers: BTreeMap::new(),
-        browser_video: HashMap::new(),
-        compose_tx,
         compose_room_systems,
         notice_language,
-        room_events: None,
-        dirty: BTreeSet::new(),
-        routes: HashMap::new(),
-        last_sweep: Instant::now(),
-        ivrs: BTreeMap::new(),
-        ivr_joined: HashMap::new(),
-        ivr_next_tick: Instant::now(),
-        directory,
-        ivr_stats: IvrStats::default(),
-        locked: HashSet::new(),
-        load: load.clone(),
     };
-    let task = tokio::spawn(
-        task.run(rx, dgram_rx, sip_rx, compose_rx, answers_rx, shutdown)
-            .instrument(tracing::info_span!("media")),
-    );
-    Ok((MediaHandle { tx, load }, task))
+    let mut threads = Vec::new();
+    for (k, ((ports, rx), answers_rx)) in ports.into_iter().zip(rxs).zip(answer_rxs).enumerate() {
+        let start = ShardStart {
+            shard: k,
+            config: CoreConfig {
+                participant_ids: (k as u64 + 1, n as u64),
+                seed: config.seed.wrapping_add(k as u64),
+                ..config.clone()
+            },
+            ports,
+            rx,
+            answers_rx,
+            load: lags[k].clone(),
+        };
+        let (common, shutdown) = (common.clone(), shutdown.clone());
+        let thread = std::thread::Builder::new()
+            .name(format!("pont-media-{k}"))
+            .spawn(move || run_shard(start, common, shutdown))
+            .context("cannot start a media shard's thread")?;
+        threads.push(thread);
+    }
+    let all = tokio::task::spawn_blocking(move || {
+        for (k, t) in threads.into_iter().enumerate() {
+            if t.join().is_err() {
+                tracing::error!(shard = k, "media shard panicked");
+            }
+        }
+    });
+    let handle = MediaHandle {
+        shards: peers,
+        placement,
+        load,
+        lags,
+    };
+    Ok((handle, all))
 }
 
-/// Socket buffers for the one media port every web participant shares: the default
+/// One shard's thread: a single-threaded runtime running its [`Task`]. A panic ends this shard
+/// only (its participants' signalling channels close, so browsers are told); the others go on.
+fn run_shard(start: ShardStart, common: ShardCommon, shutdown: watch::Receiver<bool>) {
+    let span = tracing::info_span!("media", shard = start.shard);
+    let _entered = span.enter();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start a media shard's runtime");
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        let sockets = match start.ports.register() {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot register the media sockets");
+                return;
+            }
+        };
+        let (sip_tx, sip_rx) = mpsc::channel(DATAGRAM_QUEUE);
+        let (compose_tx, compose_rx) = mpsc::channel(DATAGRAM_QUEUE);
+        let clock = Clock::new(Instant::now());
+        let task = Task {
+            shard: start.shard,
+            placement: common.placement,
+            peers: common.peers,
+            core: MediaCore::new(start.config),
+            clock,
+            sockets,
+            max_participants: common.max_participants,
+            webs: BTreeMap::new(),
+            track_owner: HashMap::new(),
+            buf: Vec::with_capacity(1500),
+            read_buf: vec![0; 2048],
+            udp_in: 0,
+            udp_unrouted: 0,
+            sips: BTreeMap::new(),
+            mixers: BTreeMap::new(),
+            browser_audio: HashMap::new(),
+            recorders: BTreeMap::new(),
+            sip_tx,
+            last_inactivity_check: Instant::now(),
+            rtcp_next_check: Instant::now(),
+            ntp_at_zero: ntp_now(),
+            sip_rtcp: SipRtcpStats::default(),
+            composers: BTreeMap::new(),
+            browser_video: HashMap::new(),
+            compose_tx,
+            compose_room_systems: common.compose_room_systems,
+            notice_language: common.notice_language,
+            room_events: None,
+            dirty: BTreeSet::new(),
+            routes: HashMap::new(),
+            last_sweep: Instant::now(),
+            ivrs: BTreeMap::new(),
+            ivr_joined: HashMap::new(),
+            ivr_next_tick: Instant::now(),
+            directory: common.directory,
+            ivr_stats: IvrStats::default(),
+            load: start.load,
+        };
+        task.run(start.rx, sip_rx, compose_rx, start.answers_rx, shutdown)
+            .await;
+    });
+}
+
+/// Socket buffers for the media port every web participant of a shard shares: the default
 /// (~208 KiB) overflows in a burst of a few hundred subscribers' packets. The kernel caps the
 /// request at `net.core.rmem_max` / `wmem_max`; whatever it grants is logged.
 const MEDIA_SOCKET_BUFFER: usize = 4 << 20;
 
-fn enlarge_buffers(socket: &UdpSocket, addr: SocketAddr) {
+fn enlarge_buffers(socket: &std::net::UdpSocket, addr: SocketAddr) {
     let s = socket2::SockRef::from(socket);
     let _ = s.set_recv_buffer_size(MEDIA_SOCKET_BUFFER);
     let _ = s.set_send_buffer_size(MEDIA_SOCKET_BUFFER);
@@ -478,29 +742,16 @@ fn enlarge_buffers(socket: &UdpSocket, addr: SocketAddr) {
     );
 }
 
-/// Reads one socket into the media task's queue; ends with the task.
-async fn read_socket(socket: Arc<UdpSocket>, tx: mpsc::Sender<Datagram>) {
-    let Ok(local) = socket.local_addr() else {
-        return;
-    };
-    let mut buf = vec![0u8; 2048];
-    loop {
-        match socket.recv_from(&mut buf).await {
-            Ok((n, from)) => {
-                let d = Datagram {
-                    at: Instant::now(),
-                    local,
-                    from,
-                    data: buf[..n].to_vec(),
-                };
-                if tx.send(d).await.is_err() {
-                    return;
-                }
+/// Resolves to the index of a socket that has datagrams to read.
+fn readable(sockets: &[Arc<UdpSocket>]) -> impl Future<Output = usize> + '_ {
+    std::future::poll_fn(move |cx| {
+        for (i, s) in sockets.iter().enumerate() {
+            if s.poll_recv_ready(cx).is_ready() {
+                return std::task::Poll::Ready(i);
             }
-            // ICMP port unreachable and the like surface as errors on some systems: go on.
-            Err(e) => trace!(error = %e, "media socket read error"),
         }
-    }
+        std::task::Poll::Pending
+    })
 }
 
 /// A browser in a room.
@@ -513,6 +764,10 @@ struct WebParticipant {
 }
 
 struct Task {
+    shard: Shard,
+    placement: Arc<Placement>,
+    /// Every shard's queue (this one's too), for a caller moving to its room's shard.
+    peers: Arc<[mpsc::Sender<Query>]>,
     core: MediaCore,
     clock: Clock,
     sockets: MediaSockets,
@@ -522,6 +777,8 @@ struct Task {
     /// participant (SIP legs will register their tracks here too).
     track_owner: HashMap<TrackId, ParticipantId>,
     buf: Vec<u8>,
+    /// Where a datagram from the media socket is read to.
+    read_buf: Vec<u8>,
     udp_in: u64,
     udp_unrouted: u64,
     sips: BTreeMap<ParticipantId, SipParticipant>,
@@ -565,9 +822,7 @@ struct Task {
     ivr_next_tick: Instant,
     directory: mpsc::Sender<DirectoryQuery>,
     ivr_stats: IvrStats,
-    /// Rooms their organizer locked (kept until unlocked or the process ends).
-    locked: HashSet<RoomId>,
-    /// How late this task runs, for admission control.
+    /// How late this shard runs, for admission control.
     load: Arc<LoadGauges>,
 }
 
@@ -575,13 +830,13 @@ impl Task {
     async fn run(
         mut self,
         mut rx: mpsc::Receiver<Query>,
-        mut dgrams: mpsc::Receiver<Datagram>,
         mut sip_dgrams: mpsc::Receiver<SipDatagram>,
         mut composed: mpsc::Receiver<compose::FromComposer>,
         mut directory: mpsc::Receiver<DirectoryAnswer>,
         mut shutdown: watch::Receiver<bool>,
     ) {
-        info!(candidates = ?self.sockets.candidates.iter().map(|a| pont_types::Pii(*a)).collect::<Vec<_>>(), "media core running");
+        info!(candidates = ?self.sockets.candidates.iter().map(|a| pont_types::Pii(*a)).collect::<Vec<_>>(), "media shard running");
+        let sockets = self.sockets.sockets.clone();
         loop {
             self.pump(Instant::now());
             let next = self.next_timeout();
@@ -607,9 +862,7 @@ impl Task {
                     Some(query) => self.answer(query),
                     None => break,
                 },
-                d = dgrams.recv() => if let Some(d) = d {
-                    self.handle_datagram(d);
-                },
+                i = readable(&sockets) => self.drain_socket(i),
                 Some(d) = sip_dgrams.recv() => self.handle_sip_datagram(d),
                 Some(c) = composed.recv() => self.handle_composer_output(c),
                 Some(a) = directory.recv() => self.handle_directory_answer(a),
@@ -621,7 +874,7 @@ impl Task {
         for (_, mut w) in std::mem::take(&mut self.webs) {
             w.leg.close();
         }
-        info!("media core stopped");
+        info!("media shard stopped");
     }
 
     fn next_timeout(&self) -> Option<Instant> {
@@ -666,44 +919,71 @@ impl Task {
         }
     }
 
-    fn handle_datagram(&mut self, d: Datagram) {
+    /// Reads socket `i` until it would block (at most [`READ_BATCH`] datagrams), handing each
+    /// datagram to its leg; the legs are pumped once after the batch.
+    fn drain_socket(&mut self, i: usize) {
+        let (Some(socket), Some(&local)) =
+            (self.sockets.sockets.get(i), self.sockets.locals.get(i))
+        else {
+            return;
+        };
+        let socket = socket.clone();
+        let mut buf = std::mem::take(&mut self.read_buf);
+        let at = std::time::Instant::now();
+        for _ in 0..READ_BATCH {
+            match socket.try_recv_from(&mut buf) {
+                Ok((n, from)) => self.handle_datagram(at, local, from, &buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                // ICMP port unreachable and the like surface as errors on some systems: go on.
+                Err(e) => trace!(error = %e, "media socket read error"),
+            }
+        }
+        self.read_buf = buf;
+    }
+
+    fn handle_datagram(
+        &mut self,
+        at: std::time::Instant,
+        local: SocketAddr,
+        from: SocketAddr,
+        data: &[u8],
+    ) {
         self.udp_in += 1;
         // Behind 1:1 NAT the browser targets the public address, which str0m knows as a
         // candidate; the packet arrives on the private one. A datagram from a public source
         // is taken as sent to the public address.
         let destination = match self.sockets.public_ip {
-            Some(ip) if is_public(d.from.ip()) && !is_public(d.local.ip()) => {
-                SocketAddr::new(ip, d.local.port())
+            Some(ip) if is_public(from.ip()) && !is_public(local.ip()) => {
+                SocketAddr::new(ip, local.port())
             }
-            _ => d.local,
+            _ => local,
         };
-        let at = d.at.into_std();
-        let cached = self.routes.get(&d.from).copied().filter(|id| {
+        let cached = self.routes.get(&from).copied().filter(|id| {
             self.webs
                 .get_mut(id)
-                .is_some_and(|w| w.leg.accepts(at, d.from, destination, &d.data))
+                .is_some_and(|w| w.leg.accepts(at, from, destination, data))
         });
         let leg = cached.or_else(|| {
             self.webs
                 .iter_mut()
-                .find(|(_, w)| w.leg.accepts(at, d.from, destination, &d.data))
+                .find(|(_, w)| w.leg.accepts(at, from, destination, data))
                 .map(|(id, _)| *id)
         });
         match leg.and_then(|id| self.webs.get_mut(&id).map(|w| (id, w))) {
             Some((id, w)) => {
-                w.leg.handle_receive(at, d.from, destination, &d.data);
+                w.leg.handle_receive(at, from, destination, data);
                 self.dirty.insert(id);
                 if cached.is_none() {
                     if self.routes.len() >= MAX_ROUTES {
                         self.routes.clear();
                     }
-                    self.routes.insert(d.from, id);
+                    self.routes.insert(from, id);
                 }
             }
             None => {
                 // Garbage, a stale peer, or a STUN request with an unknown ufrag: dropped.
                 self.udp_unrouted += 1;
-                trace!(from = %pont_types::Pii(d.from), len = d.data.len(), "datagram for no leg");
+                trace!(from = %pont_types::Pii(from), len = data.len(), "datagram for no leg");
             }
         }
     }
@@ -716,7 +996,7 @@ impl Task {
                 let snapshot = RoomSnapshot {
                     participants: self.core.room(room).unwrap_or_default(),
                     active_speaker: self.core.active_speaker(room),
-                    locked: self.locked.contains(&room),
+                    locked: self.placement.is_locked(room),
                 };
                 let _ = reply.send(snapshot);
             }
@@ -732,6 +1012,13 @@ impl Task {
                     sip_refused: self.load.refused(),
                     media_lag: self.load.media_lag(std::time::Instant::now()),
                     sip_rtcp: self.sip_rtcp_stats(),
+                    shards: vec![ShardFigures {
+                        rooms: self.core.room_count(),
+                        participants: self.core.participant_count(),
+                        forwarded_packets: self.core.stats().forwarded_packets,
+                        udp_in_datagrams: self.udp_in,
+                        udp_unrouted_datagrams: self.udp_unrouted,
+                    }],
                 });
             }
             Query::Ping(reply) => {
@@ -768,19 +1055,7 @@ impl Task {
                 );
             }
             Query::Leave(id) => self.remove(id),
-            Query::Lock {
-                room,
-                locked,
-                reply,
-            } => {
-                if locked {
-                    self.locked.insert(room);
-                } else {
-                    self.locked.remove(&room);
-                }
-                info!(%room, locked, "room lock changed");
-                let _ = reply.send(());
-            }
+            Query::AttachIvr(attach, waited) => self.attach_ivr(*attach, waited),
             Query::Sip(q) => self.answer_sip(q),
             Query::Ivr(q) => self.answer_ivr(q),
             Query::Record(q) => self.answer_record(q),
@@ -790,7 +1065,7 @@ impl Task {
     /// Why nobody more may join `room` now (locked by its organizer, or full): the one check
     /// behind web, SIP and dial-in joins.
     fn room_closed(&self, room: RoomId) -> Option<JoinRefused> {
-        if self.locked.contains(&room) {
+        if self.placement.is_locked(room) {
             Some(JoinRefused::Locked)
         } else if self.core.room_len(room) >= self.max_participants {
             Some(JoinRefused::RoomFull {
@@ -809,6 +1084,8 @@ impl Task {
     ) -> Result<Joined, JoinRefused> {
         let name_for_composer = name.clone();
         if let Some(refused) = self.room_closed(room) {
+            // The hold the handle took for this join.
+            self.placement.release(room);
             return Err(refused);
         }
         let now = Instant::now();
@@ -902,6 +1179,7 @@ impl Task {
         }
         let now = self.clock.now();
         self.core.remove_participant(now, id);
+        self.placement.release(w.room);
         self.track_owner.retain(|_, owner| *owner != id);
         self.mixer_forget(id, w.room);
         self.compose_leave(w.room, id);

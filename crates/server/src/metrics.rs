@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::media::{JOIN_BUCKETS, StatsSnapshot};
+use crate::media::{JOIN_BUCKETS, ShardFigures, StatsSnapshot};
 
 /// Renders the media core's counters and the room and participant gauges.
 pub(crate) fn render(snapshot: &StatsSnapshot) -> String {
@@ -222,7 +222,65 @@ pub(crate) fn render(snapshot: &StatsSnapshot) -> String {
     );
     let _ = writeln!(out, "pont_ivr_join_seconds_sum {}", ivr.join_seconds_sum);
     let _ = writeln!(out, "pont_ivr_join_seconds_count {cumulative}");
+    render_shards(&mut out, &snapshot.shards);
     out
+}
+
+/// A per-shard family: name, help, type, and the figure.
+type PerShard = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&ShardFigures) -> u64,
+);
+
+/// The media shards and each one's share (`shard="k"`).
+fn render_shards(out: &mut String, shards: &[ShardFigures]) {
+    family(
+        out,
+        "pont_media_shards",
+        "Media shards (threads owning whole rooms).",
+        "gauge",
+    );
+    let _ = writeln!(out, "pont_media_shards {}", shards.len());
+    let per_shard: [PerShard; 5] = [
+        (
+            "pont_shard_rooms",
+            "Rooms on each media shard.",
+            "gauge",
+            |f| f.rooms as u64,
+        ),
+        (
+            "pont_shard_udp_received_datagrams_total",
+            "Datagrams received on each shard's media port.",
+            "counter",
+            |f| f.udp_in_datagrams,
+        ),
+        (
+            "pont_shard_participants",
+            "Participants (every kind) on each media shard.",
+            "gauge",
+            |f| f.participants as u64,
+        ),
+        (
+            "pont_shard_forwarded_packets_total",
+            "RTP packets forwarded by each media shard.",
+            "counter",
+            |f| f.forwarded_packets,
+        ),
+        (
+            "pont_shard_udp_unrouted_datagrams_total",
+            "Datagrams on each shard's media port that no leg accepted.",
+            "counter",
+            |f| f.udp_unrouted_datagrams,
+        ),
+    ];
+    for (name, help, kind, value) in per_shard {
+        family(out, name, help, kind);
+        for (k, f) in shards.iter().enumerate() {
+            let _ = writeln!(out, "{name}{{shard=\"{k}\"}} {}", value(f));
+        }
+    }
 }
 
 fn family(out: &mut String, name: &str, help: &str, kind: &str) {
@@ -256,7 +314,21 @@ mod tests {
                 sent: 4,
                 ..Default::default()
             },
+            shards: vec![
+                ShardFigures {
+                    forwarded_packets: 5,
+                    ..Default::default()
+                },
+                ShardFigures {
+                    forwarded_packets: 2,
+                    udp_unrouted_datagrams: 1,
+                    ..Default::default()
+                },
+            ],
         });
+        assert!(text.contains("pont_media_shards 2\n"));
+        assert!(text.contains("pont_shard_forwarded_packets_total{shard=\"1\"} 2\n"));
+        assert!(text.contains("pont_shard_udp_unrouted_datagrams_total{shard=\"1\"} 1\n"));
         assert!(text.contains("pont_sip_rtcp_sent_packets_total 4\n"));
         assert!(text.contains("pont_sip_calls_refused_overload_total{reason=\"media_lag\"} 0\n"));
         assert!(text.contains("pont_media_lag_seconds 0.003\n"));

@@ -387,7 +387,7 @@ impl SipTask {
         let load = Load {
             pending_calls: self.pending.len(),
             media_queue: self.media.queue_depth(),
-            media_lag: self.media.load().media_lag(std::time::Instant::now()),
+            media_lag: self.media.media_lag(std::time::Instant::now()),
         };
         if let Err(why) = self.config.admission.admit(load) {
             debug!(reason = why.as_str(), ?load, "overloaded: 503");

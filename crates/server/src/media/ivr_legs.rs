@@ -24,10 +24,11 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{debug, info, info_span, trace, warn};
 
+use super::placement::Placement;
 use super::sip_legs::{
     Attach, AttachAudio, LegKey, LegStream, SipDatagram, SipMedia, audio_codec, remote_of,
 };
-use super::{Clock, Task};
+use super::{Clock, Query, Task};
 use crate::rtp_leg::SourceFilter;
 use crate::sip::SipCommand;
 
@@ -87,6 +88,18 @@ pub(crate) struct IvrStats {
 }
 
 impl IvrStats {
+    /// Adds another shard's figures to these.
+    pub(crate) fn absorb(&mut self, other: &Self) {
+        self.calls += other.calls;
+        self.joined += other.joined;
+        self.hangups += other.hangups;
+        self.in_ivr += other.in_ivr;
+        for (a, b) in self.join_buckets.iter_mut().zip(other.join_buckets) {
+            *a += b;
+        }
+        self.join_seconds_sum += other.join_seconds_sum;
+    }
+
     fn record_join(&mut self, secs: f64) {
         let i = JOIN_BUCKETS
             .iter()
@@ -273,7 +286,8 @@ pub(super) enum DirectoryAnswer {
 pub(super) fn spawn_directory(
     db: &Path,
     clock: Clock,
-    answers: mpsc::Sender<DirectoryAnswer>,
+    answers: Vec<mpsc::Sender<DirectoryAnswer>>,
+    placement: Arc<Placement>,
 ) -> anyhow::Result<mpsc::Sender<DirectoryQuery>> {
     use anyhow::Context as _;
     let store =
@@ -319,7 +333,15 @@ pub(super) fn spawn_directory(
                         DirectoryAnswer::Pin { call, check }
                     }
                 };
-                if answers.blocking_send(answer).is_err() {
+                // To the shard that has the call now (it may have moved to a room elsewhere).
+                let call = match &answer {
+                    DirectoryAnswer::Room { call, .. } | DirectoryAnswer::Pin { call, .. } => *call,
+                };
+                let shard = placement.shard_of_call(call).unwrap_or(0);
+                let Some(to) = answers.get(shard) else {
+                    continue;
+                };
+                if to.blocking_send(answer).is_err() {
                     return;
                 }
             }
@@ -390,8 +412,10 @@ impl Task {
             IvrQuery::End(call) => {
                 if self.ivrs.remove(&call).is_some() {
                     info!(call = call.0, "dial-in caller left in the IVR");
+                    self.placement.end_call(call, true);
                 } else if let Some(id) = self.ivr_joined.remove(&call) {
                     self.leave_sip(id);
+                    self.placement.end_call(call, false);
                 }
             }
         }
@@ -612,18 +636,15 @@ impl Task {
         }
     }
 
-    /// The caller is through: the leg becomes a `pstn` participant of the room.
+    /// The caller is through: the leg becomes a `pstn` participant of the room, on this shard
+    /// or on the one the room lives on.
     fn ivr_join(&mut self, call: CallHandle, room: RoomId) {
         let Some(leg) = self.ivrs.remove(&call) else {
             return;
         };
-        // Closed between the lookup (which tells the caller) and the end of the prompts.
-        if let Some(refused) = self.room_closed(room) {
-            info!(%room, call = call.0, ?refused, "room closed: the dial-in caller is hung up");
-            let _ = leg.hangup.try_send(SipCommand::Hangup(call));
-            return;
-        }
-        let ts = self.clock.now();
+        // The hold the participant keeps on the room (given back when it leaves).
+        let owner = self.placement.enter(room);
+        self.placement.move_call(call, owner);
         let waited = leg.entered_at.map(|t| t.elapsed());
         let IvrLeg {
             display_name,
@@ -657,6 +678,37 @@ impl Task {
         };
         // Stops the IVR's socket readers; the participant's start below.
         drop(audio);
+        if owner == self.shard {
+            self.attach_ivr(attach, waited);
+            return;
+        }
+        // The room lives on another shard: the leg (its sockets, its stream, its in-call IVR)
+        // moves there; the SIP task's later messages about the call follow the placement.
+        debug!(%room, call = call.0, to = owner, "dial-in caller moves to the room's shard");
+        if let Err(e) = self.peers[owner].try_send(Query::AttachIvr(Box::new(attach), waited)) {
+            let attach = match e {
+                mpsc::error::TrySendError::Full(Query::AttachIvr(a, _))
+                | mpsc::error::TrySendError::Closed(Query::AttachIvr(a, _)) => a,
+                _ => return,
+            };
+            warn!(%room, call = call.0, "the room's shard does not answer: the caller is hung up");
+            self.placement.release(room);
+            let _ = attach.hangup.try_send(SipCommand::Hangup(call));
+        }
+    }
+
+    /// A dial-in caller through the IVR (here or on another shard) joins its room, which lives
+    /// on this shard.
+    pub(super) fn attach_ivr(&mut self, attach: Attach, waited: Option<Duration>) {
+        let (call, room) = (attach.call, attach.room);
+        // Closed between the lookup (which tells the caller) and the end of the prompts.
+        if let Some(refused) = self.room_closed(room) {
+            info!(%room, call = call.0, ?refused, "room closed: the dial-in caller is hung up");
+            self.placement.release(room);
+            let _ = attach.hangup.try_send(SipCommand::Hangup(call));
+            return;
+        }
+        let ts = self.clock.now();
         let id = self.attach_sip(ts, attach);
         self.ivr_joined.insert(call, id);
         if let Some(w) = waited {

@@ -155,7 +155,12 @@ impl Task {
                 reply,
             } => {
                 let limits = (cap, empty_grace);
-                let _ = reply.send(self.start_recorder(room, id, writer, limits, notices));
+                let started = self.start_recorder(room, id, writer, limits, notices);
+                if started.is_err() {
+                    // The hold the handle took for the recorder.
+                    self.placement.release(room);
+                }
+                let _ = reply.send(started);
             }
             RecordQuery::Watch(events) => self.room_events = Some(events),
             RecordQuery::Pause(room) => {
@@ -178,6 +183,9 @@ impl Task {
                 }
                 self.drain_recorder(room);
                 let removed = self.recorders.remove(&room);
+                if removed.is_some() {
+                    self.placement.release(room);
+                }
                 if removed.as_ref().is_some_and(|r| r.video) {
                     self.compose_record(room, false);
                     self.drop_unneeded_composer(room);

@@ -241,6 +241,16 @@ pub(crate) struct SipRtcpStats {
     pub(crate) worst_jitter: Duration,
 }
 
+impl SipRtcpStats {
+    /// Adds another shard's figures to these (the worst of the worst figures).
+    pub(crate) fn absorb(&mut self, other: &Self) {
+        self.sent += other.sent;
+        self.received += other.received;
+        self.worst_fraction_lost = self.worst_fraction_lost.max(other.worst_fraction_lost);
+        self.worst_jitter = self.worst_jitter.max(other.worst_jitter);
+    }
+}
+
 pub(super) fn audio_codec(c: SdpCodec) -> Option<AudioCodec> {
     Some(match c {
         SdpCodec::Pcmu => AudioCodec::Pcmu,
@@ -295,12 +305,14 @@ impl Task {
     pub(super) fn answer_sip(&mut self, query: SipQuery) {
         match query {
             SipQuery::Join(join) => {
-                let (call, reply) = (join.call, join.reply.clone());
+                let (call, room, reply) = (join.call, join.room, join.reply.clone());
+                let result = self.join_sip(*join);
+                if result.is_err() {
+                    // The hold the handle took for this join.
+                    self.placement.release(room);
+                }
                 // A dropped receiver: the SIP task is gone, and the call with it.
-                let _ = reply.send(JoinReply {
-                    call,
-                    result: self.join_sip(*join),
-                });
+                let _ = reply.send(JoinReply { call, result });
             }
             SipQuery::Leave(id) => self.leave_sip(id),
             SipQuery::Update {
@@ -609,6 +621,7 @@ impl Task {
         };
         let now = self.clock.now();
         self.core.remove_participant(now, id);
+        self.placement.release(s.room);
         self.track_owner.retain(|_, owner| *owner != id);
         self.mixer_forget(id, s.room);
         self.compose_leave(s.room, id);
