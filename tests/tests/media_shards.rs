@@ -9,7 +9,7 @@ use std::process::Child;
 
 use pont_tests::peers::{baresip, goertzel, read_wav, wait_exit};
 use pont_tests::webdriver::{Browser, Driver, browser_available, poll, write_wav};
-use pont_tests::{EVENT_WAIT, ServeOptions, Server, bearer, create_token, get, instant_room};
+use pont_tests::{EVENT_WAIT, ServeOptions, Server, create_token, get, instant_room};
 use serde_json::Value;
 
 const STATS: &str = "const done = arguments[arguments.length - 1];\
@@ -52,40 +52,36 @@ fn two_rooms_on_two_shards_each_get_only_their_own_media() {
     let mut options = ServeOptions::new(dir.path());
     options.args.extend(["--media-threads".into(), "2".into()]);
     let server = Server::start_with(options).expect("pont serve");
-    let auth = bearer(&token);
     let metrics = || get(&server.url("/metrics"), &[]).body;
 
-    // Each room's caller first: room A is placed on shard 0, room B (shard 0 being busier)
+    // Each room's browser first: room A is placed on shard 0, room B (shard 0 being busier)
     // on shard 1.
-    let mut rooms: Vec<Room> = [(1000.0, 700.0), (1500.0, 500.0)]
-        .into_iter()
-        .map(|(browser_hz, phone_hz)| {
-            let number = instant_room(&server, &token);
-            let phone_dir = tempfile::tempdir().unwrap();
-            let uri = format!("sip:{number}@{}", server.sip());
-            let phone = baresip(phone_dir.path(), phone_hz, &uri, 16);
-            let joined = poll(EVENT_WAIT, || {
-                let room = get(
-                    &server.url(&format!("/api/v1/rooms/{number}")),
-                    &[("authorization", &auth)],
+    let driver = Driver::start(&chromium, &chromedriver);
+    let mut rooms = Vec::new();
+    for (i, (browser_hz, phone_hz)) in [(1000.0, 700.0), (1500.0, 500.0)].into_iter().enumerate() {
+        let number = instant_room(&server, &token);
+        let tone = dir.path().join(format!("tone-{i}.wav"));
+        write_wav(&tone, 60, Some((browser_hz, -6.0)));
+        let browser = driver.browser(
+            &dir.path().join(format!("profile-{i}")),
+            &[format!(
+                "--use-file-for-fake-audio-capture={}",
+                tone.display()
+            )],
+        );
+        browser.navigate(&server.url(&format!("/r/{number}?name=Web{i}&autojoin=1")));
+        let joined = poll(EVENT_WAIT, || {
+            browser
+                .exec(
+                    "return window.pont ? window.pont.participantId : null;",
+                    Value::Array(vec![]),
                 )
-                .json();
-                room["participants"]
-                    .as_array()
-                    .filter(|p| p.iter().any(|p| p["kind"] == "sip"))
-                    .map(|_| ())
-            });
-            assert!(joined.is_some(), "the caller of room {number} joined");
-            Room {
-                number,
-                browser_hz,
-                phone_hz,
-                phone,
-                phone_dir,
-                browser: None,
-            }
-        })
-        .collect();
+                .as_str()
+                .map(str::to_owned)
+        });
+        assert!(joined.is_some(), "the browser of room {number} joined");
+        rooms.push((number, browser_hz, phone_hz, browser));
+    }
     let text = metrics();
     assert_eq!(metric(&text, "pont_media_shards"), Some(2.0), "{text}");
     for shard in ["0", "1"] {
@@ -96,20 +92,23 @@ fn two_rooms_on_two_shards_each_get_only_their_own_media() {
         );
     }
 
-    let driver = Driver::start(&chromium, &chromedriver);
-    for (i, room) in rooms.iter_mut().enumerate() {
-        let tone = dir.path().join(format!("tone-{i}.wav"));
-        write_wav(&tone, 30, Some((room.browser_hz, -6.0)));
-        let browser = driver.browser(
-            &dir.path().join(format!("profile-{i}")),
-            &[format!(
-                "--use-file-for-fake-audio-capture={}",
-                tone.display()
-            )],
-        );
-        browser.navigate(&server.url(&format!("/r/{}?name=Web{i}&autojoin=1", room.number)));
-        room.browser = Some(browser);
-    }
+    // Then each room's caller.
+    let mut rooms: Vec<Room> = rooms
+        .into_iter()
+        .map(|(number, browser_hz, phone_hz, browser)| {
+            let phone_dir = tempfile::tempdir().unwrap();
+            let uri = format!("sip:{number}@{}", server.sip());
+            let phone = baresip(phone_dir.path(), phone_hz, &uri, 30);
+            Room {
+                number,
+                browser_hz,
+                phone_hz,
+                phone,
+                phone_dir,
+                browser: Some(browser),
+            }
+        })
+        .collect();
 
     // Each browser hears its own room's caller (over its own shard's media port).
     for room in &rooms {

@@ -18,6 +18,7 @@ mod retention;
 mod rtp_leg;
 mod signalling;
 mod sip;
+mod to_browser;
 mod web;
 
 use std::io::IsTerminal as _;

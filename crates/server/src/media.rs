@@ -34,14 +34,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pont_media::{
-    CoreConfig, CoreStats, Event, MediaCore, MediaKind, PacketKind, ParticipantConfig,
-    ParticipantInfo, Source, TrackId,
+    CoreConfig, CoreStats, Event, MediaCore, PacketKind, ParticipantConfig, ParticipantInfo,
+    Source, TrackId,
 };
 use pont_types::{ParticipantId, RoomId, Timestamp};
 
 use crate::admission::LoadGauges;
-use pont_webrtc::{LegEvent, Offer, WebLeg};
-use serde_json::{Value, json};
+use crate::to_browser::{self, ToBrowser};
+use pont_webrtc::{LegEvent, WebLeg};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -139,8 +139,8 @@ impl StatsSnapshot {
     }
 }
 
-/// A signalling message for one browser (`docs/signalling.md`), JSON with `"v": 1`.
-pub(crate) type SignalTx = mpsc::UnboundedSender<Value>;
+/// Signalling messages for one browser (`docs/signalling.md`).
+pub(crate) type SignalTx = mpsc::UnboundedSender<ToBrowser>;
 
 /// Why a join was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -763,6 +763,16 @@ struct WebParticipant {
     video_muted: bool,
 }
 
+impl Drop for WebParticipant {
+    /// A shard that panics drops its legs while unwinding: each browser is told its media
+    /// connection ended (the other shards go on).
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = self.signal.send(ToBrowser::connection_lost());
+        }
+    }
+}
+
 struct Task {
     shard: Shard,
     placement: Arc<Placement>,
@@ -1048,11 +1058,7 @@ impl Task {
                 let room = w.room;
                 // A muted microphone cannot take the floor: the core ignores its levels.
                 let _ = self.core.set_muted(id, audio);
-                self.broadcast(
-                    room,
-                    &json!({"v": 1, "type": "muted", "participant_id": id.to_string(),
-                            "audio": audio, "video": video}),
-                );
+                self.broadcast(room, &ToBrowser::muted(id, audio, video));
             }
             Query::Leave(id) => self.remove(id),
             Query::AttachIvr(attach, waited) => self.attach_ivr(*attach, waited),
@@ -1100,25 +1106,17 @@ impl Task {
         self.compose_join(room, id, &name_for_composer);
         let _span = debug_span!("participant", %id, %room).entered();
         let leg = WebLeg::new(now.into_std(), &self.sockets.candidates);
-        let me = self.participant_json(room, id);
-        self.broadcast(
-            room,
-            &json!({"v": 1, "type": "participant_joined", "participant": me}),
-        );
-        let participants: Vec<Value> = self
+        let participant = self.participant_view(room, id);
+        self.broadcast(room, &ToBrowser::ParticipantJoined { participant });
+        let participants = self
             .core
             .room(room)
             .unwrap_or_default()
             .iter()
-            .map(|p| self.info_json(p))
+            .map(|p| self.view(p))
             .collect();
-        let _ = signal.send(json!({
-            "v": 1, "type": "joined",
-            "participant_id": id.to_string(),
-            "room": room.0,
-            "participants": participants,
-            "active_speaker": self.core.active_speaker(room).map(|p| p.to_string()),
-        }));
+        let speaker = self.core.active_speaker(room);
+        let _ = signal.send(ToBrowser::joined(id, room, participants, speaker));
         self.tell_recording_state(room, &signal);
         self.webs.insert(
             id,
@@ -1136,24 +1134,19 @@ impl Task {
         Ok(Joined { id })
     }
 
-    fn info_json(&self, p: &ParticipantInfo) -> Value {
-        json!({
-            "id": p.id.to_string(),
-            "kind": p.kind.as_str(),
-            "display_name": p.display_name,
-            "muted": p.muted,
-            "video_muted": self.webs.get(&p.id).is_some_and(|w| w.video_muted),
-        })
+    fn view(&self, p: &ParticipantInfo) -> to_browser::Participant {
+        let video_muted = self.webs.get(&p.id).is_some_and(|w| w.video_muted);
+        to_browser::Participant::new(p, video_muted)
     }
 
-    fn participant_json(&self, room: RoomId, id: ParticipantId) -> Value {
+    fn participant_view(&self, room: RoomId, id: ParticipantId) -> Option<to_browser::Participant> {
         self.core
             .participant(id)
             .filter(|p| p.room == room)
-            .map_or(Value::Null, |p| self.info_json(p))
+            .map(|p| self.view(p))
     }
 
-    fn broadcast(&self, room: RoomId, msg: &Value) {
+    fn broadcast(&self, room: RoomId, msg: &ToBrowser) {
         for w in self.webs.values().filter(|w| w.room == room) {
             let _ = w.signal.send(msg.clone());
         }
@@ -1185,10 +1178,7 @@ impl Task {
         self.compose_leave(w.room, id);
         self.refresh_publishing(w.room);
         info!(participant = %id, room = %w.room, "web participant left");
-        self.broadcast(
-            w.room,
-            &json!({"v": 1, "type": "participant_left", "participant_id": id.to_string()}),
-        );
+        self.broadcast(w.room, &ToBrowser::left(id));
     }
 
     fn send_udp(&self, source: SocketAddr, destination: SocketAddr, contents: &[u8]) {
@@ -1255,7 +1245,7 @@ impl Task {
                     && let Some(offer) = w.leg.poll_offer()
                 {
                     moved = true;
-                    let _ = w.signal.send(offer_json(&offer));
+                    let _ = w.signal.send(ToBrowser::offer(&offer));
                 }
             }
             while let Some(t) = self.core.poll_transmit(&mut self.buf) {
@@ -1276,10 +1266,7 @@ impl Task {
             moved |= self.pump_recorders(ts);
             for id in closed {
                 if let Some(w) = self.webs.get(&id) {
-                    let _ = w
-                        .signal
-                        .send(json!({"v": 1, "type": "error", "code": "connection_lost",
-                        "message": "the media connection ended"}));
+                    let _ = w.signal.send(ToBrowser::connection_lost());
                 }
                 self.remove(id);
             }
@@ -1312,10 +1299,7 @@ impl Task {
                 self.compose_speaker(room, speaker);
                 let _span = debug_span!("room", %room).entered();
                 debug!(speaker = ?speaker.map(|p| p.to_string()), "active speaker changed");
-                self.broadcast(
-                    room,
-                    &json!({"v": 1, "type": "speaker", "participant_id": speaker.map(|p| p.to_string())}),
-                );
+                self.broadcast(room, &ToBrowser::speaker(speaker));
             }
             Event::RoomEmpty { room } => {
                 let _span = debug_span!("room", %room).entered();
@@ -1324,24 +1308,6 @@ impl Task {
             other => debug!(event = ?other, "media event"),
         }
     }
-}
-
-fn offer_json(offer: &Offer) -> Value {
-    let streams: Vec<Value> = offer
-        .lines
-        .iter()
-        .map(|l| {
-            json!({
-                "mid": l.mid,
-                "kind": match l.kind { MediaKind::Audio => "audio", MediaKind::Video => "video" },
-                "participant_id": l.publisher.to_string(),
-            })
-        })
-        .collect();
-    json!({
-        "v": 1, "type": "offer", "sdp": offer.sdp, "streams": streams,
-        "publish": {"audio": offer.publish_audio_mid, "video": offer.publish_video_mid},
-    })
 }
 
 /// The NTP time now (RFC 3550 §4: seconds since 1900 in 32.32 fixed point).

@@ -85,9 +85,12 @@ const PROBATION: u8 = 4;
 /// Decides which source address a call's RTP may come from (sans-IO: time is handed in).
 ///
 /// The address in the SDP is believed at once. A NATed endpoint sends from another address:
-/// during a learning window after the call starts (or after a re-INVITE) a new address is
-/// accepted once it has sent [`PROBATION`] packets in sequence; after that only the latched
-/// address is heard. Everything else is dropped and counted by the caller.
+/// during a learning window a new address is accepted once it has sent [`PROBATION`] packets
+/// in sequence; after that only the latched address is heard. Everything else is dropped and
+/// counted by the caller. The window opens at the call's start (or a re-INVITE) and again at
+/// the first packet if none came before: a phone whose first RTP comes late (a slow or busy
+/// endpoint, a long early-media path) is still learned, as Asterisk's `strictrtp` learns from
+/// the first packets whenever they come.
 #[derive(Debug, Clone)]
 pub(crate) struct SourceFilter {
     expected: Option<SocketAddr>,
@@ -95,6 +98,8 @@ pub(crate) struct SourceFilter {
     learning_until: Timestamp,
     learning: Duration,
     candidate: Option<(SocketAddr, u16, u8)>,
+    /// A packet came (from any source) since the start or the last re-INVITE.
+    heard: bool,
     last_activity: Timestamp,
 }
 
@@ -106,6 +111,7 @@ impl SourceFilter {
             learning_until: now + learning,
             learning,
             candidate: None,
+            heard: false,
             last_activity: now,
         }
     }
@@ -125,6 +131,10 @@ impl SourceFilter {
 
     /// Whether an RTP packet with sequence number `seq` from `from` is accepted.
     pub(crate) fn accept_rtp(&mut self, now: Timestamp, from: SocketAddr, seq: u16) -> bool {
+        if !self.heard {
+            self.heard = true;
+            self.learning_until = self.learning_until.max(now + self.learning);
+        }
         let ok = match self.latched {
             Some(addr) => addr == from,
             None if Some(from) == self.expected => {
@@ -208,13 +218,27 @@ mod tests {
         assert!(!f.accept_rtp(t, nat, 14));
         assert!(f.accept_rtp(t, nat, 15));
         assert_eq!(f.remote(), Some(nat));
-        // Too late to learn another one.
+        // Too late to learn another one: the window opened at the first packet (a stray one
+        // here) and closed 2 s later.
         let mut g = SourceFilter::new(t, Some(addr("10.0.0.5:4000")), Duration::from_secs(2));
-        let late = t + Duration::from_secs(3);
+        assert!(!g.accept_rtp(t + Duration::from_secs(1), addr("198.51.100.9:1"), 7));
+        let late = t + Duration::from_secs(4);
         for seq in 0..10 {
             assert!(!g.accept_rtp(late, nat, seq));
         }
         assert_eq!(g.remote(), Some(addr("10.0.0.5:4000")));
+    }
+
+    #[test]
+    fn a_natted_source_whose_first_packet_comes_late_is_still_learned() {
+        let t = Timestamp::ZERO;
+        let mut f = SourceFilter::new(t, Some(addr("10.0.0.5:4000")), Duration::from_secs(2));
+        let nat = addr("203.0.113.7:61000");
+        // Nothing for 5 s (a busy endpoint), then its stream from behind NAT.
+        let late = t + Duration::from_secs(5);
+        let accepted: Vec<bool> = (0..6).map(|seq| f.accept_rtp(late, nat, seq)).collect();
+        assert_eq!(accepted, [false, false, false, true, true, true]);
+        assert_eq!(f.remote(), Some(nat));
     }
 
     #[test]

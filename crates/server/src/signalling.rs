@@ -10,15 +10,14 @@ use axum::extract::{Path, State};
 use axum::response::Response;
 use pont_types::{ParticipantId, RoomId};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use tokio::sync::mpsc;
 use tracing::{Instrument as _, debug, info_span};
 
 use crate::http::AppState;
 use crate::media::JoinRefused;
+use crate::to_browser::{ToBrowser, VERSION};
 
-/// The protocol version this server speaks.
-const VERSION: u64 = 1;
 /// Longest display name kept (characters).
 const MAX_NAME_CHARS: usize = 64;
 /// Longest signalling message accepted: an SDP with a few hundred m-lines fits.
@@ -45,8 +44,8 @@ enum ClientMsg {
 
 const KNOWN_TYPES: [&str; 5] = ["join", "answer", "mute", "leave", "ping"];
 
-fn error(code: &str, message: impl Into<String>) -> Value {
-    json!({"v": VERSION, "type": "error", "code": code, "message": message.into()})
+fn error(code: &'static str, message: impl Into<String>) -> ToBrowser {
+    ToBrowser::error(code, message)
 }
 
 /// `GET /api/v1/rooms/{room}/ws`: upgrades to the signalling WebSocket.
@@ -75,11 +74,11 @@ struct Session {
     state: AppState,
     room: String,
     me: Option<ParticipantId>,
-    tx: mpsc::UnboundedSender<Value>,
+    tx: mpsc::UnboundedSender<ToBrowser>,
 }
 
 async fn session(state: AppState, room: String, mut socket: WebSocket) {
-    let (tx, mut rx) = mpsc::unbounded_channel::<Value>();
+    let (tx, mut rx) = mpsc::unbounded_channel::<ToBrowser>();
     let mut s = Session {
         state,
         room,
@@ -101,7 +100,7 @@ async fn session(state: AppState, room: String, mut socket: WebSocket) {
                 if let Next::Close = next {
                     // Deliver what is queued (the error), then close.
                     while let Ok(v) = rx.try_recv() {
-                        let _ = socket.send(Message::Text(v.to_string().into())).await;
+                        let _ = socket.send(Message::Text(v.to_json().into())).await;
                     }
                     let _ = socket.send(Message::Close(None)).await;
                     break;
@@ -109,7 +108,7 @@ async fn session(state: AppState, room: String, mut socket: WebSocket) {
             }
             out = rx.recv() => match out {
                 Some(v) => {
-                    if socket.send(Message::Text(v.to_string().into())).await.is_err() {
+                    if socket.send(Message::Text(v.to_json().into())).await.is_err() {
                         break;
                     }
                 }
@@ -159,7 +158,7 @@ impl Session {
         };
         match msg {
             ClientMsg::Ping => {
-                let _ = self.tx.send(json!({"v": VERSION, "type": "pong"}));
+                let _ = self.tx.send(ToBrowser::Pong);
                 Next::Continue
             }
             ClientMsg::Join { name } => self.join(name).await,

@@ -11,11 +11,11 @@
 use std::sync::mpsc as std_mpsc;
 use std::time::Duration;
 
+use crate::to_browser::ToBrowser;
 use bytes::Bytes;
 use pont_record::{Recorder, RecorderConfig, RecorderState, VideoConfig};
 use pont_types::{RoomId, Timestamp};
 use pont_video::AccessUnit;
-use serde_json::json;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info, warn};
 
@@ -207,8 +207,10 @@ impl Task {
                     None => self.announce_recording(room),
                     Some(reason) => self.broadcast(
                         room,
-                        &json!({"v": 1, "type": "recording", "state": "off",
-                                "reason": reason.as_str()}),
+                        &ToBrowser::Recording {
+                            state: "off",
+                            reason: Some(reason.as_str()),
+                        },
                     ),
                 }
                 let _ = reply.send(duration);
@@ -382,10 +384,16 @@ impl Task {
         moved
     }
 
-    /// The room's recording state for its browsers: `{"v":1,"type":"recording","state":…}`.
+    /// The room's recording state for its browsers (`recording` message).
     fn announce_recording(&self, room: RoomId) {
         let state = state_str(self.recorders.get(&room).map(|r| r.recorder.state()));
-        self.broadcast(room, &json!({"v": 1, "type": "recording", "state": state}));
+        self.broadcast(
+            room,
+            &ToBrowser::Recording {
+                state,
+                reason: None,
+            },
+        );
     }
 
     /// A browser just joined: tell it if the room is being recorded.
@@ -393,7 +401,10 @@ impl Task {
         if let Some(r) = self.recorders.get(&room) {
             let state = state_str(Some(r.recorder.state()));
             if signal
-                .send(json!({"v": 1, "type": "recording", "state": state}))
+                .send(ToBrowser::Recording {
+                    state,
+                    reason: None,
+                })
                 .is_err()
             {
                 warn!(%room, "could not tell a joining browser about the recording");

@@ -26,6 +26,7 @@ use super::Task;
 use super::ivr_legs::InCallIvr;
 use crate::rtp_leg::SourceFilter;
 use crate::sip::SipCommand;
+use crate::to_browser::ToBrowser;
 
 /// A call with no RTP or RTCP for this long is dead: hang up (a held call is exempt).
 pub(crate) const RTP_INACTIVITY: Duration = Duration::from_secs(30);
@@ -229,6 +230,16 @@ pub(crate) struct SipParticipant {
     composed_ssrc: u32,
     /// RTCP of the audio: our SR/RR on RFC 3550 intervals, the caller's reports.
     rtcp: RtcpReporter,
+}
+
+impl Drop for SipParticipant {
+    /// A shard that panics drops its legs while unwinding: each call is hung up (BYE), the
+    /// other shards go on.
+    fn drop(&mut self) {
+        if std::thread::panicking() && !self.hangup_sent {
+            let _ = self.hangup.try_send(SipCommand::Hangup(self.call));
+        }
+    }
 }
 
 /// RTCP of SIP legs' audio, for `/metrics`.
@@ -496,11 +507,8 @@ impl Task {
             self.ensure_composer(a.room);
         }
         self.compose_join(a.room, id, &a.display_name);
-        let me = self.participant_json(a.room, id);
-        self.broadcast(
-            a.room,
-            &serde_json::json!({"v": 1, "type": "participant_joined", "participant": me}),
-        );
+        let participant = self.participant_view(a.room, id);
+        self.broadcast(a.room, &ToBrowser::ParticipantJoined { participant });
         // Per call, so at debug: at thousands of calls a second, info lines cost more than the
         // join (docs/benchmarks.md).
         debug!(participant = %id, room = %a.room, kind = a.kind.as_str(), codec = ?codec, video = video_pt.is_some(), "SIP participant joined");
@@ -630,10 +638,7 @@ impl Task {
         } else {
             debug!(participant = %id, room = %s.room, "SIP participant left");
         }
-        self.broadcast(
-            s.room,
-            &serde_json::json!({"v": 1, "type": "participant_left", "participant_id": id.to_string()}),
-        );
+        self.broadcast(s.room, &ToBrowser::left(id));
     }
 
     pub(super) fn update_sip(
@@ -944,11 +949,7 @@ impl Task {
                         let _ = m.set_muted(id, muted);
                     }
                     info!(participant = %id, muted, "phone caller toggled mute (*6)");
-                    self.broadcast(
-                        room,
-                        &serde_json::json!({"v": 1, "type": "muted", "participant_id": id.to_string(),
-                            "audio": muted, "video": false}),
-                    );
+                    self.broadcast(room, &ToBrowser::muted(id, muted, false));
                 }
                 other => trace!(participant = %id, event = ?other, "IVR event in the call"),
             }
