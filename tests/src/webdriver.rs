@@ -2,6 +2,7 @@
 //! harness's blocking HTTP client: new session, navigate, execute (sync and async), screenshot.
 
 use std::net::{SocketAddr, TcpListener};
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -66,10 +67,14 @@ impl Driver {
             .and_then(|l| l.local_addr())
             .map(|a: SocketAddr| a.port())
             .expect("free port");
+        // Its own process group, which the browsers it starts join: dropping the driver ends
+        // them all, even those a failed test did not quit (a leaked Chromium keeps a core
+        // busy for the rest of the run).
         let child = Command::new(driver)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
+            .process_group(0)
             .spawn()
             .expect("start chromedriver");
         let d = Self {
@@ -113,6 +118,15 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // The whole group: chromedriver and every Chromium process it started.
+        if let Ok(pgid) = i32::try_from(self.child.id())
+            && pgid > 1
+        {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pgid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

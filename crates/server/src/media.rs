@@ -17,18 +17,20 @@
 
 mod compose;
 mod ivr_legs;
+mod leg_timers;
 mod placement;
 mod recording;
 mod sip_legs;
 
 use ivr_legs::{DirectoryAnswer, DirectoryQuery, IvrLeg};
 pub(crate) use ivr_legs::{IvrQuery, IvrStats, JOIN_BUCKETS, StartIvr};
+use leg_timers::LegTimers;
 use placement::{Placement, Shard};
 pub(crate) use recording::{RecordQuery, RecorderNotice, StopReason, WriterMsg};
 use sip_legs::{Attach, SipDatagram, SipParticipant, SipQuery};
 pub(crate) use sip_legs::{JoinReply, JoinSip, SipJoinRefused, SipMedia, SipRtcpStats};
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,8 +58,6 @@ pub(crate) struct Clock {
 
 /// How far ahead a timestamp the clock cannot represent is scheduled (it means "never").
 const FAR_FUTURE: Duration = Duration::from_secs(24 * 3600);
-/// Every web leg is polled at least this often, dirty or not.
-const LEG_SWEEP: Duration = Duration::from_millis(100);
 /// Remembered remote addresses (a few per web leg); beyond this the cache starts over, so a
 /// flood of spoofed sources cannot grow it.
 const MAX_ROUTES: usize = 8192;
@@ -710,9 +710,9 @@ fn run_shard(start: ShardStart, common: ShardCommon, shutdown: watch::Receiver<b
             compose_room_systems: common.compose_room_systems,
             notice_language: common.notice_language,
             room_events: None,
-            dirty: BTreeSet::new(),
+            legs: LegTimers::default(),
             routes: HashMap::new(),
-            last_sweep: Instant::now(),
+            ufrags: HashMap::new(),
             ivrs: BTreeMap::new(),
             ivr_joined: HashMap::new(),
             ivr_next_tick: Instant::now(),
@@ -761,6 +761,19 @@ struct WebParticipant {
     signal: SignalTx,
     joined_at: Instant,
     video_muted: bool,
+}
+
+impl WebParticipant {
+    /// When the leg next wants to be polled without input: its own timer, or giving up on a
+    /// connection that did not come up.
+    fn deadline(&self) -> Option<Instant> {
+        let own = self.leg.poll_timeout().map(Instant::from_std);
+        let connect = (!self.leg.is_connected()).then_some(self.joined_at + CONNECT_TIMEOUT);
+        match (own, connect) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
 }
 
 impl Drop for WebParticipant {
@@ -816,14 +829,13 @@ struct Task {
     notice_language: pont_ivr::Language,
     /// The recording service's notices of rooms becoming occupied.
     room_events: Option<mpsc::UnboundedSender<RecorderNotice>>,
-    /// Web legs that were handed something since they were last polled: only they are polled
-    /// after an input (every leg after a timeout), so a datagram costs one leg's polling, not
-    /// every leg's.
-    dirty: BTreeSet<ParticipantId>,
+    /// Web legs to poll: those handed something since they were last polled, and those whose
+    /// own timer is due — never every leg.
+    legs: LegTimers<ParticipantId, Instant>,
     /// The leg that last accepted a datagram from each remote address: tried first.
     routes: HashMap<SocketAddr, ParticipantId>,
-    /// When every leg was last polled (see `LEG_SWEEP`).
-    last_sweep: Instant,
+    /// Each web leg by its ICE ufrag, for the first STUN request from a new address.
+    ufrags: HashMap<String, ParticipantId>,
     /// Phone callers in the IVR, by call; once joined they are in `sips`, found through
     /// `ivr_joined`.
     ivrs: BTreeMap<pont_sip::CallHandle, IvrLeg>,
@@ -887,17 +899,10 @@ impl Task {
         info!("media shard stopped");
     }
 
-    fn next_timeout(&self) -> Option<Instant> {
+    fn next_timeout(&mut self) -> Option<Instant> {
         let core = self.core.poll_timeout().map(|t| self.clock.instant(t));
-        let legs = self.webs.values().filter_map(|w| {
-            let connect = (!w.leg.is_connected()).then_some(w.joined_at + CONNECT_TIMEOUT);
-            match (w.leg.poll_timeout().map(Instant::from_std), connect) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            }
-        });
         core.into_iter()
-            .chain(legs)
+            .chain(self.legs.next())
             .chain(self.sip_next_timeout())
             .chain(self.ivr_next_timeout())
             .min()
@@ -910,21 +915,17 @@ impl Task {
         }
         self.sip_handle_timeout(now);
         self.ivr_handle_timeout(now);
-        // Legs whose timer ran are polled; every leg is, at most every `LEG_SWEEP`: a safety
-        // net for anything handed to a leg without marking it dirty.
-        if now >= self.last_sweep + LEG_SWEEP {
-            self.last_sweep = now;
-            self.dirty.extend(self.webs.keys().copied());
-        }
-        for (id, w) in &mut self.webs {
+        // Only the legs whose own timer is due (they are polled in the next pump).
+        for id in self.legs.pop_due(now) {
+            let Some(w) = self.webs.get_mut(&id) else {
+                continue;
+            };
             if w.leg.poll_timeout().is_some_and(|t| t <= now.into_std()) {
                 w.leg.handle_timeout(now.into_std());
-                self.dirty.insert(*id);
             }
             if !w.leg.is_connected() && now >= w.joined_at + CONNECT_TIMEOUT {
                 debug!(participant = %id, "ICE/DTLS did not come up: giving up");
                 w.leg.close();
-                self.dirty.insert(*id);
             }
         }
     }
@@ -973,16 +974,21 @@ impl Task {
                 .get_mut(id)
                 .is_some_and(|w| w.leg.accepts(at, from, destination, data))
         });
+        // A source not seen yet: only a STUN request names its leg (by our ufrag, in its
+        // USERNAME); anything else from it is garbage or a stale peer, dropped without asking
+        // every leg (a flood of garbage costs a map lookup per datagram).
         let leg = cached.or_else(|| {
+            let ufrag = pont_webrtc::stun_receiver_ufrag(data)?;
+            let id = *self.ufrags.get(ufrag)?;
             self.webs
-                .iter_mut()
-                .find(|(_, w)| w.leg.accepts(at, from, destination, data))
-                .map(|(id, _)| *id)
+                .get_mut(&id)
+                .is_some_and(|w| w.leg.accepts(at, from, destination, data))
+                .then_some(id)
         });
         match leg.and_then(|id| self.webs.get_mut(&id).map(|w| (id, w))) {
             Some((id, w)) => {
                 w.leg.handle_receive(at, from, destination, data);
-                self.dirty.insert(id);
+                self.legs.mark(id);
                 if cached.is_none() {
                     if self.routes.len() >= MAX_ROUTES {
                         self.routes.clear();
@@ -1047,7 +1053,7 @@ impl Task {
                     Some(w) => w.leg.accept_answer(&sdp).map_err(|e| e.to_string()),
                     None => Err("not in a room".to_owned()),
                 };
-                self.dirty.insert(id);
+                self.legs.mark(id);
                 let _ = reply.send(result);
             }
             Query::Mute { id, audio, video } => {
@@ -1128,7 +1134,10 @@ impl Task {
                 video_muted: false,
             },
         );
-        self.dirty.insert(id);
+        self.legs.mark(id);
+        if let Some(w) = self.webs.get(&id) {
+            self.ufrags.insert(w.leg.ice_ufrag().to_owned(), id);
+        }
         self.refresh_publishing(room);
         info!("web participant joined");
         Ok(Joined { id })
@@ -1156,8 +1165,9 @@ impl Task {
         let Some(mut w) = self.webs.remove(&id) else {
             return;
         };
-        self.dirty.remove(&id);
+        self.legs.remove(id);
         self.routes.retain(|_, leg| *leg != id);
+        self.ufrags.remove(w.leg.ice_ufrag());
         w.leg.close();
         // Flush the leg's last datagrams (DTLS close_notify).
         while let Some(ev) = w.leg.poll_event() {
@@ -1203,8 +1213,7 @@ impl Task {
         loop {
             let mut moved = false;
             let mut closed = Vec::new();
-            let ids = std::mem::take(&mut self.dirty);
-            for id in ids {
+            for id in self.legs.take_dirty() {
                 while let Some(ev) = self.webs.get_mut(&id).and_then(|w| w.leg.poll_event()) {
                     moved = true;
                     match ev {
@@ -1247,13 +1256,17 @@ impl Task {
                     moved = true;
                     let _ = w.signal.send(ToBrowser::offer(&offer));
                 }
+                // Polled: when it next wants to be woken.
+                if let Some(w) = self.webs.get(&id) {
+                    self.legs.set(id, w.deadline());
+                }
             }
             while let Some(t) = self.core.poll_transmit(&mut self.buf) {
                 moved = true;
                 if let Some(w) = self.webs.get_mut(&t.to) {
                     w.leg
                         .send_core_packet(now.into_std(), t.kind == PacketKind::Rtcp, &self.buf);
-                    self.dirty.insert(t.to);
+                    self.legs.mark(t.to);
                 } else {
                     self.send_to_sip(t.to, t.kind, &self.buf);
                 }
@@ -1270,7 +1283,7 @@ impl Task {
                 }
                 self.remove(id);
             }
-            if !moved && self.dirty.is_empty() {
+            if !moved && !self.legs.has_dirty() {
                 break;
             }
         }
@@ -1286,13 +1299,13 @@ impl Task {
                 if let (Some(w), Some(publisher)) = (self.webs.get_mut(&to), publisher) {
                     debug!(participant = %to, %publisher, ssrc = %stream.ssrc, kind = ?stream.kind, "stream added");
                     w.leg.add_stream(stream, publisher);
-                    self.dirty.insert(to);
+                    self.legs.mark(to);
                 }
             }
             Event::StreamRemoved { to, ssrc } => {
                 if let Some(w) = self.webs.get_mut(&to) {
                     w.leg.remove_stream(ssrc);
-                    self.dirty.insert(to);
+                    self.legs.mark(to);
                 }
             }
             Event::SpeakerChanged { room, speaker } => {

@@ -157,6 +157,8 @@ pub struct WebLeg {
     next_timeout: Option<Instant>,
     closed: bool,
     connected: bool,
+    /// Our ICE username fragment: a browser's STUN requests name it first in USERNAME.
+    ufrag: String,
 }
 
 impl std::fmt::Debug for WebLeg {
@@ -206,6 +208,7 @@ impl WebLeg {
             Default::default(),
         );
         let mut rtc = config.build(now);
+        let ufrag = rtc.direct_api().local_ice_credentials().ufrag;
         for &addr in candidates {
             match Candidate::host(addr, "udp") {
                 Ok(c) => {
@@ -228,7 +231,14 @@ impl WebLeg {
             next_timeout: None,
             closed: false,
             connected: false,
+            ufrag,
         }
+    }
+
+    /// Our ICE username fragment (what the browser's STUN USERNAME starts with): a shard
+    /// routes a STUN request from a new address by it, without asking every leg.
+    pub fn ice_ufrag(&self) -> &str {
+        &self.ufrag
     }
 
     // ---- getters ----
@@ -785,5 +795,82 @@ mod tests {
             leg.accept_answer("v=0\r\n"),
             Err(WebError::NoFingerprint)
         ));
+    }
+}
+
+/// The ufrag a STUN request is addressed to: the part of its USERNAME attribute (RFC 8445
+/// §7.2.2: `<receiver's ufrag>:<sender's ufrag>`) before the colon. `None` for anything that
+/// is not a well-formed STUN message with a USERNAME.
+pub fn stun_receiver_ufrag(datagram: &[u8]) -> Option<&str> {
+    const MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xa4, 0x42];
+    const USERNAME: u16 = 0x0006;
+    let header = datagram.get(..20)?;
+    // The two top bits of a STUN message are 0 (RFC 5389 §6), and the cookie is fixed.
+    if header[0] & 0xc0 != 0 || header[4..8] != MAGIC_COOKIE {
+        return None;
+    }
+    let len = usize::from(u16::from_be_bytes([header[2], header[3]]));
+    let mut attrs = datagram.get(20..20 + len)?;
+    while attrs.len() >= 4 {
+        let kind = u16::from_be_bytes([attrs[0], attrs[1]]);
+        let alen = usize::from(u16::from_be_bytes([attrs[2], attrs[3]]));
+        let value = attrs.get(4..4 + alen)?;
+        if kind == USERNAME {
+            let username = std::str::from_utf8(value).ok()?;
+            return username.split(':').next();
+        }
+        let padded = 4 + alen.div_ceil(4) * 4;
+        attrs = attrs.get(padded..)?;
+    }
+    None
+}
+
+#[cfg(test)]
+mod stun_tests {
+    use super::stun_receiver_ufrag;
+
+    fn stun(attrs: &[(u16, &[u8])]) -> Vec<u8> {
+        let mut body = Vec::new();
+        for (kind, value) in attrs {
+            body.extend_from_slice(&kind.to_be_bytes());
+            body.extend_from_slice(&(value.len() as u16).to_be_bytes());
+            body.extend_from_slice(value);
+            while body.len() % 4 != 0 {
+                body.push(0);
+            }
+        }
+        let mut m = vec![0x00, 0x01];
+        m.extend_from_slice(&(body.len() as u16).to_be_bytes());
+        m.extend_from_slice(&[0x21, 0x12, 0xa4, 0x42]);
+        m.extend_from_slice(&[7; 12]);
+        m.extend_from_slice(&body);
+        m
+    }
+
+    #[test]
+    fn the_receivers_ufrag_is_read_after_other_attributes() {
+        // PRIORITY (4 bytes) before USERNAME, as Chrome sends them.
+        let m = stun(&[(0x0024, &[0, 0, 0, 1]), (0x0006, b"bridgeUf:browserUf")]);
+        assert_eq!(stun_receiver_ufrag(&m), Some("bridgeUf"));
+        // A value whose length is not a multiple of 4 is padded before the next attribute.
+        let m = stun(&[(0x8022, b"odd"), (0x0006, b"abc:de")]);
+        assert_eq!(stun_receiver_ufrag(&m), Some("abc"));
+    }
+
+    #[test]
+    fn anything_else_has_no_ufrag() {
+        assert_eq!(stun_receiver_ufrag(b""), None);
+        assert_eq!(stun_receiver_ufrag(&[0x80; 40]), None, "RTP (version 2)");
+        assert_eq!(stun_receiver_ufrag(&stun(&[(0x0024, &[0, 0, 0, 1])])), None);
+        let mut truncated = stun(&[(0x0006, b"abc:de")]);
+        truncated.truncate(26);
+        assert_eq!(stun_receiver_ufrag(&truncated), None);
+        let mut no_cookie = stun(&[(0x0006, b"abc:de")]);
+        no_cookie[4] = 0;
+        assert_eq!(stun_receiver_ufrag(&no_cookie), None);
+        // An attribute claiming more than the message holds.
+        let mut lying = stun(&[(0x0006, b"abc:de")]);
+        lying[22] = 0x40;
+        assert_eq!(stun_receiver_ufrag(&lying), None);
     }
 }
