@@ -5,6 +5,11 @@
 //! speaker-switch latency and the bridge's CPU and memory, and a baseline: the same packet
 //! pattern through `udp-relay`, a plain recvmmsg/sendmmsg forwarder.
 //!
+//! Web subscribers receive through str0m only in part by default (`--receivers sampled`: ICE,
+//! DTLS, RTCP and a sample of the RTP, the rest counted from the plaintext RTP header; see
+//! `web.rs`), so the tool costs a fraction of the bridge's CPU and a 2-core machine can find
+//! the bridge's knee; `--receivers full` puts every datagram through str0m.
+//!
 //! It owns sockets, clocks and a tokio runtime (DESIGN: only `server` and `load` do); it never
 //! targets anything but loopback.
 #![forbid(unsafe_code)]
@@ -14,6 +19,7 @@ mod metrics;
 mod payload;
 mod relay;
 mod report;
+mod rtp;
 mod sip;
 mod stats;
 mod web;
@@ -33,7 +39,7 @@ use crate::bridge::{Api, ProcWatch};
 use crate::metrics::{Live, PartStats, SpeakerScript};
 use crate::report::Report;
 use crate::sip::{Roster, SipPlan};
-use crate::web::{Shared, WebPlan};
+use crate::web::{ReceiveMode, Shared, WebPlan};
 
 /// Load scenarios against a pont bridge on this machine (loopback only).
 #[derive(Debug, Parser)]
@@ -84,6 +90,15 @@ struct Common {
     /// Print the figures as JSON on standard output (the table goes to standard error).
     #[arg(long, global = true)]
     json: bool,
+    /// How web participants receive: `sampled` (ICE, DTLS, RTCP and a sample of the RTP
+    /// through str0m, the rest of the audio counted from its plaintext RTP header: a fraction
+    /// of full's CPU) or `full` (every datagram through str0m, as a browser's stack does).
+    #[arg(long, global = true, value_enum, default_value_t = ReceiveMode::Sampled)]
+    receivers: ReceiveMode,
+    /// Sampled mode: str0m authenticates, decrypts and times at least one in this many audio
+    /// packets of each stream (and some RTP every 25 ms, so its feedback keeps its cadence).
+    #[arg(long, global = true, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
+    sample_every: u32,
 }
 
 #[derive(Debug, Subcommand, Clone)]
@@ -342,6 +357,8 @@ fn plan_for(s: &Scenario, c: &Common, http: SocketAddr, sip: SocketAddr, rooms: 
         http,
         audio_publisher: publisher,
         video_kbps: video,
+        receive: c.receivers,
+        sample_every: c.sample_every,
     };
     let caller = |i: usize, room: u64, user: &str| SipPlan {
         name: format!("sip-{i}"),
@@ -350,7 +367,6 @@ fn plan_for(s: &Scenario, c: &Common, http: SocketAddr, sip: SocketAddr, rooms: 
         room,
         amplitude: 0.01,
     };
-    let _ = c;
     let room = rooms.first().copied().unwrap_or(1);
     let mut p = Plan::default();
     match s {
@@ -518,7 +534,7 @@ async fn execute(
     let join_deadline = started + last_start + Duration::from_secs(30);
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.tick().await;
-    let mut window: Option<(Instant, u64, u64)> = None;
+    let mut window: Option<(Instant, u64, u64, u64)> = None;
     let mut spurt = 0u64;
     let mut me = ProcWatch::new(std::process::id()).ok();
     let mut next_spurt = Instant::now();
@@ -564,7 +580,7 @@ async fn execute(
         match window {
             None => {
                 if joined + failed >= total as u64 || now > join_deadline {
-                    window = Some((now, sent, recv));
+                    window = Some((now, sent, recv, Live::get(&live.rtcp_sent)));
                     if let Some(p) = proc.as_mut() {
                         p.mark();
                     }
@@ -574,7 +590,7 @@ async fn execute(
                     next_spurt = now;
                 }
             }
-            Some((t0, _, _)) => {
+            Some((t0, _, _, _)) => {
                 // Ticks come every second; a few ms of scheduling must not cost a whole extra tick.
                 if now.duration_since(t0) + Duration::from_millis(100)
                     >= Duration::from_secs(c.duration)
@@ -594,6 +610,7 @@ async fn execute(
     // The window's figures before anyone leaves (leaving costs the bridge CPU too).
     let end = Instant::now();
     let (sent1, recv1) = (Live::get(&live.sent), Live::get(&live.received));
+    let rtcp1 = Live::get(&live.rtcp_sent);
     let proc_figures = proc.as_mut().map(|p| p.sample());
     let tool_figures = me.as_mut().map(|p| p.sample());
     let _ = stop_tx.send(true);
@@ -604,7 +621,7 @@ async fn execute(
             parts.push(s);
         }
     }
-    let (t0, sent0, recv0) = window.unwrap_or((started, 0, 0));
+    let (t0, sent0, recv0, rtcp0) = window.unwrap_or((started, 0, 0, 0));
     report::build(report::Inputs {
         scenario,
         target,
@@ -612,6 +629,8 @@ async fn execute(
         window_s: end.duration_since(t0).as_secs_f64(),
         sent: sent1 - sent0,
         received: recv1 - recv0,
+        rtcp_sent: rtcp1 - rtcp0,
+        receive: (target == "pont").then_some((c.receivers, c.sample_every)),
         parts,
         process: proc_figures,
         tool: tool_figures,

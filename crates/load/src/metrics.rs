@@ -15,6 +15,9 @@ pub(crate) struct Live {
     pub(crate) received: AtomicU64,
     pub(crate) joined: AtomicU64,
     pub(crate) failed: AtomicU64,
+    /// RTCP datagrams (reports, feedback) the web clients sent once connected: the bridge
+    /// handles these too, so a cheaper receive path must not send fewer.
+    pub(crate) rtcp_sent: AtomicU64,
 }
 
 impl Live {
@@ -134,6 +137,11 @@ pub(crate) struct PartStats {
     pub(crate) join_ms: Option<u64>,
     pub(crate) failed: Option<String>,
     pub(crate) speaker_ms: Histogram,
+    /// RTP datagrams handed to str0m once connected (SRTP-authenticated and decrypted there),
+    /// the packets str0m delivered, and those counted from their plaintext header only.
+    pub(crate) srtp_checked: u64,
+    pub(crate) srtp_ok: u64,
+    pub(crate) header_counted: u64,
 }
 
 /// Resolves once `stop` turns true (or its sender is gone); holds no guard across awaits.

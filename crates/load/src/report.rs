@@ -6,6 +6,7 @@ use serde_json::json;
 use crate::bridge::ProcFigures;
 use crate::metrics::PartStats;
 use crate::stats::{Histogram, Percentiles};
+use crate::web::ReceiveMode;
 
 pub(crate) struct Inputs {
     pub(crate) scenario: &'static str,
@@ -14,6 +15,10 @@ pub(crate) struct Inputs {
     pub(crate) window_s: f64,
     pub(crate) sent: u64,
     pub(crate) received: u64,
+    /// RTCP datagrams the web clients sent in the window.
+    pub(crate) rtcp_sent: u64,
+    /// How the web clients received (`None`: the baseline's plain UDP clients).
+    pub(crate) receive: Option<(ReceiveMode, u32)>,
     pub(crate) parts: Vec<PartStats>,
     pub(crate) process: Option<ProcFigures>,
     pub(crate) tool: Option<ProcFigures>,
@@ -38,6 +43,12 @@ pub(crate) struct Report {
     /// Packets the tool received from the target in the window, and per second.
     pub(crate) packets_received: u64,
     pub(crate) packets_out_per_s: f64,
+    /// RTCP datagrams (receiver reports, transport-wide feedback) per second the web clients
+    /// sent the target in the window: the same in both receive modes, or the modes differ in
+    /// what they ask of the bridge.
+    pub(crate) client_rtcp_per_s: f64,
+    /// How the web clients received the RTP and how much of it str0m checked.
+    pub(crate) receivers: Option<ReceiveCheck>,
     /// Whole run, all received streams: RFC 3550 expected − received.
     pub(crate) loss: Loss,
     /// RFC 3550 interarrival jitter of the received streams at the end, ms.
@@ -59,6 +70,23 @@ pub(crate) struct Report {
     /// The same per core of the target's CPU.
     pub(crate) streams_per_core: Option<f64>,
     pub(crate) interrupted: bool,
+}
+
+/// The web clients' receive path over the whole run (joins included).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub(crate) struct ReceiveCheck {
+    /// `full` or `sampled`.
+    pub(crate) mode: &'static str,
+    /// Sampled: at least one in this many audio packets of a stream went through str0m.
+    pub(crate) sample_every: Option<u32>,
+    /// RTP datagrams handed to str0m (SRTP authentication and decryption).
+    pub(crate) srtp_checked: u64,
+    /// Of those, the packets str0m delivered (authenticated, known stream, not a duplicate).
+    pub(crate) srtp_delivered: u64,
+    /// RTP datagrams counted from their plaintext header only.
+    pub(crate) header_counted: u64,
+    /// `srtp_checked` / all RTP datagrams received once connected.
+    pub(crate) checked_fraction: f64,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Default)]
@@ -83,7 +111,11 @@ pub(crate) fn build(i: Inputs) -> Report {
     let mut jitters = Vec::new();
     let mut failures = Vec::new();
     let mut joins_ok = 0;
+    let (mut checked, mut delivered, mut header) = (0, 0, 0);
     for p in &i.parts {
+        checked += p.srtp_checked;
+        delivered += p.srtp_ok;
+        header += p.header_counted;
         latency.merge(&p.latency_us);
         speaker.merge(&p.speaker_ms);
         if let Some(j) = p.join_ms {
@@ -113,6 +145,17 @@ pub(crate) fn build(i: Inputs) -> Report {
     let window = i.window_s.max(1e-3);
     let out_per_s = i.received as f64 / window;
     failures.truncate(5);
+    let receivers = i.receive.map(|(mode, every)| ReceiveCheck {
+        mode: match mode {
+            ReceiveMode::Full => "full",
+            ReceiveMode::Sampled => "sampled",
+        },
+        sample_every: (mode == ReceiveMode::Sampled).then_some(every),
+        srtp_checked: checked,
+        srtp_delivered: delivered,
+        header_counted: header,
+        checked_fraction: checked as f64 / (checked + header).max(1) as f64,
+    });
     Report {
         scenario: i.scenario,
         target: i.target,
@@ -125,6 +168,8 @@ pub(crate) fn build(i: Inputs) -> Report {
         packets_in_per_s: i.sent as f64 / window,
         packets_received: i.received,
         packets_out_per_s: out_per_s,
+        client_rtcp_per_s: i.rtcp_sent as f64 / window,
+        receivers,
         loss,
         jitter_ms: jitter,
         latency_us: latency.summary(),
@@ -274,6 +319,17 @@ pub(crate) fn table(bridge: Option<&Report>, relay: Option<&Report>) -> String {
             }),
         ),
         (
+            "clients' RTCP to target /s",
+            Box::new(|r| {
+                r.receivers
+                    .map_or("-".into(), |_| format!("{:.0}", r.client_rtcp_per_s))
+            }),
+        ),
+        (
+            "receivers: str0m-checked",
+            Box::new(|r| r.receivers.map_or("-".into(), |c| receive_cell(&c))),
+        ),
+        (
             "received streams (per core)",
             Box::new(|r| {
                 let per_core = r.streams_per_core.map_or("-".into(), |v| format!("{v:.0}"));
@@ -306,6 +362,20 @@ pub(crate) fn table(bridge: Option<&Report>, relay: Option<&Report>) -> String {
         ));
     }
     out
+}
+
+/// E.g. `sampled 1/16: 27.3 %, 0 lost` — the share of RTP str0m authenticated, and how many
+/// of those it did not deliver (failed SRTP, unknown stream or duplicate).
+fn receive_cell(c: &ReceiveCheck) -> String {
+    let mode = match c.sample_every {
+        Some(n) => format!("{} 1/{n}", c.mode),
+        None => c.mode.to_owned(),
+    };
+    format!(
+        "{mode}: {:.1} %, {} lost",
+        c.checked_fraction * 100.0,
+        c.srtp_checked.saturating_sub(c.srtp_delivered)
+    )
 }
 
 fn fmt_ratio(v: &serde_json::Value) -> String {
