@@ -20,12 +20,8 @@ fn a_browser_and_a_phone_caller_hear_each_other() {
             return;
         }
     };
-    if std::process::Command::new("baresip")
-        .arg("-h")
-        .output()
-        .is_err()
-    {
-        eprintln!("SKIPPED: baresip is not installed (bash tools/test-deps installs it)");
+    // `tool` says why it skips.
+    if pont_tests::tool("baresip").is_none() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

@@ -39,12 +39,8 @@ fn two_rooms_on_two_shards_each_get_only_their_own_media() {
             return;
         }
     };
-    if std::process::Command::new("baresip")
-        .arg("-h")
-        .output()
-        .is_err()
-    {
-        eprintln!("SKIPPED: baresip is not installed (bash tools/test-deps installs it)");
+    // `tool` says why it skips.
+    if pont_tests::tool("baresip").is_none() {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
