@@ -556,6 +556,7 @@ impl SipTask {
                     // RFC 3261 §21.4.18: the callee is there but not reachable now.
                     SipJoinRefused::Locked => 480,
                     SipJoinRefused::NoCodec => 488,
+                    SipJoinRefused::Unavailable => 503,
                 };
                 info!(call = call.0, room = ?c.room.map(|r| r.0), ?refused, code, "join refused");
                 self.release(&c);

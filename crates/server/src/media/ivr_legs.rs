@@ -446,7 +446,14 @@ impl Task {
             },
         );
         ivr.set_telephone_event_pt(start.audio.stream.telephone_event_pt.map(Pt));
-        let SipMedia { stream, rtp, rtcp } = start.audio;
+        let SipMedia { stream, rtp, rtcp } = match start.audio.rehome() {
+            Ok(media) => media,
+            Err(e) => {
+                warn!(error = %e, "cannot register the call's sockets with its shard: hanging up");
+                let _ = start.hangup.try_send(SipCommand::Hangup(start.call));
+                return;
+            }
+        };
         let audio_pt = Pt(stream.pt);
         let hold = !matches!(stream.direction, pont_sip::sdp::Direction::SendRecv);
         let audio = LegStream::start(

@@ -65,6 +65,19 @@ pub(crate) struct JoinSip {
     pub(crate) reply: mpsc::UnboundedSender<JoinReply>,
 }
 
+impl SipMedia {
+    /// The stream's sockets registered with the current runtime (the shard's), instead of the
+    /// SIP task's that bound them: each datagram then wakes the shard's own thread only, not
+    /// the SIP runtime's I/O driver first.
+    pub(super) fn rehome(self) -> std::io::Result<Self> {
+        Ok(Self {
+            stream: self.stream,
+            rtp: UdpSocket::from_std(self.rtp.into_std()?)?,
+            rtcp: UdpSocket::from_std(self.rtcp.into_std()?)?,
+        })
+    }
+}
+
 /// The outcome of a [`JoinSip`].
 #[derive(Debug)]
 pub(crate) struct JoinReply {
@@ -107,6 +120,8 @@ pub(crate) enum SipJoinRefused {
     Locked,
     /// No audio codec the mixer can use.
     NoCodec,
+    /// The call's sockets could not be handed to the room's shard.
+    Unavailable,
 }
 
 /// SIP requests to the media task.
@@ -345,9 +360,22 @@ impl Task {
         if audio_codec(join.audio.stream.codec).is_none() {
             return Err(SipJoinRefused::NoCodec);
         }
+        let mut join = join;
+        let rehomed = join.audio.rehome().and_then(|audio| {
+            let video = join.video.take().map(SipMedia::rehome).transpose()?;
+            Ok((audio, video))
+        });
+        let (audio, video) = match rehomed {
+            Ok(media) => media,
+            Err(e) => {
+                warn!(error = %e, "cannot register the call's sockets with its shard");
+                return Err(SipJoinRefused::Unavailable);
+            }
+        };
+        join.video = video;
         let ts = self.clock.now();
         let r = rand::random::<u64>();
-        let SipMedia { stream, rtp, rtcp } = join.audio;
+        let SipMedia { stream, rtp, rtcp } = audio;
         let audio = AttachAudio {
             rtp: Arc::new(rtp),
             rtcp: Arc::new(rtcp),
