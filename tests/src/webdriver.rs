@@ -54,6 +54,11 @@ pub fn browser_available() -> Result<(PathBuf, PathBuf), String> {
 }
 
 /// A running chromedriver; dropping it kills the process.
+/// An async WebDriver script returning the meeting page's `window.pont.stats()` (one entry per
+/// received track: participant, kind, packets, frames, level), or `[]` before the page is up.
+pub const PAGE_STATS: &str = "const done = arguments[arguments.length - 1];\
+     window.pont ? window.pont.stats().then(done, e => done(String(e))) : done([]);";
+
 pub struct Driver {
     child: Child,
     base: String,

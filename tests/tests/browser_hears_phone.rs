@@ -4,12 +4,9 @@
 //! reaches the caller in the mix. Skips (and says so) without chromium, chromedriver or baresip.
 
 use pont_tests::peers::{baresip, goertzel, read_wav};
-use pont_tests::webdriver::{Driver, browser_available, poll, write_wav};
+use pont_tests::webdriver::{Driver, PAGE_STATS, browser_available, poll, write_wav};
 use pont_tests::{EVENT_WAIT, Server, bearer, create_token, get, instant_room};
 use serde_json::Value;
-
-const STATS: &str = "const done = arguments[arguments.length - 1];\
-     window.pont ? window.pont.stats().then(done, e => done(String(e))) : done([]);";
 
 #[test]
 fn a_browser_and_a_phone_caller_hear_each_other() {
@@ -77,7 +74,7 @@ fn a_browser_and_a_phone_caller_hear_each_other() {
 
     // The browser receives the caller's track, and it is not silent.
     let heard = poll(EVENT_WAIT, || {
-        let Value::Array(stats) = browser.exec_async(STATS) else {
+        let Value::Array(stats) = browser.exec_async(PAGE_STATS) else {
             return None;
         };
         stats

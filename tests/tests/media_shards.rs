@@ -8,12 +8,9 @@ use std::path::Path;
 use std::process::Child;
 
 use pont_tests::peers::{baresip, goertzel, read_wav, wait_exit};
-use pont_tests::webdriver::{Browser, Driver, browser_available, poll, write_wav};
+use pont_tests::webdriver::{Browser, Driver, PAGE_STATS, browser_available, poll, write_wav};
 use pont_tests::{EVENT_WAIT, ServeOptions, Server, create_token, get, instant_room};
 use serde_json::Value;
-
-const STATS: &str = "const done = arguments[arguments.length - 1];\
-     window.pont ? window.pont.stats().then(done, e => done(String(e))) : done([]);";
 
 /// One room of the test: its number, its browser's and its caller's tones.
 struct Room {
@@ -110,7 +107,7 @@ fn two_rooms_on_two_shards_each_get_only_their_own_media() {
     for room in &rooms {
         let browser = room.browser.as_ref().unwrap();
         let heard = poll(EVENT_WAIT, || {
-            let Value::Array(stats) = browser.exec_async(STATS) else {
+            let Value::Array(stats) = browser.exec_async(PAGE_STATS) else {
                 return None;
             };
             let audio: Vec<&Value> = stats.iter().filter(|s| s["kind"] == "audio").collect();

@@ -8,19 +8,16 @@
 use std::collections::BTreeMap;
 use std::net::UdpSocket;
 
-use pont_tests::webdriver::{Browser, Driver, browser_available, poll, write_wav};
+use pont_tests::webdriver::{Browser, Driver, PAGE_STATS, browser_available, poll, write_wav};
 use pont_tests::{EVENT_WAIT, Server, bearer, create_token, get, instant_room};
 use serde_json::Value;
-
-const STATS: &str = "const done = arguments[arguments.length - 1];\
-     window.pont ? window.pont.stats().then(done, e => done(String(e))) : done([]);";
 
 /// Per (remote participant, kind): (packetsReceived, framesDecoded).
 type Inbound = BTreeMap<(String, String), (u64, u64)>;
 
 fn inbound(b: &Browser) -> Inbound {
     let mut out = BTreeMap::new();
-    if let Value::Array(items) = b.exec_async(STATS) {
+    if let Value::Array(items) = b.exec_async(PAGE_STATS) {
         for s in items {
             let (Some(pid), Some(kind)) = (s["participantId"].as_str(), s["kind"].as_str()) else {
                 continue;
@@ -167,7 +164,7 @@ fn three_browsers_call_through_the_bridge() {
     }
 
     for (i, b) in browsers.iter().enumerate() {
-        eprintln!("{} hears {}", names[i], b.exec_async(STATS));
+        eprintln!("{} hears {}", names[i], b.exec_async(PAGE_STATS));
     }
     // The browser with the tone is the active speaker, in the API and in every main window.
     let alice = ids[0].clone();

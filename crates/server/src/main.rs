@@ -18,7 +18,6 @@ mod retention;
 mod rtp_leg;
 mod signalling;
 mod sip;
-mod to_browser;
 mod web;
 
 use std::io::IsTerminal as _;

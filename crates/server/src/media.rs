@@ -11,21 +11,20 @@
 //! moves, and sleeps until the earliest timeout of the core and the legs.
 //!
 //! Rooms are placed on the least loaded shard when someone first joins them and stay there
-//! while anything holds them ([`placement`]). Signalling (the WebSocket handlers), the SIP task
+//! while anything holds them ([`pont_plane::placement`]). Signalling (the WebSocket handlers), the SIP task
 //! and the HTTP API talk to the shards through [`MediaHandle`], which routes each request by
-//! room, participant id (an id names its shard) or dial-in call.
+//! room, participant id (an id names its shard) or dial-in call. The sans-IO parts (placement,
+//! which legs to poll, what browsers are told) are in `crates/plane`.
 
 mod compose;
 mod ivr_legs;
-mod leg_timers;
-mod placement;
 mod recording;
 mod sip_legs;
 
 use ivr_legs::{DirectoryAnswer, DirectoryQuery, IvrLeg};
 pub(crate) use ivr_legs::{IvrQuery, IvrStats, JOIN_BUCKETS, StartIvr};
-use leg_timers::LegTimers;
-use placement::{Placement, Shard};
+use pont_plane::leg_timers::LegTimers;
+use pont_plane::placement::{Placement, Shard};
 pub(crate) use recording::{RecordQuery, RecorderNotice, StopReason, WriterMsg};
 use sip_legs::{Attach, SipDatagram, SipParticipant, SipQuery};
 pub(crate) use sip_legs::{JoinReply, JoinSip, SipJoinRefused, SipMedia, SipRtcpStats};
@@ -42,7 +41,7 @@ use pont_media::{
 use pont_types::{ParticipantId, RoomId, Timestamp};
 
 use crate::admission::LoadGauges;
-use crate::to_browser::{self, ToBrowser};
+use pont_plane::to_browser::{self, ToBrowser};
 use pont_webrtc::{LegEvent, WebLeg};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -902,7 +901,7 @@ impl Task {
     fn next_timeout(&mut self) -> Option<Instant> {
         let core = self.core.poll_timeout().map(|t| self.clock.instant(t));
         core.into_iter()
-            .chain(self.legs.next())
+            .chain(self.legs.earliest())
             .chain(self.sip_next_timeout())
             .chain(self.ivr_next_timeout())
             .min()

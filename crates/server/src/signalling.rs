@@ -16,7 +16,7 @@ use tracing::{Instrument as _, debug, info_span};
 
 use crate::http::AppState;
 use crate::media::JoinRefused;
-use crate::to_browser::{ToBrowser, VERSION};
+use pont_plane::to_browser::{ToBrowser, VERSION};
 
 /// Longest display name kept (characters).
 const MAX_NAME_CHARS: usize = 64;

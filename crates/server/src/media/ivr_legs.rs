@@ -24,13 +24,13 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{debug, info, info_span, trace, warn};
 
-use super::placement::Placement;
 use super::sip_legs::{
     Attach, AttachAudio, LegKey, LegStream, SipDatagram, SipMedia, audio_codec, remote_of,
 };
 use super::{Clock, Query, Task};
 use crate::rtp_leg::SourceFilter;
 use crate::sip::SipCommand;
+use pont_plane::placement::Placement;
 
 /// How long a new call may take to show which address its media really comes from (NAT).
 const SOURCE_LEARNING: Duration = Duration::from_secs(3);

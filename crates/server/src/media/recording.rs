@@ -11,8 +11,8 @@
 use std::sync::mpsc as std_mpsc;
 use std::time::Duration;
 
-use crate::to_browser::ToBrowser;
 use bytes::Bytes;
+use pont_plane::to_browser::ToBrowser;
 use pont_record::{Recorder, RecorderConfig, RecorderState, VideoConfig};
 use pont_types::{RoomId, Timestamp};
 use pont_video::AccessUnit;

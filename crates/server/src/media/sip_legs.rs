@@ -26,7 +26,7 @@ use super::Task;
 use super::ivr_legs::InCallIvr;
 use crate::rtp_leg::SourceFilter;
 use crate::sip::SipCommand;
-use crate::to_browser::ToBrowser;
+use pont_plane::to_browser::ToBrowser;
 
 /// A call with no RTP or RTCP for this long is dead: hang up (a held call is exempt).
 pub(crate) const RTP_INACTIVITY: Duration = Duration::from_secs(30);

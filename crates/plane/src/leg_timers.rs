@@ -11,7 +11,7 @@ use std::collections::{BTreeSet, BinaryHeap, HashMap};
 
 /// Dirty legs and the legs' deadlines.
 #[derive(Debug)]
-pub(crate) struct LegTimers<K, T> {
+pub struct LegTimers<K, T> {
     dirty: BTreeSet<K>,
     deadline: HashMap<K, T>,
     heap: BinaryHeap<Reverse<(T, K)>>,
@@ -29,21 +29,21 @@ impl<K, T> Default for LegTimers<K, T> {
 
 impl<K: Ord + Copy + std::hash::Hash, T: Ord + Copy> LegTimers<K, T> {
     /// `leg` was handed input: poll it in the next pump.
-    pub(crate) fn mark(&mut self, leg: K) {
+    pub fn mark(&mut self, leg: K) {
         self.dirty.insert(leg);
     }
 
     /// The legs to poll now (they are clean afterwards, until marked again).
-    pub(crate) fn take_dirty(&mut self) -> BTreeSet<K> {
+    pub fn take_dirty(&mut self) -> BTreeSet<K> {
         std::mem::take(&mut self.dirty)
     }
 
-    pub(crate) fn has_dirty(&self) -> bool {
+    pub fn has_dirty(&self) -> bool {
         !self.dirty.is_empty()
     }
 
     /// After polling `leg`: when it next wants to be woken (`None`: only by input).
-    pub(crate) fn set(&mut self, leg: K, at: Option<T>) {
+    pub fn set(&mut self, leg: K, at: Option<T>) {
         match at {
             Some(at) => {
                 if self.deadline.insert(leg, at) != Some(at) {
@@ -58,21 +58,21 @@ impl<K: Ord + Copy + std::hash::Hash, T: Ord + Copy> LegTimers<K, T> {
     }
 
     /// `leg` is gone.
-    pub(crate) fn remove(&mut self, leg: K) {
+    pub fn remove(&mut self, leg: K) {
         self.dirty.remove(&leg);
         self.deadline.remove(&leg);
         self.compact();
     }
 
     /// The earliest deadline of any leg.
-    pub(crate) fn next(&mut self) -> Option<T> {
+    pub fn earliest(&mut self) -> Option<T> {
         self.drop_stale();
         self.heap.peek().map(|Reverse((at, _))| *at)
     }
 
     /// The legs whose deadline is at or before `now`, earliest first; their deadlines are
     /// cleared (polling them sets the next one) and they are marked dirty.
-    pub(crate) fn pop_due(&mut self, now: T) -> Vec<K> {
+    pub fn pop_due(&mut self, now: T) -> Vec<K> {
         let mut due = Vec::new();
         loop {
             self.drop_stale();
@@ -157,12 +157,12 @@ mod tests {
     fn a_leg_with_no_input_and_no_due_timer_is_not_polled() {
         // Leg 1 wants a wake-up at 50 ms, leg 2 at 500 ms, leg 3 never (only on input).
         let mut sim = Sim::new(&[(1, Some(50)), (2, Some(500)), (3, None)]);
-        assert_eq!(sim.timers.next(), Some(50));
+        assert_eq!(sim.timers.earliest(), Some(50));
         // Once polled at 50, leg 1 will want 100.
         sim.wants.insert(1, Some(100));
         sim.timeout(50);
         assert_eq!(sim.polled, [1], "only the due leg");
-        assert_eq!(sim.timers.next(), Some(100));
+        assert_eq!(sim.timers.earliest(), Some(100));
         // A datagram for leg 3 arrives.
         sim.polled.clear();
         sim.timers.mark(3);
@@ -179,10 +179,10 @@ mod tests {
         t.set(7, Some(10));
         // Polled again before 10: it now wants 30.
         t.set(7, Some(30));
-        assert_eq!(t.next(), Some(30));
+        assert_eq!(t.earliest(), Some(30));
         assert!(t.pop_due(20).is_empty());
         assert_eq!(t.pop_due(30), [7]);
-        assert_eq!(t.next(), None);
+        assert_eq!(t.earliest(), None);
         assert!(t.has_dirty(), "a due leg is polled next");
     }
 
@@ -196,7 +196,7 @@ mod tests {
         assert_eq!(t.pop_due(100), [2, 1]);
         t.set(4, Some(5));
         t.set(4, None);
-        assert_eq!(t.next(), None);
+        assert_eq!(t.earliest(), None);
     }
 
     #[test]
@@ -208,6 +208,6 @@ mod tests {
             }
         }
         assert!(t.heap.len() <= 65, "heap of {}", t.heap.len());
-        assert_eq!(t.next(), Some(999));
+        assert_eq!(t.earliest(), Some(999));
     }
 }

@@ -17,7 +17,7 @@ use pont_sip::CallHandle;
 use pont_types::{ParticipantId, RoomId};
 
 /// A shard's index.
-pub(crate) type Shard = usize;
+pub type Shard = usize;
 
 #[derive(Debug, Default)]
 struct Inner {
@@ -35,13 +35,13 @@ struct Inner {
 
 /// The directory of rooms and calls to shards.
 #[derive(Debug)]
-pub(crate) struct Placement {
+pub struct Placement {
     shards: usize,
     inner: Mutex<Inner>,
 }
 
 impl Placement {
-    pub(crate) fn new(shards: usize) -> Self {
+    pub fn new(shards: usize) -> Self {
         let shards = shards.max(1);
         Self {
             shards,
@@ -61,7 +61,7 @@ impl Placement {
 
     /// Takes a hold on `room`, placing it on the least loaded shard if it has no place yet;
     /// returns its shard.
-    pub(crate) fn enter(&self, room: RoomId) -> Shard {
+    pub fn enter(&self, room: RoomId) -> Shard {
         let mut inner = self.lock();
         let least = least_loaded(&inner.load, &inner.ivr_load);
         let (shard, holds) = *inner.rooms.entry(room).or_insert((least, 0));
@@ -71,7 +71,7 @@ impl Placement {
     }
 
     /// Gives back a hold taken by [`enter`](Self::enter); the last one forgets the room.
-    pub(crate) fn release(&self, room: RoomId) {
+    pub fn release(&self, room: RoomId) {
         let mut inner = self.lock();
         let Some(&(shard, holds)) = inner.rooms.get(&room) else {
             return;
@@ -85,17 +85,17 @@ impl Placement {
     }
 
     /// Where `room` lives now, if anything holds it.
-    pub(crate) fn shard_of_room(&self, room: RoomId) -> Option<Shard> {
+    pub fn shard_of_room(&self, room: RoomId) -> Option<Shard> {
         self.lock().rooms.get(&room).map(|&(s, _)| s)
     }
 
     /// The shard that allocated `id` (shard `k` of `n` allocates ids `k + 1`, `k + 1 + n`, …).
-    pub(crate) fn shard_of_participant(&self, id: ParticipantId) -> Shard {
+    pub fn shard_of_participant(&self, id: ParticipantId) -> Shard {
         (id.0.saturating_sub(1) % self.shards as u64) as Shard
     }
 
     /// A new dial-in call: put on the least loaded shard.
-    pub(crate) fn place_call(&self, call: CallHandle) -> Shard {
+    pub fn place_call(&self, call: CallHandle) -> Shard {
         let mut inner = self.lock();
         let shard = least_loaded(&inner.load, &inner.ivr_load);
         inner.calls.insert(call, shard);
@@ -104,19 +104,19 @@ impl Placement {
     }
 
     /// The caller left the IVR for a room on `to` (their hold on the room is taken apart).
-    pub(crate) fn move_call(&self, call: CallHandle, to: Shard) {
+    pub fn move_call(&self, call: CallHandle, to: Shard) {
         let mut inner = self.lock();
         if let Some(from) = inner.calls.insert(call, to) {
             inner.ivr_load[from] = inner.ivr_load[from].saturating_sub(1);
         }
     }
 
-    pub(crate) fn shard_of_call(&self, call: CallHandle) -> Option<Shard> {
+    pub fn shard_of_call(&self, call: CallHandle) -> Option<Shard> {
         self.lock().calls.get(&call).copied()
     }
 
     /// The call ended. `in_ivr`: it never left the IVR.
-    pub(crate) fn end_call(&self, call: CallHandle, in_ivr: bool) {
+    pub fn end_call(&self, call: CallHandle, in_ivr: bool) {
         let mut inner = self.lock();
         if let Some(shard) = inner.calls.remove(&call)
             && in_ivr
@@ -125,7 +125,7 @@ impl Placement {
         }
     }
 
-    pub(crate) fn set_locked(&self, room: RoomId, locked: bool) {
+    pub fn set_locked(&self, room: RoomId, locked: bool) {
         let mut inner = self.lock();
         if locked {
             inner.locked.insert(room);
@@ -134,7 +134,7 @@ impl Placement {
         }
     }
 
-    pub(crate) fn is_locked(&self, room: RoomId) -> bool {
+    pub fn is_locked(&self, room: RoomId) -> bool {
         self.lock().locked.contains(&room)
     }
 }

@@ -7,21 +7,21 @@ use pont_types::{ParticipantId, RoomId};
 use serde::Serialize;
 
 /// The protocol version of every message.
-pub(crate) const VERSION: u64 = 1;
+pub const VERSION: u64 = 1;
 
 /// A participant as browsers see it (the roster).
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub(crate) struct Participant {
-    pub(crate) id: String,
+pub struct Participant {
+    pub id: String,
     /// `web`, `sip` or `pstn`.
-    pub(crate) kind: &'static str,
-    pub(crate) display_name: String,
-    pub(crate) muted: bool,
-    pub(crate) video_muted: bool,
+    pub kind: &'static str,
+    pub display_name: String,
+    pub muted: bool,
+    pub video_muted: bool,
 }
 
 impl Participant {
-    pub(crate) fn new(p: &ParticipantInfo, video_muted: bool) -> Self {
+    pub fn new(p: &ParticipantInfo, video_muted: bool) -> Self {
         Self {
             id: p.id.to_string(),
             kind: p.kind.as_str(),
@@ -34,23 +34,23 @@ impl Participant {
 
 /// One m-line of an offer the bridge sends on, and whose media it carries.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub(crate) struct OfferStream {
-    pub(crate) mid: String,
-    pub(crate) kind: &'static str,
-    pub(crate) participant_id: String,
+pub struct OfferStream {
+    pub mid: String,
+    pub kind: &'static str,
+    pub participant_id: String,
 }
 
 /// The m-lines the browser sends its microphone and camera on.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub(crate) struct Publish {
-    pub(crate) audio: Option<String>,
-    pub(crate) video: Option<String>,
+pub struct Publish {
+    pub audio: Option<String>,
+    pub video: Option<String>,
 }
 
 /// A message to a browser.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub(crate) enum ToBrowser {
+pub enum ToBrowser {
     /// The join went through: who is there and who speaks.
     Joined {
         participant_id: String,
@@ -95,7 +95,7 @@ pub(crate) enum ToBrowser {
 }
 
 impl ToBrowser {
-    pub(crate) fn error(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn error(code: &'static str, message: impl Into<String>) -> Self {
         Self::Error {
             code,
             message: message.into(),
@@ -103,11 +103,11 @@ impl ToBrowser {
     }
 
     /// The media connection of a browser ended (ICE/DTLS closed, or its shard stopped).
-    pub(crate) fn connection_lost() -> Self {
+    pub fn connection_lost() -> Self {
         Self::error("connection_lost", "the media connection ended")
     }
 
-    pub(crate) fn joined(
+    pub fn joined(
         id: ParticipantId,
         room: RoomId,
         participants: Vec<Participant>,
@@ -121,7 +121,7 @@ impl ToBrowser {
         }
     }
 
-    pub(crate) fn offer(offer: &pont_webrtc::Offer) -> Self {
+    pub fn offer(offer: &pont_webrtc::Offer) -> Self {
         Self::Offer {
             sdp: offer.sdp.clone(),
             streams: offer
@@ -143,13 +143,13 @@ impl ToBrowser {
         }
     }
 
-    pub(crate) fn left(id: ParticipantId) -> Self {
+    pub fn left(id: ParticipantId) -> Self {
         Self::ParticipantLeft {
             participant_id: id.to_string(),
         }
     }
 
-    pub(crate) fn muted(id: ParticipantId, audio: bool, video: bool) -> Self {
+    pub fn muted(id: ParticipantId, audio: bool, video: bool) -> Self {
         Self::Muted {
             participant_id: id.to_string(),
             audio,
@@ -157,14 +157,14 @@ impl ToBrowser {
         }
     }
 
-    pub(crate) fn speaker(speaker: Option<ParticipantId>) -> Self {
+    pub fn speaker(speaker: Option<ParticipantId>) -> Self {
         Self::Speaker {
             participant_id: speaker.map(|p| p.to_string()),
         }
     }
 
     /// The one serialisation: the message's fields, its `type`, and `"v": 1`.
-    pub(crate) fn to_json(&self) -> String {
+    pub fn to_json(&self) -> String {
         #[derive(Serialize)]
         struct Versioned<'a> {
             v: u64,

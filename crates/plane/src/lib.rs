@@ -1,0 +1,15 @@
+//! The media plane's parts that need no sockets, clocks or threads, tested on their own:
+//!
+//! - [`placement`]: which shard hosts which room and dial-in call, and which rooms are locked;
+//! - [`leg_timers`]: which web legs a shard polls (those with input and those whose timer is
+//!   due), generic over the time type so tests use plain numbers;
+//! - [`to_browser`]: what browsers are told over signalling, one typed, versioned enum
+//!   serialised in one place.
+//!
+//! The shards themselves (threads, sockets, the legs' I/O) are still driven from
+//! `crates/server/src/media*.rs`; moving them here is the rest of issue 13, part 1.
+#![forbid(unsafe_code)]
+
+pub mod leg_timers;
+pub mod placement;
+pub mod to_browser;
