@@ -8,6 +8,9 @@ use pont_tests::webdriver::{Driver, PAGE_STATS, browser_available, poll, write_w
 use pont_tests::{EVENT_WAIT, Server, bearer, create_token, get, instant_room};
 use serde_json::Value;
 
+/// The caller's call: long enough for Chromium to start and join on a busy machine.
+const CALL_SECONDS: u32 = 30;
+
 #[test]
 fn a_browser_and_a_phone_caller_hear_each_other() {
     let (chromium, chromedriver) = match browser_available() {
@@ -41,7 +44,8 @@ fn a_browser_and_a_phone_caller_hear_each_other() {
     // when the browser arrives.
     let phone_dir = tempfile::tempdir().unwrap();
     let uri = format!("sip:{room}@{}", server.sip());
-    let mut phone = baresip(phone_dir.path(), 700.0, &uri, 14);
+    let call_started = std::time::Instant::now();
+    let mut phone = baresip(phone_dir.path(), 700.0, &uri, CALL_SECONDS);
     let phone_id = poll(EVENT_WAIT, || {
         participants()
             .iter()
@@ -84,6 +88,8 @@ fn a_browser_and_a_phone_caller_hear_each_other() {
             .and_then(|s| s["audioLevel"].as_f64())
             .filter(|&level| level > 0.01)
     });
+    // From here on the browser is in the room (its microphone reaches the mix).
+    let browser_in = call_started.elapsed();
     assert!(
         heard.is_some(),
         "the browser never heard the phone caller\n{}",
@@ -106,8 +112,18 @@ fn a_browser_and_a_phone_caller_hear_each_other() {
         .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
         .expect("baresip recorded what it heard");
     let (rate, samples) = read_wav(&rec);
-    // The later part of the call, when the browser was in the room too.
-    let mid = &samples[samples.len() * 3 / 5..samples.len() * 9 / 10];
+    // The part of the call after the browser was heard (a second's margin each side; the
+    // recording starts after the spawn, so this skips at least that much), however long a
+    // busy machine took to start Chromium.
+    let from = (browser_in.as_secs_f64() + 1.0) * f64::from(rate);
+    let to = samples.len().saturating_sub(rate as usize);
+    let from = (from as usize).min(to);
+    assert!(
+        to - from >= rate as usize,
+        "less than a second of the call is left after the browser joined ({browser_in:?} of \
+         {CALL_SECONDS} s): the machine is too slow for this test's call length"
+    );
+    let mid = &samples[from..to];
     let (own, browser_tone) = (goertzel(mid, rate, 700.0), goertzel(mid, rate, 1000.0));
     assert!(
         browser_tone > 100.0 * own.max(1.0),
