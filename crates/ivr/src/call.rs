@@ -96,6 +96,8 @@ pub enum HangupReason {
     AppTimeout,
     /// The room exists but cannot be joined now (locked by its organizer, or full).
     RoomUnavailable,
+    /// A moderator removed the caller, turned them away or ended the meeting.
+    Moderator,
 }
 
 /// What the IVR asks of the server.
@@ -659,6 +661,23 @@ impl IvrCall {
             self.confirmation_tone(now);
         }
         self.state = State::InCall { star_at: next_star };
+    }
+
+    /// Says `prompt` to a caller in the call (over the room's mix): "a moderator has muted
+    /// you". Ignored in the other phases.
+    pub fn announce(&mut self, now: Timestamp, prompt: Prompt) {
+        if matches!(self.state, State::InCall { .. }) {
+            self.player.stop();
+            self.play(now, prompt);
+        }
+    }
+
+    /// Says `prompt`, then goodbye, then asks to hang up ([`IvrEvent::Hangup`] with
+    /// [`HangupReason::Moderator`]): a caller removed or turned away, or a meeting ended.
+    pub fn dismiss(&mut self, now: Timestamp, prompt: Prompt) {
+        if !matches!(self.state, State::Leaving(_) | State::Ended) {
+            self.leave(now, Some(prompt), HangupReason::Moderator);
+        }
     }
 
     /// Two short 1 kHz beeps at -12 dBm0: audible over the mix, clearly not speech.

@@ -74,6 +74,14 @@ pub enum Prompt {
     TryAgain,
     /// "This meeting cannot be joined right now." (locked or full)
     Unavailable,
+    /// "Please wait. The organizer will let you in shortly." (the waiting room, looped)
+    Waiting,
+    /// "A moderator has muted you. Press star six to unmute."
+    Muted,
+    /// "A moderator has removed you from the meeting."
+    Removed,
+    /// "The meeting has ended."
+    Ended,
 }
 
 macro_rules! prompt_files {
@@ -112,6 +120,10 @@ prompt_files! {
     Goodbye => "goodbye",
     TryAgain => "try-again",
     Unavailable => "unavailable",
+    Waiting => "waiting",
+    Muted => "muted",
+    Removed => "removed",
+    Ended => "ended",
 }
 
 impl Prompt {

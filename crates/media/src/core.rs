@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use pont_types::{AudioLevel, ParticipantId, Pt, RoomId, Ssrc, Timestamp};
-use tracing::{debug, trace};
+use tracing::{debug, trace, warn};
 
 use crate::codec::{Codec, MediaKind};
 use crate::forward::{OutStreamState, Rewrite};
@@ -549,8 +549,32 @@ impl MediaCore {
         room: RoomId,
         config: ParticipantConfig,
     ) -> ParticipantId {
+        let id = self.reserve_id();
+        self.add_participant_as(now, id, room, config);
+        id
+    }
+
+    /// A new participant id, not yet in any room: someone in a waiting room keeps the id they
+    /// will have once let in ([`MediaCore::add_participant_as`]).
+    pub fn reserve_id(&mut self) -> ParticipantId {
         let id = ParticipantId(self.next_participant);
         self.next_participant += self.config.participant_ids.1.max(1);
+        id
+    }
+
+    /// Adds a participant under an id from [`MediaCore::reserve_id`]. An id already in use is
+    /// ignored (logged): ids are never reused.
+    pub fn add_participant_as(
+        &mut self,
+        now: Timestamp,
+        id: ParticipantId,
+        room: RoomId,
+        config: ParticipantConfig,
+    ) {
+        if self.participants.contains_key(&id) || id.0 >= self.next_participant {
+            warn!(participant = %id, "participant id not reserved or already in use");
+            return;
+        }
         let rtcp_ssrc = self.alloc_ssrc();
         // Spread report timers over the interval so legs do not all report at once.
         let phase = Duration::from_micros(
@@ -604,7 +628,6 @@ impl MediaCore {
             self.add_main_window(id, room);
             self.update_main_windows(now, room);
         }
-        id
     }
 
     /// Removes a participant: its tracks end and every stream fed by them is removed.

@@ -400,6 +400,22 @@ impl Store {
         row.map(room_from_row).transpose()
     }
 
+    /// Whether a meeting in this room has a waiting room (participants who do not moderate
+    /// wait to be let in).
+    pub fn waiting_room(&self, number: RoomId) -> Result<bool, MeetError> {
+        let Ok(key) = i64::try_from(number.0) else {
+            return Ok(false);
+        };
+        let on: bool = self
+            .conn
+            .prepare_cached(
+                "SELECT EXISTS(SELECT 1 FROM meetings WHERE room_number = ?1
+                 AND waiting_room = 1 AND deleted_at IS NULL)",
+            )?
+            .query_row(params![key], |r| r.get(0))?;
+        Ok(on)
+    }
+
     pub fn room_count(&self) -> Result<u64, MeetError> {
         let n: i64 = self
             .conn

@@ -3,6 +3,8 @@
 //! - [`placement`]: which shard hosts which room and dial-in call, and which rooms are locked;
 //! - [`leg_timers`]: which web legs a shard polls (those with input and those whose timer is
 //!   due), generic over the time type so tests use plain numbers;
+//! - [`meeting`]: what a room holds besides media (moderators, the waiting room, raised
+//!   hands, the chat);
 //! - [`to_browser`]: what browsers are told over signalling, one typed, versioned enum
 //!   serialised in one place.
 //!
@@ -11,5 +13,6 @@
 #![forbid(unsafe_code)]
 
 pub mod leg_timers;
+pub mod meeting;
 pub mod placement;
 pub mod to_browser;

@@ -2,6 +2,7 @@
 //! versioned enum, serialised in one place ([`ToBrowser::to_json`]), like what it receives
 //! (`signalling::ClientMsg`).
 
+use crate::meeting::{ChatLine, Member, Role};
 use pont_media::{MediaKind, ParticipantInfo};
 use pont_types::{ParticipantId, RoomId};
 use serde::Serialize;
@@ -18,18 +19,48 @@ pub struct Participant {
     pub display_name: String,
     pub muted: bool,
     pub video_muted: bool,
+    /// `moderator` or `participant`.
+    pub role: &'static str,
+    /// The hand is raised (the order is in [`ToBrowser::Hands`]).
+    pub hand: bool,
+    /// Sharing their screen.
+    pub sharing: bool,
 }
 
 impl Participant {
-    pub fn new(p: &ParticipantInfo, video_muted: bool) -> Self {
+    pub fn new(p: &ParticipantInfo, video_muted: bool, member: Option<&Member>) -> Self {
         Self {
             id: p.id.to_string(),
             kind: p.kind.as_str(),
             display_name: p.display_name.clone(),
             muted: p.muted,
             video_muted,
+            role: member.map_or(Role::Participant, |m| m.role).as_str(),
+            hand: member.is_some_and(Member::hand_raised),
+            sharing: member.is_some_and(|m| m.sharing),
         }
     }
+}
+
+/// Someone in the waiting room, as moderators see them.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Waiter {
+    pub id: String,
+    pub kind: &'static str,
+    /// A browser's name, a room system's display name or a caller's number.
+    pub display_name: String,
+}
+
+/// Why the bridge ended someone's participation.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Removal {
+    /// A moderator removed them from the room.
+    Removed,
+    /// A moderator turned them away from the waiting room.
+    TurnedAway,
+    /// A moderator ended the meeting for everyone.
+    Ended,
 }
 
 /// One m-line of an offer the bridge sends on, and whose media it carries.
@@ -75,6 +106,49 @@ pub enum ToBrowser {
         participant_id: String,
         audio: bool,
         video: bool,
+        /// A moderator did it (the muted browser turns its microphone off and says so).
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        by_moderator: bool,
+    },
+    /// A moderator asks this browser to turn its microphone back on (it is never done for
+    /// them).
+    UnmuteRequested,
+    /// This browser waits in the room's waiting room until a moderator lets it in; `joined`
+    /// follows then.
+    Waiting {
+        participant_id: String,
+        room: u64,
+    },
+    /// The waiting room changed (moderators only): everyone in it, longest waiting first.
+    WaitingRoom {
+        waiting: Vec<Waiter>,
+    },
+    /// A chat message (also each line of `chat_history`).
+    Chat {
+        #[serde(flatten)]
+        line: ChatLine,
+    },
+    /// The chat so far, sent after `joined`.
+    ChatHistory {
+        messages: Vec<ChatLine>,
+    },
+    /// Raised hands changed: the participants with a raised hand, first raised first.
+    Hands {
+        participant_ids: Vec<String>,
+    },
+    /// Someone's role changed (`moderator`).
+    Role {
+        participant_id: String,
+        role: &'static str,
+    },
+    /// Someone started or stopped sharing their screen.
+    Sharing {
+        participant_id: String,
+        sharing: bool,
+    },
+    /// The bridge ended this browser's participation; the socket closes after this.
+    Removed {
+        reason: Removal,
     },
     /// The active speaker changed (`null`: nobody).
     Speaker {
@@ -154,6 +228,13 @@ impl ToBrowser {
             participant_id: id.to_string(),
             audio,
             video,
+            by_moderator: false,
+        }
+    }
+
+    pub fn hands(ids: &[ParticipantId]) -> Self {
+        Self::Hands {
+            participant_ids: ids.iter().map(ToString::to_string).collect(),
         }
     }
 
@@ -239,6 +320,9 @@ mod tests {
                 display_name: "Alice".into(),
                 muted: false,
                 video_muted: true,
+                role: "moderator",
+                hand: false,
+                sharing: false,
             }],
             None,
         );
@@ -246,8 +330,62 @@ mod tests {
             parsed(&joined),
             json!({"v": 1, "type": "joined", "participant_id": "p1", "room": 482_913,
                    "participants": [{"id": "p1", "kind": "web", "display_name": "Alice",
-                                     "muted": false, "video_muted": true}],
+                                     "muted": false, "video_muted": true,
+                                     "role": "moderator", "hand": false, "sharing": false}],
                    "active_speaker": null})
+        );
+    }
+
+    #[test]
+    fn in_meeting_messages_are_as_documented() {
+        let line = ChatLine {
+            seq: 3,
+            from: "p2".into(),
+            name: "Bob".into(),
+            text: "<b>hi</b>".into(),
+            at: 1_700_000_000_000,
+        };
+        assert_eq!(
+            parsed(&ToBrowser::Chat { line: line.clone() }),
+            json!({"v": 1, "type": "chat", "seq": 3, "from": "p2", "name": "Bob",
+                   "text": "<b>hi</b>", "at": 1_700_000_000_000_i64})
+        );
+        assert_eq!(
+            parsed(&ToBrowser::ChatHistory {
+                messages: vec![line]
+            })["messages"][0]["seq"],
+            json!(3)
+        );
+        assert_eq!(
+            parsed(&ToBrowser::hands(&[ParticipantId(4), ParticipantId(2)])),
+            json!({"v": 1, "type": "hands", "participant_ids": ["p4", "p2"]})
+        );
+        assert_eq!(
+            parsed(&ToBrowser::Removed {
+                reason: Removal::TurnedAway
+            }),
+            json!({"v": 1, "type": "removed", "reason": "turned_away"})
+        );
+        assert_eq!(
+            parsed(&ToBrowser::Muted {
+                participant_id: "p2".into(),
+                audio: true,
+                video: false,
+                by_moderator: true
+            }),
+            json!({"v": 1, "type": "muted", "participant_id": "p2", "audio": true,
+                   "video": false, "by_moderator": true})
+        );
+        assert_eq!(
+            parsed(&ToBrowser::WaitingRoom {
+                waiting: vec![Waiter {
+                    id: "p5".into(),
+                    kind: "pstn",
+                    display_name: "+33 1 23".into()
+                }]
+            }),
+            json!({"v": 1, "type": "waiting_room",
+                   "waiting": [{"id": "p5", "kind": "pstn", "display_name": "+33 1 23"}]})
         );
     }
 

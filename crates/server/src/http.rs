@@ -155,6 +155,10 @@ pub(crate) fn router(state: AppState) -> Router {
         .routes(routes!(crate::signalling::ws_handler))
         .routes(routes!(recordings_api::control))
         .routes(routes!(lock_room))
+        .routes(routes!(crate::rooms_api::participant_action))
+        .routes(routes!(crate::rooms_api::admit_all))
+        .routes(routes!(crate::rooms_api::mute_all))
+        .routes(routes!(crate::rooms_api::end))
         .routes(routes!(recordings_api::list))
         .routes(routes!(recordings_api::get_one, recordings_api::patch))
         .routes(routes!(recordings_api::download))
@@ -889,12 +893,16 @@ async fn get_room(
     let participants: Vec<Value> = live
         .participants
         .iter()
-        .map(|p| {
+        .map(|(p, state)| {
             json!({
-                "id": p.id.to_string(),
-                "kind": p.kind.as_str(),
+                "id": p.id,
+                "kind": p.kind,
                 "display_name": p.display_name,
                 "muted": p.muted,
+                "state": state.as_str(),
+                "role": p.role,
+                "hand": p.hand,
+                "sharing": p.sharing,
             })
         })
         .collect();

@@ -15,6 +15,7 @@ mod openapi;
 mod recording;
 mod recordings_api;
 mod retention;
+mod rooms_api;
 mod rtp_leg;
 mod signalling;
 mod sip;

@@ -18,12 +18,15 @@
 
 mod compose;
 mod ivr_legs;
+mod meeting;
 mod recording;
 mod sip_legs;
 
 use ivr_legs::{DirectoryAnswer, DirectoryQuery, IvrLeg};
 pub(crate) use ivr_legs::{IvrQuery, IvrStats, JOIN_BUCKETS, StartIvr};
+pub(crate) use meeting::{Action, Moderation};
 use pont_plane::leg_timers::LegTimers;
+use pont_plane::meeting::{Actor, Meeting, Rules};
 use pont_plane::placement::{Placement, Shard};
 pub(crate) use recording::{RecordQuery, RecorderNotice, StopReason, WriterMsg};
 use sip_legs::{Attach, SipDatagram, SipParticipant, SipQuery};
@@ -86,7 +89,8 @@ impl Clock {
 /// A room as the media core sees it right now.
 #[derive(Debug, Clone)]
 pub(crate) struct RoomSnapshot {
-    pub(crate) participants: Vec<ParticipantInfo>,
+    /// Everyone in the room, then everyone in its waiting room (`state`).
+    pub(crate) participants: Vec<(to_browser::Participant, pont_plane::meeting::State)>,
     pub(crate) active_speaker: Option<ParticipantId>,
     /// The organizer locked the room: nobody new gets in.
     pub(crate) locked: bool,
@@ -165,8 +169,23 @@ enum Query {
         room: RoomId,
         name: String,
         signal: SignalTx,
+        /// The meeting's organizer (or an admin), signed in: moderates, never waits.
+        moderator: bool,
+        rules: Rules,
         reply: oneshot::Sender<Result<Joined, JoinRefused>>,
     },
+    /// A chat message from a browser.
+    Chat {
+        id: ParticipantId,
+        text: String,
+    },
+    /// A browser raises or lowers its hand.
+    Hand {
+        id: ParticipantId,
+        raised: bool,
+    },
+    /// A moderator's action, from a page or the API.
+    Moderate(Moderation),
     Answer {
         id: ParticipantId,
         sdp: String,
@@ -374,12 +393,15 @@ impl MediaHandle {
         Ok(())
     }
 
-    /// A browser joins `room`; its offers and events arrive on `signal`.
+    /// A browser joins `room` (or its waiting room); its offers and events arrive on
+    /// `signal`.
     pub(crate) async fn join(
         &self,
         room: RoomId,
         name: String,
         signal: SignalTx,
+        moderator: bool,
+        rules: Rules,
     ) -> Result<Result<Joined, JoinRefused>, MediaGone> {
         // The hold the participant keeps on the room; its shard gives it back (on a refusal
         // too).
@@ -389,6 +411,8 @@ impl MediaHandle {
                 room,
                 name,
                 signal,
+                moderator,
+                rules,
                 reply,
             })
             .await;
@@ -415,6 +439,40 @@ impl MediaHandle {
     ) -> Result<(), MediaGone> {
         self.send(self.of(id), Query::Mute { id, audio, video })
             .await
+    }
+
+    /// A chat message; refusals go back on the browser's signalling.
+    pub(crate) async fn chat(&self, id: ParticipantId, text: String) -> Result<(), MediaGone> {
+        self.send(self.of(id), Query::Chat { id, text }).await
+    }
+
+    pub(crate) async fn hand(&self, id: ParticipantId, raised: bool) -> Result<(), MediaGone> {
+        self.send(self.of(id), Query::Hand { id, raised }).await
+    }
+
+    /// A moderator's action on `room`: the participants it touched, or why it was refused. A
+    /// room nobody is in has nobody to act on.
+    pub(crate) async fn moderate(
+        &self,
+        room: RoomId,
+        actor: Actor,
+        action: Action,
+    ) -> Result<Result<Vec<ParticipantId>, pont_plane::meeting::Refusal>, MediaGone> {
+        let Some(shard) = self.placement.shard_of_room(room) else {
+            return Ok(match action.target() {
+                Some(_) => Err(pont_plane::meeting::Refusal::NoSuchParticipant),
+                None => Ok(Vec::new()),
+            });
+        };
+        self.ask(shard, |reply| {
+            Query::Moderate(Moderation {
+                room,
+                actor,
+                action,
+                reply,
+            })
+        })
+        .await
     }
 
     /// Fire and forget: the WebSocket went away.
@@ -718,6 +776,10 @@ fn run_shard(start: ShardStart, common: ShardCommon, shutdown: watch::Receiver<b
             directory: common.directory,
             ivr_stats: IvrStats::default(),
             load: start.load,
+            meetings: HashMap::new(),
+            waiting_webs: BTreeMap::new(),
+            waiting_calls: BTreeMap::new(),
+            dismissing: Vec::new(),
         };
         task.run(start.rx, sip_rx, compose_rx, start.answers_rx, shutdown)
             .await;
@@ -845,6 +907,14 @@ struct Task {
     ivr_stats: IvrStats,
     /// How late this shard runs, for admission control.
     load: Arc<LoadGauges>,
+    /// Each live room's moderators, waiting room, hands and chat.
+    meetings: HashMap<RoomId, Meeting>,
+    /// Browsers in a waiting room: no media leg until a moderator lets them in.
+    waiting_webs: BTreeMap<ParticipantId, meeting::WaitingWeb>,
+    /// SIP and phone calls in a waiting room.
+    waiting_calls: BTreeMap<ParticipantId, meeting::WaitingCall>,
+    /// Phone callers removed by a moderator, hearing why before BYE.
+    dismissing: Vec<ParticipantId>,
 }
 
 impl Task {
@@ -1009,7 +1079,7 @@ impl Task {
             Query::Room(room, reply) => {
                 let _span = debug_span!("room", %room).entered();
                 let snapshot = RoomSnapshot {
-                    participants: self.core.room(room).unwrap_or_default(),
+                    participants: self.roster(room),
                     active_speaker: self.core.active_speaker(room),
                     locked: self.placement.is_locked(room),
                 };
@@ -1043,9 +1113,17 @@ impl Task {
                 room,
                 name,
                 signal,
+                moderator,
+                rules,
                 reply,
             } => {
-                let _ = reply.send(self.join(room, name, signal));
+                let _ = reply.send(self.join(room, name, signal, moderator, rules));
+            }
+            Query::Chat { id, text } => self.chat(id, &text),
+            Query::Hand { id, raised } => self.hand(id, raised),
+            Query::Moderate(m) => {
+                let done = self.moderate(m.room, m.actor, m.action);
+                let _ = m.reply.send(done);
             }
             Query::Answer { id, sdp, reply } => {
                 let result = match self.webs.get_mut(&id) {
@@ -1065,7 +1143,11 @@ impl Task {
                 let _ = self.core.set_muted(id, audio);
                 self.broadcast(room, &ToBrowser::muted(id, audio, video));
             }
-            Query::Leave(id) => self.remove(id),
+            Query::Leave(id) => {
+                if !self.leave_waiting(id) {
+                    self.remove(id);
+                }
+            }
             Query::AttachIvr(attach, waited) => self.attach_ivr(*attach, waited),
             Query::Sip(q) => self.answer_sip(q),
             Query::Ivr(q) => self.answer_ivr(q),
@@ -1092,13 +1174,32 @@ impl Task {
         room: RoomId,
         name: String,
         signal: SignalTx,
+        moderator: bool,
+        rules: Rules,
     ) -> Result<Joined, JoinRefused> {
-        let name_for_composer = name.clone();
         if let Some(refused) = self.room_closed(room) {
             // The hold the handle took for this join.
             self.placement.release(room);
             return Err(refused);
         }
+        let id = self.core.reserve_id();
+        let ts = self.clock.now();
+        let meeting = self
+            .meetings
+            .entry(room)
+            .or_insert_with(|| Meeting::new(rules));
+        // The latest word on the meeting's options (the organizer may have changed them).
+        meeting.set_rules(rules);
+        match meeting.arrive(ts, id, pont_media::ParticipantKind::Web, &name, moderator) {
+            pont_plane::meeting::Arrival::In => self.enter_web(room, id, name, signal),
+            pont_plane::meeting::Arrival::Waiting => self.wait_web(room, id, name, signal),
+        }
+        Ok(Joined { id })
+    }
+
+    /// A browser enters the room (straight away, or let in from the waiting room).
+    fn enter_web(&mut self, room: RoomId, id: ParticipantId, name: String, signal: SignalTx) {
+        let name_for_composer = name.clone();
         let now = Instant::now();
         let ts = self.clock.timestamp(now);
         let config = ParticipantConfig {
@@ -1106,7 +1207,7 @@ impl Task {
             nack: false,
             ..ParticipantConfig::web(name)
         };
-        let id = self.core.add_participant(ts, room, config);
+        self.core.add_participant_as(ts, id, room, config);
         self.room_joined(room);
         self.compose_join(room, id, &name_for_composer);
         let _span = debug_span!("participant", %id, %room).entered();
@@ -1123,6 +1224,7 @@ impl Task {
         let speaker = self.core.active_speaker(room);
         let _ = signal.send(ToBrowser::joined(id, room, participants, speaker));
         self.tell_recording_state(room, &signal);
+        self.tell_meeting_state(room, id, &signal);
         self.webs.insert(
             id,
             WebParticipant {
@@ -1139,12 +1241,12 @@ impl Task {
         }
         self.refresh_publishing(room);
         info!("web participant joined");
-        Ok(Joined { id })
     }
 
     fn view(&self, p: &ParticipantInfo) -> to_browser::Participant {
         let video_muted = self.webs.get(&p.id).is_some_and(|w| w.video_muted);
-        to_browser::Participant::new(p, video_muted)
+        let member = self.meetings.get(&p.room).and_then(|m| m.member(p.id));
+        to_browser::Participant::new(p, video_muted, member)
     }
 
     fn participant_view(&self, room: RoomId, id: ParticipantId) -> Option<to_browser::Participant> {
@@ -1188,6 +1290,7 @@ impl Task {
         self.refresh_publishing(w.room);
         info!(participant = %id, room = %w.room, "web participant left");
         self.broadcast(w.room, &ToBrowser::left(id));
+        self.meeting_left(w.room, id);
     }
 
     fn send_udp(&self, source: SocketAddr, destination: SocketAddr, contents: &[u8]) {

@@ -15,7 +15,8 @@ use tokio::sync::mpsc;
 use tracing::{Instrument as _, debug, info_span};
 
 use crate::http::AppState;
-use crate::media::JoinRefused;
+use crate::media::{Action, JoinRefused};
+use pont_plane::meeting::{Actor, Rules};
 use pont_plane::to_browser::{ToBrowser, VERSION};
 
 /// Longest display name kept (characters).
@@ -40,9 +41,23 @@ enum ClientMsg {
     },
     Leave,
     Ping,
+    Chat {
+        text: String,
+    },
+    Hand {
+        raised: bool,
+    },
+    /// A moderator's action: on `participant_id`, or on the whole room.
+    Moderate {
+        action: String,
+        #[serde(default)]
+        participant_id: Option<String>,
+    },
 }
 
-const KNOWN_TYPES: [&str; 5] = ["join", "answer", "mute", "leave", "ping"];
+const KNOWN_TYPES: [&str; 8] = [
+    "join", "answer", "mute", "leave", "ping", "chat", "hand", "moderate",
+];
 
 fn error(code: &'static str, message: impl Into<String>) -> ToBrowser {
     ToBrowser::error(code, message)
@@ -55,12 +70,15 @@ fn error(code: &'static str, message: impl Into<String>) -> ToBrowser {
 pub(crate) async fn ws_handler(
     State(state): State<AppState>,
     Path(room): Path<String>,
+    headers: axum::http::HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
+    // Who is signed in on the portal (if anyone): the meeting's organizer moderates.
+    let account = state.portal().session(&headers).await.map(|s| s.account);
     ws.max_message_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| {
             let span = info_span!("ws", room = %room);
-            session(state, room, socket).instrument(span)
+            session(state, room, account, socket).instrument(span)
         })
 }
 
@@ -73,15 +91,23 @@ enum Next {
 struct Session {
     state: AppState,
     room: String,
+    /// The portal account signed in on this browser, if any.
+    account: Option<pont_meet::Account>,
     me: Option<ParticipantId>,
     tx: mpsc::UnboundedSender<ToBrowser>,
 }
 
-async fn session(state: AppState, room: String, mut socket: WebSocket) {
+async fn session(
+    state: AppState,
+    room: String,
+    account: Option<pont_meet::Account>,
+    mut socket: WebSocket,
+) {
     let (tx, mut rx) = mpsc::unbounded_channel::<ToBrowser>();
     let mut s = Session {
         state,
         room,
+        account,
         me: None,
         tx,
     };
@@ -109,6 +135,12 @@ async fn session(state: AppState, room: String, mut socket: WebSocket) {
             out = rx.recv() => match out {
                 Some(v) => {
                     if socket.send(Message::Text(v.to_json().into())).await.is_err() {
+                        break;
+                    }
+                    if let ToBrowser::Removed { .. } = v {
+                        // The bridge ended this participation: it has left already.
+                        s.me = None;
+                        let _ = socket.send(Message::Close(None)).await;
                         break;
                     }
                 }
@@ -190,6 +222,71 @@ impl Session {
                 Next::Continue
             }
             ClientMsg::Leave => Next::Close,
+            ClientMsg::Chat { text } => {
+                match self.me {
+                    Some(id) => {
+                        let _ = self.state.media().chat(id, text).await;
+                    }
+                    None => {
+                        let _ = self.tx.send(error("not_joined", "join first"));
+                    }
+                }
+                Next::Continue
+            }
+            ClientMsg::Hand { raised } => {
+                match self.me {
+                    Some(id) => {
+                        let _ = self.state.media().hand(id, raised).await;
+                    }
+                    None => {
+                        let _ = self.tx.send(error("not_joined", "join first"));
+                    }
+                }
+                Next::Continue
+            }
+            ClientMsg::Moderate {
+                action,
+                participant_id,
+            } => {
+                self.moderate(&action, participant_id.as_deref()).await;
+                Next::Continue
+            }
+        }
+    }
+
+    async fn moderate(&mut self, action: &str, target: Option<&str>) {
+        let (Some(me), Ok(room)) = (self.me, self.room.parse::<RoomId>()) else {
+            let _ = self.tx.send(error("not_joined", "join first"));
+            return;
+        };
+        let parsed = match target {
+            Some(t) => t
+                .strip_prefix('p')
+                .and_then(|n| n.parse::<u64>().ok())
+                .map(ParticipantId)
+                .and_then(|p| Action::on(action, p)),
+            None => Action::on_room(action),
+        };
+        let Some(action) = parsed else {
+            let _ = self.tx.send(error(
+                "invalid_message",
+                format!("unknown action {action:?} (or a missing or bad participant_id)"),
+            ));
+            return;
+        };
+        match self
+            .state
+            .media()
+            .moderate(room, Actor::Participant(me), action)
+            .await
+        {
+            Ok(Ok(_)) => {}
+            Ok(Err(refusal)) => {
+                let _ = self.tx.send(error(refusal.code(), refusal.to_string()));
+            }
+            Err(e) => {
+                let _ = self.tx.send(error("media_unavailable", e.to_string()));
+            }
         }
     }
 
@@ -210,9 +307,13 @@ impl Session {
                 .send(error("unknown_room", format!("no room {}", self.room)));
             return Next::Close;
         };
-        match self.state.room_exists(room).await {
-            Ok(true) => {}
-            Ok(false) => {
+        let found = self
+            .state
+            .db(move |s| Ok((s.room(room)?, s.waiting_room(room)?)))
+            .await;
+        let (stored, waiting_room) = match found {
+            Ok((Some(stored), waiting_room)) => (stored, waiting_room),
+            Ok((None, _)) => {
                 let _ = self
                     .tx
                     .send(error("unknown_room", format!("no room {room}")));
@@ -222,8 +323,19 @@ impl Session {
                 let _ = self.tx.send(error("internal", "the meeting store failed"));
                 return Next::Close;
             }
-        }
-        match self.state.media().join(room, name, self.tx.clone()).await {
+        };
+        // The room's organizer signed in on the portal moderates (so does an admin).
+        let moderator = self
+            .account
+            .as_ref()
+            .is_some_and(|a| a.role == pont_meet::Role::Admin || stored.organizer == Some(a.id));
+        let rules = Rules { waiting_room };
+        match self
+            .state
+            .media()
+            .join(room, name, self.tx.clone(), moderator, rules)
+            .await
+        {
             Ok(Ok(joined)) => {
                 self.me = Some(joined.id);
                 Next::Continue

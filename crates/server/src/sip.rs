@@ -423,6 +423,14 @@ impl SipTask {
             let _ = self.endpoint.reject(now, call, 404);
             return;
         };
+        let waiting_room = match self.store.waiting_room(room) {
+            Ok(on) => on,
+            Err(e) => {
+                warn!(error = %e, "waiting-room lookup failed: 500");
+                let _ = self.endpoint.reject(now, call, 500);
+                return;
+            }
+        };
         if let Some(expected) = &found.pin
             && pin != Some(expected.as_str())
         {
@@ -513,6 +521,7 @@ impl SipTask {
             },
             hangup: self.commands_tx.clone(),
             reply: self.joins.0.clone(),
+            waiting_room,
         };
         // Not waited for: the answer comes back as a `JoinReply` (see `join_done`), so SIP
         // keeps flowing while the media task works.

@@ -183,7 +183,7 @@ impl PhoneAudio {
     }
 
     /// One 20 ms frame of 8 kHz PCM as a payload of the leg's codec.
-    fn encode_8k(&mut self, frame: &[i16; FRAME_SAMPLES]) -> &[u8] {
+    pub(super) fn encode_8k(&mut self, frame: &[i16; FRAME_SAMPLES]) -> &[u8] {
         self.out.clear();
         let pcm: &[i16] = match self.up.as_mut() {
             Some(up) => {
@@ -251,6 +251,8 @@ pub(super) struct IvrLeg {
     ended: bool,
     /// When the caller last pressed `#` (a lookup or PIN check went out).
     entered_at: Option<Instant>,
+    /// The room looked up has a waiting room.
+    waiting_room: bool,
 }
 
 /// Room lookups and PIN checks, answered by the directory thread.
@@ -274,6 +276,8 @@ pub(super) enum DirectoryAnswer {
         call: CallHandle,
         room: RoomId,
         info: Option<RoomInfo>,
+        /// The room has a waiting room: the caller waits there after the IVR.
+        waiting_room: bool,
     },
     Pin {
         call: CallHandle,
@@ -312,7 +316,17 @@ pub(super) fn spawn_directory(
                                 None
                             }
                         };
-                        DirectoryAnswer::Room { call, room, info }
+                        let waiting_room = info.is_some()
+                            && store.waiting_room(room).unwrap_or_else(|e| {
+                                warn!(error = %e, "waiting-room lookup failed");
+                                false
+                            });
+                        DirectoryAnswer::Room {
+                            call,
+                            room,
+                            info,
+                            waiting_room,
+                        }
                     }
                     DirectoryQuery::Verify {
                         call,
@@ -487,6 +501,7 @@ impl Task {
                 hangup: start.hangup,
                 ended: false,
                 entered_at: None,
+                waiting_room: false,
             },
         );
         self.ivr_stats.calls += 1;
@@ -526,13 +541,19 @@ impl Task {
     pub(super) fn handle_directory_answer(&mut self, a: DirectoryAnswer) {
         let now = self.clock.now();
         let call = match a {
-            DirectoryAnswer::Room { call, room, info } => {
+            DirectoryAnswer::Room {
+                call,
+                room,
+                info,
+                waiting_room,
+            } => {
                 // A room that exists but is locked or full: the caller is told so, not that
                 // the number is wrong.
                 let unavailable = info.is_some() && self.room_closed(room).is_some();
                 let recording = self.is_recording(room);
                 let info = info.map(|i| RoomInfo { recording, ..i });
                 if let Some(leg) = self.ivrs.get_mut(&call) {
+                    leg.waiting_room = waiting_room;
                     if unavailable {
                         info!(%room, call = call.0, "room locked or full: the dial-in caller is told");
                         leg.ivr.room_unavailable(now);
@@ -554,13 +575,13 @@ impl Task {
 
     /// The next 20 ms IVR tick, while callers are in the IVR.
     pub(super) fn ivr_next_timeout(&self) -> Option<Instant> {
-        (!self.ivrs.is_empty()).then_some(self.ivr_next_tick)
+        (!self.ivrs.is_empty() || self.has_waiting_calls()).then_some(self.ivr_next_tick)
     }
 
     /// One tick for every caller in the IVR: timers, then the prompt frames due (silence when
     /// none: phones and trunks expect a steady stream).
     pub(super) fn ivr_handle_timeout(&mut self, now: Instant) {
-        if self.ivrs.is_empty() || now < self.ivr_next_tick {
+        if (self.ivrs.is_empty() && !self.has_waiting_calls()) || now < self.ivr_next_tick {
             return;
         }
         // One grid for every caller: one wake-up per 20 ms, however many are in the IVR.
@@ -568,6 +589,8 @@ impl Task {
             self.ivr_next_tick += IVR_TICK;
         }
         let ts = self.clock.timestamp(now);
+        // Calls in a waiting room hear its prompt on the same grid.
+        self.tick_waiting_calls(ts);
         let calls: Vec<CallHandle> = self.ivrs.keys().copied().collect();
         for call in calls {
             if let Some(leg) = self.ivrs.get_mut(&call) {
@@ -662,6 +685,7 @@ impl Task {
             seq,
             rtp_ts,
             hangup,
+            waiting_room,
             ..
         } = leg;
         let attach = Attach {
@@ -682,6 +706,7 @@ impl Task {
             initial_timestamp: rtp_ts,
             initial_seq: seq,
             ivr: Some(Box::new(InCallIvr { call: ivr, phone })),
+            waiting_room,
         };
         // Stops the IVR's socket readers; the participant's start below.
         drop(audio);

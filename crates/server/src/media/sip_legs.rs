@@ -63,6 +63,8 @@ pub(crate) struct JoinSip {
     pub(crate) hangup: mpsc::Sender<SipCommand>,
     /// Where the outcome of the join goes (the SIP task does not wait for it).
     pub(crate) reply: mpsc::UnboundedSender<JoinReply>,
+    /// The room has a waiting room (the store's word): the call waits to be let in.
+    pub(crate) waiting_room: bool,
 }
 
 impl SipMedia {
@@ -110,6 +112,8 @@ pub(super) struct Attach {
     pub(super) initial_timestamp: u32,
     pub(super) initial_seq: u16,
     pub(super) ivr: Option<Box<InCallIvr>>,
+    /// The store says the room has a waiting room: the call waits to be let in.
+    pub(super) waiting_room: bool,
 }
 
 /// Why a SIP join was refused.
@@ -221,23 +225,23 @@ impl Drop for LegStream {
 /// A SIP participant (a room system, a SIP user, or a phone caller who came through the IVR).
 #[derive(Debug)]
 pub(crate) struct SipParticipant {
-    room: RoomId,
-    call: CallHandle,
+    pub(super) room: RoomId,
+    pub(super) call: CallHandle,
     audio: LegStream,
     audio_pt: Pt,
     dtmf_pt: Option<u8>,
     /// A phone caller's IVR, kept for `*6` (and its confirmation tone).
     pub(super) ivr: Option<Box<InCallIvr>>,
-    muted: bool,
-    video: Option<LegStream>,
+    pub(super) muted: bool,
+    pub(super) video: Option<LegStream>,
     /// Our SSRC towards the leg (the mix).
     mix_ssrc: u32,
     /// The SSRC, sequence number of the leg's voice as published to browsers (Opus).
     published_ssrc: Ssrc,
     published_seq: u16,
     hold: bool,
-    hangup: mpsc::Sender<SipCommand>,
-    hangup_sent: bool,
+    pub(super) hangup: mpsc::Sender<SipCommand>,
+    pub(super) hangup_sent: bool,
     pub(crate) dropped_foreign: u64,
     /// It receives the room's composed picture (else the switched main window).
     composed: bool,
@@ -396,6 +400,7 @@ impl Task {
                 initial_timestamp: r as u32,
                 initial_seq: (r >> 32) as u16,
                 ivr: None,
+                waiting_room: join.waiting_room,
             },
         ))
     }
@@ -403,6 +408,21 @@ impl Task {
     /// Puts a SIP or phone leg into its room: a participant of the core, its voice published
     /// as Opus for browsers, a leg of the room's mixer, its video (if any) into the SFU.
     pub(super) fn attach_sip(&mut self, ts: Timestamp, a: Attach) -> ParticipantId {
+        if self.call_waits(&a) {
+            return self.park_call(ts, a);
+        }
+        let id = self.core.reserve_id();
+        self.attach_sip_as(ts, id, a)
+    }
+
+    /// [`Task::attach_sip`] under an id already reserved (a call let in from the waiting
+    /// room keeps its id).
+    pub(super) fn attach_sip_as(
+        &mut self,
+        ts: Timestamp,
+        id: ParticipantId,
+        a: Attach,
+    ) -> ParticipantId {
         let codec = audio_codec(a.audio.stream.codec).unwrap_or(AudioCodec::Pcmu);
         let video_pt = a.video.as_ref().map(|v| Pt(v.stream.pt));
         let composed = video_pt.is_some() && self.compose_room_systems;
@@ -422,7 +442,7 @@ impl Task {
             fir: false,
             nack: false,
         };
-        let id = self.core.add_participant(ts, a.room, config);
+        self.core.add_participant_as(ts, id, a.room, config);
         self.room_joined(a.room);
         // Its voice, re-encoded as Opus by the mixer, is a track like any browser's.
         let published_ssrc = Ssrc(rand::random::<u32>() | 1);
@@ -535,6 +555,7 @@ impl Task {
             self.ensure_composer(a.room);
         }
         self.compose_join(a.room, id, &a.display_name);
+        self.meeting_entered(a.room, id, a.kind, &a.display_name);
         let participant = self.participant_view(a.room, id);
         self.broadcast(a.room, &ToBrowser::ParticipantJoined { participant });
         // Per call, so at debug: at thousands of calls a second, info lines cost more than the
@@ -652,10 +673,17 @@ impl Task {
     }
 
     pub(super) fn leave_sip(&mut self, id: ParticipantId) {
+        if self.leave_waiting_call(id) {
+            return;
+        }
+        self.dismissing.retain(|d| *d != id);
         let Some(s) = self.sips.remove(&id) else {
             return;
         };
         let now = self.clock.now();
+        // Out of the roster already when a moderator removed a phone caller (its goodbye
+        // played first).
+        let listed = self.core.participant(id).is_some();
         self.core.remove_participant(now, id);
         self.placement.release(s.room);
         self.track_owner.retain(|_, owner| *owner != id);
@@ -666,7 +694,10 @@ impl Task {
         } else {
             debug!(participant = %id, room = %s.room, "SIP participant left");
         }
-        self.broadcast(s.room, &ToBrowser::left(id));
+        if listed {
+            self.broadcast(s.room, &ToBrowser::left(id));
+            self.meeting_left(s.room, id);
+        }
     }
 
     pub(super) fn update_sip(
@@ -956,6 +987,9 @@ impl Task {
                 break;
             }
         }
+        for id in self.dismissing.clone() {
+            self.in_call_ivr_events(id);
+        }
         moved
     }
 
@@ -978,6 +1012,14 @@ impl Task {
                     }
                     info!(participant = %id, muted, "phone caller toggled mute (*6)");
                     self.broadcast(room, &ToBrowser::muted(id, muted, false));
+                }
+                pont_ivr::IvrEvent::Hangup(reason) => {
+                    // A moderator removed the caller (or ended the meeting): its goodbye played.
+                    debug!(participant = %id, ?reason, "in-call IVR hangs up");
+                    if !s.hangup_sent {
+                        s.hangup_sent = true;
+                        let _ = s.hangup.try_send(SipCommand::Hangup(s.call));
+                    }
                 }
                 other => trace!(participant = %id, event = ?other, "IVR event in the call"),
             }

@@ -1,0 +1,125 @@
+//! Moderating a live room through the API (`docs/api.md`, "In the meeting"): admit, remove,
+//! mute, unmute, make a moderator, lower a hand; admit everyone, mute everyone, end the
+//! meeting. Only the room's organizer (or an admin) may.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use pont_meet::{Organizer, Role};
+use pont_plane::meeting::{Actor, Refusal};
+use pont_types::{ParticipantId, RoomId};
+use serde_json::{Value, json};
+
+use crate::http::{ApiError, AppState, Authed};
+use crate::media::Action;
+use crate::openapi::ErrorBody;
+
+/// The room, checked to exist and to be `organizer`'s (or `organizer` an admin).
+async fn own_room(state: &AppState, organizer: &Organizer, room: &str) -> Result<RoomId, ApiError> {
+    let number: RoomId = room.parse().map_err(|_| ApiError::room_not_found(room))?;
+    let id = organizer.id;
+    let (stored, account) = state
+        .db(move |s| Ok((s.room(number)?, s.account(id)?)))
+        .await?;
+    let stored = stored.ok_or_else(|| ApiError::room_not_found(room))?;
+    let admin = account.is_some_and(|a| a.role == Role::Admin);
+    if !admin && stored.organizer != Some(id) {
+        // Not told apart from a room that does not exist: room numbers are not for probing.
+        return Err(ApiError::room_not_found(room));
+    }
+    Ok(number)
+}
+
+fn refusal(r: Refusal) -> ApiError {
+    let status = match r {
+        Refusal::NoSuchParticipant => StatusCode::NOT_FOUND,
+        Refusal::NotModerator => StatusCode::FORBIDDEN,
+        _ => StatusCode::CONFLICT,
+    };
+    ApiError::new(status, r.code(), r.to_string())
+}
+
+async fn run(state: &AppState, room: RoomId, action: Action) -> Result<Json<Value>, ApiError> {
+    let done = state
+        .media()
+        .moderate(room, Actor::Organizer, action)
+        .await?
+        .map_err(refusal)?;
+    let ids: Vec<String> = done.iter().map(ToString::to_string).collect();
+    Ok(Json(json!({ "room_number": room.0, "participants": ids })))
+}
+
+/// `POST /api/v1/rooms/{room}/participants/{id}` `{"action": …}`.
+#[utoipa::path(post, path = "/api/v1/rooms/{room}/participants/{id}", tag = "rooms", security(("bearer" = []), ("session" = [])),
+    params(("room" = u64, Path, description = "The room number"), ("id" = String, Path, description = "The participant id (p3)")),
+    request_body(content = serde_json::Value, description = "{\"action\": \"admit\"|\"remove\"|\"mute\"|\"unmute\"|\"make_moderator\"|\"lower_hand\"}"),
+    responses((status = 200, description = "{room_number, participants: [ids acted on]}", body = serde_json::Value), (status = 401, description = "No or a bad token or session", body = ErrorBody), (status = 403, description = "A cookie-borne change without Origin or X-CSRF-Token (csrf_failed)", body = ErrorBody), (status = 404, description = "No such room of yours (room_not_found) or participant (participant_not_found)", body = ErrorBody), (status = 409, description = "Not possible in the participant's state (not_waiting, still_waiting)", body = ErrorBody), (status = 422, description = "An unknown action (invalid_action)", body = ErrorBody)))]
+pub(crate) async fn participant_action(
+    State(state): State<AppState>,
+    Authed(organizer): Authed,
+    Path((room, id)): Path<(String, String)>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let number = own_room(&state, &organizer, &room).await?;
+    let Json(body) = body?;
+    let target = id
+        .strip_prefix('p')
+        .and_then(|n| n.parse::<u64>().ok())
+        .map(ParticipantId)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "participant_not_found",
+                format!("no participant {id:?} (ids look like p3)"),
+            )
+        })?;
+    let name = body.get("action").and_then(Value::as_str).unwrap_or("");
+    let action = Action::on(name, target).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_action",
+            "action must be admit, remove, mute, unmute, make_moderator or lower_hand",
+        )
+    })?;
+    run(&state, number, action).await
+}
+
+/// `POST /api/v1/rooms/{room}/admit_all`.
+#[utoipa::path(post, path = "/api/v1/rooms/{room}/admit_all", tag = "rooms", security(("bearer" = []), ("session" = [])),
+    params(("room" = u64, Path, description = "The room number")),
+    responses((status = 200, description = "{room_number, participants: [ids let in]}", body = serde_json::Value), (status = 401, description = "No or a bad token or session", body = ErrorBody), (status = 404, description = "No such room of yours (room_not_found)", body = ErrorBody)))]
+pub(crate) async fn admit_all(
+    State(state): State<AppState>,
+    Authed(organizer): Authed,
+    Path(room): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let number = own_room(&state, &organizer, &room).await?;
+    run(&state, number, Action::AdmitAll).await
+}
+
+/// `POST /api/v1/rooms/{room}/mute_all`: everyone but the moderators.
+#[utoipa::path(post, path = "/api/v1/rooms/{room}/mute_all", tag = "rooms", security(("bearer" = []), ("session" = [])),
+    params(("room" = u64, Path, description = "The room number")),
+    responses((status = 200, description = "{room_number, participants: [ids muted]}", body = serde_json::Value), (status = 401, description = "No or a bad token or session", body = ErrorBody), (status = 404, description = "No such room of yours (room_not_found)", body = ErrorBody)))]
+pub(crate) async fn mute_all(
+    State(state): State<AppState>,
+    Authed(organizer): Authed,
+    Path(room): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let number = own_room(&state, &organizer, &room).await?;
+    run(&state, number, Action::MuteAll).await
+}
+
+/// `POST /api/v1/rooms/{room}/end`: everyone out (browsers told, calls hung up).
+#[utoipa::path(post, path = "/api/v1/rooms/{room}/end", tag = "rooms", security(("bearer" = []), ("session" = [])),
+    params(("room" = u64, Path, description = "The room number")),
+    responses((status = 200, description = "{room_number, participants: [ids ended]}", body = serde_json::Value), (status = 401, description = "No or a bad token or session", body = ErrorBody), (status = 404, description = "No such room of yours (room_not_found)", body = ErrorBody)))]
+pub(crate) async fn end(
+    State(state): State<AppState>,
+    Authed(organizer): Authed,
+    Path(room): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let number = own_room(&state, &organizer, &room).await?;
+    run(&state, number, Action::End).await
+}
