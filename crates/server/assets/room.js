@@ -15,7 +15,10 @@
     midOwner: new Map(),       // mid -> participant id
     published: false, activeSpeaker: null, mainWindow: null, micOn: true, camOn: true,
     retry: 0, chain: Promise.resolve(), name: "",
+    waiting: false, waitlist: [], hands: [], chat: [], unread: 0, removed: null,
   };
+  const KIND = { web: "kind_web", sip: "kind_sip", pstn: "kind_pstn" };
+  const isModerator = () => { const p = state.participants.get(state.me); return !!p && p.role === "moderator"; };
 
   function message(key, info) {
     const m = $("message");
@@ -27,7 +30,7 @@
   pontI18n.onchange = () => {
     const m = $("message"); if (!m.hidden && m.dataset.code) m.textContent = t(m.dataset.code);
     if ($("status").dataset.key) status($("status").dataset.key);
-    updateButtons(); renderList();
+    updateButtons(); renderList(); renderChat();
   };
 
   function send(obj) {
@@ -74,13 +77,15 @@
   function teardown() {
     if (state.pc) { state.pc.close(); state.pc = null; }
     state.joined = false; $("rec").hidden = true; state.me = null; state.midOwner.clear(); state.streams.clear();
-    state.participants.clear(); state.activeSpeaker = null; render();
+    state.participants.clear(); state.activeSpeaker = null; state.hands = []; state.waitlist = [];
+    state.chat = []; state.waiting = false; $("waiting").hidden = true; render(); renderChat();
   }
 
   function onMessage(m) {
     switch (m.type) {
       case "joined":
         state.me = m.participant_id; state.joined = true; state.retry = 0; state.fatal = false;
+        state.waiting = false; $("waiting").hidden = true; $("meeting").hidden = false;
         for (const p of m.participants || []) state.participants.set(p.id, p);
         state.activeSpeaker = m.active_speaker || null;
         message(null); status("connected"); render();
@@ -94,8 +99,43 @@
         render(); break;
       case "muted": {
         const p = state.participants.get(m.participant_id);
-        if (p) { p.muted = m.audio; p.video_muted = m.video; } renderList(); break;
+        if (p) { p.muted = m.audio; p.video_muted = m.video; }
+        if (m.by_moderator && m.participant_id === state.me && m.audio && state.micOn) {
+          setMic(false); message("muted_by_moderator", true);
+        }
+        renderList(); break;
       }
+      case "unmute_requested": message("unmute_requested", true); break;
+      case "waiting":
+        state.me = m.participant_id; state.waiting = true; state.retry = 0;
+        $("meeting").hidden = true; $("waiting").hidden = false; message(null); status("waiting_status");
+        break;
+      case "waiting_room": state.waitlist = m.waiting || []; renderWaiting(); break;
+      case "hands":
+        state.hands = m.participant_ids || [];
+        for (const p of state.participants.values()) p.hand = state.hands.includes(p.id);
+        updateButtons(); renderList(); break;
+      case "role": {
+        const p = state.participants.get(m.participant_id);
+        if (p) p.role = m.role;
+        updateButtons(); renderList(); break;
+      }
+      case "sharing": {
+        const p = state.participants.get(m.participant_id);
+        if (p) p.sharing = m.sharing; renderList(); break;
+      }
+      case "chat_history": state.chat = m.messages || []; renderChat(); break;
+      case "chat":
+        state.chat.push(m);
+        if (state.chat.length > 500) state.chat.shift();
+        if ($("panel-chat").hidden && m.from !== state.me) state.unread++;
+        renderChat(); break;
+      case "removed":
+        // The bridge ended this participation: no reconnecting.
+        state.fatal = true; state.removed = m.reason; teardown();
+        $("meeting").hidden = true; $("waiting").hidden = true; status(null);
+        message(m.reason === "turned_away" ? "turned_away" : m.reason === "ended" ? "ended" : "removed", true);
+        break;
       case "speaker": state.activeSpeaker = m.participant_id || null; render(); break;
       // Consent: everyone sees, in both languages, while the room is being recorded.
       // The notice is also spoken, in the page's language, when recording starts or resumes
@@ -118,6 +158,9 @@
           state.fatal = true; message(m.code); status(null); $("meeting").hidden = true;
         } else if (m.code === "connection_lost") {
           state.ws && state.ws.close();
+        } else if (["chat_rate_limited", "chat_too_long", "not_moderator", "participant_not_found",
+                    "not_waiting", "still_waiting"].includes(m.code)) {
+          message(m.code, true);
         }
         break;
       default: break;
@@ -214,19 +257,107 @@
     renderList();
   }
 
+  function button(key, onclick, cls) {
+    const b = document.createElement("button"); b.type = "button"; b.className = "small " + (cls || "");
+    b.textContent = t(key); b.dataset.action = key; b.onclick = onclick; return b;
+  }
+  function moderate(action, pid) { send({ type: "moderate", action, participant_id: pid }); }
+
+  // The roster: raised hands first (in the order raised), then everyone else as they came.
   function renderList() {
     const ul = $("plist"); ul.textContent = "";
-    for (const p of state.participants.values()) {
+    const mod = isModerator();
+    const all = [...state.participants.values()];
+    const order = (p) => { const h = state.hands.indexOf(p.id); return h < 0 ? 1e9 : h; };
+    all.sort((a, b) => order(a) - order(b));
+    $("count").textContent = all.length ? "(" + all.length + ")" : "";
+    for (const p of all) {
       const li = document.createElement("li"); li.dataset.pid = p.id;
-      li.textContent = p.display_name;
+      const name = document.createElement("span"); name.className = "name"; name.textContent = p.display_name;
+      li.append(name);
       const tags = [];
+      if (state.hands.includes(p.id)) tags.push(["hand", "hand"]);
+      if (p.kind && p.kind !== "web" && KIND[p.kind]) tags.push([KIND[p.kind], "kind"]);
+      if (p.role === "moderator") tags.push(["moderator", "role"]);
       if (p.id === state.me) tags.push(["you", ""]);
       if (p.id === state.activeSpeaker) tags.push(["speaking", "speaking"]);
-      if (p.muted) tags.push(["muted", ""]);
-      for (const [k, c] of tags) { const s = document.createElement("span"); s.className = "tag " + c; s.textContent = t(k); li.append(s); }
+      if (p.sharing) tags.push(["sharing", "sharing"]);
+      if (p.muted) tags.push(["muted", "muted"]);
+      for (const [k, c] of tags) { const s = document.createElement("span"); s.className = "tag " + c; s.dataset.tag = k; s.textContent = t(k); li.append(s); }
+      if (mod && p.id !== state.me) {
+        const acts = document.createElement("span"); acts.className = "acts";
+        if (state.hands.includes(p.id)) acts.append(button("lower_hand", () => moderate("lower_hand", p.id)));
+        acts.append(p.muted ? button("ask_unmute", () => moderate("unmute", p.id)) : button("mute", () => moderate("mute", p.id)));
+        if (p.role !== "moderator") acts.append(button("make_moderator", () => moderate("make_moderator", p.id)));
+        acts.append(button("remove", () => moderate("remove", p.id), "danger"));
+        li.append(acts);
+      }
       ul.append(li);
     }
+    $("mod-controls").hidden = !mod;
   }
+
+  function renderWaiting() {
+    const box = $("waitroom"), ul = $("wlist");
+    box.hidden = !isModerator() || state.waitlist.length === 0;
+    ul.textContent = "";
+    for (const w of state.waitlist) {
+      const li = document.createElement("li"); li.dataset.pid = w.id;
+      const name = document.createElement("span"); name.className = "name"; name.textContent = w.display_name;
+      const kind = document.createElement("span"); kind.className = "tag kind"; kind.textContent = t(KIND[w.kind] || "kind_web");
+      const acts = document.createElement("span"); acts.className = "acts";
+      acts.append(button("admit", () => moderate("admit", w.id)), button("turn_away", () => moderate("remove", w.id), "danger"));
+      li.append(name, kind, acts); ul.append(li);
+    }
+  }
+
+  function renderChat() {
+    const ol = $("chatlog"); ol.textContent = "";
+    for (const c of state.chat) {
+      const li = document.createElement("li"); li.dataset.seq = c.seq;
+      const head = document.createElement("div"); head.className = "chat-head";
+      const who = document.createElement("strong"); who.textContent = c.name;
+      const when = document.createElement("time");
+      const d = new Date(c.at); when.dateTime = d.toISOString();
+      when.textContent = d.toLocaleTimeString(pontI18n.lang, { hour: "2-digit", minute: "2-digit" });
+      head.append(who, " ", when);
+      const body = document.createElement("div"); body.className = "chat-text"; body.textContent = c.text;
+      li.append(head, body); ol.append(li);
+    }
+    ol.scrollTop = ol.scrollHeight;
+    const u = $("unread"); u.hidden = state.unread === 0; u.textContent = state.unread ? "(" + state.unread + ")" : "";
+  }
+
+  function showTab(chat) {
+    $("panel-chat").hidden = !chat; $("panel-people").hidden = chat;
+    $("tab-chat").setAttribute("aria-selected", String(chat)); $("tab-people").setAttribute("aria-selected", String(!chat));
+    if (chat) { state.unread = 0; renderChat(); $("chat-input").focus(); }
+  }
+  $("tab-people").onclick = () => showTab(false);
+  $("tab-chat").onclick = () => showTab(true);
+  $("chat-form").onsubmit = (e) => {
+    e.preventDefault();
+    const text = $("chat-input").value.trim();
+    if (!text) return;
+    send({ type: "chat", text }); $("chat-input").value = "";
+  };
+  $("chat-input").onkeydown = (e) => {
+    if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); $("chat-form").requestSubmit(); }
+  };
+  $("btn-hand").onclick = () => send({ type: "hand", raised: !state.hands.includes(state.me) });
+  $("btn-admit-all").onclick = () => moderate("admit_all");
+  $("btn-mute-all").onclick = () => moderate("mute_all");
+  $("btn-end").onclick = () => { if (confirm(t("end_confirm"))) moderate("end"); };
+  $("btn-wait-leave").onclick = () => { state.leaving = true; send({ type: "leave" }); if (state.ws) state.ws.close();
+    $("waiting").hidden = true; status(null); message("left", true); };
+
+  // The phone fallback: the trunk's number, the room number then #, the PIN then #.
+  (function dialin() {
+    const numbers = document.body.dataset.dialin, pin = document.body.dataset.pin;
+    if (!numbers) return;
+    $("dialin").hidden = false; $("dialin-number").textContent = numbers; $("dialin-room").textContent = room;
+    if (pin) { $("dialin-pin-line").hidden = false; $("dialin-pin").textContent = pin; }
+  })();
 
   // Organizers (signed in on the portal) control the recording from the page; everyone else
   // sees its state. The API call goes with the session cookie (same origin: the CSRF rule
@@ -256,16 +387,21 @@
   }).catch(() => {});
 
   function updateButtons() {
-    const mic = $("btn-mic"), cam = $("btn-cam");
+    const mic = $("btn-mic"), cam = $("btn-cam"), hand = $("btn-hand");
     mic.textContent = t(state.micOn ? "mute_mic" : "unmute_mic"); mic.classList.toggle("off", !state.micOn);
     cam.textContent = t(state.camOn ? "stop_camera" : "start_camera"); cam.classList.toggle("off", !state.camOn);
+    const raised = state.hands.includes(state.me);
+    hand.textContent = t(raised ? "lower_hand" : "raise_hand"); hand.setAttribute("aria-pressed", String(raised));
+    hand.classList.toggle("on", raised);
+    renderWaiting();
   }
 
-  $("btn-mic").onclick = () => {
-    state.micOn = !state.micOn;
+  function setMic(on) {
+    state.micOn = on;
     if (state.local) for (const tr of state.local.getAudioTracks()) tr.enabled = state.micOn;
     send({ type: "mute", audio: !state.micOn, video: !state.camOn }); updateButtons();
-  };
+  }
+  $("btn-mic").onclick = () => setMic(!state.micOn);
   $("btn-cam").onclick = () => {
     state.camOn = !state.camOn;
     if (state.local) for (const tr of state.local.getVideoTracks()) tr.enabled = state.camOn;
@@ -293,6 +429,13 @@
     get recording() { return state.recording || "off"; },
     get organizer() { return !!state.organizer; },
     get recordingNoticesPlayed() { return state.noticesPlayed || 0; },
+    get waiting() { return state.waiting; },
+    get waitingRoom() { return state.waitlist.slice(); },
+    get hands() { return state.hands.slice(); },
+    get chat() { return state.chat.slice(); },
+    get removed() { return state.removed; },
+    get micOn() { return state.micOn; },
+    get moderator() { return isModerator(); },
     // Inbound RTP per remote participant and kind: packets received, frames decoded.
     async stats() {
       const out = [];

@@ -972,11 +972,16 @@ async fn room_page(
     State(state): State<AppState>,
     Path(room): Path<String>,
 ) -> Result<Response, ApiError> {
-    let known = match room.parse::<RoomId>() {
-        Ok(number) => state.room_exists(number).await?,
-        Err(_) => false,
+    let stored = match room.parse::<RoomId>() {
+        Ok(number) => state.db(move |s| s.room(number)).await?,
+        Err(_) => None,
     };
-    let page = crate::web::room_page(&room, known);
+    let known = stored.is_some();
+    let pin = stored
+        .as_ref()
+        .and_then(|r| r.pin.as_ref())
+        .map(|p| p.as_str().to_owned());
+    let page = crate::web::room_page(&room, known, &state.inner.dialin.numbers, pin.as_deref());
     let status = if known {
         StatusCode::OK
     } else {

@@ -13,14 +13,29 @@ const ROOM_JS: &str = include_str!("../assets/room.js");
 const ROOM_CSS: &str = include_str!("../assets/room.css");
 const I18N_JS: &str = include_str!("../assets/i18n.js");
 
-/// The meeting page for `room`; `known` is whether the meet store has it.
-pub(crate) fn room_page(room: &str, known: bool) -> Html<String> {
+/// The meeting page for `room`; `known` is whether the meet store has it. `dialin` (the
+/// trunk's numbers) and `pin` are shown for people who must fall back to the phone.
+pub(crate) fn room_page(
+    room: &str,
+    known: bool,
+    dialin: &[String],
+    pin: Option<&str>,
+) -> Html<String> {
     // The room comes from the URL: keep only digits, so nothing can be injected.
     let room: String = room.chars().filter(char::is_ascii_digit).take(20).collect();
+    // Numbers and PINs are digits, `+` and spaces: anything else is left out.
+    let clean = |s: &str| -> String {
+        s.chars()
+            .filter(|c| c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '.'))
+            .collect()
+    };
+    let numbers: Vec<String> = dialin.iter().map(|n| clean(n)).collect();
     Html(
         ROOM_HTML
             .replace("{{ROOM}}", &room)
-            .replace("{{KNOWN}}", if known { "1" } else { "0" }),
+            .replace("{{KNOWN}}", if known { "1" } else { "0" })
+            .replace("{{DIALIN}}", &numbers.join(", "))
+            .replace("{{PIN}}", &pin.map(clean).unwrap_or_default()),
     )
 }
 
@@ -113,14 +128,47 @@ mod tests {
                 keys.push(rest.split('"').next().unwrap().to_owned());
             }
         }
-        for (i, _) in ROOM_JS.match_indices("t(\"") {
-            let rest = &ROOM_JS[i + 3..];
-            let key = rest.split('"').next().unwrap();
-            if key.chars().all(|c| c.is_ascii_lowercase() || c == '_') && key.contains('_') {
-                keys.push(key.to_owned());
+        // Keys reach the catalogue through t(), message(), status() and the roster's button().
+        for marker in ["t(\"", "message(\"", "status(\"", "button(\"", "kind_"] {
+            for (i, _) in ROOM_JS.match_indices(marker) {
+                // A whole word: `t("…")`, not `createElement("…")` or `params.get("…")`.
+                let before = ROOM_JS[..i].chars().next_back().unwrap_or(' ');
+                if marker != "kind_" && (before.is_ascii_alphanumeric() || before == '.') {
+                    continue;
+                }
+                let rest = &ROOM_JS[i + marker.len()..];
+                let key = rest.split('"').next().unwrap();
+                let key = if marker == "kind_" {
+                    format!("kind_{key}")
+                } else {
+                    key.to_owned()
+                };
+                if key.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                    && key.len() > 1
+                    && !key.ends_with('_')
+                {
+                    keys.push(key);
+                }
             }
         }
-        keys.extend(["you", "rejoin", "unmute_mic", "start_camera"].map(String::from));
+        keys.extend(
+            [
+                "you",
+                "rejoin",
+                "unmute_mic",
+                "start_camera",
+                "turned_away",
+                "ended",
+                "removed",
+                "chat_rate_limited",
+                "chat_too_long",
+                "not_moderator",
+                "participant_not_found",
+                "not_waiting",
+                "still_waiting",
+            ]
+            .map(String::from),
+        );
         assert!(keys.len() > 10, "{keys:?}");
         for lang in pont_portal::Lang::ALL {
             let strings = catalog.browser_strings(lang);
@@ -141,7 +189,7 @@ mod tests {
         }
         let words: Vec<&str> = text
             .split_whitespace()
-            .filter(|w| !["pont", "●", "{{ROOM}}", "EnglishFrançais", "·"].contains(w))
+            .filter(|w| !["pont", "●", "{{ROOM}}", "EnglishFrançais", "·", "#"].contains(w))
             .filter(|w| !w.starts_with("pont"))
             .collect();
         assert!(words.is_empty(), "{words:?}");
