@@ -14,6 +14,14 @@ pub struct WsClient {
 impl WsClient {
     /// Opens `ws://addr/path`.
     pub fn connect(addr: SocketAddr, path: &str) -> Self {
+        Self::connect_with(addr, path, None)
+    }
+
+    /// Opens `ws://addr/path` with a `Cookie` header (a portal session).
+    pub fn connect_with(addr: SocketAddr, path: &str, cookie: Option<&str>) -> Self {
+        let cookie = cookie
+            .map(|c| format!("Cookie: {c}\r\n"))
+            .unwrap_or_default();
         let stream = TcpStream::connect(addr).expect("connect");
         stream
             .set_read_timeout(Some(crate::EVENT_WAIT))
@@ -22,7 +30,7 @@ impl WsClient {
         write!(
             writer,
             "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{cookie}\r\n"
         )
         .expect("handshake");
         let mut reader = BufReader::new(stream);

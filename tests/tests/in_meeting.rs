@@ -1,0 +1,398 @@
+//! In the meeting, over the real signalling and API of a running `pont`: the waiting room,
+//! moderators and their actions, raised hands, the chat — and the bad input of each.
+
+use pont_tests::ws::WsClient;
+use pont_tests::{Server, bearer, create_token, get, send};
+use serde_json::{Value, json};
+
+/// A scheduled meeting with the waiting room on; its room number.
+fn waiting_room_meeting(server: &Server, token: &str) -> u64 {
+    let reply = send(
+        "POST",
+        &server.url("/api/v1/meetings"),
+        &[
+            ("content-type", "application/json"),
+            ("authorization", &bearer(token)),
+        ],
+        r#"{"subject": "Thesis defence", "start": "2026-12-01T09:30:00Z", "waiting_room": true}"#,
+    );
+    assert_eq!(reply.status, 201, "{reply:?}");
+    reply.json()["room_number"].as_u64().unwrap()
+}
+
+/// A portal session for `token`'s organizer: the `pont_session=…` pair.
+fn session_cookie(server: &Server, token: &str) -> String {
+    let reply = get(&server.url(&format!("/signin?token={token}")), &[]);
+    assert_eq!(reply.status, 303, "{reply:?}");
+    let cookie = reply.header("set-cookie").expect("a session cookie");
+    cookie.split(';').next().unwrap().to_owned()
+}
+
+fn ws(server: &Server, room: u64, cookie: Option<&str>) -> WsClient {
+    WsClient::connect_with(server.http, &format!("/api/v1/rooms/{room}/ws"), cookie)
+}
+
+fn join(c: &mut WsClient, name: &str) {
+    c.send_json(&json!({"v": 1, "type": "join", "name": name}));
+}
+
+/// The next error message, skipping everything else.
+fn error_code(c: &mut WsClient) -> String {
+    c.recv_type("error")["code"].as_str().unwrap().to_owned()
+}
+
+fn api(server: &Server, token: &str, path: &str, body: &str) -> pont_tests::Reply {
+    send(
+        "POST",
+        &server.url(path),
+        &[
+            ("content-type", "application/json"),
+            ("authorization", &bearer(token)),
+        ],
+        body,
+    )
+}
+
+fn room_state(server: &Server, token: &str, room: u64) -> Vec<Value> {
+    let reply = get(
+        &server.url(&format!("/api/v1/rooms/{room}")),
+        &[("authorization", &bearer(token))],
+    );
+    assert_eq!(reply.status, 200, "{reply:?}");
+    reply.json()["participants"].as_array().unwrap().clone()
+}
+
+#[test]
+fn the_waiting_room_holds_guests_until_a_moderator_lets_them_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = create_token(&dir.path().join("data"), "Ana");
+    let other = create_token(&dir.path().join("data"), "Mallory");
+    let server = Server::start(dir.path());
+    let room = waiting_room_meeting(&server, &token);
+    let cookie = session_cookie(&server, &token);
+
+    // The organizer, signed in, goes straight in and moderates.
+    let mut ana = ws(&server, room, Some(&cookie));
+    join(&mut ana, "Ana");
+    let joined = ana.recv_type("joined");
+    let ana_id = joined["participant_id"].as_str().unwrap().to_owned();
+    assert_eq!(joined["participants"][0]["role"], "moderator", "{joined}");
+    assert_eq!(ana.recv_type("waiting_room")["waiting"], json!([]));
+
+    // A guest waits: no offer, no roster, only `waiting`.
+    let mut bob = ws(&server, room, None);
+    join(&mut bob, "Bob <b>");
+    let waiting = bob.recv().unwrap();
+    assert_eq!(waiting["type"], "waiting", "{waiting}");
+    let bob_id = waiting["participant_id"].as_str().unwrap().to_owned();
+    let list = ana.recv_type("waiting_room");
+    assert_eq!(
+        list["waiting"],
+        json!([{"id": bob_id, "kind": "web", "display_name": "Bob <b>"}])
+    );
+    let people = room_state(&server, &token, room);
+    let states: Vec<(&str, &str)> = people
+        .iter()
+        .map(|p| (p["id"].as_str().unwrap(), p["state"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        states,
+        vec![(ana_id.as_str(), "in"), (bob_id.as_str(), "waiting")]
+    );
+
+    // While waiting he can neither chat, raise a hand, nor let himself in.
+    bob.send_json(&json!({"v": 1, "type": "chat", "text": "let me in"}));
+    assert_eq!(error_code(&mut bob), "not_in_room");
+    bob.send_json(&json!({"v": 1, "type": "hand", "raised": true}));
+    assert_eq!(error_code(&mut bob), "waiting");
+    bob.send_json(
+        &json!({"v": 1, "type": "moderate", "action": "admit", "participant_id": bob_id}),
+    );
+    assert_eq!(error_code(&mut bob), "not_moderator");
+
+    // The moderator lets him in from the page: he gets `joined` and an offer, as any joiner.
+    ana.send_json(
+        &json!({"v": 1, "type": "moderate", "action": "admit", "participant_id": bob_id}),
+    );
+    let joined = bob.recv_type("joined");
+    assert_eq!(joined["participant_id"], bob_id.as_str());
+    bob.recv_type("offer");
+    assert_eq!(
+        ana.recv_type("participant_joined")["participant"]["id"],
+        bob_id.as_str()
+    );
+    assert_eq!(ana.recv_type("waiting_room")["waiting"], json!([]));
+    // Admitting twice is refused with a reason.
+    ana.send_json(
+        &json!({"v": 1, "type": "moderate", "action": "admit", "participant_id": bob_id}),
+    );
+    assert_eq!(error_code(&mut ana), "not_waiting");
+
+    // Turned away through the API: told why, and the socket closes.
+    let mut eve = ws(&server, room, None);
+    join(&mut eve, "Eve");
+    let eve_id = eve.recv_type("waiting")["participant_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reply = api(
+        &server,
+        &token,
+        &format!("/api/v1/rooms/{room}/participants/{eve_id}"),
+        r#"{"action": "remove"}"#,
+    );
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(
+        eve.recv_type("removed")["reason"],
+        "turned_away",
+        "turned away"
+    );
+    assert!(eve.recv().is_none(), "the socket closes after `removed`");
+
+    // Someone who waited and left cannot be admitted: a 404 with its code, nobody disturbed.
+    let mut zoe = ws(&server, room, None);
+    join(&mut zoe, "Zoe");
+    let zoe_id = zoe.recv_type("waiting")["participant_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    drop(zoe);
+    let gone = pont_tests::webdriver::poll(std::time::Duration::from_secs(30), || {
+        room_state(&server, &token, room)
+            .iter()
+            .all(|p| p["id"] != zoe_id.as_str())
+            .then_some(())
+    });
+    assert!(gone.is_some(), "the waiting guest who left is not listed");
+    let reply = api(
+        &server,
+        &token,
+        &format!("/api/v1/rooms/{room}/participants/{zoe_id}"),
+        r#"{"action": "admit"}"#,
+    );
+    assert_eq!(reply.status, 404, "{reply:?}");
+    assert_eq!(reply.error_code(), "participant_not_found");
+    // Bad actions and ids get their codes.
+    let reply = api(
+        &server,
+        &token,
+        &format!("/api/v1/rooms/{room}/participants/{bob_id}"),
+        r#"{"action": "promote"}"#,
+    );
+    assert_eq!(reply.status, 422, "{reply:?}");
+    assert_eq!(reply.error_code(), "invalid_action");
+    let reply = api(
+        &server,
+        &token,
+        &format!("/api/v1/rooms/{room}/participants/bob"),
+        r#"{"action": "mute"}"#,
+    );
+    assert_eq!(reply.status, 404, "{reply:?}");
+
+    // Another organizer cannot moderate this room: it is not theirs.
+    let reply = api(
+        &server,
+        &other,
+        &format!("/api/v1/rooms/{room}/admit_all"),
+        "",
+    );
+    assert_eq!(reply.status, 404, "{reply:?}");
+    assert_eq!(reply.error_code(), "room_not_found");
+
+    // Admit all lets in everyone waiting, longest waiting first.
+    let mut w1 = ws(&server, room, None);
+    join(&mut w1, "W1");
+    let w1_id = w1.recv_type("waiting")["participant_id"].clone();
+    let mut w2 = ws(&server, room, None);
+    join(&mut w2, "W2");
+    let w2_id = w2.recv_type("waiting")["participant_id"].clone();
+    let reply = api(
+        &server,
+        &token,
+        &format!("/api/v1/rooms/{room}/admit_all"),
+        "",
+    );
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(reply.json()["participants"], json!([w1_id, w2_id]));
+    w1.recv_type("joined");
+    w2.recv_type("joined");
+}
+
+#[test]
+fn moderators_mute_lower_hands_name_moderators_and_end_the_meeting() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = create_token(&dir.path().join("data"), "Ana");
+    let server = Server::start(dir.path());
+    let room = pont_tests::instant_room(&server, &token);
+    let cookie = session_cookie(&server, &token);
+    let mut ana = ws(&server, room, Some(&cookie));
+    join(&mut ana, "Ana");
+    let ana_id = ana.recv_type("joined")["participant_id"].clone();
+    let mut bob = ws(&server, room, None);
+    join(&mut bob, "Bob");
+    let bob_id = bob.recv_type("joined")["participant_id"].clone();
+    let mut cat = ws(&server, room, None);
+    join(&mut cat, "Cat");
+    let cat_id = cat.recv_type("joined")["participant_id"].clone();
+
+    // Hands: in the order raised, for everyone.
+    cat.send_json(&json!({"v": 1, "type": "hand", "raised": true}));
+    assert_eq!(
+        ana.recv_type("hands")["participant_ids"],
+        json!([cat_id.clone()])
+    );
+    bob.send_json(&json!({"v": 1, "type": "hand", "raised": true}));
+    assert_eq!(
+        cat.recv_type("hands")["participant_ids"],
+        json!([cat_id.clone()])
+    );
+    assert_eq!(
+        cat.recv_type("hands")["participant_ids"],
+        json!([cat_id.clone(), bob_id.clone()])
+    );
+    // A participant cannot lower another's hand; a moderator can.
+    bob.send_json(
+        &json!({"v": 1, "type": "moderate", "action": "lower_hand", "participant_id": cat_id}),
+    );
+    assert_eq!(error_code(&mut bob), "not_moderator");
+    ana.send_json(
+        &json!({"v": 1, "type": "moderate", "action": "lower_hand", "participant_id": cat_id}),
+    );
+    let hands = loop {
+        let h = bob.recv_type("hands");
+        if h["participant_ids"] == json!([bob_id.clone()]) {
+            break h;
+        }
+    };
+    assert_eq!(hands["participant_ids"], json!([bob_id.clone()]));
+
+    // Mute by a moderator: everyone sees it, marked as the moderator's doing.
+    ana.send_json(&json!({"v": 1, "type": "moderate", "action": "mute", "participant_id": bob_id}));
+    let muted = bob.recv_type("muted");
+    assert_eq!(muted["participant_id"], bob_id);
+    assert_eq!(muted["audio"], true);
+    assert_eq!(muted["by_moderator"], true);
+    // Unmuting a browser is only asked of it.
+    ana.send_json(
+        &json!({"v": 1, "type": "moderate", "action": "unmute", "participant_id": bob_id}),
+    );
+    bob.recv_type("unmute_requested");
+
+    // Bob, named moderator, may now act; the API shows his role.
+    ana.send_json(
+        &json!({"v": 1, "type": "moderate", "action": "make_moderator", "participant_id": bob_id}),
+    );
+    let role = cat.recv_type("role");
+    assert_eq!(
+        (role["participant_id"].clone(), role["role"].clone()),
+        (bob_id.clone(), json!("moderator"))
+    );
+    let people = room_state(&server, &token, room);
+    let bob_row = people.iter().find(|p| p["id"] == bob_id).unwrap();
+    assert_eq!(bob_row["role"], "moderator", "{people:?}");
+    assert_eq!(bob_row["hand"], true, "{people:?}");
+
+    // Mute all: everyone but the moderators.
+    let reply = api(
+        &server,
+        &token,
+        &format!("/api/v1/rooms/{room}/mute_all"),
+        "",
+    );
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(reply.json()["participants"], json!([cat_id.clone()]));
+
+    // End for all: everyone is told, and the sockets close.
+    let reply = api(&server, &token, &format!("/api/v1/rooms/{room}/end"), "");
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let ended: Vec<Value> = reply.json()["participants"].as_array().unwrap().clone();
+    assert_eq!(ended.len(), 3, "{ended:?}");
+    assert!(ended.contains(&ana_id));
+    for c in [&mut ana, &mut bob, &mut cat] {
+        assert_eq!(c.recv_type("removed")["reason"], "ended");
+        assert!(c.recv().is_none());
+    }
+    assert!(room_state(&server, &token, room).is_empty());
+}
+
+#[test]
+fn chat_reaches_everyone_is_kept_for_latecomers_and_refuses_floods() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = create_token(&dir.path().join("data"), "Ana");
+    let server = Server::start(dir.path());
+    let room = pont_tests::instant_room(&server, &token);
+    let mut ana = ws(&server, room, None);
+    join(&mut ana, "Ana");
+    let ana_id = ana.recv_type("joined")["participant_id"].clone();
+    let mut bob = ws(&server, room, None);
+    join(&mut bob, "Bob");
+    bob.recv_type("joined");
+
+    // HTML is text: kept as typed, shown as text by the page.
+    let text = "<img src=x onerror=alert(1)> bonjour à tous";
+    ana.send_json(&json!({"v": 1, "type": "chat", "text": text}));
+    let line = bob.recv_type("chat");
+    assert_eq!(line["text"], text);
+    assert_eq!(line["name"], "Ana");
+    assert_eq!(line["from"], ana_id);
+    assert!(line["at"].as_i64().unwrap() > 1_700_000_000_000, "{line}");
+
+    // A 1 MB message: refused, the sender told, nobody else disturbed.
+    let big = "x".repeat(1_000_000);
+    ana.send_json(&json!({"v": 1, "type": "chat", "text": big}));
+    assert_eq!(error_code(&mut ana), "chat_too_long");
+
+    // 100 messages at once: a burst passes, the rest is refused (each refusal told to the
+    // sender); Bob can still talk.
+    for i in 0..100 {
+        ana.send_json(&json!({"v": 1, "type": "chat", "text": format!("flood {i}")}));
+    }
+    let (mut flood, mut refused) = (0, 0);
+    while flood + refused < 100 {
+        let m = ana.recv().expect("an answer to each message");
+        match m["type"].as_str() {
+            Some("chat") => flood += 1,
+            Some("error") => {
+                assert_eq!(m["code"], "chat_rate_limited", "{m}");
+                refused += 1;
+            }
+            _ => {}
+        }
+    }
+    assert!(
+        (1..=5).contains(&flood),
+        "{flood} flood messages got through"
+    );
+    bob.send_json(&json!({"v": 1, "type": "chat", "text": "still here"}));
+    let mut seen = 0;
+    loop {
+        let m = bob.recv_type("chat");
+        if m["text"] == "still here" {
+            break;
+        }
+        seen += 1;
+    }
+    assert_eq!(seen, flood, "Bob saw exactly the messages that passed");
+
+    // A latecomer gets the history, in order, after `joined`.
+    let mut cat = ws(&server, room, None);
+    join(&mut cat, "Cat");
+    cat.recv_type("joined");
+    let history = cat.recv_type("chat_history");
+    let texts: Vec<&str> = history["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(texts.first(), Some(&text));
+    assert_eq!(texts.last(), Some(&"still here"));
+    assert_eq!(texts.len(), flood + 2, "{texts:?}");
+    // An empty message is refused.
+    cat.send_json(&json!({"v": 1, "type": "chat", "text": "   "}));
+    assert_eq!(error_code(&mut cat), "chat_empty");
+    // A chat before joining is refused.
+    let mut early = ws(&server, room, None);
+    early.send_json(&json!({"v": 1, "type": "chat", "text": "hi"}));
+    assert_eq!(error_code(&mut early), "not_joined");
+}
