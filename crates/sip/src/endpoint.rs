@@ -1,6 +1,7 @@
-//! The UAS core: request validation (RFC 3261 §8.2), transaction matching (§17.2.3),
+//! The UA core: request validation (RFC 3261 §8.2), transaction matching (§17.2.3),
 //! dialogs (§12), INVITE/ACK/BYE/CANCEL/re-INVITE/OPTIONS/INFO, session timers (RFC 4028),
-//! response routing with rport (RFC 3261 §18.2.2, RFC 3581).
+//! response routing with rport (RFC 3261 §18.2.2, RFC 3581), and calls we place (dial-out:
+//! RFC 3261 §13.2, §9.1 CANCEL, §22.2 digest authentication).
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fmt::Write as _;
@@ -10,15 +11,17 @@ use std::time::Duration;
 use pont_types::{Pii, Timestamp};
 use tracing::{debug, trace};
 
+use crate::auth;
 use crate::header::{
-    BRANCH_COOKIE, CSeq, HeaderError, NameAddr, SessionExpires, Uri, Via, parse_max_forwards,
+    BRANCH_COOKIE, CSeq, HeaderError, NameAddr, Params, SessionExpires, Uri, Via,
+    parse_max_forwards,
 };
 use crate::message::{
     Framing, Headers, Message, Method, Request, Response, reason_phrase, salvage_request_headers,
 };
-use crate::sdp::Sdp;
+use crate::sdp::{Sdp, SdpError};
 use crate::transaction::{
-    ClientResponse, ClientTimer, ClientTx, ServerState, ServerTimer, ServerTx, Timers,
+    ClientResponse, ClientState, ClientTimer, ClientTx, ServerState, ServerTimer, ServerTx, Timers,
 };
 
 /// The transport a message came in on or leaves by.
@@ -46,7 +49,8 @@ impl Transport {
 }
 
 /// Bytes to send. Over TCP/TLS, `destination` is the peer address of the connection the
-/// request came in on (RFC 3261 §18.2.2: responses go back on the same connection).
+/// request came in on (RFC 3261 §18.2.2: responses go back on the same connection), or for a
+/// call we placed its [`OutgoingCall::destination`] (the connection the application opened).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transmit {
     pub transport: Transport,
@@ -74,6 +78,58 @@ pub struct IncomingCall {
     pub offer: Option<Sdp>,
     pub transport: Transport,
     pub source: Pii<SocketAddr>,
+}
+
+/// A call for [`SipEndpoint::call`] to place (dial-out, RFC 3261 §13.2). Build it with
+/// [`OutgoingCall::new`] and set the optional fields.
+#[derive(Debug, Clone)]
+pub struct OutgoingCall {
+    /// Request-URI and To URI, e.g. `sip:1234@192.0.2.5:5070`; `sip:` or `sips:`.
+    pub target: String,
+    /// Where the INVITE and every later request of the call go: the peer or an outbound
+    /// proxy (the core resolves no names and ignores the Contact and Record-Route hosts
+    /// for where to send). Over TCP/TLS the application opens, or reuses, a connection to it
+    /// and hands what comes back on it to [`SipEndpoint::handle_receive`] with this address.
+    pub destination: SocketAddr,
+    pub transport: Transport,
+    /// The user part of our From URI, `sip:<from_user>@<host>` with the configured host.
+    pub from_user: String,
+    /// The From display name the callee sees.
+    pub from_display_name: Option<String>,
+    /// Our SDP offer (see [`crate::sdp::offer`]); it must parse.
+    pub sdp_offer: String,
+    /// Digest username and password: a 401/407 challenge is answered once (RFC 3261 §22.2).
+    pub credentials: Option<(String, String)>,
+    /// How long the call may ring, from the first provisional response: then we CANCEL it
+    /// and report [`Event::CallFailed`] with 408. [`OutgoingCall::DEFAULT_RING_TIMEOUT`] by
+    /// default.
+    pub ring_timeout: Duration,
+}
+
+impl OutgoingCall {
+    /// Three minutes, the proxy's Timer C (RFC 3261 §16.6 item 11).
+    pub const DEFAULT_RING_TIMEOUT: Duration = Duration::from_secs(180);
+
+    /// A call to `target` via `destination`, from `from_user`, offering `sdp_offer`; no
+    /// display name, no credentials, the default ring timeout.
+    pub fn new(
+        target: impl Into<String>,
+        destination: SocketAddr,
+        transport: Transport,
+        from_user: impl Into<String>,
+        sdp_offer: impl Into<String>,
+    ) -> Self {
+        Self {
+            target: target.into(),
+            destination,
+            transport,
+            from_user: from_user.into(),
+            from_display_name: None,
+            sdp_offer: sdp_offer.into(),
+            credentials: None,
+            ring_timeout: Self::DEFAULT_RING_TIMEOUT,
+        }
+    }
 }
 
 /// Why a call ended without the application asking.
@@ -127,6 +183,28 @@ pub enum Event {
         call: CallHandle,
         code: u16,
     },
+    /// A call we placed rings: the first 180 Ringing or 183 Session Progress (once per call;
+    /// early media is not set up).
+    Ringing {
+        call: CallHandle,
+    },
+    /// A call we placed was answered with a 2xx carrying the peer's SDP answer (read it with
+    /// [`crate::sdp::process_answer`]). The endpoint has sent the ACK; the call is confirmed
+    /// like an answered incoming one ([`SipEndpoint::hangup`] sends BYE, the peer's BYE is
+    /// [`Event::CallEnded`] with [`EndReason::RemoteBye`]).
+    Answered {
+        call: CallHandle,
+        answer: Sdp,
+    },
+    /// A call we placed did not come up; it is gone. `code` is the final response (404, 486,
+    /// 603, …; 401/407 when the challenge could not be answered), 408 when Timer B fired
+    /// without any response or the ring timeout ran out (we CANCEL), or 488 for a 2xx without
+    /// a parseable SDP answer (we ACK it and send BYE). Not sent after
+    /// [`SipEndpoint::hangup`].
+    CallFailed {
+        call: CallHandle,
+        code: u16,
+    },
     /// INFO `application/media_control+xml` with `picture_fast_update`: send a keyframe.
     PictureFastUpdate {
         call: CallHandle,
@@ -153,6 +231,13 @@ pub enum CallError {
     NotEstablished,
     #[error("an INVITE transaction is already in progress on this call")]
     InvitePending,
+    /// [`SipEndpoint::call`]: the target, or the From URI made of `from_user`, is not a SIP
+    /// URI.
+    #[error("not a SIP URI: {0}")]
+    BadUri(String),
+    /// [`SipEndpoint::call`]: the SDP offer does not parse.
+    #[error("the SDP offer does not parse: {0}")]
+    BadOffer(SdpError),
 }
 
 /// Endpoint configuration.
@@ -201,6 +286,7 @@ const KNOWN_UNSUPPORTED: &[Method] = &[
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum TimerTarget {
     Server(String),
+    /// A client transaction, by [`client_key`].
     Client(String),
     Call(CallHandle),
 }
@@ -211,7 +297,42 @@ enum CallState {
     Incoming,
     /// 2xx sent, waiting for the ACK.
     Answered,
+    /// We placed the call: INVITE sent, no 2xx yet.
+    Outgoing,
     Confirmed,
+}
+
+/// Whether a call we place is being cancelled (RFC 3261 §9.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cancel {
+    No,
+    /// Hung up before any provisional response: CANCEL when one arrives.
+    Wanted,
+    Sent,
+}
+
+/// The UAC side of a call we placed.
+#[derive(Debug)]
+struct Dialout {
+    /// Branch of the INVITE client transaction in progress (a new one after a digest retry).
+    branch: String,
+    credentials: Option<(String, String)>,
+    /// The INVITE was re-sent with credentials (once only).
+    auth_tried: bool,
+    /// `Authorization`/`Proxy-Authorization` of the INVITE, repeated in the 2xx's ACK
+    /// (RFC 3261 §13.2.2.4).
+    auth: Option<(&'static str, String)>,
+    /// A provisional response arrived to the current INVITE: CANCEL may be sent (§9.1).
+    provisional: bool,
+    ringing: bool,
+    cancel: Cancel,
+    ring_timeout: Duration,
+    /// Ring timeout (set by the first provisional) or, once CANCEL is sent, the 64*T1 after
+    /// which the INVITE is given up (RFC 3261 §9.1).
+    deadline: Option<Timestamp>,
+    /// ACKs sent to 2xx of other forks (their To tag, the ACK), sent again on their
+    /// retransmissions.
+    fork_acks: Vec<(String, Vec<u8>)>,
 }
 
 #[derive(Debug)]
@@ -234,7 +355,8 @@ struct Call {
     remote_target: String,
     route_set: Vec<String>,
     local_seq: u32,
-    remote_seq: u32,
+    /// The peer's last CSeq; `None` until its first request on a call we placed (§12.1.2).
+    remote_seq: Option<u32>,
     transport: Transport,
     /// Where in-dialog requests go: the address the peer's requests come from (symmetric
     /// signalling; the core resolves no names and the peer may be behind NAT).
@@ -254,6 +376,8 @@ struct Call {
     session_timer: Option<SessionTimer>,
     /// Session-Expires requested in the INVITE being answered.
     requested_se: Option<SessionExpires>,
+    /// Set on calls we placed (dial-out).
+    uac: Option<Dialout>,
 }
 
 #[derive(Debug)]
@@ -279,14 +403,18 @@ struct ServerEntry {
 /// Counters for monitoring.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct EndpointStats {
+    /// Calls in progress, both directions, including ones being torn down.
     pub calls: usize,
+    /// Of `calls`, those we placed ([`SipEndpoint::call`]).
+    pub outgoing_calls: usize,
     pub server_transactions: usize,
     pub client_transactions: usize,
     pub dropped: u64,
     pub rejected_bad_request: u64,
 }
 
-/// The sans-IO SIP endpoint (a UAS for incoming calls that can also send in-dialog requests).
+/// The sans-IO SIP endpoint: a UAS for incoming calls and a UAC for the calls it places
+/// ([`SipEndpoint::call`]), sending in-dialog requests on both.
 /// See the crate docs for the poll order.
 #[derive(Debug)]
 pub struct SipEndpoint {
@@ -402,6 +530,7 @@ impl SipEndpoint {
     pub fn stats(&self) -> EndpointStats {
         EndpointStats {
             calls: self.calls.len(),
+            outgoing_calls: self.calls.values().filter(|c| c.uac.is_some()).count(),
             server_transactions: self.server.len(),
             client_transactions: self.client.len(),
             dropped: self.dropped,
@@ -409,9 +538,10 @@ impl SipEndpoint {
         }
     }
 
-    /// True while the call exists (from the INVITE until it ends).
+    /// True while the call exists (from the INVITE until it ends). False as soon as the
+    /// application hangs up a call it placed, even while its CANCEL is under way.
     pub fn has_call(&self, call: CallHandle) -> bool {
-        self.calls.contains_key(&call)
+        self.calls.get(&call).is_some_and(|c| !c.hung_up())
     }
 
     // ---- outputs -------------------------------------------------------------------------
@@ -482,7 +612,7 @@ impl SipEndpoint {
             };
             match target {
                 TimerTarget::Server(key) => self.server_timer(now, key),
-                TimerTarget::Client(branch) => self.client_timer(now, branch),
+                TimerTarget::Client(key) => self.client_timer(now, key),
                 TimerTarget::Call(call) => self.call_timer(now, call),
             }
         }
@@ -517,19 +647,9 @@ impl SipEndpoint {
             if c.peer_supports_timer {
                 extra.push(("Require", "timer".into()));
             }
-            let interval = Duration::from_secs(u64::from(se.seconds));
-            let due = if we_refresh {
-                now + interval / 2
-            } else {
-                // RFC 4028 §10: BYE at expiry minus min(32 s, interval/3).
-                now + (interval - Duration::from_secs(32).min(interval / 3))
-            };
-            c.session_timer = Some(SessionTimer {
-                interval: se.seconds,
-                we_refresh,
-                due,
-            });
-            self.timers.insert((due, TimerTarget::Call(call)));
+            let st = SessionTimer::start(now, se.seconds, we_refresh);
+            self.timers.insert((st.due, TimerTarget::Call(call)));
+            c.session_timer = Some(st);
         }
         let body = sdp.as_bytes().to_vec();
         let bytes = self.respond_in_tx(now, &key, 200, None, &extra, body);
@@ -596,12 +716,86 @@ impl SipEndpoint {
         Ok(())
     }
 
-    /// Hang up: BYE on an answered call (RFC 3261 §15.1.1), 480 on one not yet answered.
-    /// No [`Event::CallEnded`] follows: the application asked for it.
+    /// Place a call (RFC 3261 §13.2.1): an INVITE with `out.sdp_offer` to `out.destination`,
+    /// with a new Call-ID and From tag, CSeq 1, our Contact, Allow and Supported, through an
+    /// INVITE client transaction (RFC 3261 §17.1.1: over UDP Timer A retransmits it from T1,
+    /// doubling; Timer B gives up after 64*T1 without any response; nothing is retransmitted
+    /// over TCP/TLS). What follows: [`Event::Ringing`], then [`Event::Answered`] or
+    /// [`Event::CallFailed`]. [`Self::hangup`] before the answer cancels the call.
+    pub fn call(&mut self, now: Timestamp, out: OutgoingCall) -> Result<CallHandle, CallError> {
+        let target = match Uri::parse(out.target.trim()) {
+            Ok(u @ Uri::Sip(_)) => u,
+            _ => return Err(CallError::BadUri(out.target)),
+        };
+        let from_text = format!("sip:{}@{}", out.from_user, self.config.host);
+        let Ok(from_uri @ Uri::Sip(_)) = Uri::parse(&from_text) else {
+            return Err(CallError::BadUri(from_text));
+        };
+        Sdp::parse(out.sdp_offer.as_bytes()).map_err(CallError::BadOffer)?;
+        let call = CallHandle(self.next_call);
+        self.next_call += 1;
+        let local_tag = self.random_token();
+        let call_id = format!("{}@{}", self.random_token(), self.config.host);
+        let from = NameAddr {
+            display_name: out.from_display_name,
+            uri: from_uri,
+            params: Params(vec![("tag".into(), Some(local_tag.clone()))]),
+        };
+        let to = NameAddr {
+            display_name: None,
+            uri: target.clone(),
+            params: Params::default(),
+        };
+        let mut c = Call::uac(
+            call_id,
+            local_tag,
+            from.to_string(),
+            to.to_string(),
+            target.to_string(),
+            out.transport,
+            out.destination,
+        );
+        c.local_sdp = Some(out.sdp_offer.clone());
+        c.uac = Some(Dialout {
+            branch: String::new(),
+            credentials: out.credentials,
+            auth_tried: false,
+            auth: None,
+            provisional: false,
+            ringing: false,
+            cancel: Cancel::No,
+            ring_timeout: out.ring_timeout,
+            deadline: None,
+            fork_acks: Vec::new(),
+        });
+        self.calls.insert(call, c);
+        let body = ("application/sdp", out.sdp_offer.into_bytes());
+        let branch = self.send_request(now, call, Method::Invite, Some(body), &[])?;
+        if let Some(d) = self.calls.get_mut(&call).and_then(|c| c.uac.as_mut()) {
+            d.branch = branch;
+        }
+        debug!(call = call.0, uri = %Pii(&target), "outgoing call");
+        Ok(call)
+    }
+
+    /// Hang up: BYE on an answered call (RFC 3261 §15.1.1), 480 on an incoming one not yet
+    /// answered, CANCEL on one we placed that is not answered yet (RFC 3261 §9.1: at once if a
+    /// provisional response came, else when one comes; a 2xx that crosses the CANCEL is ACKed
+    /// and gets BYE). No event follows: the application asked for it.
     pub fn hangup(&mut self, now: Timestamp, call: CallHandle) -> Result<(), CallError> {
-        let c = self.calls.get(&call).ok_or(CallError::UnknownCall)?;
-        if c.state == CallState::Incoming {
-            return self.reject(now, call, 480);
+        let c = self.calls.get_mut(&call).ok_or(CallError::UnknownCall)?;
+        match c.state {
+            CallState::Incoming => return self.reject(now, call, 480),
+            CallState::Outgoing => {
+                let d = c.uac.as_mut().ok_or(CallError::UnknownCall)?;
+                match (d.cancel, d.provisional) {
+                    (Cancel::No, true) => self.send_cancel(now, call),
+                    (Cancel::No, false) => d.cancel = Cancel::Wanted,
+                    _ => return Err(CallError::UnknownCall),
+                }
+                return Ok(());
+            }
+            CallState::Answered | CallState::Confirmed => {}
         }
         self.send_in_dialog(now, call, Method::Bye, None)?;
         self.remove_call(call);
@@ -922,13 +1116,8 @@ impl SipEndpoint {
         let call = CallHandle(self.next_call);
         self.next_call += 1;
         let local_tag = self.random_token();
-        let remote_target = req
-            .headers
-            .values("Contact")
-            .next()
-            .and_then(|c| NameAddr::parse(c).ok())
-            .map(|n| n.uri.to_string())
-            .unwrap_or_else(|| checked.from.uri.to_string());
+        let remote_target =
+            contact_uri(&req.headers).unwrap_or_else(|| checked.from.uri.to_string());
         // RFC 3261 §12.1.1: the route set is the Record-Route list, in order.
         let route_set = req
             .headers
@@ -950,7 +1139,7 @@ impl SipEndpoint {
             remote_target,
             route_set,
             local_seq,
-            remote_seq: checked.cseq.seq,
+            remote_seq: Some(checked.cseq.seq),
             transport,
             peer: source,
             pending_invite: Some(key.clone()),
@@ -964,6 +1153,7 @@ impl SipEndpoint {
             peer_supports_timer,
             session_timer: None,
             requested_se: se,
+            uac: None,
         };
         self.dialogs.insert(
             (checked.call_id.clone(), local_tag, from_tag.to_owned()),
@@ -1013,11 +1203,11 @@ impl SipEndpoint {
             return;
         };
         // RFC 3261 §12.2.2: a CSeq lower than or equal to the last one is out of order.
-        if checked.cseq.seq <= c.remote_seq {
+        if c.remote_seq.is_some_and(|r| checked.cseq.seq <= r) {
             self.respond_in_tx(now, &key, 500, Some("CSeq out of order"), &[], Vec::new());
             return;
         }
-        c.remote_seq = checked.cseq.seq;
+        c.remote_seq = Some(checked.cseq.seq);
         c.peer = source;
         let Some(entry) = self.server.get_mut(&key) else {
             return;
@@ -1287,22 +1477,39 @@ impl SipEndpoint {
             self.dropped += 1;
             return;
         };
+        let Some(cseq) = resp.headers.get("CSeq").and_then(|c| CSeq::parse(c).ok()) else {
+            self.dropped += 1;
+            return;
+        };
+        let key = client_key(&branch, &cseq.method);
         let t = self.config.timers;
-        let Some(entry) = self.client.get_mut(&branch) else {
+        let Some(entry) = self.client.get(&key) else {
             // RFC 3261 §18.1.2: a response matching no transaction is dropped (RFC 4475
             // §3.1.1.12, §3.3.10: never act on its Via).
             self.dropped += 1;
             return;
         };
-        let cseq_method = resp.headers.get("CSeq").and_then(|c| CSeq::parse(c).ok());
-        if cseq_method
-            .as_ref()
-            .is_none_or(|c| c.method != entry.method.as_str())
+        let (call, method) = (entry.call, entry.method.clone());
+        let (transport, destination) = (entry.transport, entry.destination);
+        let accepted = entry.tx.state == ClientState::Accepted;
+        // The INVITE of a call we placed (not a later re-INVITE on it).
+        let initial = method == Method::Invite
+            && call
+                .and_then(|c| self.calls.get(&c))
+                .and_then(|c| c.uac.as_ref())
+                .is_some_and(|d| d.branch == branch);
+        if let Some(call) = call
+            && initial
+            && accepted
+            && (200..300).contains(&resp.code)
+            && self.is_other_fork(call, &resp)
         {
-            self.dropped += 1;
+            self.fork_answered(now, call, &resp, cseq.seq);
             return;
         }
-        let resp_seq = cseq_method.map(|c| c.seq);
+        let Some(entry) = self.client.get_mut(&key) else {
+            return;
+        };
         match entry.tx.on_response(now, resp.code, &t) {
             ClientResponse::Absorbed(Some(ack)) => {
                 self.transmits.push_back(Transmit {
@@ -1315,27 +1522,33 @@ impl SipEndpoint {
             ClientResponse::Absorbed(None) => return,
             ClientResponse::Deliver => {}
         }
+        if initial && resp.code < 200 {
+            entry.tx.stop_timeout();
+        }
         if let Some(d) = entry.tx.deadline() {
-            self.timers.insert((d, TimerTarget::Client(branch.clone())));
+            self.timers.insert((d, TimerTarget::Client(key.clone())));
         }
         if resp.code < 200 {
+            if initial && let Some(call) = call {
+                self.dialout_provisional(now, call, resp.code);
+            }
             return;
         }
-        let call = entry.call;
-        let method = entry.method.clone();
-        let (transport, destination) = (entry.transport, entry.destination);
         if method == Method::Invite {
-            // ACK: same branch for a non-2xx (RFC 3261 §17.1.1.3), a new one for a 2xx (§13.2.2.4).
+            // ACK: same branch for a non-2xx (RFC 3261 §17.1.1.3), a new one for a 2xx (§13.2.2.4;
+            // for a call we placed, built once its dialog exists).
             let ack = if resp.code >= 300 {
-                self.build_ack_for_failure(&resp, &branch, transport)
+                self.build_ack_for_failure(&resp, &key, transport)
+            } else if initial {
+                None
             } else {
                 call.and_then(|c| {
-                    self.build_in_dialog(c, Method::Ack, None, resp_seq, None)
+                    self.build_in_dialog(c, Method::Ack, None, Some(cseq.seq), None, &[])
                         .map(|(b, _)| b)
                 })
             };
             if let Some(ack) = ack {
-                if let Some(e) = self.client.get_mut(&branch) {
+                if let Some(e) = self.client.get_mut(&key) {
                     e.tx.ack = Some(ack.clone());
                 }
                 self.transmits.push_back(Transmit {
@@ -1348,6 +1561,14 @@ impl SipEndpoint {
         let Some(call) = call else {
             return;
         };
+        if initial {
+            if resp.code >= 300 {
+                self.dialout_failed(now, call, &resp);
+            } else {
+                self.dialout_answered(now, call, &key, &resp, cseq.seq);
+            }
+            return;
+        }
         if method == Method::Invite {
             if let Some(c) = self.calls.get_mut(&call) {
                 c.our_invite = None;
@@ -1367,6 +1588,328 @@ impl SipEndpoint {
         if matches!(resp.code, 408 | 481) && method != Method::Bye {
             self.lose_dialog(now, call);
         }
+    }
+
+    // ---- internals: calls we place ---------------------------------------------------------
+
+    /// A provisional response to the INVITE of a call we placed.
+    fn dialout_provisional(&mut self, now: Timestamp, call: CallHandle, code: u16) {
+        let Some(d) = self.calls.get_mut(&call).and_then(|c| c.uac.as_mut()) else {
+            return;
+        };
+        if !d.provisional {
+            d.provisional = true;
+            if d.cancel == Cancel::No {
+                let at = now + d.ring_timeout;
+                d.deadline = Some(at);
+                self.timers.insert((at, TimerTarget::Call(call)));
+            }
+        }
+        let ring = matches!(code, 180 | 183) && !d.ringing && d.cancel == Cancel::No;
+        d.ringing |= ring;
+        if d.cancel == Cancel::Wanted {
+            // RFC 3261 §9.1: the hang-up came before any provisional response.
+            self.send_cancel(now, call);
+        } else if ring {
+            self.events.push_back(Event::Ringing { call });
+        }
+    }
+
+    /// A final non-2xx to the INVITE of a call we placed (already ACKed): one retry with
+    /// credentials for a 401/407, else the call is over.
+    fn dialout_failed(&mut self, now: Timestamp, call: CallHandle, resp: &Response) {
+        if self.retry_with_credentials(now, call, resp) {
+            return;
+        }
+        let report = self.calls.get(&call).is_some_and(|c| !c.hung_up());
+        self.remove_call(call);
+        debug!(call = call.0, code = resp.code, "outgoing call failed");
+        if report {
+            self.events.push_back(Event::CallFailed {
+                call,
+                code: resp.code,
+            });
+        }
+    }
+
+    /// RFC 3261 §22.2: answer a 401 (`WWW-Authenticate`) or 407 (`Proxy-Authenticate`)
+    /// challenge once: the INVITE again with `Authorization`/`Proxy-Authorization`, the same
+    /// Call-ID and From tag, CSeq + 1 and a new branch. False when that is not possible.
+    fn retry_with_credentials(
+        &mut self,
+        now: Timestamp,
+        call: CallHandle,
+        resp: &Response,
+    ) -> bool {
+        let Some(c) = self.calls.get(&call) else {
+            return false;
+        };
+        let Some(d) = &c.uac else {
+            return false;
+        };
+        let (challenge, header) = match resp.code {
+            401 => ("WWW-Authenticate", "Authorization"),
+            407 => ("Proxy-Authenticate", "Proxy-Authorization"),
+            _ => return false,
+        };
+        if d.cancel != Cancel::No || d.auth_tried {
+            return false;
+        }
+        let Some((user, password)) = d.credentials.clone() else {
+            return false;
+        };
+        let Some(ch) = resp
+            .headers
+            .get_all(challenge)
+            .find_map(auth::Challenge::parse)
+        else {
+            debug!(call = call.0, "no digest challenge we can answer");
+            return false;
+        };
+        let uri = c.remote_target.clone();
+        let body = c.local_sdp.clone().unwrap_or_default().into_bytes();
+        let cnonce = self.random_token();
+        let value = auth::authorization(&ch, &user, &password, "INVITE", &uri, &cnonce);
+        let extra = [(header, value)];
+        let Ok(branch) = self.send_request(
+            now,
+            call,
+            Method::Invite,
+            Some(("application/sdp", body)),
+            &extra,
+        ) else {
+            return false;
+        };
+        let [auth] = extra;
+        if let Some(d) = self.calls.get_mut(&call).and_then(|c| c.uac.as_mut()) {
+            d.branch = branch;
+            d.auth_tried = true;
+            d.auth = Some(auth);
+            // The new INVITE starts over: no provisional response to it yet.
+            d.provisional = false;
+            d.deadline = None;
+        }
+        debug!(
+            call = call.0,
+            code = resp.code,
+            "INVITE sent again with credentials"
+        );
+        true
+    }
+
+    /// A 2xx to the INVITE of a call we placed: the dialog (RFC 3261 §12.1.2), the ACK
+    /// (§13.2.2.4), then [`Event::Answered`], or BYE if the call was cancelled meanwhile or
+    /// the 2xx has no SDP answer.
+    fn dialout_answered(
+        &mut self,
+        now: Timestamp,
+        call: CallHandle,
+        key: &str,
+        resp: &Response,
+        seq: u32,
+    ) {
+        let Some(c) = self.calls.get_mut(&call) else {
+            return;
+        };
+        let Some(d) = c.uac.as_mut() else {
+            return;
+        };
+        d.deadline = None;
+        let cancelled = d.cancel != Cancel::No;
+        let auth = d.auth.clone();
+        // RFC 3261 §12.1.2: remote tag from To, route set from Record-Route reversed, remote
+        // target from Contact.
+        let to = resp.headers.get("To").unwrap_or("").to_owned();
+        let tag = to_tag(&to);
+        c.remote_tag = tag.clone();
+        c.remote_header = to;
+        c.route_set = record_route_reversed(&resp.headers);
+        if let Some(target) = contact_uri(&resp.headers) {
+            c.remote_target = target;
+        }
+        c.invite_cseq = seq;
+        c.state = CallState::Confirmed;
+        c.peer_supports_timer = resp
+            .headers
+            .values("Supported")
+            .any(|t| t.eq_ignore_ascii_case("timer"));
+        // RFC 4028 §7.2: a Session-Expires in the 2xx names the refresher (absent: we refresh,
+        // which keeps the call alive either way).
+        if !cancelled
+            && let Some(se) = resp
+                .headers
+                .get("Session-Expires")
+                .and_then(|s| SessionExpires::parse(s).ok())
+        {
+            let st = SessionTimer::start(now, se.seconds, se.refresher.as_deref() != Some("uas"));
+            self.timers.insert((st.due, TimerTarget::Call(call)));
+            c.session_timer = Some(st);
+        }
+        self.dialogs
+            .insert((c.call_id.clone(), c.local_tag.clone(), tag), call);
+        // RFC 3261 §13.2.2.4: built like an in-dialog request, with the INVITE's CSeq number
+        // and credentials; sent again by the transaction on each retransmitted 2xx.
+        if let Some((ack, (transport, destination))) =
+            self.build_in_dialog(call, Method::Ack, None, Some(seq), None, auth.as_slice())
+        {
+            if let Some(e) = self.client.get_mut(key) {
+                e.tx.ack = Some(ack.clone());
+            }
+            self.transmits.push_back(Transmit {
+                transport,
+                destination,
+                payload: ack,
+            });
+        }
+        if cancelled {
+            // RFC 3261 §15: a 2xx that crossed our CANCEL: end the session at once.
+            debug!(call = call.0, "answered after CANCEL: BYE");
+            let _ = self.send_in_dialog(now, call, Method::Bye, None);
+            self.remove_call(call);
+            return;
+        }
+        match Sdp::parse(&resp.body) {
+            Ok(answer) => {
+                debug!(call = call.0, "outgoing call answered");
+                self.events.push_back(Event::Answered { call, answer });
+            }
+            Err(e) => {
+                debug!(call = call.0, error = %e, "2xx without an SDP answer: BYE");
+                let _ = self.send_in_dialog(now, call, Method::Bye, None);
+                self.remove_call(call);
+                self.events.push_back(Event::CallFailed { call, code: 488 });
+            }
+        }
+    }
+
+    /// True for a 2xx to our INVITE from another fork than the one the call is confirmed
+    /// with (another To tag).
+    fn is_other_fork(&self, call: CallHandle, resp: &Response) -> bool {
+        self.calls.get(&call).is_some_and(|c| {
+            c.state == CallState::Confirmed
+                && to_tag(resp.headers.get("To").unwrap_or("")) != c.remote_tag
+        })
+    }
+
+    /// RFC 3261 §13.2.2.4: a 2xx from another fork after the first: ACK it and end that
+    /// dialog with BYE; the call keeps the first. A retransmission of it gets the same ACK.
+    fn fork_answered(&mut self, now: Timestamp, call: CallHandle, resp: &Response, seq: u32) {
+        let to = resp.headers.get("To").unwrap_or("").to_owned();
+        let tag = to_tag(&to);
+        let Some(c) = self.calls.get(&call) else {
+            return;
+        };
+        let Some(d) = &c.uac else {
+            return;
+        };
+        if let Some((_, ack)) = d.fork_acks.iter().find(|(t, _)| *t == tag) {
+            self.transmits.push_back(Transmit {
+                transport: c.transport,
+                destination: c.peer,
+                payload: ack.clone(),
+            });
+            return;
+        }
+        let auth = d.auth.clone();
+        let target = contact_uri(&resp.headers).unwrap_or_else(|| c.remote_target.clone());
+        let mut leg = Call::uac(
+            c.call_id.clone(),
+            c.local_tag.clone(),
+            c.local_header.clone(),
+            to,
+            target,
+            c.transport,
+            c.peer,
+        );
+        leg.state = CallState::Confirmed;
+        leg.remote_tag = tag.clone();
+        leg.route_set = record_route_reversed(&resp.headers);
+        leg.local_seq = c.local_seq;
+        // A handle the application never sees, for the two requests only.
+        let fork = CallHandle(self.next_call);
+        self.next_call += 1;
+        self.calls.insert(fork, leg);
+        if let Some((ack, (transport, destination))) =
+            self.build_in_dialog(fork, Method::Ack, None, Some(seq), None, auth.as_slice())
+        {
+            self.transmits.push_back(Transmit {
+                transport,
+                destination,
+                payload: ack.clone(),
+            });
+            if let Some(d) = self.calls.get_mut(&call).and_then(|c| c.uac.as_mut()) {
+                d.fork_acks.push((tag, ack));
+            }
+        }
+        debug!(call = call.0, "2xx from another fork: ACK and BYE");
+        let _ = self.send_in_dialog(now, fork, Method::Bye, None);
+        self.calls.remove(&fork);
+    }
+
+    /// RFC 3261 §9.1: CANCEL the INVITE of a call we placed: the INVITE's Request-URI, Via
+    /// (so its branch), From, To, Call-ID, Route and CSeq number, in a non-INVITE client
+    /// transaction of its own. The INVITE is given up 64*T1 later if no final response came.
+    fn send_cancel(&mut self, now: Timestamp, call: CallHandle) {
+        let t = self.config.timers;
+        let Some(d) = self.calls.get_mut(&call).and_then(|c| c.uac.as_mut()) else {
+            return;
+        };
+        d.cancel = Cancel::Sent;
+        let give_up = now + t.t1x64();
+        d.deadline = Some(give_up);
+        let branch = d.branch.clone();
+        self.timers.insert((give_up, TimerTarget::Call(call)));
+        let Some(e) = self.client.get(&client_key(&branch, "INVITE")) else {
+            return;
+        };
+        let (transport, destination) = (e.transport, e.destination);
+        let Ok((Message::Request(inv), _)) = Message::parse(&e.tx.request, Framing::Stream) else {
+            return;
+        };
+        let Some(seq) = inv.headers.get("CSeq").and_then(|c| CSeq::parse(c).ok()) else {
+            return;
+        };
+        let mut h = Headers::default();
+        for name in ["Via", "Max-Forwards", "From", "To", "Call-ID"] {
+            if let Some(v) = inv.headers.get(name) {
+                h.push(name, v.to_owned());
+            }
+        }
+        h.push("CSeq", format!("{} CANCEL", seq.seq));
+        for r in inv.headers.get_all("Route") {
+            h.push("Route", r.to_owned());
+        }
+        h.push("User-Agent", self.config.user_agent.clone());
+        let bytes = Request {
+            method: Method::Cancel,
+            uri: inv.uri,
+            version: "SIP/2.0".into(),
+            headers: h,
+            body: Vec::new(),
+        }
+        .to_bytes();
+        let tx = ClientTx::new(false, transport.is_reliable(), bytes.clone(), now, &t);
+        let key = client_key(&branch, "CANCEL");
+        if let Some(d) = tx.deadline() {
+            self.timers.insert((d, TimerTarget::Client(key.clone())));
+        }
+        // No call: nothing the CANCEL's response or timeout says changes the call.
+        self.client.insert(
+            key,
+            ClientEntry {
+                tx,
+                call: None,
+                method: Method::Cancel,
+                transport,
+                destination,
+            },
+        );
+        debug!(call = call.0, "CANCEL");
+        self.transmits.push_back(Transmit {
+            transport,
+            destination,
+            payload: bytes,
+        });
     }
 
     fn lose_dialog(&mut self, now: Timestamp, call: CallHandle) {
@@ -1410,9 +1953,9 @@ impl SipEndpoint {
         }
     }
 
-    fn client_timer(&mut self, now: Timestamp, branch: String) {
+    fn client_timer(&mut self, now: Timestamp, key: String) {
         let t = self.config.timers;
-        let Some(entry) = self.client.get_mut(&branch) else {
+        let Some(entry) = self.client.get_mut(&key) else {
             return;
         };
         match entry.tx.on_timer(now, &t) {
@@ -1425,9 +1968,21 @@ impl SipEndpoint {
             }
             ClientTimer::Timeout => {
                 let (call, method) = (entry.call, entry.method.clone());
-                self.client.remove(&branch);
+                self.client.remove(&key);
                 debug!(%method, "request timed out (Timer B/F)");
                 if let Some(call) = call {
+                    if method == Method::Invite
+                        && let Some(c) = self.calls.get(&call)
+                        && c.state == CallState::Outgoing
+                    {
+                        // Timer B: no response at all to the INVITE of a call we placed.
+                        let report = !c.hung_up();
+                        self.remove_call(call);
+                        if report {
+                            self.events.push_back(Event::CallFailed { call, code: 408 });
+                        }
+                        return;
+                    }
                     if method == Method::Invite {
                         if let Some(c) = self.calls.get_mut(&call) {
                             c.our_invite = None;
@@ -1442,13 +1997,13 @@ impl SipEndpoint {
                 return;
             }
             ClientTimer::Terminated => {
-                self.client.remove(&branch);
+                self.client.remove(&key);
                 return;
             }
             ClientTimer::Nothing => {}
         }
-        if let Some(d) = self.client.get(&branch).and_then(|e| e.tx.deadline()) {
-            self.timers.insert((d, TimerTarget::Client(branch)));
+        if let Some(d) = self.client.get(&key).and_then(|e| e.tx.deadline()) {
+            self.timers.insert((d, TimerTarget::Client(key)));
         }
     }
 
@@ -1457,6 +2012,22 @@ impl SipEndpoint {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
+        if c.state == CallState::Outgoing
+            && let Some(d) = &c.uac
+            && d.deadline.is_some_and(|at| at <= now)
+        {
+            if d.cancel == Cancel::Sent {
+                // RFC 3261 §9.1: no final response 64*T1 after the CANCEL: give the INVITE up.
+                let key = client_key(&d.branch, "INVITE");
+                self.client.remove(&key);
+                self.remove_call(call);
+            } else {
+                debug!(call = call.0, "ring timeout: CANCEL");
+                self.send_cancel(now, call);
+                self.events.push_back(Event::CallFailed { call, code: 408 });
+            }
+            return;
+        }
         // RFC 3261 §13.3.1.4: 2xx retransmission at T1 doubling to T2, give up at 64*T1.
         if c.ok_give_up_at.is_some_and(|g| g <= now) {
             c.ok_give_up_at = None;
@@ -1651,14 +2222,28 @@ impl SipEndpoint {
         method: Method,
         body: Option<(&str, Vec<u8>)>,
     ) -> Result<String, CallError> {
-        let c = self.calls.get_mut(&call).ok_or(CallError::UnknownCall)?;
-        if c.state == CallState::Incoming {
+        let c = self.calls.get(&call).ok_or(CallError::UnknownCall)?;
+        if matches!(c.state, CallState::Incoming | CallState::Outgoing) {
             return Err(CallError::NotEstablished);
         }
+        self.send_request(now, call, method, body, &[])
+    }
+
+    /// Send a request of `call` through a new client transaction: CSeq + 1, a new branch,
+    /// `extra` headers (credentials) before the body. Returns its branch.
+    fn send_request(
+        &mut self,
+        now: Timestamp,
+        call: CallHandle,
+        method: Method,
+        body: Option<(&str, Vec<u8>)>,
+        extra: &[(&'static str, String)],
+    ) -> Result<String, CallError> {
+        let c = self.calls.get_mut(&call).ok_or(CallError::UnknownCall)?;
         c.local_seq = c.local_seq.wrapping_add(1);
         let branch = format!("{BRANCH_COOKIE}{}", self.random_token());
         let (bytes, (transport, destination)) = self
-            .build_in_dialog(call, method.clone(), Some(&branch), None, body)
+            .build_in_dialog(call, method.clone(), Some(&branch), None, body, extra)
             .ok_or(CallError::UnknownCall)?;
         let tx = ClientTx::new(
             method == Method::Invite,
@@ -1667,11 +2252,12 @@ impl SipEndpoint {
             now,
             &self.config.timers,
         );
+        let key = client_key(&branch, method.as_str());
         if let Some(d) = tx.deadline() {
-            self.timers.insert((d, TimerTarget::Client(branch.clone())));
+            self.timers.insert((d, TimerTarget::Client(key.clone())));
         }
         self.client.insert(
-            branch.clone(),
+            key,
             ClientEntry {
                 tx,
                 call: Some(call),
@@ -1688,7 +2274,9 @@ impl SipEndpoint {
         Ok(branch)
     }
 
-    /// An in-dialog request (RFC 3261 §12.2.1.1). ACK reuses the INVITE's CSeq number.
+    /// An in-dialog request (RFC 3261 §12.2.1.1), or the initial INVITE of a call we place
+    /// (no remote tag, no route set yet). ACK reuses the INVITE's CSeq number. `extra` goes
+    /// after User-Agent.
     fn build_in_dialog(
         &mut self,
         call: CallHandle,
@@ -1696,6 +2284,7 @@ impl SipEndpoint {
         branch: Option<&str>,
         seq: Option<u32>,
         body: Option<(&str, Vec<u8>)>,
+        extra: &[(&'static str, String)],
     ) -> Option<(Vec<u8>, (Transport, SocketAddr))> {
         let branch = match branch {
             Some(b) => b.to_owned(),
@@ -1720,7 +2309,8 @@ impl SipEndpoint {
         h.push("Call-ID", c.call_id.clone());
         h.push("CSeq", format!("{seq} {method}"));
         for r in &c.route_set {
-            // RFC 3261 §12.2.1.1: the UAS uses the Record-Route list in order.
+            // RFC 3261 §12.2.1.1: the route set, kept in the order to use (§12.1.1: the UAS
+            // takes Record-Route in order; §12.1.2: the UAC reversed).
             h.push("Route", r.clone());
         }
         if method == Method::Invite {
@@ -1733,6 +2323,9 @@ impl SipEndpoint {
             }
         }
         h.push("User-Agent", self.config.user_agent.clone());
+        for (n, v) in extra {
+            h.push(*n, v.clone());
+        }
         let body = match body {
             Some((ct, b)) => {
                 h.push("Content-Type", ct);
@@ -1753,11 +2346,11 @@ impl SipEndpoint {
     fn build_ack_for_failure(
         &self,
         resp: &Response,
-        branch: &str,
+        key: &str,
         transport: Transport,
     ) -> Option<Vec<u8>> {
         // RFC 3261 §17.1.1.3: To from the response, the rest from the INVITE.
-        let e = self.client.get(branch)?;
+        let e = self.client.get(key)?;
         let (Message::Request(inv), _) = Message::parse(&e.tx.request, Framing::Stream).ok()?
         else {
             return None;
@@ -1831,14 +2424,104 @@ impl SipEndpoint {
 }
 
 impl Call {
+    /// A dialog we are the UAC of (a call we place, or another fork of one): no remote tag,
+    /// route set or session timer yet; CSeq 0, so the INVITE is 1.
+    fn uac(
+        call_id: String,
+        local_tag: String,
+        local_header: String,
+        remote_header: String,
+        remote_target: String,
+        transport: Transport,
+        peer: SocketAddr,
+    ) -> Self {
+        Self {
+            state: CallState::Outgoing,
+            call_id,
+            local_tag,
+            remote_tag: String::new(),
+            local_header,
+            remote_header,
+            remote_target,
+            route_set: Vec::new(),
+            local_seq: 0,
+            remote_seq: None,
+            transport,
+            peer,
+            pending_invite: None,
+            our_invite: None,
+            local_sdp: None,
+            ok_bytes: None,
+            ok_retransmit_at: None,
+            ok_interval: Duration::ZERO,
+            ok_give_up_at: None,
+            invite_cseq: 1,
+            peer_supports_timer: false,
+            session_timer: None,
+            requested_se: None,
+            uac: None,
+        }
+    }
+
     fn remote_target_from(&self, req: &Request) -> Option<String> {
         // RFC 3261 §12.2.2: a target refresh request updates the remote target.
-        req.headers
-            .values("Contact")
-            .next()
-            .and_then(|c| NameAddr::parse(c).ok())
-            .map(|n| n.uri.to_string())
+        contact_uri(&req.headers)
     }
+
+    /// A call we placed that the application hung up (or heard fail) while its INVITE is
+    /// still being cancelled: gone for the application.
+    fn hung_up(&self) -> bool {
+        self.state == CallState::Outgoing
+            && self.uac.as_ref().is_some_and(|d| d.cancel != Cancel::No)
+    }
+}
+
+impl SessionTimer {
+    /// RFC 4028 §10: the refresher refreshes at half the interval; the other side sends BYE
+    /// at expiry minus min(32 s, interval/3).
+    fn start(now: Timestamp, seconds: u32, we_refresh: bool) -> Self {
+        let interval = Duration::from_secs(u64::from(seconds));
+        let due = if we_refresh {
+            now + interval / 2
+        } else {
+            now + (interval - Duration::from_secs(32).min(interval / 3))
+        };
+        Self {
+            interval: seconds,
+            we_refresh,
+            due,
+        }
+    }
+}
+
+/// The tag of a To value, empty when there is none.
+fn to_tag(to: &str) -> String {
+    NameAddr::parse(to)
+        .ok()
+        .and_then(|n| n.tag().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// RFC 3261 §12.1.2: the UAC's route set is the 2xx's Record-Route list reversed.
+fn record_route_reversed(headers: &Headers) -> Vec<String> {
+    let mut routes: Vec<String> = headers.values("Record-Route").map(str::to_owned).collect();
+    routes.reverse();
+    routes
+}
+
+/// The URI of the first Contact.
+fn contact_uri(headers: &Headers) -> Option<String> {
+    headers
+        .values("Contact")
+        .next()
+        .and_then(|c| NameAddr::parse(c).ok())
+        .map(|n| n.uri.to_string())
+}
+
+/// Client transactions are matched by branch and CSeq method (RFC 3261 §17.1.3): a CANCEL
+/// shares its INVITE's branch.
+fn client_key(branch: &str, method: &str) -> String {
+    format!("{branch} {method}")
 }
 
 fn contact_for(config: &EndpointConfig, transport: Transport) -> String {

@@ -1,6 +1,8 @@
-//! SDP (RFC 4566) parsing and serialisation, and the RFC 3264 answer the bridge gives as
-//! answerer: one audio and one video stream, one codec each (plus telephone-event), every
-//! other offered stream rejected with port 0 in its place (RFC 3264 §6).
+//! SDP (RFC 4566) parsing and serialisation, and RFC 3264 offer/answer. As answerer
+//! ([`answer`]): one audio and one video stream, one codec each (plus telephone-event), every
+//! other offered stream rejected with port 0 in its place (RFC 3264 §6). As offerer, for the
+//! calls the bridge places: [`offer`] builds our offer and [`process_answer`] reads the peer's
+//! answer into the same [`NegotiatedStream`]s (RFC 3264 §5, §7).
 
 use std::fmt::{self, Write as _};
 use std::net::IpAddr;
@@ -465,9 +467,12 @@ pub struct NegotiatedStream {
     /// Index of the m= line in the offer (and the answer).
     pub index: usize,
     pub codec: Codec,
-    /// The payload type of `codec`, the offerer's number.
+    /// The payload type of `codec` as the peer numbers it: the offerer's number in an offer
+    /// we answered, the answer's in an answer to our offer (RFC 3264 §6.1 asks the answerer
+    /// to keep the offer's numbers).
     pub pt: u8,
-    /// The fmtp we answered for `codec` (H.264 profile-level-id etc.).
+    /// The fmtp agreed for `codec` (H.264 profile-level-id etc.: ours, normalised; Opus: the
+    /// peer's).
     pub fmtp: Option<String>,
     pub telephone_event_pt: Option<u8>,
     /// Where the peer receives RTP; `None` when on hold with `c=0.0.0.0` or unparseable.
@@ -476,12 +481,13 @@ pub struct NegotiatedStream {
     /// Peer's `a=rtcp:` port when given (RFC 3605).
     pub remote_rtcp_port: Option<u16>,
     pub rtcp_mux: bool,
-    /// Our direction in the answer.
+    /// Our direction: the one we answered, or the reverse of the peer's answer to our offer.
     pub direction: Direction,
     pub ptime: Option<u32>,
 }
 
-/// An answer and what it agreed.
+/// An answer and what it agreed: ours to an offer ([`answer`]) or the peer's to our offer
+/// ([`process_answer`]).
 #[derive(Debug, Clone)]
 pub struct Answer {
     pub sdp: Sdp,
@@ -541,7 +547,6 @@ pub fn answer(offer: &Sdp, local: &LocalMedia) -> Result<Answer, NegotiationErro
     let mut media = Vec::with_capacity(offer.media.len());
     let (mut audio, mut video) = (None, None);
     for (index, m) in offer.media.iter().enumerate() {
-        let is_rtp = m.proto.starts_with("RTP/AVP") && !m.proto.contains("SAVP");
         let kind_audio = m.media == "audio";
         let port = match (m.media.as_str(), local.video_port) {
             ("audio", _) if audio.is_none() => Some(local.audio_port),
@@ -549,7 +554,7 @@ pub fn answer(offer: &Sdp, local: &LocalMedia) -> Result<Answer, NegotiationErro
             _ => None,
         };
         let chosen = match port {
-            Some(port) if is_rtp && m.port != 0 => {
+            Some(port) if is_plain_rtp(m) && m.port != 0 => {
                 choose_codec(m, local, kind_audio).map(|c| (port, c))
             }
             _ => None,
@@ -584,12 +589,7 @@ pub fn answer(offer: &Sdp, local: &LocalMedia) -> Result<Answer, NegotiationErro
         let mut telephone_event_pt = None;
         if kind_audio && local.telephone_event {
             let rate = map.as_ref().map_or(8000, |m| m.clock_rate);
-            telephone_event_pt = m.formats.iter().find_map(|f| {
-                let mm = m.rtpmap(f)?;
-                (mm.encoding.eq_ignore_ascii_case("telephone-event") && mm.clock_rate == rate)
-                    .then(|| f.parse::<u8>().ok())
-                    .flatten()
-            });
+            telephone_event_pt = find_telephone_event(m, rate, None);
             if let Some(te) = telephone_event_pt {
                 formats.push(te.to_string());
                 attributes.push(attr("rtpmap", Some(format!("{te} telephone-event/{rate}"))));
@@ -601,33 +601,21 @@ pub fn answer(offer: &Sdp, local: &LocalMedia) -> Result<Answer, NegotiationErro
         if kind_audio && let Some(p) = ptime {
             attributes.push(attr("ptime", Some(p.to_string())));
         }
-        let offered_dir = m
-            .direction()
-            .or_else(|| session_direction(&offer.attributes))
-            .unwrap_or(Direction::SendRecv);
-        let direction = offered_dir.reversed();
+        let direction = stream_direction(offer, m).reversed();
         attributes.push(attr(direction.as_str(), None));
         let rtcp_mux = m.has_attribute("rtcp-mux");
         if rtcp_mux {
             attributes.push(attr("rtcp-mux", None));
         }
-        let remote_rtcp_port = m
-            .attribute("rtcp")
-            .and_then(|a| a.value.as_deref())
-            .and_then(|v| v.split_whitespace().next()?.parse().ok());
-        let remote_addr = offer
-            .connection_for(m)
-            .and_then(Connection::ip)
-            .filter(|ip| !ip.is_unspecified());
         let stream = NegotiatedStream {
             index,
             codec,
             pt,
             fmtp,
             telephone_event_pt,
-            remote_addr,
+            remote_addr: remote_addr(offer, m),
             remote_port: m.port,
-            remote_rtcp_port,
+            remote_rtcp_port: remote_rtcp_port(m),
             rtcp_mux,
             direction,
             ptime,
@@ -651,8 +639,202 @@ pub fn answer(offer: &Sdp, local: &LocalMedia) -> Result<Answer, NegotiationErro
     if audio.is_none() && video.is_none() {
         return Err(NegotiationError::NoCommonCodec);
     }
+    Ok(Answer {
+        sdp: local_sdp(local, media),
+        audio,
+        video,
+    })
+}
+
+/// Dynamic payload type of Opus in our offers.
+const OPUS_PT: u8 = 111;
+/// Dynamic payload types of telephone-event at 8 kHz and (next to Opus) 48 kHz in our offers.
+const TELEPHONE_EVENT_PTS: [(u8, u32); 2] = [(101, 8000), (102, 48000)];
+
+/// Our SDP offer for a call we place (RFC 3264 §5), from the same [`LocalMedia`] that
+/// [`answer`] takes, in `local.codecs` preference order:
+///
+/// - an audio stream on `audio_port` (when there is an audio codec): PCMU 0, PCMA 8, G.722 9,
+///   Opus 111 (`opus/48000/2`); with `telephone_event`, RFC 4733 telephone-event 101 at
+///   8000 Hz, and 102 at 48000 Hz when Opus is offered; `a=ptime:20`;
+/// - a video stream on `video_port` (when set and there is an H.264 codec): each H.264 codec as
+///   Constrained Baseline (`profile-level-id=42e0` + its `max_level_idc`) with its
+///   `packetization-mode`, payload types from 96 up.
+///
+/// Both are `sendrecv` on `RTP/AVP`, without `rtcp-mux`. Read the peer's answer with
+/// [`process_answer`].
+pub fn offer(local: &LocalMedia) -> Sdp {
+    let mut media = Vec::new();
+    let (mut formats, mut attributes) = (Vec::<String>::new(), Vec::new());
+    let mut opus = false;
+    for &codec in local.codecs.iter().filter(|c| c.is_audio()) {
+        let (pt, map) = match codec {
+            Codec::Pcmu => (0, "PCMU/8000"),
+            Codec::Pcma => (8, "PCMA/8000"),
+            Codec::G722 => (9, "G722/8000"),
+            Codec::Opus => (OPUS_PT, "opus/48000/2"),
+            Codec::H264 { .. } => continue,
+        };
+        opus |= codec == Codec::Opus;
+        if formats.contains(&pt.to_string()) {
+            continue;
+        }
+        formats.push(pt.to_string());
+        attributes.push(attr("rtpmap", Some(format!("{pt} {map}"))));
+    }
+    if !formats.is_empty() {
+        if local.telephone_event {
+            for (pt, rate) in TELEPHONE_EVENT_PTS {
+                if rate == 8000 || opus {
+                    formats.push(pt.to_string());
+                    attributes.push(attr("rtpmap", Some(format!("{pt} telephone-event/{rate}"))));
+                    attributes.push(attr("fmtp", Some(format!("{pt} 0-16"))));
+                }
+            }
+        }
+        attributes.push(attr("ptime", Some("20".into())));
+        media.push(offered_stream(
+            "audio",
+            local.audio_port,
+            formats,
+            attributes,
+        ));
+    }
+    if let Some(port) = local.video_port {
+        let (mut formats, mut attributes) = (Vec::new(), Vec::new());
+        let mut pts = (96..=127)
+            .filter(|pt| *pt != OPUS_PT && !TELEPHONE_EVENT_PTS.iter().any(|(te, _)| te == pt));
+        for codec in &local.codecs {
+            let Codec::H264 {
+                packetization_mode,
+                max_level_idc,
+            } = *codec
+            else {
+                continue;
+            };
+            let Some(pt) = pts.next() else { break };
+            formats.push(pt.to_string());
+            attributes.push(attr("rtpmap", Some(format!("{pt} H264/90000"))));
+            attributes.push(attr(
+                "fmtp",
+                Some(format!(
+                    "{pt} profile-level-id=42e0{max_level_idc:02x};packetization-mode={packetization_mode}"
+                )),
+            ));
+        }
+        if !formats.is_empty() {
+            media.push(offered_stream("video", port, formats, attributes));
+        }
+    }
+    local_sdp(local, media)
+}
+
+fn offered_stream(
+    kind: &str,
+    port: u16,
+    formats: Vec<String>,
+    mut attributes: Vec<Attribute>,
+) -> MediaDescription {
+    attributes.push(attr(Direction::SendRecv.as_str(), None));
+    MediaDescription {
+        media: kind.to_owned(),
+        port,
+        port_count: None,
+        proto: "RTP/AVP".into(),
+        formats,
+        connection: None,
+        bandwidth: Vec::new(),
+        attributes,
+    }
+}
+
+/// What the peer's `answer` to our `offer` agreed (RFC 3264 §7, offerer processing of the
+/// answer), in the same [`NegotiatedStream`] terms as [`answer`]; `local` is what `offer` was
+/// built from (see [`offer`]). For the first audio and the first video stream of the offer
+/// (video only with a `video_port`) that the answer accepts (same media, non-zero port, plain
+/// RTP): the codec is the answer's first format that is one of our codecs and was in our offer
+/// (the answer lists them in the answerer's preference, RFC 3264 §6.1), with its payload type
+/// as the answer writes it; an answer's format without `a=rtpmap`/`a=fmtp` takes our offer's.
+/// telephone-event only when both sides list it at the codec's clock rate; `rtcp_mux` only
+/// when both list it; our direction is the reverse of the answer's; ptime, addresses and
+/// ports are the answer's. [`Answer::sdp`] is the peer's answer.
+///
+/// Errors: no stream accepted with a codec we offered ([`NegotiationError::NoCommonCodec`]):
+/// the call has no media and should be hung up.
+pub fn process_answer(
+    offer: &Sdp,
+    answer: &Sdp,
+    local: &LocalMedia,
+) -> Result<Answer, NegotiationError> {
+    let (mut audio, mut video) = (None, None);
+    for (index, (ours, theirs)) in offer.media.iter().zip(&answer.media).enumerate() {
+        let kind_audio = ours.media == "audio";
+        let wanted = match ours.media.as_str() {
+            "audio" => audio.is_none(),
+            "video" => video.is_none() && local.video_port.is_some(),
+            _ => false,
+        };
+        if !wanted
+            || theirs.media != ours.media
+            || ours.port == 0
+            || theirs.port == 0
+            || !is_plain_rtp(theirs)
+        {
+            continue;
+        }
+        let chosen = theirs.formats.iter().find_map(|f| {
+            let pt = f.parse::<u8>().ok()?;
+            let map = theirs.rtpmap(f).or_else(|| ours.rtpmap(f))?;
+            let fmtp = theirs.fmtp(f).or_else(|| ours.fmtp(f));
+            local
+                .codecs
+                .iter()
+                .filter(|c| c.is_audio() == kind_audio)
+                .find_map(|&codec| {
+                    let agreed = agree(codec, &map, fmtp)?;
+                    offers(ours, codec).then_some((codec, pt, agreed, map.clock_rate))
+                })
+        });
+        let Some((codec, pt, fmtp, rate)) = chosen else {
+            continue;
+        };
+        let telephone_event_pt = (kind_audio && local.telephone_event)
+            .then(|| find_telephone_event(theirs, rate, Some(ours)))
+            .flatten()
+            .filter(|te| find_telephone_event(ours, rate, None) == Some(*te));
+        let stream = NegotiatedStream {
+            index,
+            codec,
+            pt,
+            fmtp,
+            telephone_event_pt,
+            remote_addr: remote_addr(answer, theirs),
+            remote_port: theirs.port,
+            remote_rtcp_port: remote_rtcp_port(theirs),
+            rtcp_mux: theirs.has_attribute("rtcp-mux") && ours.has_attribute("rtcp-mux"),
+            direction: stream_direction(answer, theirs).reversed(),
+            ptime: theirs.ptime(),
+        };
+        if kind_audio {
+            audio = Some(stream);
+        } else {
+            video = Some(stream);
+        }
+    }
+    if audio.is_none() && video.is_none() {
+        return Err(NegotiationError::NoCommonCodec);
+    }
+    Ok(Answer {
+        sdp: answer.clone(),
+        audio,
+        video,
+    })
+}
+
+/// Our session description around `media`: origin, session name and `c=` from `local`.
+fn local_sdp(local: &LocalMedia, media: Vec<MediaDescription>) -> Sdp {
     let c = Connection::from_ip(local.address);
-    let sdp = Sdp {
+    Sdp {
         origin: Origin {
             username: "pont".into(),
             session_id: local.session_id.to_string(),
@@ -666,8 +848,7 @@ pub fn answer(offer: &Sdp, local: &LocalMedia) -> Result<Answer, NegotiationErro
         timing: "0 0".into(),
         attributes: Vec::new(),
         media,
-    };
-    Ok(Answer { sdp, audio, video })
+    }
 }
 
 fn attr(name: &str, value: Option<String>) -> Attribute {
@@ -675,6 +856,73 @@ fn attr(name: &str, value: Option<String>) -> Attribute {
         name: name.to_owned(),
         value,
     }
+}
+
+/// A stream we can take: RTP without SRTP (no keys are negotiated here).
+fn is_plain_rtp(m: &MediaDescription) -> bool {
+    m.proto.starts_with("RTP/AVP") && !m.proto.contains("SAVP")
+}
+
+/// The direction of stream `m` of `sdp`: media level, else session level, else sendrecv.
+fn stream_direction(sdp: &Sdp, m: &MediaDescription) -> Direction {
+    m.direction()
+        .or_else(|| session_direction(&sdp.attributes))
+        .unwrap_or(Direction::SendRecv)
+}
+
+/// Where stream `m` of the peer's `sdp` receives RTP; `None` for `c=0.0.0.0` (RFC 2543 hold)
+/// or an unparseable address.
+fn remote_addr(sdp: &Sdp, m: &MediaDescription) -> Option<IpAddr> {
+    sdp.connection_for(m)
+        .and_then(Connection::ip)
+        .filter(|ip| !ip.is_unspecified())
+}
+
+/// The peer's `a=rtcp:` port (RFC 3605).
+fn remote_rtcp_port(m: &MediaDescription) -> Option<u16> {
+    m.attribute("rtcp")
+        .and_then(|a| a.value.as_deref())
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+}
+
+/// The RFC 4733 telephone-event payload type of `m` at clock `rate`; `fallback` lends its
+/// rtpmaps to formats `m` lists without one (an answer relying on our offer's).
+fn find_telephone_event(
+    m: &MediaDescription,
+    rate: u32,
+    fallback: Option<&MediaDescription>,
+) -> Option<u8> {
+    m.formats.iter().find_map(|f| {
+        let map = m.rtpmap(f).or_else(|| fallback?.rtpmap(f))?;
+        (map.encoding.eq_ignore_ascii_case("telephone-event") && map.clock_rate == rate)
+            .then(|| f.parse::<u8>().ok())
+            .flatten()
+    })
+}
+
+/// Whether a format with `map` and `fmtp` is `codec`: `Some` with the fmtp we agree to for it
+/// (H.264: the negotiated profile-level-id and mode, RFC 6184 §8.2.2; Opus: as written; the
+/// others: none).
+fn agree(codec: Codec, map: &RtpMap, fmtp: Option<&str>) -> Option<Option<String>> {
+    if !codec.matches(map) {
+        return None;
+    }
+    match codec {
+        Codec::H264 {
+            packetization_mode,
+            max_level_idc,
+        } => negotiate_h264(fmtp, packetization_mode, max_level_idc).map(Some),
+        Codec::Opus => Some(fmtp.map(str::to_owned)),
+        _ => Some(None),
+    }
+}
+
+/// Whether stream `m` (one of our offers) lists `codec`.
+fn offers(m: &MediaDescription, codec: Codec) -> bool {
+    m.formats.iter().any(|f| {
+        m.rtpmap(f)
+            .is_some_and(|map| agree(codec, &map, m.fmtp(f)).is_some())
+    })
 }
 
 /// The first of our codecs (our preference order) that the offer carries.
@@ -687,23 +935,8 @@ fn choose_codec(
         for f in &m.formats {
             let Some(map) = m.rtpmap(f) else { continue };
             let Ok(pt) = f.parse::<u8>() else { continue };
-            if !codec.matches(&map) {
-                continue;
-            }
-            match codec {
-                Codec::H264 {
-                    packetization_mode,
-                    max_level_idc,
-                } => {
-                    if let Some(fmtp) = negotiate_h264(m.fmtp(f), packetization_mode, max_level_idc)
-                    {
-                        return Some((codec, pt, Some(fmtp)));
-                    }
-                }
-                Codec::Opus => {
-                    return Some((codec, pt, m.fmtp(f).map(str::to_owned)));
-                }
-                _ => return Some((codec, pt, None)),
+            if let Some(fmtp) = agree(codec, &map, m.fmtp(f)) {
+                return Some((codec, pt, fmtp));
             }
         }
     }
@@ -846,6 +1079,162 @@ a=fmtp:98 profile-level-id=4d401f;packetization-mode=1\r\n",
             answer(&resume, &local()).unwrap().audio.unwrap().direction,
             Direction::SendRecv
         );
+    }
+
+    #[test]
+    fn offer_lists_our_codecs_in_order() {
+        let o = offer(&local());
+        let text = o.to_string();
+        assert!(
+            text.contains("m=audio 40000 RTP/AVP 111 9 0 8 101 102\r\n"),
+            "{text}"
+        );
+        for line in [
+            "a=rtpmap:111 opus/48000/2\r\n",
+            "a=rtpmap:9 G722/8000\r\n",
+            "a=rtpmap:0 PCMU/8000\r\n",
+            "a=rtpmap:8 PCMA/8000\r\n",
+            "a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\n",
+            "a=rtpmap:102 telephone-event/48000\r\n",
+            "a=ptime:20\r\n",
+            "m=video 40002 RTP/AVP 96 97\r\n",
+            "a=fmtp:96 profile-level-id=42e01f;packetization-mode=1\r\n",
+            "a=fmtp:97 profile-level-id=42e01f;packetization-mode=0\r\n",
+            "c=IN IP4 192.0.2.10\r\n",
+        ] {
+            assert!(text.contains(line), "{line:?} missing in {text}");
+        }
+        assert_eq!(Sdp::parse(text.as_bytes()).unwrap(), o);
+        // G.711 only, no video port, no telephone-event: one stream, no 48 kHz event.
+        let mut l = local();
+        l.codecs = vec![Codec::Pcma, Codec::Pcmu];
+        l.video_port = None;
+        l.telephone_event = false;
+        let text = offer(&l).to_string();
+        assert!(text.contains("m=audio 40000 RTP/AVP 8 0\r\n"), "{text}");
+        assert!(
+            !text.contains("m=video") && !text.contains("telephone-event"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn answer_to_our_offer_becomes_negotiated_streams() {
+        let mut l = local();
+        l.codecs = vec![
+            Codec::Pcmu,
+            Codec::Pcma,
+            Codec::Opus,
+            Codec::H264 {
+                packetization_mode: 1,
+                max_level_idc: 0x1f,
+            },
+        ];
+        let ours = offer(&l);
+        // The answerer prefers PCMA (listed first) and lowers the H.264 level; the video is
+        // recvonly on its side, and it asks for rtcp-mux that we did not offer.
+        let theirs = Sdp::parse(
+            b"v=0\r\no=- 7 7 IN IP4 203.0.113.9\r\ns=-\r\nc=IN IP4 203.0.113.9\r\nt=0 0\r\n\
+m=audio 6000 RTP/AVP 8 0 101\r\na=rtpmap:101 telephone-event/8000\r\na=ptime:30\r\na=rtcp:6009\r\n\
+m=video 6002 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\n\
+a=fmtp:96 profile-level-id=42e01e;packetization-mode=1\r\na=recvonly\r\na=rtcp-mux\r\n",
+        )
+        .unwrap();
+        let a = process_answer(&ours, &theirs, &l).unwrap();
+        assert_eq!(a.sdp, theirs);
+        let audio = a.audio.unwrap();
+        assert_eq!(
+            audio,
+            NegotiatedStream {
+                index: 0,
+                codec: Codec::Pcma,
+                pt: 8,
+                fmtp: None,
+                telephone_event_pt: Some(101),
+                remote_addr: Some("203.0.113.9".parse().unwrap()),
+                remote_port: 6000,
+                remote_rtcp_port: Some(6009),
+                rtcp_mux: false,
+                direction: Direction::SendRecv,
+                ptime: Some(30),
+            }
+        );
+        let video = a.video.unwrap();
+        assert_eq!((video.index, video.pt, video.remote_port), (1, 96, 6002));
+        assert_eq!(
+            video.fmtp.as_deref(),
+            Some("profile-level-id=42e01e;packetization-mode=1")
+        );
+        assert_eq!(video.direction, Direction::SendOnly, "peer is recvonly");
+        assert!(!video.rtcp_mux, "rtcp-mux only when we offered it");
+
+        // An answer that leaves out the rtpmap of a dynamic type uses our offer's; the
+        // telephone-event at Opus's rate goes with Opus.
+        let theirs = Sdp::parse(
+            b"v=0\r\nc=IN IP4 203.0.113.9\r\nm=audio 6000 RTP/AVP 111 102\r\nm=video 0 RTP/AVP 96\r\n",
+        )
+        .unwrap();
+        let a = process_answer(&ours, &theirs, &l).unwrap();
+        let audio = a.audio.unwrap();
+        assert_eq!((audio.codec, audio.pt), (Codec::Opus, 111));
+        assert_eq!(audio.telephone_event_pt, Some(102));
+        assert!(a.video.is_none(), "port 0: video refused");
+    }
+
+    #[test]
+    fn our_offer_through_our_own_answer_agrees_on_both_sides() {
+        let ours = offer(&local());
+        let mut peer = local();
+        peer.address = "198.51.100.5".parse().unwrap();
+        peer.codecs = vec![
+            Codec::Pcma,
+            Codec::H264 {
+                packetization_mode: 1,
+                max_level_idc: 0x1e,
+            },
+        ];
+        let theirs = answer(&ours, &peer).unwrap();
+        let a = process_answer(&ours, &theirs.sdp, &local()).unwrap();
+        let (pa, ta) = (theirs.audio.unwrap(), a.audio.unwrap());
+        assert_eq!((ta.codec, ta.pt), (pa.codec, pa.pt));
+        assert_eq!(ta.telephone_event_pt, pa.telephone_event_pt);
+        assert_eq!(ta.remote_addr, Some(peer.address));
+        let (pv, tv) = (theirs.video.unwrap(), a.video.unwrap());
+        // Each side's Codec carries its own decoding level; what goes on the wire agrees.
+        assert_eq!((tv.pt, &tv.fmtp), (pv.pt, &pv.fmtp));
+        assert!(matches!(
+            tv.codec,
+            Codec::H264 {
+                packetization_mode: 1,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn answer_with_no_offered_codec_is_refused() {
+        let mut l = local();
+        l.codecs = vec![Codec::Pcmu];
+        l.video_port = None;
+        let ours = offer(&l);
+        // PCMA is a codec we know but did not offer; G.729 we do not know at all.
+        for body in [
+            &b"v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 6000 RTP/AVP 8\r\n"[..],
+            b"v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 6000 RTP/AVP 18\r\n",
+            b"v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 0 RTP/AVP 0\r\n",
+            b"v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 6000 RTP/SAVP 0\r\n",
+            b"v=0\r\nc=IN IP4 1.2.3.4\r\n",
+        ] {
+            let theirs = Sdp::parse(body).unwrap();
+            assert_eq!(
+                process_answer(&ours, &theirs, &l).unwrap_err(),
+                NegotiationError::NoCommonCodec,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        let ok = Sdp::parse(b"v=0\r\nc=IN IP4 1.2.3.4\r\nm=audio 6000 RTP/AVP 0\r\n").unwrap();
+        assert_eq!(process_answer(&ours, &ok, &l).unwrap().audio.unwrap().pt, 0);
     }
 
     #[test]

@@ -194,7 +194,8 @@ pub(crate) enum ClientTimer {
 /// What a response does to a client transaction.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum ClientResponse {
-    /// Pass it to the TU (first provisional or final response).
+    /// Pass it to the TU (a provisional while no final response came, RFC 3261 §17.1.1.2 and
+    /// §17.1.2.2, or the first final response).
     Deliver,
     /// A retransmission absorbed by the transaction; `Some(ack)` to send the ACK again.
     Absorbed(Option<Vec<u8>>),
@@ -255,13 +256,8 @@ impl ClientTx {
                     // RFC 3261 §17.1.2.2: Proceeding keeps Timer E, at T2.
                     self.interval = t.t2;
                 }
-                let first = self.state == ClientState::Trying;
                 self.state = ClientState::Proceeding;
-                if first {
-                    ClientResponse::Deliver
-                } else {
-                    ClientResponse::Absorbed(None)
-                }
+                ClientResponse::Deliver
             }
             ClientState::Trying | ClientState::Proceeding => {
                 self.retransmit_at = None;
@@ -286,6 +282,13 @@ impl ClientTx {
                 ClientResponse::Absorbed(self.ack.clone())
             }
         }
+    }
+
+    /// Stop Timer B/F: RFC 3261 §17.1.1.2 runs Timer B in "Calling" only, so the endpoint stops
+    /// it at the first provisional response to the INVITE of a call it places (a ringing call
+    /// waits for the TU's ring timeout or CANCEL instead).
+    pub(crate) fn stop_timeout(&mut self) {
+        self.timeout_at = None;
     }
 
     pub(crate) fn on_timer(&mut self, now: Timestamp, t: &Timers) -> ClientTimer {
@@ -385,6 +388,22 @@ mod tests {
             ClientResponse::Absorbed(Some(b"ACK".to_vec()))
         );
         assert_eq!(tx.deadline(), Some(ms(32_020)));
+    }
+
+    #[test]
+    fn every_provisional_is_delivered_and_timer_b_can_stop() {
+        let t = Timers::default();
+        let mut tx = ClientTx::new(true, false, b"INVITE".to_vec(), ms(0), &t);
+        assert_eq!(tx.on_response(ms(10), 100, &t), ClientResponse::Deliver);
+        assert_eq!(tx.on_response(ms(20), 180, &t), ClientResponse::Deliver);
+        tx.stop_timeout();
+        assert_eq!(
+            tx.deadline(),
+            None,
+            "neither Timer A nor B after stop_timeout"
+        );
+        assert_eq!(tx.on_response(ms(60_000), 200, &t), ClientResponse::Deliver);
+        assert_eq!(tx.state, ClientState::Accepted);
     }
 
     #[test]
