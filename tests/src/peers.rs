@@ -47,6 +47,17 @@ pub fn goertzel(samples: &[i16], rate: u32, freq: f64) -> f64 {
 /// [`free_udp_port`] and baresip's start: it then exits at once ("Address already in use") and
 /// is started again on another port. Returns once baresip says it is ready (and so has dialled).
 pub fn baresip(dir: &Path, freq: f64, uri: &str, seconds: u32) -> Child {
+    start_baresip(dir, freq, Some(uri), seconds).0
+}
+
+/// A headless baresip that answers the first call it gets (and stays `seconds`), sending a
+/// tone of `freq` Hz and recording what it hears, like [`baresip`]; and its SIP URI.
+pub fn baresip_answering(dir: &Path, freq: f64, seconds: u32) -> (Child, String) {
+    let (child, port) = start_baresip(dir, freq, None, seconds);
+    (child, format!("sip:ua@127.0.0.1:{port}"))
+}
+
+fn start_baresip(dir: &Path, freq: f64, dial: Option<&str>, seconds: u32) -> (Child, u16) {
     std::fs::create_dir_all(dir.join("rec")).unwrap();
     let tone = dir.join("tone.wav");
     write_tone_wav(&tone, freq, seconds + 5);
@@ -67,15 +78,24 @@ pub fn baresip(dir: &Path, freq: f64, uri: &str, seconds: u32) -> Child {
         std::fs::write(dir.join("config"), config).unwrap();
         std::fs::write(
             dir.join("accounts"),
-            format!("<sip:ua@127.0.0.1:{port}>;regint=0;audio_codecs=PCMU\n"),
+            format!(
+                "<sip:ua@127.0.0.1:{port}>;regint=0;audio_codecs=PCMU{}\n",
+                if dial.is_none() {
+                    ";answermode=auto"
+                } else {
+                    ""
+                }
+            ),
         )
         .unwrap();
         std::fs::write(dir.join("contacts"), "").unwrap();
         let out = std::fs::File::create(&log_path).unwrap();
-        let mut child = Command::new("baresip")
-            .arg("-f")
-            .arg(dir)
-            .args(["-t", &seconds.to_string(), "-e", &format!("/dial {uri}")])
+        let mut cmd = Command::new("baresip");
+        cmd.arg("-f").arg(dir).args(["-t", &seconds.to_string()]);
+        if let Some(uri) = dial {
+            cmd.args(["-e", &format!("/dial {uri}")]);
+        }
+        let mut child = cmd
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out)
@@ -86,7 +106,7 @@ pub fn baresip(dir: &Path, freq: f64, uri: &str, seconds: u32) -> Child {
         loop {
             log = std::fs::read_to_string(&log_path).unwrap_or_default();
             if log.contains("baresip is ready.") {
-                return child;
+                return (child, port);
             }
             if child.try_wait().unwrap().is_some() {
                 log = std::fs::read_to_string(&log_path).unwrap_or_default();

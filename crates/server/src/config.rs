@@ -203,6 +203,8 @@ pub(crate) struct FileConfig {
     #[serde(default)]
     dialin: DialinConfig,
     #[serde(default)]
+    dialout: DialoutConfig,
+    #[serde(default)]
     video: VideoConfig,
     #[serde(default)]
     log: LogConfig,
@@ -310,6 +312,21 @@ pub(crate) enum RoomSystemVideo {
     Composed,
     /// The active speaker's own stream, switched on keyframes (no transcoding at all).
     Switched,
+}
+
+/// `[dialout]`: how moderators call phones into a room (`tel:` numbers go through a trunk;
+/// `sip:` URIs are called directly).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct DialoutConfig {
+    /// The SIP trunk for `tel:` numbers, `host:port` (an IP address): the INVITE goes there
+    /// with `sip:<number>@<host>`. Unset: only `sip:` URIs can be dialled.
+    pub(crate) trunk: Option<String>,
+    /// Digest credentials the trunk asks for (401/407).
+    pub(crate) username: Option<String>,
+    pub(crate) password: Option<String>,
+    /// The From user the called party sees (a caller id the trunk accepts).
+    pub(crate) from_user: Option<String>,
 }
 
 /// `[dialin]`: how phone callers and SIP users reach the IVR.
@@ -445,6 +462,7 @@ pub(crate) struct Settings {
     pub(crate) tls: Option<TlsFiles>,
     pub(crate) max_participants: usize,
     pub(crate) dialin: DialinConfig,
+    pub(crate) dialout: DialoutConfig,
     pub(crate) video: VideoConfig,
     pub(crate) log: LogConfig,
     pub(crate) recording: RecordingConfig,
@@ -557,6 +575,7 @@ impl Settings {
                 .or(file.max_participants)
                 .unwrap_or(DEFAULT_MAX_PARTICIPANTS),
             dialin: file.dialin,
+            dialout: file.dialout,
             video: file.video,
             log: file.log,
             recording: file.recording,

@@ -62,38 +62,25 @@ pub(crate) struct AppState {
     inner: Arc<Inner>,
 }
 
-struct Inner {
-    store: SharedStore,
-    portal: Portal,
-    media: MediaHandle,
+/// What the handlers share, as the composition root builds it.
+pub(crate) struct Inner {
+    pub(crate) store: SharedStore,
+    pub(crate) portal: Portal,
+    pub(crate) media: MediaHandle,
     /// Base of web links, without a trailing slash: `http://127.0.0.1:8080`.
-    public_url: String,
+    pub(crate) public_url: String,
     /// Host (and `:port` unless 5060) of SIP URIs: `sip:<room>@<sip_host>`.
-    sip_host: String,
-    dialin: DialinConfig,
-    recordings: Recordings,
+    pub(crate) sip_host: String,
+    pub(crate) dialin: DialinConfig,
+    pub(crate) recordings: Recordings,
+    /// The SIP task's commands (dial-out).
+    pub(crate) sip: tokio::sync::mpsc::Sender<crate::sip::SipCommand>,
 }
 
 impl AppState {
-    pub(crate) fn new(
-        store: SharedStore,
-        portal: Portal,
-        media: MediaHandle,
-        public_url: String,
-        sip_host: String,
-        dialin: DialinConfig,
-        recordings: Recordings,
-    ) -> Self {
+    pub(crate) fn new(inner: Inner) -> Self {
         Self {
-            inner: Arc::new(Inner {
-                store,
-                portal,
-                media,
-                public_url,
-                sip_host,
-                dialin,
-                recordings,
-            }),
+            inner: Arc::new(inner),
         }
     }
 
@@ -107,6 +94,10 @@ impl AppState {
 
     pub(crate) fn portal(&self) -> &Portal {
         &self.inner.portal
+    }
+
+    pub(crate) fn sip(&self) -> &tokio::sync::mpsc::Sender<crate::sip::SipCommand> {
+        &self.inner.sip
     }
 
     pub(crate) fn media(&self) -> &MediaHandle {
@@ -159,6 +150,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .routes(routes!(crate::rooms_api::admit_all))
         .routes(routes!(crate::rooms_api::mute_all))
         .routes(routes!(crate::rooms_api::end))
+        .routes(routes!(crate::rooms_api::dial))
         .routes(routes!(recordings_api::list))
         .routes(routes!(recordings_api::get_one, recordings_api::patch))
         .routes(routes!(recordings_api::download))

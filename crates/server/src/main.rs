@@ -266,13 +266,15 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         rtp_ports: settings.rtp_ports,
         db: settings.data.join(DB_FILE),
         dialin: settings.dialin.clone(),
+        dialout: settings.dialout.clone(),
         admission: settings.admission,
     };
+    let (sip_commands, sip_commands_rx) = tokio::sync::mpsc::channel(64);
     let sip_task = sip::spawn(
         sip_listeners,
         sip_config,
         media.clone(),
-        tokio::sync::mpsc::channel(64),
+        (sip_commands.clone(), sip_commands_rx),
         shutdown_rx,
     )?;
 
@@ -315,15 +317,16 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     if let Some(oidc) = &settings.oidc {
         info!(issuer = %oidc.issuer, "sign-in by OpenID Connect");
     }
-    let state = http::AppState::new(
+    let state = http::AppState::new(http::Inner {
         store,
         portal,
         media,
-        public_url.clone(),
+        public_url: public_url.clone(),
         sip_host,
-        settings.dialin.clone(),
-        recordings.clone(),
-    );
+        dialin: settings.dialin.clone(),
+        recordings: recordings.clone(),
+        sip: sip_commands,
+    });
     let app = http::router(state);
 
     if let Some(token) = signin_token {

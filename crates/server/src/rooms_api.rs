@@ -123,3 +123,66 @@ pub(crate) async fn end(
     let number = own_room(&state, &organizer, &room).await?;
     run(&state, number, Action::End).await
 }
+
+/// `POST /api/v1/rooms/{room}/dial` `{"uri": "sip:…" | "tel:…"}` → 202: the call is placed;
+/// once answered it is in the room like any SIP participant (never in the waiting room).
+#[utoipa::path(post, path = "/api/v1/rooms/{room}/dial", tag = "rooms", security(("bearer" = []), ("session" = [])),
+    params(("room" = u64, Path, description = "The room number")),
+    request_body(content = serde_json::Value, description = "{\"uri\": \"sip:room@host:port\" | \"tel:+33123456789\"}"),
+    responses((status = 202, description = "{room_number, uri, state: \"dialling\"}", body = serde_json::Value), (status = 401, description = "No or a bad token or session", body = ErrorBody), (status = 404, description = "No such room of yours (room_not_found)", body = ErrorBody), (status = 422, description = "Not a sip: URI or tel: number (invalid_uri), or tel: without a [dialout] trunk (no_trunk)", body = ErrorBody), (status = 502, description = "The target cannot be reached or the call not placed (dial_failed)", body = ErrorBody), (status = 503, description = "No RTP ports, or the SIP task is not running", body = ErrorBody)))]
+pub(crate) async fn dial(
+    State(state): State<AppState>,
+    Authed(organizer): Authed,
+    Path(room): Path<String>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    use crate::sip::{DialError, SipCommand};
+    let number = own_room(&state, &organizer, &room).await?;
+    let Json(body) = body?;
+    let uri = body
+        .get("uri")
+        .and_then(Value::as_str)
+        .filter(|u| u.len() <= 256)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_uri",
+                "uri must be a sip: URI or a tel: number",
+            )
+        })?
+        .to_owned();
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let unavailable = || {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "sip_unavailable",
+            "the SIP task is not running",
+        )
+    };
+    state
+        .sip()
+        .send(SipCommand::Dial {
+            room: number,
+            uri: uri.clone(),
+            reply,
+        })
+        .await
+        .map_err(|_| unavailable())?;
+    match answer.await.map_err(|_| unavailable())? {
+        Ok(_) => Ok((
+            StatusCode::ACCEPTED,
+            Json(json!({ "room_number": number.0, "uri": uri, "state": "dialling" })),
+        )),
+        Err(e) => {
+            let (status, code) = match e {
+                DialError::BadUri(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_uri"),
+                DialError::NoTrunk => (StatusCode::UNPROCESSABLE_ENTITY, "no_trunk"),
+                DialError::NoPorts => (StatusCode::SERVICE_UNAVAILABLE, "no_ports"),
+                DialError::Unreachable(_) | DialError::Refused(_) => {
+                    (StatusCode::BAD_GATEWAY, "dial_failed")
+                }
+            };
+            Err(ApiError::new(status, code, e.to_string()))
+        }
+    }
+}

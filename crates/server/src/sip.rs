@@ -27,7 +27,10 @@ use tokio::time::Instant;
 use tracing::{Instrument as _, debug, info, info_span, trace, warn};
 
 use crate::admission::{AdmissionConfig, Load};
-use crate::config::{DialinConfig, PortRange};
+use crate::config::{DialinConfig, DialoutConfig, PortRange};
+pub(crate) use dialout::DialError;
+
+mod dialout;
 use crate::media::{
     Clock, IvrQuery, JoinReply, JoinSip, MediaHandle, SipJoinRefused, SipMedia, StartIvr,
 };
@@ -54,6 +57,8 @@ pub(crate) struct SipConfig {
     pub(crate) db: PathBuf,
     /// The dial-in users and numbers, their languages, the trunks allowed to call them.
     pub(crate) dialin: DialinConfig,
+    /// Where `tel:` dial-outs go.
+    pub(crate) dialout: DialoutConfig,
     /// When new calls are refused with 503.
     pub(crate) admission: AdmissionConfig,
 }
@@ -98,12 +103,18 @@ impl SipListeners {
     }
 }
 
-/// Requests from the media task.
+/// Requests from the media task (and the API's dial-out).
 #[derive(Debug)]
 pub(crate) enum SipCommand {
     /// Hang up with BYE: the call's media died (no RTP for the inactivity timeout), or the
     /// IVR said goodbye.
     Hangup(CallHandle),
+    /// Call `uri` (`sip:` or `tel:`) into `room`.
+    Dial {
+        room: RoomId,
+        uri: String,
+        reply: tokio::sync::oneshot::Sender<Result<CallHandle, DialError>>,
+    },
 }
 
 /// A message from a TCP connection.
@@ -123,6 +134,8 @@ struct Call {
     video_port: Option<u16>,
     session_id: u64,
     session_version: u64,
+    /// We placed it (dial-out): answered already when it joins.
+    outgoing: bool,
 }
 
 /// Starts the SIP task. `commands` is the sender the media task uses to ask for hang-ups.
@@ -154,6 +167,7 @@ pub(crate) fn spawn(
         pending: HashMap::new(),
         joins: mpsc::unbounded_channel(),
         commands_tx: commands.0,
+        dialing: HashMap::new(),
     };
     Ok(tokio::spawn(
         task.run(listeners.tcp, commands.1, shutdown)
@@ -179,6 +193,8 @@ struct SipTask {
         mpsc::UnboundedReceiver<JoinReply>,
     ),
     commands_tx: mpsc::Sender<SipCommand>,
+    /// Calls we placed that are not answered yet.
+    dialing: HashMap<CallHandle, dialout::Dialing>,
 }
 
 impl SipTask {
@@ -212,8 +228,12 @@ impl SipTask {
                         let _ = self.endpoint.hangup(self.clock.now(), call);
                         // The endpoint reports no `CallEnded` for a hang-up we asked for: the
                         // participant and its ports go now.
+                        if let Some(d) = self.dialing.remove(&call) {
+                            self.release(&d.call);
+                        }
                         self.call_gone(call).await;
                     }
+                    SipCommand::Dial { room, uri, reply } => self.dial(room, uri, reply).await,
                 },
                 r = self.udp.recv_from(&mut buf) => match r {
                     Ok((n, from)) => {
@@ -324,6 +344,9 @@ impl SipTask {
                         .await;
                 }
             }
+            Event::Ringing { call } => debug!(call = call.0, "dialled call ringing"),
+            Event::Answered { call, answer } => self.dial_answered(call, &answer),
+            Event::CallFailed { call, code } => self.dial_failed(call, code),
             other => debug!(event = ?other, "SIP event"),
         }
     }
@@ -473,6 +496,7 @@ impl SipTask {
             video_port: video_sockets.as_ref().map(|v| v.2),
             session_id: rand::random::<u32>() as u64,
             session_version: 1,
+            outgoing: false,
         };
         let answer = match sdp::answer(offer, &self.local_media(&c)) {
             Ok(a) if a.audio.is_some() => a,
@@ -553,9 +577,12 @@ impl SipTask {
             Ok(p) => {
                 debug!(call = call.0, participant = %p, "SIP participant joined");
                 c.participant = Some(p);
-                let sdp = c.answer.take().unwrap_or_default();
-                if let Err(e) = self.endpoint.answer(now, call, &sdp) {
-                    warn!(error = %e, "cannot answer");
+                // A call we placed is answered already.
+                if !c.outgoing {
+                    let sdp = c.answer.take().unwrap_or_default();
+                    if let Err(e) = self.endpoint.answer(now, call, &sdp) {
+                        warn!(error = %e, "cannot answer");
+                    }
                 }
                 self.calls.insert(call, c);
             }
@@ -569,7 +596,11 @@ impl SipTask {
                 };
                 info!(call = call.0, room = ?c.room.map(|r| r.0), ?refused, code, "join refused");
                 self.release(&c);
-                let _ = self.endpoint.reject(now, call, code);
+                if c.outgoing {
+                    let _ = self.endpoint.hangup(now, call);
+                } else {
+                    let _ = self.endpoint.reject(now, call, code);
+                }
             }
         }
     }
@@ -604,6 +635,7 @@ impl SipTask {
             video_port: None,
             session_id: rand::random::<u32>() as u64,
             session_version: 1,
+            outgoing: false,
         };
         let answer = match sdp::answer(offer, &self.local_media(&c)) {
             Ok(a) if a.audio.is_some() => a,

@@ -1,0 +1,312 @@
+//! The waiting room and moderators' actions reach SIP callers too, checked on what two real
+//! baresip callers hear (Goertzel on each one's tone): a caller in the waiting room hears the
+//! waiting prompt and nothing of the room, the room hears nothing of it; let in, it hears the
+//! room and is muted until a moderator unmutes it; "mute all" takes its tone out of the mix.
+//! Skips (and says so) when baresip is not installed; the README's test command installs it.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use pont_tests::peers::{baresip, goertzel, read_wav, wait_exit};
+use pont_tests::webdriver::poll;
+use pont_tests::{Server, bearer, create_token, get, send, tool};
+use serde_json::Value;
+
+const WAIT: Duration = Duration::from_secs(60);
+/// How long each phase of the call is listened to.
+const PHASE: Duration = Duration::from_secs(5);
+const ROOM_TONE: f64 = 1300.0;
+const CALLER_TONE: f64 = 700.0;
+
+struct Meeting {
+    server: Server,
+    token: String,
+    room: u64,
+}
+
+impl Meeting {
+    fn participants(&self) -> Vec<Value> {
+        let reply = get(
+            &self.server.url(&format!("/api/v1/rooms/{}", self.room)),
+            &[("authorization", &bearer(&self.token))],
+        );
+        assert_eq!(reply.status, 200, "{reply:?}");
+        reply.json()["participants"].as_array().unwrap().clone()
+    }
+
+    /// The id of the one SIP participant in `state` not in `except`, once there is one.
+    fn sip_in_state(&self, state: &str, except: &[String]) -> String {
+        poll(WAIT, || {
+            self.participants().into_iter().find_map(|p| {
+                let id = p["id"].as_str()?.to_owned();
+                (p["kind"] == "sip" && p["state"] == state && !except.contains(&id)).then_some(id)
+            })
+        })
+        .unwrap_or_else(|| panic!("no SIP participant {state}: {:?}", self.participants()))
+    }
+
+    fn act(&self, path: &str, body: &str) {
+        let reply = send(
+            "POST",
+            &self
+                .server
+                .url(&format!("/api/v1/rooms/{}{path}", self.room)),
+            &[
+                ("content-type", "application/json"),
+                ("authorization", &bearer(&self.token)),
+            ],
+            body,
+        );
+        assert_eq!(reply.status, 200, "{path}: {reply:?}");
+    }
+
+    fn on(&self, id: &str, action: &str) {
+        self.act(
+            &format!("/participants/{id}"),
+            &format!(r#"{{"action": "{action}"}}"#),
+        );
+    }
+
+    fn muted(&self, id: &str) -> bool {
+        self.participants()
+            .iter()
+            .any(|p| p["id"] == id && p["muted"] == true)
+    }
+}
+
+/// What a baresip heard, as (rate, samples) from its recording.
+fn heard(dir: &Path) -> (u32, Vec<i16>) {
+    let rec = std::fs::read_dir(dir.join("rec"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
+        .expect("baresip recorded what it heard");
+    read_wav(&rec)
+}
+
+/// Energy of `freq` in the recording between `from` and `to` after its start, with half a
+/// second trimmed at each end (the instants are the test's, the recording's start the call's).
+fn tone_between(rec: &(u32, Vec<i16>), from: Duration, to: Duration, freq: f64) -> f64 {
+    let (rate, samples) = rec;
+    let at = |d: Duration| ((d.as_secs_f64() * f64::from(*rate)) as usize).min(samples.len());
+    let trim = Duration::from_millis(500);
+    let (a, b) = (at(from + trim), at(to.saturating_sub(trim)));
+    assert!(
+        b > a + *rate as usize,
+        "the recording is too short ({} samples) for {from:?}..{to:?}",
+        samples.len()
+    );
+    goertzel(&samples[a..b], *rate, freq)
+}
+
+fn rms(rec: &(u32, Vec<i16>), from: Duration, to: Duration) -> f64 {
+    let (rate, samples) = rec;
+    let at = |d: Duration| ((d.as_secs_f64() * f64::from(*rate)) as usize).min(samples.len());
+    let s = &samples[at(from)..at(to)];
+    (s.iter().map(|&x| f64::from(x).powi(2)).sum::<f64>() / s.len().max(1) as f64).sqrt()
+}
+
+#[test]
+fn a_sip_caller_waits_hears_the_prompt_then_the_room_and_is_muted_until_unmuted() {
+    if tool("baresip").is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let token = create_token(&dir.path().join("data"), "Ana");
+    let server = Server::start(dir.path());
+    let reply = send(
+        "POST",
+        &server.url("/api/v1/meetings"),
+        &[
+            ("content-type", "application/json"),
+            ("authorization", &bearer(&token)),
+        ],
+        r#"{"subject": "Jury", "start": "2026-12-01T09:30:00Z", "waiting_room": true}"#,
+    );
+    assert_eq!(reply.status, 201, "{reply:?}");
+    let room = reply.json()["room_number"].as_u64().unwrap();
+    let m = Meeting {
+        server,
+        token,
+        room,
+    };
+    let uri = format!("sip:{room}@{}", m.server.sip());
+
+    // The room: a caller let in and unmuted, sending the room's tone.
+    let (db, da) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut b = baresip(db.path(), ROOM_TONE, &uri, 45);
+    let b_id = m.sip_in_state("waiting", &[]);
+    m.on(&b_id, "admit");
+    assert!(m.muted(&b_id), "a caller let in enters muted");
+    m.on(&b_id, "unmute");
+    assert!(!m.muted(&b_id));
+
+    // The caller under test waits.
+    let mut a = baresip(da.path(), CALLER_TONE, &uri, 30);
+    let a_start = Instant::now();
+    let a_id = m.sip_in_state("waiting", std::slice::from_ref(&b_id));
+    let waited_from = a_start.elapsed();
+    std::thread::sleep(PHASE);
+    let waited_to = a_start.elapsed();
+
+    // Let in: muted, hearing the room.
+    m.on(&a_id, "admit");
+    let in_from = a_start.elapsed();
+    assert!(m.muted(&a_id), "a caller let in enters muted");
+    std::thread::sleep(PHASE);
+    let in_to = a_start.elapsed();
+
+    // Unmuted: the room hears it.
+    m.on(&a_id, "unmute");
+    let unmuted_from = a_start.elapsed();
+    std::thread::sleep(PHASE);
+    let unmuted_to = a_start.elapsed();
+
+    // Mute all: its tone leaves the mix again.
+    m.act("/mute_all", "");
+    let all_from = a_start.elapsed();
+    assert!(m.muted(&a_id) && m.muted(&b_id));
+    std::thread::sleep(PHASE);
+    let all_to = a_start.elapsed();
+
+    // End the meeting: both calls are hung up by the bridge.
+    m.act("/end", "");
+    wait_exit(&mut a, "baresip a");
+    wait_exit(&mut b, "baresip b");
+    assert!(poll(WAIT, || m.participants().is_empty().then_some(())).is_some());
+
+    let rec_a = heard(da.path());
+    let rec_b = heard(db.path());
+
+    // Waiting: A hears the prompt (speech), and none of the room's tone.
+    let a_wait_room = tone_between(&rec_a, waited_from, waited_to, ROOM_TONE);
+    let a_in_room = tone_between(&rec_a, in_from, in_to, ROOM_TONE);
+    assert!(
+        rms(&rec_a, waited_from, waited_to) > 200.0,
+        "the waiting caller hears the prompt (RMS {:.0})",
+        rms(&rec_a, waited_from, waited_to)
+    );
+    assert!(
+        a_in_room > 1000.0 * a_wait_room.max(1.0),
+        "A heard the room's tone while waiting ({a_wait_room:.0}) against {a_in_room:.0} once in"
+    );
+    // The room hears A only once unmuted, and no more after mute all.
+    let b_tone = |from: Duration, to: Duration| {
+        // B's recording is longer: its end is A's end plus what B had before. Measured from
+        // B's end: both calls end at the same `end`, within the hang-up's few ms.
+        let (rate, samples) = &rec_b;
+        let total = Duration::from_secs_f64(samples.len() as f64 / f64::from(*rate));
+        let a_total = Duration::from_secs_f64(rec_a.1.len() as f64 / f64::from(rec_a.0));
+        let shift = total.saturating_sub(a_total);
+        tone_between(&rec_b, from + shift, to + shift, CALLER_TONE)
+    };
+    let b_waiting = b_tone(waited_from, waited_to);
+    let b_muted = b_tone(in_from, in_to);
+    let b_unmuted = b_tone(unmuted_from, unmuted_to);
+    let b_all = b_tone(all_from, all_to);
+    eprintln!(
+        "A heard the room: waiting {a_wait_room:.0}, in {a_in_room:.0}; the room heard A: \
+         waiting {b_waiting:.0}, let in muted {b_muted:.0}, unmuted {b_unmuted:.0}, after \
+         mute all {b_all:.0}; A's RMS while waiting {:.0}",
+        rms(&rec_a, waited_from, waited_to)
+    );
+    assert!(
+        b_unmuted > 1000.0 * b_waiting.max(1.0),
+        "the room heard the waiting caller: {b_waiting:.0} against {b_unmuted:.0} once unmuted"
+    );
+    assert!(
+        b_unmuted > 1000.0 * b_muted.max(1.0),
+        "the room heard the caller let in muted: {b_muted:.0} against {b_unmuted:.0}"
+    );
+    assert!(
+        b_unmuted > 1000.0 * b_all.max(1.0),
+        "mute all left the caller in the mix: {b_all:.0} against {b_unmuted:.0}"
+    );
+}
+
+#[test]
+fn a_moderator_dials_a_room_system_into_the_room_and_it_is_heard() {
+    if tool("baresip").is_none() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let token = create_token(&dir.path().join("data"), "Ana");
+    let server = Server::start(dir.path());
+    let room = pont_tests::instant_room(&server, &token);
+    let m = Meeting {
+        server,
+        token,
+        room,
+    };
+    // In the room: a caller with the room's tone.
+    let (dr, dc) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let uri = format!("sip:{room}@{}", m.server.sip());
+    let mut inside = baresip(dr.path(), ROOM_TONE, &uri, 25);
+    let inside_id = m.sip_in_state("in", &[]);
+    // Called out: a baresip that answers.
+    let (mut called, called_uri) = pont_tests::peers::baresip_answering(dc.path(), CALLER_TONE, 25);
+    let reply = send(
+        "POST",
+        &m.server.url(&format!("/api/v1/rooms/{room}/dial")),
+        &[
+            ("content-type", "application/json"),
+            ("authorization", &bearer(&m.token)),
+        ],
+        &format!(r#"{{"uri": "{called_uri}"}}"#),
+    );
+    assert_eq!(reply.status, 202, "{reply:?}");
+    assert_eq!(reply.json()["state"], "dialling");
+    let called_id = m.sip_in_state("in", std::slice::from_ref(&inside_id));
+    // Listened to for a while, then the meeting ends for both.
+    std::thread::sleep(PHASE);
+    m.act("/end", "");
+    wait_exit(&mut inside, "baresip in the room");
+    wait_exit(&mut called, "baresip called");
+    assert_ne!(called_id, inside_id);
+    // Each hears the other: the last seconds of each recording.
+    let last = |rec: &(u32, Vec<i16>), freq: f64| {
+        let (rate, samples) = rec;
+        let n = samples.len();
+        let from = n.saturating_sub((*rate as usize) * 4);
+        goertzel(
+            &samples[from..n.saturating_sub(*rate as usize / 2)],
+            *rate,
+            freq,
+        )
+    };
+    let rec_called = heard(dc.path());
+    let rec_inside = heard(dr.path());
+    let (c_room, c_own) = (last(&rec_called, ROOM_TONE), last(&rec_called, CALLER_TONE));
+    let (i_called, i_own) = (last(&rec_inside, CALLER_TONE), last(&rec_inside, ROOM_TONE));
+    eprintln!(
+        "called heard the room {c_room:.0} (own {c_own:.0}); the room heard it {i_called:.0} (own {i_own:.0})"
+    );
+    assert!(
+        c_room > 1000.0 * c_own.max(1.0),
+        "the called party hears the room"
+    );
+    assert!(
+        i_called > 1000.0 * i_own.max(1.0),
+        "the room hears the called party"
+    );
+
+    // Bad dial-outs: clear 4xx with their codes.
+    for (body, status, code) in [
+        (r#"{"uri": "http://example.org"}"#, 422, "invalid_uri"),
+        (r#"{"uri": "tel:+33123456789"}"#, 422, "no_trunk"),
+        (r#"{"number": 1}"#, 422, "invalid_uri"),
+    ] {
+        let reply = send(
+            "POST",
+            &m.server.url(&format!("/api/v1/rooms/{room}/dial")),
+            &[
+                ("content-type", "application/json"),
+                ("authorization", &bearer(&m.token)),
+            ],
+            body,
+        );
+        assert_eq!(reply.status, status, "{body}: {reply:?}");
+        assert_eq!(reply.error_code(), code, "{body}");
+    }
+}
