@@ -85,6 +85,10 @@ pub enum Refusal {
     NotYourHand,
     #[error("you are in the waiting room: wait to be let in")]
     Waiting,
+    #[error("someone else is sharing their screen: one share at a time")]
+    ShareBusy,
+    #[error("that participant is not sharing")]
+    NotSharing,
 }
 
 impl Refusal {
@@ -96,6 +100,8 @@ impl Refusal {
             Self::StillWaiting => "still_waiting",
             Self::NotYourHand => "not_your_hand",
             Self::Waiting => "waiting",
+            Self::ShareBusy => "share_busy",
+            Self::NotSharing => "not_sharing",
         }
     }
 }
@@ -386,10 +392,45 @@ impl Meeting {
         raised.into_iter().map(|(_, id)| id).collect()
     }
 
-    /// Marks who shares their screen (one at a time is the shard's rule).
-    pub fn set_sharing(&mut self, id: ParticipantId, sharing: bool) {
-        if let Some(m) = self.members.get_mut(&id) {
-            m.sharing = sharing;
+    /// Who shares their screen, if anyone.
+    pub fn sharer(&self) -> Option<ParticipantId> {
+        self.members
+            .iter()
+            .find(|(_, m)| m.sharing)
+            .map(|(&id, _)| id)
+    }
+
+    /// `id` starts sharing its screen: one share at a time in a room. `Ok(false)` when it was
+    /// sharing already.
+    pub fn start_sharing(&mut self, id: ParticipantId) -> Result<bool, Refusal> {
+        match self.sharer() {
+            Some(s) if s == id => return Ok(false),
+            Some(_) => return Err(Refusal::ShareBusy),
+            None => {}
+        }
+        let m = self
+            .members
+            .get_mut(&id)
+            .ok_or(Refusal::NoSuchParticipant)?;
+        if m.state != State::In {
+            return Err(Refusal::Waiting);
+        }
+        m.sharing = true;
+        Ok(true)
+    }
+
+    /// `target`'s share stops: by itself, or by a moderator.
+    pub fn stop_sharing(&mut self, actor: Actor, target: ParticipantId) -> Result<(), Refusal> {
+        if actor != Actor::Participant(target) {
+            self.check_moderator(actor)?;
+        }
+        match self.members.get_mut(&target) {
+            Some(m) if m.sharing => {
+                m.sharing = false;
+                Ok(())
+            }
+            Some(_) => Err(Refusal::NotSharing),
+            None => Err(Refusal::NoSuchParticipant),
         }
     }
 
@@ -649,6 +690,32 @@ mod tests {
         }
         assert_eq!(m.history().count(), CHAT_HISTORY);
         assert_eq!(m.history().next().map(|l| l.seq), Some(11));
+    }
+
+    #[test]
+    fn one_share_at_a_time_and_moderators_stop_it() {
+        let mut m = Meeting::new(Rules::default());
+        m.arrive(t(0), p(1), WEB, "Org", true);
+        m.arrive(t(0), p(2), WEB, "Bob", false);
+        m.arrive(t(0), p(3), WEB, "Cat", false);
+        assert_eq!(m.start_sharing(p(2)), Ok(true));
+        assert_eq!(m.start_sharing(p(2)), Ok(false));
+        assert_eq!(m.start_sharing(p(3)), Err(Refusal::ShareBusy));
+        assert_eq!(m.sharer(), Some(p(2)));
+        assert_eq!(
+            m.stop_sharing(Actor::Participant(p(3)), p(2)),
+            Err(Refusal::NotModerator)
+        );
+        assert_eq!(m.stop_sharing(Actor::Participant(p(1)), p(2)), Ok(()));
+        assert_eq!(m.sharer(), None);
+        assert_eq!(
+            m.stop_sharing(Actor::Participant(p(2)), p(2)),
+            Err(Refusal::NotSharing)
+        );
+        assert_eq!(m.start_sharing(p(3)), Ok(true));
+        // The sharer leaving ends the share.
+        m.leave(p(3));
+        assert_eq!(m.sharer(), None);
     }
 
     #[test]

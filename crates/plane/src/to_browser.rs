@@ -69,6 +69,8 @@ pub struct OfferStream {
     pub mid: String,
     pub kind: &'static str,
     pub participant_id: String,
+    /// `microphone`, `camera` or `screen` (the publisher's shared screen).
+    pub source: &'static str,
 }
 
 /// The m-lines the browser sends its microphone and camera on.
@@ -76,6 +78,8 @@ pub struct OfferStream {
 pub struct Publish {
     pub audio: Option<String>,
     pub video: Option<String>,
+    /// The m-line for a shared screen: the browser sends on it only while it shares.
+    pub screen: Option<String>,
 }
 
 /// A message to a browser.
@@ -146,6 +150,8 @@ pub enum ToBrowser {
         participant_id: String,
         sharing: bool,
     },
+    /// A moderator stopped this browser's screen share: it stops sending it.
+    ShareStopped,
     /// The bridge ended this browser's participation; the socket closes after this.
     Removed {
         reason: Removal,
@@ -208,11 +214,17 @@ impl ToBrowser {
                         MediaKind::Video => "video",
                     },
                     participant_id: l.publisher.to_string(),
+                    source: match (l.kind, l.screen) {
+                        (MediaKind::Audio, _) => "microphone",
+                        (MediaKind::Video, false) => "camera",
+                        (MediaKind::Video, true) => "screen",
+                    },
                 })
                 .collect(),
             publish: Publish {
                 audio: offer.publish_audio_mid.clone(),
                 video: offer.publish_video_mid.clone(),
+                screen: offer.publish_screen_mid.clone(),
             },
         }
     }

@@ -184,6 +184,11 @@ enum Query {
         id: ParticipantId,
         raised: bool,
     },
+    /// A browser starts or stops sharing its screen.
+    Share {
+        id: ParticipantId,
+        on: bool,
+    },
     /// A moderator's action, from a page or the API.
     Moderate(Moderation),
     Answer {
@@ -448,6 +453,10 @@ impl MediaHandle {
 
     pub(crate) async fn hand(&self, id: ParticipantId, raised: bool) -> Result<(), MediaGone> {
         self.send(self.of(id), Query::Hand { id, raised }).await
+    }
+
+    pub(crate) async fn share(&self, id: ParticipantId, on: bool) -> Result<(), MediaGone> {
+        self.send(self.of(id), Query::Share { id, on }).await
     }
 
     /// A moderator's action on `room`: the participants it touched, or why it was refused. A
@@ -779,6 +788,8 @@ fn run_shard(start: ShardStart, common: ShardCommon, shutdown: watch::Receiver<b
             meetings: HashMap::new(),
             waiting_webs: BTreeMap::new(),
             waiting_calls: BTreeMap::new(),
+            screen_tracks: std::collections::HashSet::new(),
+            browser_screen: HashMap::new(),
             dismissing: Vec::new(),
         };
         task.run(start.rx, sip_rx, compose_rx, start.answers_rx, shutdown)
@@ -911,6 +922,11 @@ struct Task {
     meetings: HashMap<RoomId, Meeting>,
     /// Browsers in a waiting room: no media leg until a moderator lets them in.
     waiting_webs: BTreeMap<ParticipantId, meeting::WaitingWeb>,
+    /// Browsers' shared-screen tracks (forwarded as `screen` m-lines, composed in the main
+    /// window while shared).
+    screen_tracks: std::collections::HashSet<TrackId>,
+    /// Each sharing-capable browser's screen: payload type and SSRC (its camera has another).
+    browser_screen: HashMap<ParticipantId, (pont_types::Pt, pont_types::Ssrc)>,
     /// SIP and phone calls in a waiting room.
     waiting_calls: BTreeMap<ParticipantId, meeting::WaitingCall>,
     /// Phone callers removed by a moderator, hearing why before BYE.
@@ -1121,6 +1137,7 @@ impl Task {
             }
             Query::Chat { id, text } => self.chat(id, &text),
             Query::Hand { id, raised } => self.hand(id, raised),
+            Query::Share { id, on } => self.share(id, on),
             Query::Moderate(m) => {
                 let done = self.moderate(m.room, m.actor, m.action);
                 let _ = m.reply.send(done);
@@ -1266,6 +1283,7 @@ impl Task {
         let Some(mut w) = self.webs.remove(&id) else {
             return;
         };
+        self.stop_share_of(w.room, id);
         self.legs.remove(id);
         self.routes.retain(|_, leg| *leg != id);
         self.ufrags.remove(w.leg.ice_ufrag());
@@ -1284,7 +1302,14 @@ impl Task {
         let now = self.clock.now();
         self.core.remove_participant(now, id);
         self.placement.release(w.room);
-        self.track_owner.retain(|_, owner| *owner != id);
+        self.track_owner.retain(|tid, owner| {
+            let keep = *owner != id;
+            if !keep {
+                self.screen_tracks.remove(tid);
+            }
+            keep
+        });
+        self.browser_screen.remove(&id);
         self.mixer_forget(id, w.room);
         self.compose_leave(w.room, id);
         self.refresh_publishing(w.room);
@@ -1340,6 +1365,17 @@ impl Task {
                                 }
                             }
                             Err(e) => warn!(participant = %id, error = %e, "publish refused"),
+                        },
+                        LegEvent::PublishScreen(track) => match self.core.publish(ts, id, track) {
+                            Ok(tid) => {
+                                debug!(participant = %id, "browser publishes its screen");
+                                self.track_owner.insert(tid, id);
+                                self.screen_tracks.insert(tid);
+                                if let Some(ssrc) = track.ssrc {
+                                    self.browser_screen.insert(id, (track.pt, ssrc));
+                                }
+                            }
+                            Err(e) => warn!(participant = %id, error = %e, "screen refused"),
                         },
                         LegEvent::Rtp(p) => {
                             self.core.handle_rtp(ts, id, &p);
@@ -1398,9 +1434,10 @@ impl Task {
                     Source::Track(tid) => self.track_owner.get(&tid).copied(),
                     _ => None,
                 };
+                let screen = matches!(stream.source, Source::Track(tid) if self.screen_tracks.contains(&tid));
                 if let (Some(w), Some(publisher)) = (self.webs.get_mut(&to), publisher) {
-                    debug!(participant = %to, %publisher, ssrc = %stream.ssrc, kind = ?stream.kind, "stream added");
-                    w.leg.add_stream(stream, publisher);
+                    debug!(participant = %to, %publisher, ssrc = %stream.ssrc, kind = ?stream.kind, screen, "stream added");
+                    w.leg.add_stream(stream, publisher, screen);
                     self.legs.mark(to);
                 }
             }
@@ -1411,7 +1448,10 @@ impl Task {
                 }
             }
             Event::SpeakerChanged { room, speaker } => {
-                self.compose_speaker(room, speaker);
+                // A shared screen keeps the composed main window while it lasts.
+                if self.meetings.get(&room).and_then(Meeting::sharer).is_none() {
+                    self.compose_speaker(room, speaker);
+                }
                 let _span = debug_span!("room", %room).entered();
                 debug!(speaker = ?speaker.map(|p| p.to_string()), "active speaker changed");
                 self.broadcast(room, &ToBrowser::speaker(speaker));

@@ -47,6 +47,10 @@ enum ClientMsg {
     Hand {
         raised: bool,
     },
+    /// Starts or stops sharing the screen (on the offer's `publish.screen` m-line).
+    Share {
+        on: bool,
+    },
     /// A moderator's action: on `participant_id`, or on the whole room.
     Moderate {
         action: String,
@@ -55,8 +59,8 @@ enum ClientMsg {
     },
 }
 
-const KNOWN_TYPES: [&str; 8] = [
-    "join", "answer", "mute", "leave", "ping", "chat", "hand", "moderate",
+const KNOWN_TYPES: [&str; 9] = [
+    "join", "answer", "mute", "leave", "ping", "chat", "hand", "moderate", "share",
 ];
 
 fn error(code: &'static str, message: impl Into<String>) -> ToBrowser {
@@ -237,6 +241,17 @@ impl Session {
                 match self.me {
                     Some(id) => {
                         let _ = self.state.media().hand(id, raised).await;
+                    }
+                    None => {
+                        let _ = self.tx.send(error("not_joined", "join first"));
+                    }
+                }
+                Next::Continue
+            }
+            ClientMsg::Share { on } => {
+                match self.me {
+                    Some(id) => {
+                        let _ = self.state.media().share(id, on).await;
                     }
                     None => {
                         let _ = self.tx.send(error("not_joined", "join first"));

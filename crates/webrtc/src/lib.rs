@@ -90,6 +90,8 @@ pub struct SendLine {
     pub kind: MediaKind,
     /// The participant whose track it carries.
     pub publisher: ParticipantId,
+    /// It carries the publisher's shared screen (else its camera or microphone).
+    pub screen: bool,
 }
 
 /// An offer for the browser.
@@ -101,6 +103,8 @@ pub struct Offer {
     /// The m-lines on which the browser should send its microphone and camera.
     pub publish_audio_mid: Option<String>,
     pub publish_video_mid: Option<String>,
+    /// The m-line on which the browser sends its shared screen, when it shares.
+    pub publish_screen_mid: Option<String>,
 }
 
 /// Something the server must act on after driving a leg.
@@ -115,6 +119,8 @@ pub enum LegEvent {
     },
     /// The browser publishes a new track: `MediaCore::publish` it before the next `Rtp`.
     Publish(TrackConfig),
+    /// The browser publishes its shared screen (a video track on the screen m-line).
+    PublishScreen(TrackConfig),
     /// Plain RTP from the browser for `MediaCore::handle_rtp`.
     Rtp(Vec<u8>),
     /// RTCP from the browser for `MediaCore::handle_rtcp` (keyframe requests).
@@ -130,6 +136,7 @@ struct SendSlot {
     core_ssrc: Ssrc,
     kind: MediaKind,
     publisher: ParticipantId,
+    screen: bool,
     /// Last extended sequence number written: str0m wants extended numbers.
     last_seq: Option<SeqNo>,
     active: bool,
@@ -140,6 +147,7 @@ struct SendSlot {
 struct WantAdd {
     stream: OutStream,
     publisher: ParticipantId,
+    screen: bool,
 }
 
 /// One browser's WebRTC connection.
@@ -149,6 +157,7 @@ pub struct WebLeg {
     first_offer_done: bool,
     publish_audio: Option<Mid>,
     publish_video: Option<Mid>,
+    publish_screen: Option<Mid>,
     send: BTreeMap<Mid, SendSlot>,
     want_add: Vec<WantAdd>,
     want_remove: Vec<Ssrc>,
@@ -223,6 +232,7 @@ impl WebLeg {
             first_offer_done: false,
             publish_audio: None,
             publish_video: None,
+            publish_screen: None,
             send: BTreeMap::new(),
             want_add: Vec::new(),
             want_remove: Vec::new(),
@@ -314,8 +324,14 @@ impl WebLeg {
     // ---- commands ----
 
     /// The core added a stream for this participant: announce it in the next offer.
-    pub fn add_stream(&mut self, stream: OutStream, publisher: ParticipantId) {
-        self.want_add.push(WantAdd { stream, publisher });
+    /// The core added a stream for this participant: `publisher`'s track (its shared screen
+    /// when `screen`), on a new m-line in the next offer.
+    pub fn add_stream(&mut self, stream: OutStream, publisher: ParticipantId, screen: bool) {
+        self.want_add.push(WantAdd {
+            stream,
+            publisher,
+            screen,
+        });
     }
 
     /// The core removed a stream: its m-line goes inactive in the next offer.
@@ -345,6 +361,13 @@ impl WebLeg {
                 None,
             ));
             self.publish_video = Some(api.add_media(
+                str0m::media::MediaKind::Video,
+                Direction::RecvOnly,
+                None,
+                None,
+                None,
+            ));
+            self.publish_screen = Some(api.add_media(
                 str0m::media::MediaKind::Video,
                 Direction::RecvOnly,
                 None,
@@ -381,6 +404,7 @@ impl WebLeg {
                     core_ssrc: w.stream.ssrc,
                     kind: w.stream.kind,
                     publisher: w.publisher,
+                    screen: w.screen,
                     last_seq: None,
                     active: true,
                 },
@@ -399,10 +423,12 @@ impl WebLeg {
                     mid: mid.to_string(),
                     kind: s.kind,
                     publisher: s.publisher,
+                    screen: s.screen,
                 })
                 .collect(),
             publish_audio_mid: self.publish_audio.map(|m| m.to_string()),
             publish_video_mid: self.publish_video.map(|m| m.to_string()),
+            publish_screen_mid: self.publish_screen.map(|m| m.to_string()),
         })
     }
 
@@ -587,14 +613,25 @@ impl WebLeg {
             };
             self.published.push(ssrc);
             let audio = codec.kind() == MediaKind::Audio;
-            self.events.push_back(LegEvent::Publish(TrackConfig {
+            let track = TrackConfig {
                 codec,
                 pt: Pt(pt),
                 ssrc: Some(Ssrc(ssrc)),
                 // str0m unwraps RTX itself; the core sees repaired packets on the main SSRC.
                 rtx: None,
                 audio_level_ext: audio.then_some(AUDIO_LEVEL_EXT),
-            }));
+            };
+            // Which m-line it came on: the screen's, or the camera's and microphone's.
+            let mid = self
+                .rtc
+                .direct_api()
+                .stream_rx(&str0m::rtp::Ssrc::from(ssrc))
+                .map(|s| s.mid());
+            if !audio && mid.is_some() && mid == self.publish_screen {
+                self.events.push_back(LegEvent::PublishScreen(track));
+            } else {
+                self.events.push_back(LegEvent::Publish(track));
+            }
         }
         let level = h.ext_vals.audio_level.map(|l| {
             let neg = (-i16::from(l)).clamp(0, 127) as u8;
@@ -787,6 +824,8 @@ mod tests {
             offer.sdp
         );
         assert!(offer.publish_audio_mid.is_some() && offer.publish_video_mid.is_some());
+        assert!(offer.publish_screen_mid.is_some());
+        assert_ne!(offer.publish_screen_mid, offer.publish_video_mid);
         assert!(
             leg.poll_offer().is_none(),
             "one offer outstanding at a time"

@@ -195,7 +195,24 @@ impl super::Task {
                 name: p.display_name,
             });
         }
-        handle.send(ToComposer::Speaker(self.core.active_speaker(room)));
+        let sharer = self
+            .meetings
+            .get(&room)
+            .and_then(pont_plane::meeting::Meeting::sharer);
+        match sharer {
+            // A screen shared before the composer started takes its main window.
+            Some(id) => {
+                let source = super::meeting::screen_source(id);
+                let name = self
+                    .core
+                    .participant(id)
+                    .map(|p| p.display_name.clone())
+                    .unwrap_or_default();
+                handle.send(ToComposer::Participant { id: source, name });
+                handle.send(ToComposer::Speaker(Some(source)));
+            }
+            None => handle.send(ToComposer::Speaker(self.core.active_speaker(room))),
+        }
         self.composers.insert(room, handle);
     }
 
@@ -264,20 +281,31 @@ impl super::Task {
         }
     }
 
-    /// A browser's packet: its H.264 video goes to the room's composer.
+    /// A browser's packet: its H.264 camera, and its screen while it shares, go to the
+    /// room's composer (each a source of its own).
     pub(super) fn compose_browser_rtp(&self, at: Timestamp, id: ParticipantId, packet: &[u8]) {
-        let Some(&pt) = self.browser_video.get(&id) else {
-            return;
-        };
         let Some(room) = self.webs.get(&id).map(|w| w.room) else {
             return;
         };
         if !self.composers.contains_key(&room) {
             return;
         }
-        if let Ok(p) = pont_media::rtp::RtpPacket::parse(packet)
-            && p.pt == pt
+        let Ok(p) = pont_media::rtp::RtpPacket::parse(packet) else {
+            return;
+        };
+        if let Some(&(pt, ssrc)) = self.browser_screen.get(&id)
+            && p.ssrc == ssrc
         {
+            let shared = self
+                .meetings
+                .get(&room)
+                .is_some_and(|m| m.sharer() == Some(id));
+            if shared && p.pt == pt {
+                self.compose_rtp(at, room, super::meeting::screen_source(id), &p);
+            }
+            return;
+        }
+        if self.browser_video.get(&id) == Some(&p.pt) {
             self.compose_rtp(at, room, id, &p);
         }
     }
@@ -289,7 +317,8 @@ impl super::Task {
             FromComposer::Packet { room, payload } => self.send_composed(room, &payload),
             FromComposer::RequestKeyframe { id } => {
                 let now = self.clock.now();
-                self.core.request_keyframe_from(now, id);
+                self.core
+                    .request_keyframe_from(now, super::meeting::source_owner(id));
             }
             FromComposer::AccessUnit { room, au } => self.record_video(room, &au),
         }

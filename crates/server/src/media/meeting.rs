@@ -28,6 +28,8 @@ pub(crate) enum Action {
     Unmute(ParticipantId),
     MakeModerator(ParticipantId),
     LowerHand(ParticipantId),
+    /// Stops someone's screen share.
+    StopShare(ParticipantId),
     AdmitAll,
     /// Everyone but the moderators.
     MuteAll,
@@ -44,7 +46,8 @@ impl Action {
             | Self::Mute(p)
             | Self::Unmute(p)
             | Self::MakeModerator(p)
-            | Self::LowerHand(p) => Some(p),
+            | Self::LowerHand(p)
+            | Self::StopShare(p) => Some(p),
             Self::AdmitAll | Self::MuteAll | Self::End => None,
         }
     }
@@ -58,6 +61,7 @@ impl Action {
             "unmute" => Self::Unmute(target),
             "make_moderator" => Self::MakeModerator(target),
             "lower_hand" => Self::LowerHand(target),
+            "stop_share" => Self::StopShare(target),
             _ => return None,
         })
     }
@@ -88,6 +92,19 @@ pub(crate) struct WaitingWeb {
     room: RoomId,
     name: String,
     signal: SignalTx,
+}
+
+/// The composer's source id for a participant's shared screen: a source of its own beside the
+/// participant's camera (participant ids never reach this bit).
+const SCREEN_SOURCE: u64 = 1 << 62;
+
+pub(super) fn screen_source(id: ParticipantId) -> ParticipantId {
+    ParticipantId(id.0 | SCREEN_SOURCE)
+}
+
+/// The participant behind a composer source: itself, or the sharer of a screen.
+pub(super) fn source_owner(source: ParticipantId) -> ParticipantId {
+    ParticipantId(source.0 & !SCREEN_SOURCE)
 }
 
 /// Between two waiting-room prompts.
@@ -451,6 +468,74 @@ impl Task {
         }
     }
 
+    /// A browser starts or stops sharing its screen: one share at a time per room.
+    pub(super) fn share(&mut self, id: ParticipantId, on: bool) {
+        let Some(room) = self.webs.get(&id).map(|w| w.room) else {
+            return;
+        };
+        let Some(meeting) = self.meetings.get_mut(&room) else {
+            return;
+        };
+        if on {
+            match meeting.start_sharing(id) {
+                Ok(true) => self.share_started(room, id),
+                Ok(false) => {}
+                Err(e) => self.tell(id, ToBrowser::error(e.code(), e.to_string())),
+            }
+        } else if meeting.stop_sharing(Actor::Participant(id), id).is_ok() {
+            self.share_ended(room, id);
+        }
+    }
+
+    /// A share started: everyone is told, the composer shows it in its main window.
+    fn share_started(&mut self, room: RoomId, id: ParticipantId) {
+        info!(participant = %id, %room, "screen share started");
+        self.broadcast(
+            room,
+            &ToBrowser::Sharing {
+                participant_id: id.to_string(),
+                sharing: true,
+            },
+        );
+        let name = self
+            .core
+            .participant(id)
+            .map(|p| p.display_name.clone())
+            .unwrap_or_default();
+        let source = screen_source(id);
+        self.compose_join(room, source, &name);
+        self.compose_speaker(room, Some(source));
+        // A keyframe for the composer and every subscriber of the new screen.
+        let now = self.clock.now();
+        self.core.request_keyframe_from(now, id);
+    }
+
+    /// A share ended (stopped, stopped by a moderator, or its sharer left).
+    fn share_ended(&mut self, room: RoomId, id: ParticipantId) {
+        info!(participant = %id, %room, "screen share ended");
+        self.broadcast(
+            room,
+            &ToBrowser::Sharing {
+                participant_id: id.to_string(),
+                sharing: false,
+            },
+        );
+        if let Some(c) = self.composers.get(&room) {
+            c.send(super::compose::ToComposer::Leave(screen_source(id)));
+        }
+        self.compose_speaker(room, self.core.active_speaker(room));
+    }
+
+    /// Ends `id`'s share if it shares (it is leaving).
+    pub(super) fn stop_share_of(&mut self, room: RoomId, id: ParticipantId) {
+        let sharing = self.meetings.get_mut(&room).is_some_and(|m| {
+            m.sharer() == Some(id) && m.stop_sharing(Actor::Organizer, id).is_ok()
+        });
+        if sharing {
+            self.share_ended(room, id);
+        }
+    }
+
     /// A moderator's action: checked by the meeting, then done.
     pub(super) fn moderate(
         &mut self,
@@ -500,6 +585,12 @@ impl Task {
                     let hands = meeting.hands();
                     self.broadcast(room, &ToBrowser::hands(&hands));
                 }
+                Ok(vec![p])
+            }
+            Action::StopShare(p) => {
+                meeting.stop_sharing(actor, p)?;
+                self.tell(p, ToBrowser::ShareStopped);
+                self.share_ended(room, p);
                 Ok(vec![p])
             }
             Action::Mute(p) => {
