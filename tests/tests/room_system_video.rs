@@ -2,7 +2,9 @@
 //! window: two SIP video participants (solid red and solid blue H.264 made by ffmpeg, with
 //! G.711 tones for speech) and a room system (a SIP peer written here that receives video);
 //! the H.264 the room system gets decodes with ffmpeg, and its main window turns from red to
-//! blue when the speaker changes. Skips (and says so) without ffmpeg.
+//! blue when the speaker changes; a browser's shared screen takes the main window of the room
+//! system and of another browser, and gives it back when the share stops. Skips (and says so)
+//! without ffmpeg or Chromium.
 
 use std::net::{SocketAddr, UdpSocket};
 use std::process::Command;
@@ -528,4 +530,136 @@ fn a_browser_takes_the_room_systems_main_window_when_it_speaks() {
         "the browser speaking, main window still red: {:?}",
         colours[1]
     );
+}
+
+fn is_blue((r, g, b): (u8, u8, u8)) -> bool {
+    b > 150 && r < 90 && g < 90
+}
+
+/// Paints a canvas solid blue (Chromium's fake camera is green) and shares it as the page's screen (headless Chromium has no
+/// screen for getDisplayMedia to capture; the page's share path from the stream on is the one
+/// the Share button takes).
+const SHARE_BLUE: &str = "const c = document.createElement('canvas'); c.width = 640; c.height = 360;\
+     const g = c.getContext('2d');\
+     setInterval(() => { g.fillStyle = '#0000ff'; g.fillRect(0, 0, 640, 360);\
+       g.fillStyle = '#0000fe'; g.fillRect(0, 0, 2, 2); }, 50);\
+     g.fillStyle = '#0000ff'; g.fillRect(0, 0, 640, 360);\
+     window.pont.shareStream(c.captureStream(15)); return true;";
+
+#[test]
+fn a_shared_screen_takes_the_main_window_of_browsers_and_room_systems() {
+    if !ffmpeg_available() {
+        return;
+    }
+    let (chromium, chromedriver) = match pont_tests::webdriver::browser_available() {
+        Ok(p) => p,
+        Err(why) => {
+            eprintln!("SKIPPED: {why}");
+            return;
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let token = pont_tests::create_token(&dir.path().join("data"), "share-test");
+    let room = instant_room(&server, &token);
+    let sip = server.sip();
+    // Red keeps speaking: without a share it holds the main window.
+    let red = solid_h264(dir.path(), "red");
+    let talking = Arc::new(AtomicUsize::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let a = Arc::new(Ua::call(sip, room, "red"));
+    publish(a.clone(), red, 0, talking.clone(), stop.clone());
+    let mut view = RoomSystemView::new(Arc::new(Ua::call(sip, room, "roomsystem")));
+    view.receive_until(0, &server, |u| {
+        speaker(&server, &token, room).as_deref() == Some("red") && u.len() > 45
+    });
+
+    let driver = pont_tests::webdriver::Driver::start(&chromium, &chromedriver);
+    let sharer = driver.browser(&dir.path().join("sharer"), &[]);
+    sharer.navigate(&server.url(&format!("/r/{room}?name=Sharer&autojoin=1")));
+    let viewer = driver.browser(&dir.path().join("viewer"), &[]);
+    viewer.navigate(&server.url(&format!("/r/{room}?name=Viewer&autojoin=1")));
+    for b in [&sharer, &viewer] {
+        let up = pont_tests::webdriver::poll(WAIT, || {
+            (b.exec("return window.pont.connectionState", serde_json::json!([])) == "connected")
+                .then_some(())
+        });
+        assert!(up.is_some(), "a browser did not connect");
+        // Muted (the fake microphone beeps): red stays the speaker throughout.
+        b.exec(
+            "document.getElementById('btn-mic').click(); return true;",
+            serde_json::json!([]),
+        );
+    }
+    assert_eq!(sharer.exec(SHARE_BLUE, serde_json::json!([])), true);
+    let sharer_id = sharer.exec("return window.pont.participantId", serde_json::json!([]));
+    // The bridge lets it share: the sharer sees its bar, the viewer the screen in its main
+    // window, decoding frames on the screen's m-line.
+    let shared = pont_tests::webdriver::poll(WAIT, || {
+        (sharer.exec("return window.pont.sharing", serde_json::json!([])) == true).then_some(())
+    });
+    assert!(shared.is_some(), "the sharer's share was not accepted");
+    let seen = pont_tests::webdriver::poll(WAIT, || {
+        let source = viewer.exec("return window.pont.mainWindowSource", serde_json::json!([]));
+        let stats = viewer.exec_async(pont_tests::webdriver::PAGE_STATS);
+        let frames: u64 = stats
+            .as_array()?
+            .iter()
+            .filter(|s| s["kind"] == "video" && s["participantId"] == sharer_id)
+            .map(|s| s["framesDecoded"].as_u64().unwrap_or(0))
+            .max()?;
+        (source == "screen" && frames > 10).then_some(frames)
+    });
+    assert!(
+        seen.is_some(),
+        "the viewer's main window does not show the screen"
+    );
+    assert_eq!(
+        viewer.exec("return window.pont.sharer", serde_json::json!([])),
+        sharer_id
+    );
+    // Someone else cannot share at the same time.
+    viewer.exec(
+        "const c = document.createElement('canvas'); c.getContext('2d').fillRect(0,0,1,1);\
+         window.pont.shareStream(c.captureStream(5)); return true;",
+        serde_json::json!([]),
+    );
+    let busy = pont_tests::webdriver::poll(WAIT, || {
+        (viewer.exec("return window.pont.message", serde_json::json!([])) == "share_busy")
+            .then_some(())
+    });
+    assert!(busy.is_some(), "a second share was not refused");
+
+    // The room system's composed picture: the screen in the main window though red speaks.
+    let mut shared_at = None;
+    view.receive_until(1, &server, |u| {
+        let n = *shared_at.get_or_insert(u.len());
+        u.len() > n + 60
+    });
+    // The sharer stops: red is back in the main window.
+    sharer.exec(
+        "window.pont.stopSharing(); return true;",
+        serde_json::json!([]),
+    );
+    let back = pont_tests::webdriver::poll(WAIT, || {
+        (viewer.exec("return window.pont.mainWindowSource", serde_json::json!([])) == "camera")
+            .then_some(())
+    });
+    assert!(
+        back.is_some(),
+        "the viewer's main window did not go back to a camera"
+    );
+    let mut stopped_at = None;
+    view.receive_until(2, &server, |u| {
+        let n = *stopped_at.get_or_insert(u.len());
+        u.len() > n + 60
+    });
+    stop.store(true, Ordering::Relaxed);
+    for ua in [&a, &view.ua] {
+        ua.request("BYE", 2);
+    }
+    let colours = view.main_window_colours(dir.path());
+    assert!(is_red(colours[0]), "before the share: {:?}", colours[0]);
+    assert!(is_blue(colours[1]), "while shared: {:?}", colours[1]);
+    assert!(is_red(colours[2]), "after the share: {:?}", colours[2]);
 }

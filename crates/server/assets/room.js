@@ -16,6 +16,9 @@
     published: false, activeSpeaker: null, mainWindow: null, micOn: true, camOn: true,
     retry: 0, chain: Promise.resolve(), name: "",
     waiting: false, waitlist: [], hands: [], chat: [], unread: 0, removed: null,
+    screens: new Map(),        // participant id -> MediaStream of its shared screen
+    midSource: new Map(),      // mid -> "microphone" | "camera" | "screen"
+    sharer: null, screenSender: null, screenTrack: null, shareWanted: false,
   };
   const KIND = { web: "kind_web", sip: "kind_sip", pstn: "kind_pstn" };
   const isModerator = () => { const p = state.participants.get(state.me); return !!p && p.role === "moderator"; };
@@ -78,7 +81,9 @@
     if (state.pc) { state.pc.close(); state.pc = null; }
     state.joined = false; $("rec").hidden = true; state.me = null; state.midOwner.clear(); state.streams.clear();
     state.participants.clear(); state.activeSpeaker = null; state.hands = []; state.waitlist = [];
-    state.chat = []; state.waiting = false; $("waiting").hidden = true; render(); renderChat();
+    state.chat = []; state.waiting = false; $("waiting").hidden = true;
+    state.screens.clear(); state.midSource.clear(); state.sharer = null; state.screenSender = null;
+    endShare(false); render(); renderChat();
   }
 
   function onMessage(m) {
@@ -122,8 +127,17 @@
       }
       case "sharing": {
         const p = state.participants.get(m.participant_id);
-        if (p) p.sharing = m.sharing; renderList(); break;
+        if (p) p.sharing = m.sharing;
+        if (m.sharing) state.sharer = m.participant_id;
+        else if (state.sharer === m.participant_id) state.sharer = null;
+        if (m.participant_id === state.me && m.sharing && state.shareWanted && state.screenSender) {
+          // The bridge let us share: the screen goes out on its m-line (no renegotiation).
+          state.screenSender.replaceTrack(state.screenTrack).catch((e) => console.warn("share", e));
+          $("sharebar").hidden = false; updateButtons();
+        }
+        render(); break;
       }
+      case "share_stopped": endShare(false); message("share_stopped", true); break;
       case "chat_history": state.chat = m.messages || []; renderChat(); break;
       case "chat":
         state.chat.push(m);
@@ -158,6 +172,8 @@
           state.fatal = true; message(m.code); status(null); $("meeting").hidden = true;
         } else if (m.code === "connection_lost") {
           state.ws && state.ws.close();
+        } else if (m.code === "share_busy") {
+          endShare(false); message("share_busy", true);
         } else if (["chat_rate_limited", "chat_too_long", "not_moderator", "participant_not_found",
                     "not_waiting", "still_waiting"].includes(m.code)) {
           message(m.code, true);
@@ -172,8 +188,9 @@
     pc.ontrack = (ev) => {
       const pid = state.midOwner.get(ev.transceiver.mid);
       if (!pid) return;
-      let s = state.streams.get(pid);
-      if (!s) { s = new MediaStream(); state.streams.set(pid, s); }
+      const map = state.midSource.get(ev.transceiver.mid) === "screen" ? state.screens : state.streams;
+      let s = map.get(pid);
+      if (!s) { s = new MediaStream(); map.set(pid, s); }
       s.addTrack(ev.track);
       ev.track.onended = () => { s.removeTrack(ev.track); };
       render();
@@ -187,11 +204,15 @@
   async function onOffer(m) {
     if (!state.pc) state.pc = newPc();
     const pc = state.pc;
-    for (const s of m.streams || []) state.midOwner.set(s.mid, s.participant_id);
+    for (const s of m.streams || []) { state.midOwner.set(s.mid, s.participant_id); state.midSource.set(s.mid, s.source); }
     await pc.setRemoteDescription({ type: "offer", sdp: m.sdp });
     if (!state.published && m.publish) {
       state.published = true;
       for (const tr of pc.getTransceivers()) {
+        if (m.publish.screen && tr.mid === m.publish.screen) {
+          // Sending, with no track until we share: replaceTrack then needs no new offer.
+          tr.direction = "sendonly"; state.screenSender = tr.sender; continue;
+        }
         const kind = tr.mid === m.publish.audio ? "audio" : tr.mid === m.publish.video ? "video" : null;
         if (!kind) continue;
         const track = state.local && state.local.getTracks().find((x) => x.kind === kind);
@@ -223,12 +244,26 @@
   function render() {
     const me = state.me;
     const remote = [...state.participants.keys()].filter((id) => id !== me);
-    // The main window shows the active speaker (ourselves too, in our own view); with no
-    // speaker yet, the first other participant.
+    // The main window shows a shared screen while there is one (the speaker moves to the
+    // strip); else the active speaker (ourselves too, in our own view); with no speaker yet,
+    // the first other participant.
     let main = state.activeSpeaker;
     if (!main || (main !== me && !state.participants.has(main))) main = remote[0] || null;
-    state.mainWindow = main;
     const mainEl = $("main"), strip = $("strip");
+    const shared = state.sharer && state.sharer !== me && state.screens.get(state.sharer);
+    let screenEl = document.querySelector(".tile.screen");
+    if (shared) {
+      if (!screenEl) {
+        screenEl = tileFor("screen"); screenEl.classList.add("screen"); mainEl.appendChild(screenEl);
+      }
+      const v = screenEl.querySelector("video");
+      if (v.srcObject !== shared) { v.srcObject = shared; play(v); }
+      const p = state.participants.get(state.sharer);
+      screenEl.querySelector(".label").textContent = (p ? p.display_name : "") + " · " + t("screen");
+      main = null;
+    } else if (screenEl) screenEl.remove();
+    state.mainWindow = main;
+    state.mainWindowSource = shared ? "screen" : main ? "camera" : null;
     const want = new Set();
     for (const pid of remote) {
       const el = tileFor(pid); want.add(pid);
@@ -252,7 +287,7 @@
       }
     } else if (selfMain) selfMain.remove();
     for (const el of document.querySelectorAll(".tile[data-pid]")) {
-      if (el.dataset.pid !== "self" && !want.has(el.dataset.pid)) el.remove();
+      if (el.dataset.pid !== "self" && el.dataset.pid !== "screen" && !want.has(el.dataset.pid)) el.remove();
     }
     renderList();
   }
@@ -287,6 +322,7 @@
       if (mod && p.id !== state.me) {
         const acts = document.createElement("span"); acts.className = "acts";
         if (state.hands.includes(p.id)) acts.append(button("lower_hand", () => moderate("lower_hand", p.id)));
+        if (p.sharing) acts.append(button("stop_share", () => moderate("stop_share", p.id)));
         acts.append(p.muted ? button("ask_unmute", () => moderate("unmute", p.id)) : button("mute", () => moderate("mute", p.id)));
         if (p.role !== "moderator") acts.append(button("make_moderator", () => moderate("make_moderator", p.id)));
         acts.append(button("remove", () => moderate("remove", p.id), "danger"));
@@ -345,6 +381,32 @@
     if (e.key === "Enter" && !e.shiftKey) { e.preventDefault(); $("chat-form").requestSubmit(); }
   };
   $("btn-hand").onclick = () => send({ type: "hand", raised: !state.hands.includes(state.me) });
+
+  // ---- screen sharing: getDisplayMedia, one share per room (the bridge says who) ----
+  async function startShare(stream) {
+    if (state.shareWanted) return;
+    if (!stream) {
+      if (!navigator.mediaDevices || !navigator.mediaDevices.getDisplayMedia) { message("share_unavailable", true); return; }
+      try { stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false }); }
+      catch (e) { console.warn("getDisplayMedia", e); return; }
+    }
+    const track = stream.getVideoTracks()[0];
+    if (!track) return;
+    state.screenTrack = track; state.shareWanted = true;
+    track.onended = () => endShare(true);
+    send({ type: "share", on: true }); updateButtons();
+  }
+  function endShare(tell) {
+    const was = state.shareWanted;
+    state.shareWanted = false;
+    if (state.screenTrack) { state.screenTrack.onended = null; state.screenTrack.stop(); state.screenTrack = null; }
+    if (state.screenSender) state.screenSender.replaceTrack(null).catch(() => {});
+    $("sharebar").hidden = true;
+    if (was && tell) send({ type: "share", on: false });
+    updateButtons();
+  }
+  $("btn-share").onclick = () => (state.shareWanted ? endShare(true) : startShare());
+  $("btn-share-stop").onclick = () => endShare(true);
   $("btn-admit-all").onclick = () => moderate("admit_all");
   $("btn-mute-all").onclick = () => moderate("mute_all");
   $("btn-end").onclick = () => { if (confirm(t("end_confirm"))) moderate("end"); };
@@ -393,6 +455,8 @@
     const raised = state.hands.includes(state.me);
     hand.textContent = t(raised ? "lower_hand" : "raise_hand"); hand.setAttribute("aria-pressed", String(raised));
     hand.classList.toggle("on", raised);
+    const share = $("btn-share");
+    share.textContent = t(state.shareWanted ? "stop_share" : "share_screen"); share.classList.toggle("on", state.shareWanted);
     renderWaiting();
   }
 
@@ -436,6 +500,12 @@
     get removed() { return state.removed; },
     get micOn() { return state.micOn; },
     get moderator() { return isModerator(); },
+    get sharer() { return state.sharer; },
+    get sharing() { return state.shareWanted && !$("sharebar").hidden; },
+    get mainWindowSource() { return state.mainWindowSource || null; },
+    // Shares `stream` (a test's canvas) as if getDisplayMedia had returned it.
+    shareStream(stream) { return startShare(stream); },
+    stopSharing() { endShare(true); },
     // Inbound RTP per remote participant and kind: packets received, frames decoded.
     async stats() {
       const out = [];
