@@ -396,3 +396,81 @@ fn chat_reaches_everyone_is_kept_for_latecomers_and_refuses_floods() {
     early.send_json(&json!({"v": 1, "type": "chat", "text": "hi"}));
     assert_eq!(error_code(&mut early), "not_joined");
 }
+
+#[test]
+fn the_chat_said_while_recording_is_saved_beside_the_recording() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = create_token(&dir.path().join("data"), "Ana");
+    let other = create_token(&dir.path().join("data"), "Mallory");
+    let server = Server::start(dir.path());
+    let room = pont_tests::instant_room(&server, &token);
+    let mut ana = ws(&server, room, None);
+    join(&mut ana, "Ana");
+    ana.recv_type("joined");
+    let say = |c: &mut WsClient, text: &str| {
+        c.send_json(&json!({"v": 1, "type": "chat", "text": text}));
+        // Its own line comes back once the shard has taken it.
+        loop {
+            let m = c.recv_type("chat");
+            if m["text"] == text {
+                break;
+            }
+        }
+    };
+    let record = |action: &str| {
+        let reply = api(
+            &server,
+            &token,
+            &format!("/api/v1/rooms/{room}/recording"),
+            &json!({ "action": action }).to_string(),
+        );
+        assert_eq!(reply.status, 200, "{action}: {reply:?}");
+        reply.json()
+    };
+    let wait_state = |c: &mut WsClient, state: &str| loop {
+        if c.recv_type("recording")["state"] == state {
+            break;
+        }
+    };
+    say(&mut ana, "before the recording");
+    let id = record("start")["id"].as_i64().unwrap();
+    wait_state(&mut ana, "recording");
+    say(&mut ana, "first line\nsecond line");
+    record("pause");
+    wait_state(&mut ana, "paused");
+    say(&mut ana, "off the record");
+    record("resume");
+    wait_state(&mut ana, "recording");
+    say(&mut ana, "<b>back</b>");
+    record("stop");
+    wait_state(&mut ana, "off");
+
+    let chat = |t: &str| {
+        get(
+            &server.url(&format!("/api/v1/recordings/{id}/chat")),
+            &[("authorization", &bearer(t))],
+        )
+    };
+    let reply = pont_tests::webdriver::poll(std::time::Duration::from_secs(30), || {
+        let r = chat(&token);
+        (r.status == 200 && r.body.contains("back")).then_some(r)
+    })
+    .expect("the chat file beside the recording");
+    assert_eq!(
+        reply.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
+    let lines: Vec<&str> = reply.body.lines().collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[0].ends_with(" Ana: first line / second line"),
+        "{lines:?}"
+    );
+    assert!(lines[1].ends_with(" Ana: <b>back</b>"), "{lines:?}");
+    assert!(
+        lines[0].starts_with("20") && lines[0].contains('T'),
+        "{lines:?}"
+    );
+    // Not someone else's to read.
+    assert_eq!(chat(&other).status, 404);
+}

@@ -34,6 +34,12 @@ impl FileKey {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The meeting's chat saved beside a recording: `rec-<id>.chat.txt` for `rec-<id>.mp4`.
+    pub fn chat(&self) -> Self {
+        let stem = self.0.strip_suffix(".mp4").unwrap_or(&self.0);
+        Self(format!("{stem}.chat.txt"))
+    }
 }
 
 /// Appends to one file; each call's bytes reach the operating system before it returns, so a

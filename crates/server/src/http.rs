@@ -154,6 +154,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .routes(routes!(recordings_api::list))
         .routes(routes!(recordings_api::get_one, recordings_api::patch))
         .routes(routes!(recordings_api::download))
+        .routes(routes!(recordings_api::chat))
         .routes(routes!(recordings_api::public_list))
         .routes(routes!(me))
         .routes(routes!(accounts))

@@ -280,6 +280,7 @@ impl Recordings {
             notices: self.inner.notices.clone(),
             key,
             file: Some(file),
+            chat: None,
             storage: self.inner.storage.clone(),
             store: self.inner.store.clone(),
         };
@@ -430,6 +431,8 @@ struct Writer {
     notices: mpsc::UnboundedSender<RecorderNotice>,
     key: FileKey,
     file: Option<RecordingFile>,
+    /// The chat beside the recording, created at its first line.
+    chat: Option<Box<dyn pont_record::Appender>>,
     storage: Arc<LocalStorage>,
     store: Arc<Mutex<Store>>,
 }
@@ -460,6 +463,21 @@ impl Writer {
                         if let Err(e) = file.sync() {
                             warn!(recording = self.id.0, error = %e, "recording sync failed");
                         }
+                    }
+                }
+                Ok(WriterMsg::Chat(line)) => {
+                    if self.chat.is_none() {
+                        match self.storage.create(&self.key.chat()) {
+                            Ok(f) => self.chat = Some(f),
+                            Err(e) => {
+                                warn!(recording = self.id.0, error = %e, "cannot save the chat")
+                            }
+                        }
+                    }
+                    if let Some(f) = self.chat.as_mut()
+                        && let Err(e) = f.append(line.as_bytes())
+                    {
+                        warn!(recording = self.id.0, error = %e, "chat line not saved");
                     }
                 }
                 Ok(WriterMsg::Finish { duration }) => {

@@ -383,6 +383,54 @@ pub(crate) async fn download(
     serve_file(&state, &rec, &headers, Disposition::Inline).await
 }
 
+/// `GET /api/v1/recordings/{id}/chat`: the meeting's chat said while it was recorded, as a
+/// text file beside the recording (one line per message: time, name, text).
+#[utoipa::path(get, path = "/api/v1/recordings/{id}/chat", tag = "recordings", security(("bearer" = []), ("session" = [])),
+    params(("id" = i64, Path, description = "The recording's id")),
+    responses((status = 200, description = "The chat (text/plain; charset=utf-8)", content_type = "text/plain"),
+        (status = 401, description = "No or a bad token or session", body = ErrorBody), (status = 404, description = "No such recording, or not visible to you (recording_not_found); nobody chatted while it recorded (chat_not_found)", body = ErrorBody)))]
+pub(crate) async fn chat(
+    State(state): State<AppState>,
+    Authed(organizer): Authed,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let rec = load(&state, &id, &organizer).await?;
+    let key = FileKey::parse(&rec.file)
+        .ok_or_else(|| ApiError::internal(format!("recording {}: bad file name", rec.id.0)))?
+        .chat();
+    let path = state
+        .recordings()
+        .storage()
+        .local_path(&key)
+        .ok_or_else(|| ApiError::internal("storage has no local path".to_owned()))?;
+    let text = match tokio::fs::read(&path).await {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "chat_not_found",
+                "nobody chatted while this recording was made",
+            ));
+        }
+        Err(e) => return Err(ApiError::internal(format!("{}: {e}", path.display()))),
+    };
+    let name = format!("attachment; filename=\"recording-{}-chat.txt\"", rec.id.0);
+    let mut response = (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        )],
+        text,
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&name) {
+        response
+            .headers_mut()
+            .insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(response)
+}
+
 /// How a served file is offered to the browser.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Disposition {

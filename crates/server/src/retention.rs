@@ -115,12 +115,18 @@ fn remove_file(root: &Path, file: &str) -> anyhow::Result<()> {
         // A name that is not ours names no file of ours: nothing to delete.
         return Ok(());
     };
-    let path = root.join(key.as_str());
-    match std::fs::remove_file(&path) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(e).with_context(|| format!("cannot delete {}", path.display())),
+    // The recording, and the chat saved beside it.
+    for key in [key.chat(), key] {
+        let path = root.join(key.as_str());
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot delete {}", path.display()));
+            }
+        }
     }
+    Ok(())
 }
 
 /// The warning mail, bilingual (the account's language is not known yet), into the outbox.

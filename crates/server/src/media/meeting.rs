@@ -445,6 +445,7 @@ impl Task {
         match meeting.chat(ts, unix_ms, id, text) {
             Ok(line) => {
                 debug!(participant = %id, %room, chars = line.text.chars().count(), "chat message");
+                self.record_chat(room, &line);
                 self.broadcast(room, &ToBrowser::Chat { line });
             }
             Err(e) => self.tell(id, ToBrowser::error(e.code(), e.to_string())),

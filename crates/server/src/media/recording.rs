@@ -26,6 +26,8 @@ use super::{SignalTx, Task};
 pub(crate) enum WriterMsg {
     /// Bytes to append, whole and in order.
     Chunk(Bytes),
+    /// A chat line said while recording, for the text file beside the recording.
+    Chat(String),
     /// The last chunk was sent; `duration` of media was recorded.
     Finish { duration: Duration },
 }
@@ -397,6 +399,24 @@ impl Task {
     }
 
     /// A browser just joined: tell it if the room is being recorded.
+    /// A chat line said while the room is recorded (not paused): into the text file beside
+    /// the recording, `2026-12-03T15:20:01Z Ana: hello`.
+    pub(super) fn record_chat(&self, room: RoomId, line: &pont_plane::meeting::ChatLine) {
+        let Some(r) = self.recorders.get(&room) else {
+            return;
+        };
+        if r.recorder.state() != RecorderState::Recording {
+            return;
+        }
+        let at = pont_meet::rfc3339::format_utc(line.at.div_euclid(1000));
+        // One line per message: its own line breaks are kept visible, not as new lines.
+        let text = line.text.replace('\r', "").replace('\n', " / ");
+        let name = line.name.replace(['\r', '\n'], " ");
+        let _ = r
+            .writer
+            .send(WriterMsg::Chat(format!("{at} {name}: {text}\n")));
+    }
+
     pub(super) fn tell_recording_state(&self, room: RoomId, signal: &SignalTx) {
         if let Some(r) = self.recorders.get(&room) {
             let state = state_str(Some(r.recorder.state()));
