@@ -166,6 +166,50 @@ fn an_organizer_runs_the_meeting_from_the_page() {
     std::fs::write(shots.join("meeting-chat-fr.png"), bob.screenshot()).unwrap();
     click(&ana, "#tab-people");
 
+    // Bob picks his camera and microphone in the devices panel: each switch goes out on the
+    // same m-line (no new offer), and Ana keeps decoding his picture.
+    click(&bob, "#btn-devices");
+    wait(
+        &bob,
+        "devices listed",
+        "return document.querySelectorAll('#sel-cam option').length > 0\
+         && document.querySelectorAll('#sel-mic option').length > 0;",
+    );
+    let bob_id = page(&bob, "participantId");
+    let frames_of_bob = || -> u64 {
+        let stats = ana.exec_async(pont_tests::webdriver::PAGE_STATS);
+        stats
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|s| s["kind"] == "video" && s["participantId"] == bob_id)
+                    .filter_map(|s| s["framesDecoded"].as_u64())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .unwrap_or(0)
+    };
+    let before = poll(EVENT_WAIT, || Some(frames_of_bob()).filter(|f| *f > 0))
+        .expect("Ana decodes Bob's camera");
+    for sel in ["#sel-cam", "#sel-mic"] {
+        bob.exec(
+            "const s = document.querySelector(arguments[0]);\
+             s.selectedIndex = s.options.length - 1; s.dispatchEvent(new Event('change'));\
+             return true;",
+            json!([sel]),
+        );
+    }
+    wait(
+        &bob,
+        "both devices switched",
+        "return window.pont.deviceSwitches === 2;",
+    );
+    poll(EVENT_WAIT, || (frames_of_bob() > before + 30).then_some(()))
+        .expect("Bob's picture keeps coming after the switch");
+    assert_eq!(page(&bob, "connectionState"), json!("connected"));
+    std::fs::write(shots.join("meeting-devices-fr.png"), bob.screenshot()).unwrap();
+    click(&bob, "#btn-devices");
+
     // Bob raises his hand; Ana sees it and lowers it from his row.
     click(&bob, "#btn-hand");
     wait(

@@ -19,6 +19,7 @@
     screens: new Map(),        // participant id -> MediaStream of its shared screen
     midSource: new Map(),      // mid -> "microphone" | "camera" | "screen"
     sharer: null, screenSender: null, screenTrack: null, shareWanted: false,
+    publishMids: null, sinkId: "", deviceSwitches: 0,
   };
   const KIND = { web: "kind_web", sip: "kind_sip", pstn: "kind_pstn" };
   const isModerator = () => { const p = state.participants.get(state.me); return !!p && p.role === "moderator"; };
@@ -207,7 +208,7 @@
     for (const s of m.streams || []) { state.midOwner.set(s.mid, s.participant_id); state.midSource.set(s.mid, s.source); }
     await pc.setRemoteDescription({ type: "offer", sdp: m.sdp });
     if (!state.published && m.publish) {
-      state.published = true;
+      state.published = true; state.publishMids = m.publish;
       for (const tr of pc.getTransceivers()) {
         if (m.publish.screen && tr.mid === m.publish.screen) {
           // Sending, with no track until we share: replaceTrack then needs no new offer.
@@ -237,6 +238,7 @@
     return el;
   }
   function play(v) {
+    if (state.sinkId && v.setSinkId && v.sinkId !== state.sinkId) v.setSinkId(state.sinkId).catch(() => {});
     const p = v.play();
     if (p && p.catch) p.catch(() => { v.muted = true; v.play().catch(() => {}); });
   }
@@ -382,6 +384,57 @@
   };
   $("btn-hand").onclick = () => send({ type: "hand", raised: !state.hands.includes(state.me) });
 
+  // ---- devices: microphone, camera, speaker, switched without a new offer ----
+  function fill(sel, devices, current, fallback) {
+    sel.textContent = "";
+    devices.forEach((d, i) => {
+      const o = document.createElement("option"); o.value = d.deviceId;
+      o.textContent = d.label || fallback + " " + (i + 1);
+      o.selected = d.deviceId === current; sel.append(o);
+    });
+  }
+  async function listDevices() {
+    if (!navigator.mediaDevices || !navigator.mediaDevices.enumerateDevices) return;
+    const all = await navigator.mediaDevices.enumerateDevices();
+    const inUse = (kind) => {
+      const tr = state.local && state.local.getTracks().find((x) => x.kind === kind);
+      return tr && tr.getSettings ? tr.getSettings().deviceId : "";
+    };
+    fill($("sel-mic"), all.filter((d) => d.kind === "audioinput"), inUse("audio"), t("microphone"));
+    fill($("sel-cam"), all.filter((d) => d.kind === "videoinput"), inUse("video"), t("camera"));
+    const speakers = all.filter((d) => d.kind === "audiooutput");
+    $("spk-row").hidden = !("setSinkId" in HTMLMediaElement.prototype) || speakers.length === 0;
+    fill($("sel-spk"), speakers, state.sinkId, t("speaker"));
+  }
+  async function useDevice(kind, deviceId) {
+    const constraints = kind === "audio"
+      ? { audio: { deviceId: { exact: deviceId } } }
+      : { video: { deviceId: { exact: deviceId }, width: 640, height: 360 } };
+    let track;
+    try { track = (await navigator.mediaDevices.getUserMedia(constraints)).getTracks()[0]; }
+    catch (e) { console.warn("device", e); message("no_device", true); return; }
+    track.enabled = kind === "audio" ? state.micOn : state.camOn;
+    if (!state.local) state.local = new MediaStream();
+    for (const old of state.local.getTracks().filter((x) => x.kind === kind)) { state.local.removeTrack(old); old.stop(); }
+    state.local.addTrack(track);
+    $("self").srcObject = state.local;
+    const mid = state.publishMids && state.publishMids[kind];
+    const tr = state.pc && state.pc.getTransceivers().find((x) => x.mid === mid);
+    if (tr) await tr.sender.replaceTrack(track);
+    state.deviceSwitches++;
+  }
+  $("btn-devices").onclick = () => {
+    const box = $("devices"); box.hidden = !box.hidden;
+    $("btn-devices").setAttribute("aria-expanded", String(!box.hidden));
+    if (!box.hidden) listDevices();
+  };
+  $("sel-mic").onchange = (e) => useDevice("audio", e.target.value);
+  $("sel-cam").onchange = (e) => useDevice("video", e.target.value);
+  $("sel-spk").onchange = (e) => {
+    state.sinkId = e.target.value;
+    for (const v of document.querySelectorAll("video")) if (v.setSinkId) v.setSinkId(state.sinkId).catch(() => {});
+  };
+
   // ---- screen sharing: getDisplayMedia, one share per room (the bridge says who) ----
   async function startShare(stream) {
     if (state.shareWanted) return;
@@ -503,6 +556,7 @@
     get sharer() { return state.sharer; },
     get sharing() { return state.shareWanted && !$("sharebar").hidden; },
     get mainWindowSource() { return state.mainWindowSource || null; },
+    get deviceSwitches() { return state.deviceSwitches; },
     // Shares `stream` (a test's canvas) as if getDisplayMedia had returned it.
     shareStream(stream) { return startShare(stream); },
     stopSharing() { endShare(true); },
