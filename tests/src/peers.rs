@@ -7,6 +7,17 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+/// What a [`baresip`] in `dir` heard: the samples of its recording (`rec/*-dec.wav`).
+pub fn recorded(dir: &Path) -> (u32, Vec<i16>) {
+    let rec = std::fs::read_dir(dir.join("rec"))
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
+        .expect("baresip recorded what it heard");
+    read_wav(&rec)
+}
+
 /// A WAV file's samples (mono; 16-bit PCM, µ-law or A-law), by `pont_ivr::Wav`.
 pub fn read_wav(path: &Path) -> (u32, Vec<i16>) {
     let bytes = std::fs::read(path).unwrap();

@@ -175,6 +175,24 @@ impl Browser {
             .flatten()
     }
 
+    /// `window.pont.<getter>` of the meeting page (null before its script runs).
+    pub fn pont(&self, getter: &str) -> Value {
+        self.exec(
+            &format!("return window.pont ? window.pont.{getter} : null;"),
+            json!([]),
+        )
+    }
+
+    /// Whether the first element matching `selector` is shown (exists and is laid out).
+    pub fn shown(&self, selector: &str) -> bool {
+        self.exec(
+            "const e = document.querySelector(arguments[0]); return !!e && e.offsetParent !== null;",
+            json!([selector]),
+        )
+        .as_bool()
+        .unwrap_or(false)
+    }
+
     /// The current page's URL.
     pub fn current_url(&self) -> String {
         let v = crate::get(&format!("{}/url", self.base), &[]).json();

@@ -4,10 +4,9 @@
 //! room and is muted until a moderator unmutes it; "mute all" takes its tone out of the mix.
 //! Skips (and says so) when baresip is not installed; the README's test command installs it.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
-use pont_tests::peers::{baresip, goertzel, read_wav, wait_exit};
+use pont_tests::peers::{baresip, goertzel, recorded, wait_exit};
 use pont_tests::webdriver::poll;
 use pont_tests::{Server, bearer, create_token, get, send, tool};
 use serde_json::Value;
@@ -72,17 +71,6 @@ impl Meeting {
             .iter()
             .any(|p| p["id"] == id && p["muted"] == true)
     }
-}
-
-/// What a baresip heard, as (rate, samples) from its recording.
-fn heard(dir: &Path) -> (u32, Vec<i16>) {
-    let rec = std::fs::read_dir(dir.join("rec"))
-        .unwrap()
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
-        .expect("baresip recorded what it heard");
-    read_wav(&rec)
 }
 
 /// Energy of `freq` in the recording between `from` and `to` after its start, with half a
@@ -176,8 +164,8 @@ fn a_sip_caller_waits_hears_the_prompt_then_the_room_and_is_muted_until_unmuted(
     wait_exit(&mut b, "baresip b");
     assert!(poll(WAIT, || m.participants().is_empty().then_some(())).is_some());
 
-    let rec_a = heard(da.path());
-    let rec_b = heard(db.path());
+    let rec_a = recorded(da.path());
+    let rec_b = recorded(db.path());
 
     // Waiting: A hears the prompt (speech), and none of the room's tone.
     let a_wait_room = tone_between(&rec_a, waited_from, waited_to, ROOM_TONE);
@@ -275,8 +263,8 @@ fn a_moderator_dials_a_room_system_into_the_room_and_it_is_heard() {
             freq,
         )
     };
-    let rec_called = heard(dc.path());
-    let rec_inside = heard(dr.path());
+    let rec_called = recorded(dc.path());
+    let rec_inside = recorded(dr.path());
     let (c_room, c_own) = (last(&rec_called, ROOM_TONE), last(&rec_called, CALLER_TONE));
     let (i_called, i_own) = (last(&rec_inside, CALLER_TONE), last(&rec_inside, ROOM_TONE));
     eprintln!(

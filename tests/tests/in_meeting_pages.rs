@@ -10,22 +10,6 @@ use pont_tests::webdriver::{Browser, Driver, browser_available, poll};
 use pont_tests::{EVENT_WAIT, Server, bearer, create_token, send, workspace_root};
 use serde_json::{Value, json};
 
-fn page(b: &Browser, getter: &str) -> Value {
-    b.exec(
-        &format!("return window.pont ? window.pont.{getter} : null;"),
-        json!([]),
-    )
-}
-
-fn visible(b: &Browser, selector: &str) -> bool {
-    b.exec(
-        "const e = document.querySelector(arguments[0]); return !!e && e.offsetParent !== null;",
-        json!([selector]),
-    )
-    .as_bool()
-    .unwrap_or(false)
-}
-
 fn text(b: &Browser, selector: &str) -> String {
     b.exec(
         "const e = document.querySelector(arguments[0]); return e ? e.textContent : '';",
@@ -96,10 +80,10 @@ fn an_organizer_runs_the_meeting_from_the_page() {
     .expect("signed in");
     ana.navigate(&server.url(&format!("/r/{room}?name=Ana&autojoin=1")));
     poll(EVENT_WAIT, || {
-        page(&ana, "moderator").as_bool().filter(|m| *m)
+        ana.pont("moderator").as_bool().filter(|m| *m)
     })
     .expect("the organizer moderates");
-    assert!(visible(&ana, "#mod-controls"), "moderators' controls shown");
+    assert!(ana.shown("#mod-controls"), "moderators' controls shown");
 
     // Bob (French browser) waits on the waiting page, in French.
     bob.navigate(&server.url(&format!("/r/{room}?name=Bob&autojoin=1")));
@@ -111,8 +95,8 @@ fn an_organizer_runs_the_meeting_from_the_page() {
         json!([]),
     );
     assert_eq!(bob.cookie("pont_lang").as_deref(), Some("fr"));
-    assert!(visible(&bob, "#waiting"));
-    assert!(!visible(&bob, "#meeting"));
+    assert!(bob.shown("#waiting"));
+    assert!(!bob.shown("#meeting"));
     assert_eq!(text(&bob, "#waiting h2"), "Salle d'attente");
     std::fs::write(shots.join("meeting-waiting-fr.png"), bob.screenshot()).unwrap();
 
@@ -122,7 +106,7 @@ fn an_organizer_runs_the_meeting_from_the_page() {
         "Bob in Ana's waiting box",
         "return window.pont.waitingRoom.length === 1;",
     );
-    assert!(visible(&ana, "#waitroom"));
+    assert!(ana.shown("#waitroom"));
     assert!(text(&ana, "#wlist").contains("Bob"));
     std::fs::write(shots.join("meeting-moderator-en.png"), ana.screenshot()).unwrap();
     click(&ana, "#wlist button[data-action=admit]");
@@ -131,13 +115,13 @@ fn an_organizer_runs_the_meeting_from_the_page() {
         "Bob in the meeting",
         "return !window.pont.waiting && window.pont.participants.length === 2;",
     );
-    assert!(visible(&bob, "#meeting") && !visible(&bob, "#waiting"));
+    assert!(bob.shown("#meeting") && !bob.shown("#waiting"));
     wait(
         &ana,
         "two in Ana's roster",
         "return document.querySelectorAll('#plist li').length === 2;",
     );
-    assert!(!visible(&ana, "#waitroom"), "nobody waits any more");
+    assert!(!ana.shown("#waitroom"), "nobody waits any more");
 
     // Chat: Bob types; Ana reads his words as text, never as markup.
     click(&bob, "#tab-chat");
@@ -175,7 +159,7 @@ fn an_organizer_runs_the_meeting_from_the_page() {
         "return document.querySelectorAll('#sel-cam option').length > 0\
          && document.querySelectorAll('#sel-mic option').length > 0;",
     );
-    let bob_id = page(&bob, "participantId");
+    let bob_id = bob.pont("participantId");
     let frames_of_bob = || -> u64 {
         let stats = ana.exec_async(pont_tests::webdriver::PAGE_STATS);
         stats
@@ -206,7 +190,7 @@ fn an_organizer_runs_the_meeting_from_the_page() {
     );
     poll(EVENT_WAIT, || (frames_of_bob() > before + 30).then_some(()))
         .expect("Bob's picture keeps coming after the switch");
-    assert_eq!(page(&bob, "connectionState"), json!("connected"));
+    assert_eq!(bob.pont("connectionState"), json!("connected"));
     std::fs::write(shots.join("meeting-devices-fr.png"), bob.screenshot()).unwrap();
     click(&bob, "#btn-devices");
 
@@ -226,7 +210,7 @@ fn an_organizer_runs_the_meeting_from_the_page() {
     );
 
     // Ana mutes Bob: his microphone goes off and he is told why.
-    assert_eq!(page(&bob, "micOn"), json!(true));
+    assert_eq!(bob.pont("micOn"), json!(true));
     click(&ana, "#plist li button[data-action=mute]");
     wait(
         &bob,
@@ -253,7 +237,7 @@ fn an_organizer_runs_the_meeting_from_the_page() {
         "Cat has the history",
         "return window.pont.chat.length === 1 && window.pont.chat[0].name === 'Bob';",
     );
-    let cat_id = page(&cat, "participantId");
+    let cat_id = cat.pont("participantId");
     wait(
         &ana,
         "Cat on Ana's roster",
@@ -268,12 +252,12 @@ fn an_organizer_runs_the_meeting_from_the_page() {
         "Cat removed",
         "return window.pont.removed === 'removed' && window.pont.message === 'removed';",
     );
-    assert!(!visible(&cat, "#meeting"));
+    assert!(!cat.shown("#meeting"));
     wait(
         &ana,
         "Cat gone from Ana's roster",
         "return document.querySelectorAll('#plist li').length === 2;",
     );
     // It does not come back by itself: still removed a moment later, nobody joined again.
-    assert_eq!(page(&cat, "participantId"), Value::Null);
+    assert_eq!(cat.pont("participantId"), Value::Null);
 }

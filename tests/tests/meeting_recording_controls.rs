@@ -4,27 +4,9 @@
 //!
 //! Skips (and passes) with a message when chromium or chromedriver is not installed.
 
-use pont_tests::webdriver::{Browser, Driver, browser_available, poll};
+use pont_tests::webdriver::{Driver, browser_available, poll};
 use pont_tests::{EVENT_WAIT, Server, bearer, create_token, get, instant_room};
-use serde_json::{Value, json};
-
-fn page(b: &Browser, getter: &str) -> Value {
-    b.exec(
-        &format!("return window.pont ? window.pont.{getter} : null;"),
-        json!([]),
-    )
-}
-
-fn visible(b: &Browser, id: &str) -> bool {
-    b.exec(
-        &format!(
-            "const e = document.getElementById('{id}'); return !!e && e.offsetParent !== null;"
-        ),
-        json!([]),
-    )
-    .as_bool()
-    .unwrap_or(false)
-}
+use serde_json::json;
 
 #[test]
 fn the_organizer_records_from_the_meeting_page_and_everyone_sees_it() {
@@ -53,19 +35,19 @@ fn the_organizer_records_from_the_meeting_page_and_everyone_sees_it() {
     guest.navigate(&server.url(&format!("/r/{room}?name=Guest&autojoin=1")));
     for b in [&ana, &guest] {
         poll(EVENT_WAIT, || {
-            page(b, "participantId").as_str().map(str::to_owned)
+            b.pont("participantId").as_str().map(str::to_owned)
         })
         .expect("the page joined");
     }
     poll(EVENT_WAIT, || {
-        page(&ana, "organizer").as_bool().filter(|o| *o)
+        ana.pont("organizer").as_bool().filter(|o| *o)
     })
     .expect("the organizer's page knows her");
-    assert!(visible(&ana, "btn-rec-start"));
-    assert!(!visible(&ana, "btn-rec-stop"));
-    assert_eq!(page(&guest, "organizer"), json!(false));
+    assert!(ana.shown("#btn-rec-start"));
+    assert!(!ana.shown("#btn-rec-stop"));
+    assert_eq!(guest.pont("organizer"), json!(false));
     assert!(
-        !visible(&guest, "rec-controls"),
+        !guest.shown("#rec-controls"),
         "no controls without an account"
     );
 
@@ -107,15 +89,15 @@ fn the_organizer_records_from_the_meeting_page_and_everyone_sees_it() {
         // Both pages learn it from the bridge; the organizer's buttons follow.
         for b in [&ana, &guest] {
             poll(EVENT_WAIT, || {
-                (page(b, "recording") == json!(state)).then_some(())
+                (b.pont("recording") == json!(state)).then_some(())
             })
             .unwrap_or_else(|| panic!("{button}: a page never showed {state}"));
         }
         poll(EVENT_WAIT, || {
-            (visible(&ana, shown) && !visible(&ana, hidden)).then_some(())
+            (ana.shown(&format!("#{shown}")) && !ana.shown(&format!("#{hidden}"))).then_some(())
         })
         .unwrap_or_else(|| panic!("{button}: buttons not updated"));
-        assert_eq!(visible(&guest, "rec"), state == "recording", "{state}");
+        assert_eq!(guest.shown("#rec"), state == "recording", "{state}");
     }
     // The recording exists, owned by Ana.
     let list = get(

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use pont_tests::peers::{baresip, goertzel, read_wav, sipp_logs, wait_exit};
+use pont_tests::peers::{baresip, goertzel, sipp_logs, wait_exit};
 use pont_tests::tool;
 use pont_tests::ws::WsClient;
 use pont_tests::{ServeOptions, Server, bearer, get, instant_room, send};
@@ -411,13 +411,7 @@ fn two_baresip_callers_hear_each_other_and_not_themselves() {
     }
     r.wait_for_sip_participants(0);
     let heard = |dir: &Path| {
-        let rec = std::fs::read_dir(dir.join("rec"))
-            .unwrap()
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .find(|p| p.to_string_lossy().ends_with("-dec.wav"))
-            .expect("baresip recorded what it heard");
-        let (rate, samples) = read_wav(&rec);
+        let (rate, samples) = pont_tests::peers::recorded(dir);
         // The middle of the call, when both were in the room.
         let mid = &samples[samples.len() * 2 / 5..samples.len() * 4 / 5];
         (goertzel(mid, rate, 700.0), goertzel(mid, rate, 1300.0))

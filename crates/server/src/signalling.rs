@@ -227,35 +227,20 @@ impl Session {
             }
             ClientMsg::Leave => Next::Close,
             ClientMsg::Chat { text } => {
-                match self.me {
-                    Some(id) => {
-                        let _ = self.state.media().chat(id, text).await;
-                    }
-                    None => {
-                        let _ = self.tx.send(error("not_joined", "join first"));
-                    }
+                if let Some(id) = self.joined() {
+                    let _ = self.state.media().chat(id, text).await;
                 }
                 Next::Continue
             }
             ClientMsg::Hand { raised } => {
-                match self.me {
-                    Some(id) => {
-                        let _ = self.state.media().hand(id, raised).await;
-                    }
-                    None => {
-                        let _ = self.tx.send(error("not_joined", "join first"));
-                    }
+                if let Some(id) = self.joined() {
+                    let _ = self.state.media().hand(id, raised).await;
                 }
                 Next::Continue
             }
             ClientMsg::Share { on } => {
-                match self.me {
-                    Some(id) => {
-                        let _ = self.state.media().share(id, on).await;
-                    }
-                    None => {
-                        let _ = self.tx.send(error("not_joined", "join first"));
-                    }
+                if let Some(id) = self.joined() {
+                    let _ = self.state.media().share(id, on).await;
                 }
                 Next::Continue
             }
@@ -267,6 +252,14 @@ impl Session {
                 Next::Continue
             }
         }
+    }
+
+    /// This browser's participant id; `None` (and it is told `not_joined`) before `join`.
+    fn joined(&self) -> Option<ParticipantId> {
+        if self.me.is_none() {
+            let _ = self.tx.send(error("not_joined", "join first"));
+        }
+        self.me
     }
 
     async fn moderate(&mut self, action: &str, target: Option<&str>) {

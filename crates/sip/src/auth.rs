@@ -142,21 +142,10 @@ pub(crate) fn authorization(
 }
 
 fn unquote(s: &str) -> String {
-    match s.strip_prefix('"').and_then(|s| s.strip_suffix('"')) {
-        Some(inner) => {
-            let mut out = String::with_capacity(inner.len());
-            let mut escaped = false;
-            for c in inner.chars() {
-                if escaped || c != '\\' {
-                    out.push(c);
-                    escaped = false;
-                } else {
-                    escaped = true;
-                }
-            }
-            out
-        }
-        None => s.to_owned(),
+    if s.len() >= 2 && s.starts_with('"') && s.ends_with('"') {
+        crate::header::unquote(s)
+    } else {
+        s.to_owned()
     }
 }
 

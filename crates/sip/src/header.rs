@@ -135,7 +135,8 @@ fn quoted_end(s: &str) -> Result<usize, HeaderError> {
     Err(HeaderError::UnterminatedQuote)
 }
 
-fn unquote(s: &str) -> String {
+/// The text of a quoted string (`s` starts and ends with `"`), its `\` escapes undone.
+pub(crate) fn unquote(s: &str) -> String {
     let inner = &s[1..s.len() - 1];
     let mut out = String::with_capacity(inner.len());
     let mut escaped = false;
