@@ -801,3 +801,78 @@ fn a_full_disk_stops_the_recording_keeps_it_playable_and_the_call_goes_on() {
     );
     assert_eq!(api.sip_participants(room), 1, "B is still in the room");
 }
+
+#[test]
+fn a_shared_screen_is_in_the_recording() {
+    if missing(&["ffprobe", "ffmpeg"]) {
+        return;
+    }
+    let (chromium, chromedriver) = match browser_available() {
+        Ok(p) => p,
+        Err(why) => {
+            eprintln!("SKIPPED: {why}");
+            return;
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let (api, room) = open_room(&server, dir.path());
+    let driver = Driver::start(&chromium, &chromedriver);
+    let browser = driver.browser(&dir.path().join("profile"), &[]);
+    browser.navigate(&server.url(&format!("/r/{room}?name=Sharer&autojoin=1")));
+    poll(WAIT, || {
+        (browser.pont("connectionState") == "connected").then_some(())
+    })
+    .expect("the browser connected");
+    let r = api.record(&room.to_string(), "start");
+    assert_eq!(r.status, 200, "{r:?}");
+    let id = r.json()["id"].as_i64().unwrap();
+    // A solid blue "screen" (a canvas: headless Chromium has no screen to capture).
+    browser.exec(
+        "const c = document.createElement('canvas'); c.width = 640; c.height = 360;\
+         const g = c.getContext('2d');\
+         const paint = () => { g.fillStyle = '#0000ff'; g.fillRect(0, 0, 640, 360); };\
+         paint(); setInterval(paint, 50);\
+         window.pont.shareStream(c.captureStream(15)); return true;",
+        Value::Array(vec![]),
+    );
+    poll(WAIT, || (browser.pont("sharing") == true).then_some(())).expect("the share was accepted");
+    let shared_at = Instant::now();
+    // Recorded media accumulates in real time: a bounded wait is the point here.
+    std::thread::sleep(Duration::from_secs(5).saturating_sub(shared_at.elapsed()));
+    let r = api.record(&room.to_string(), "stop");
+    assert_eq!(r.status, 200, "{r:?}");
+    api.closed(id);
+    let whole = api.download(id, None);
+    let file = dir.path().join("shared.mp4");
+    std::fs::write(&file, &whole.body).unwrap();
+    // The main window's centre of the last frames: the blue screen.
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&file)
+        .args([
+            "-vf",
+            "scale=32:18",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let frames: Vec<&[u8]> = out.stdout.chunks_exact(32 * 18 * 3).collect();
+    let last = frames.last().expect("decoded frames");
+    let i = (6 * 32 + 16) * 3;
+    let (r, g, b) = (last[i], last[i + 1], last[i + 2]);
+    assert!(
+        b > 150 && r < 90 && g < 90,
+        "the recording's main window at the end is ({r}, {g}, {b}), not the shared blue ({} frames)",
+        frames.len()
+    );
+}
