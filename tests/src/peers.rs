@@ -58,17 +58,29 @@ pub fn goertzel(samples: &[i16], rate: u32, freq: f64) -> f64 {
 /// [`free_udp_port`] and baresip's start: it then exits at once ("Address already in use") and
 /// is started again on another port. Returns once baresip says it is ready (and so has dialled).
 pub fn baresip(dir: &Path, freq: f64, uri: &str, seconds: u32) -> Child {
-    start_baresip(dir, freq, Some(uri), seconds).0
+    start_baresip(dir, freq, Some(uri), seconds, "ua").0
 }
 
 /// A headless baresip that answers the first call it gets (and stays `seconds`), sending a
 /// tone of `freq` Hz and recording what it hears, like [`baresip`]; and its SIP URI.
 pub fn baresip_answering(dir: &Path, freq: f64, seconds: u32) -> (Child, String) {
-    let (child, port) = start_baresip(dir, freq, None, seconds);
-    (child, format!("sip:ua@127.0.0.1:{port}"))
+    baresip_answering_as(dir, freq, seconds, "ua")
 }
 
-fn start_baresip(dir: &Path, freq: f64, dial: Option<&str>, seconds: u32) -> (Child, u16) {
+/// [`baresip_answering`] with `user` as its SIP user (it refuses calls to other users with
+/// 404, as a trunk refuses unknown numbers).
+pub fn baresip_answering_as(dir: &Path, freq: f64, seconds: u32, user: &str) -> (Child, String) {
+    let (child, port) = start_baresip(dir, freq, None, seconds, user);
+    (child, format!("sip:{user}@127.0.0.1:{port}"))
+}
+
+fn start_baresip(
+    dir: &Path,
+    freq: f64,
+    dial: Option<&str>,
+    seconds: u32,
+    user: &str,
+) -> (Child, u16) {
     std::fs::create_dir_all(dir.join("rec")).unwrap();
     let tone = dir.join("tone.wav");
     write_tone_wav(&tone, freq, seconds + 5);
@@ -90,7 +102,7 @@ fn start_baresip(dir: &Path, freq: f64, dial: Option<&str>, seconds: u32) -> (Ch
         std::fs::write(
             dir.join("accounts"),
             format!(
-                "<sip:ua@127.0.0.1:{port}>;regint=0;audio_codecs=PCMU{}\n",
+                "<sip:{user}@127.0.0.1:{port}>;regint=0;audio_codecs=PCMU{}\n",
                 if dial.is_none() {
                     ";answermode=auto"
                 } else {
