@@ -10,6 +10,9 @@
 //! composer's access units converted to MP4 samples, a second of the room's 8 kHz mix encoded
 //! as Opus per 15 frames, and the fragmented-MP4 muxing.
 //!
+//! With a shared screen (`room_1_plus_4_720p_with_screen`): a sixth source, 1280×720 at
+//! 1.5 Mbit/s, in the main window (the speaker joins the strip).
+//!
 //! Run: `cargo bench -p pont-benches --bench video_compose`
 
 use std::hint::black_box;
@@ -72,11 +75,16 @@ fn encoder(bps: u32) -> Encoder {
 
 /// LOOP frames of one publisher as RTP payloads.
 fn publisher_stream(seed: usize) -> Vec<Vec<RtpPayload>> {
-    let mut enc = encoder(500_000);
+    stream_of(640, 360, 500_000, seed)
+}
+
+/// LOOP frames of `w`×`h` moving pictures at `bps`, as RTP payloads.
+fn stream_of(w: usize, h: usize, bps: u32, seed: usize) -> Vec<Vec<RtpPayload>> {
+    let mut enc = encoder(bps);
     let mut pk = Packetizer::new(1200, 0);
     (0..LOOP)
         .map(|t| {
-            let annexb = enc.encode(&picture(640, 360, t, seed)).unwrap().to_vec();
+            let annexb = enc.encode(&picture(w, h, t, seed)).unwrap().to_vec();
             let mut out = Vec::new();
             pk.packetize((t * 6000) as u32, annexb_nal_units(&annexb), &mut out);
             out
@@ -115,6 +123,20 @@ impl Room {
             mix: Vec::new(),
             file_bytes: 0,
         }
+    }
+
+    /// The same room while someone shares a 1280×720 screen (moving content: the worst
+    /// case; a slide mostly repeats itself): the screen is a sixth source, in the main window,
+    /// and the speaker moves to the strip.
+    fn with_screen() -> Self {
+        let mut room = Self::new();
+        let screen = ParticipantId(PUBLISHERS + 1);
+        room.composer
+            .add_participant(Timestamp::ZERO, screen, "screen");
+        room.composer.set_speaker(Timestamp::ZERO, Some(screen));
+        room.streams.push(stream_of(1280, 720, 1_500_000, 9));
+        room.seq.push(0);
+        room
     }
 
     /// The same room, recorded as the server records it.
@@ -278,6 +300,15 @@ fn bench(c: &mut Criterion) {
         room.step(); // warm up: decoders synced, encoder rate control settled
     }
     g.bench_function("room_1_plus_4_720p", |b| b.iter(|| black_box(room.step())));
+
+    // The same room with a shared 720p screen in the main window (issue 16).
+    let mut shared = Room::with_screen();
+    for _ in 0..LOOP {
+        shared.step();
+    }
+    g.bench_function("room_1_plus_4_720p_with_screen", |b| {
+        b.iter(|| black_box(shared.step()))
+    });
 
     // The same room recorded: plus the access-unit tap, AVCC conversion, the mix's Opus
     // encode and the MP4 muxing.

@@ -31,9 +31,15 @@ const CONTRACT: &[(&str, &str)] = &[
     ("get", "/api/v1/recordings/{id}"),
     ("patch", "/api/v1/recordings/{id}"),
     ("get", "/api/v1/recordings/{id}/download"),
+    ("get", "/api/v1/recordings/{id}/chat"),
     ("get", "/api/v1/rooms/{room}"),
     ("post", "/api/v1/rooms/{room}/lock"),
     ("post", "/api/v1/rooms/{room}/recording"),
+    ("post", "/api/v1/rooms/{room}/participants/{id}"),
+    ("post", "/api/v1/rooms/{room}/admit_all"),
+    ("post", "/api/v1/rooms/{room}/mute_all"),
+    ("post", "/api/v1/rooms/{room}/end"),
+    ("post", "/api/v1/rooms/{room}/dial"),
     ("get", "/api/v1/rooms/{room}/ws"),
 ];
 
