@@ -2,9 +2,11 @@
 //! WebDriver clicks (hit-tested, refused when the button is hidden or covered), typed keys and
 //! an answered `confirm()`. The organizer (signed in) lets a guest in from the waiting room,
 //! they chat (HTML shown as text), the guest raises a hand that the organizer lowers, the
-//! organizer mutes the guest and asks him to unmute, a latecomer gets the chat so far and is
-//! removed (and stays out), and the organizer ends the meeting for everyone. The guest's page
-//! is switched to French from its menu; every string checked is read from the catalogues.
+//! organizer mutes the guest and asks him to unmute, a latecomer gets the chat so far (the
+//! roster keeps the organizer's focus as it changes), the guest is made a moderator, the
+//! latecomer is removed (and stays out), and the organizer ends the meeting for everyone. The
+//! dial-in details show the trunk's number, the room and the PIN. The guest's page is
+//! switched to French from its menu; every string checked is read from the catalogues.
 //! Screenshots go to `target/screenshots/` (the ones in `docs/` were taken from there).
 //!
 //! Skips (and passes) with a message when chromium or chromedriver is not installed.
@@ -23,6 +25,7 @@ const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
 /// WebDriver's key codes for Element Send Keys.
 const ENTER: &str = "\u{E007}";
 const ARROW_LEFT: &str = "\u{E012}";
+const ARROW_RIGHT: &str = "\u{E014}";
 
 /// A chromedriver for this test's own sessions. The harness's `Browser` runs scripts; this
 /// test also needs what only WebDriver itself does: Element Click, Element Send Keys and the
@@ -309,6 +312,13 @@ fn an_organizer_runs_the_meeting_from_the_page() {
         }
     };
     let dir = tempfile::tempdir().unwrap();
+    // A trunk's number for the page's phone fallback.
+    std::fs::create_dir_all(dir.path().join("config")).unwrap();
+    std::fs::write(
+        dir.path().join("config/pont.toml"),
+        "[dialin]\nnumbers = [\"+33123456789\"]\n",
+    )
+    .unwrap();
     let token = create_token(&dir.path().join("data"), "Ana");
     let server = Server::start(dir.path());
     let reply = send(
@@ -318,7 +328,7 @@ fn an_organizer_runs_the_meeting_from_the_page() {
             ("content-type", "application/json"),
             ("authorization", &bearer(&token)),
         ],
-        r#"{"subject": "Thesis defence", "start": "2026-12-01T09:30:00Z", "waiting_room": true}"#,
+        r#"{"subject": "Thesis defence", "start": "2026-12-01T09:30:00Z", "waiting_room": true, "pin": "0042"}"#,
     );
     assert_eq!(reply.status, 201, "{reply:?}");
     let room = reply.json()["room_number"].as_u64().unwrap();
@@ -342,6 +352,16 @@ fn an_organizer_runs_the_meeting_from_the_page() {
         "Mute all shown to a moderator"
     );
     assert!(!ana.visible("#waitroom"), "nobody waits yet");
+    // How to join by phone: the number, the room number then #, the PIN then #.
+    assert!(ana.visible("#dialin"));
+    assert_eq!(ana.text("#dialin summary"), catalogue("en", "dialin"));
+    assert_eq!(ana.text("#dialin-number"), "+33123456789");
+    assert_eq!(ana.text("#dialin-room"), room.to_string());
+    assert_eq!(ana.text("#dialin-pin"), "0042");
+    let open = || ana.exec("return document.getElementById('dialin').open;", json!([]));
+    assert_eq!(open(), json!(false), "folded until asked for");
+    ana.click("#dialin summary");
+    assert_eq!(open(), json!(true));
 
     // Bob waits on the waiting page, then picks French in the page's menu.
     bob.navigate(&server.url(&format!("/r/{room}?name=Bob&autojoin=1")));
@@ -350,7 +370,6 @@ fn an_organizer_runs_the_meeting_from_the_page() {
     assert_eq!(bob.text("#waiting h2"), catalogue("en", "waiting_title"));
     assert_eq!(bob.text("#waiting p"), catalogue("en", "waiting_text"));
     assert_eq!(bob.text("#status"), catalogue("en", "waiting_status"));
-    bob.click("#lang");
     bob.click("#lang option[value=fr]");
     bob.wait(
         "Bob's page in French",
@@ -433,14 +452,8 @@ fn an_organizer_runs_the_meeting_from_the_page() {
         "no unread count with the chat open"
     );
     bob.screenshot(&shots.join("meeting-chat-fr.png"));
-    // The tabs follow the arrow keys (one tab stop, as the ARIA tabs pattern has it).
-    ana.keys("#tab-chat", ARROW_LEFT);
+    ana.click("#tab-people");
     assert!(ana.visible("#plist") && !ana.visible("#chatlog"));
-    assert_eq!(
-        ana.exec("return document.activeElement.id;", json!([])),
-        json!("tab-people")
-    );
-
     // Bob picks his camera and microphone in the devices row: each switch goes out on the
     // same m-line (no new offer), and Ana keeps decoding his picture.
     bob.click("#btn-devices");
@@ -522,6 +535,16 @@ fn an_organizer_runs_the_meeting_from_the_page() {
     );
     ana.screenshot(&shots.join("meeting-moderator-en.png"));
 
+    // The tabs follow the arrow keys (one tab stop, as the ARIA tabs pattern has it).
+    ana.keys("#tab-people", ARROW_RIGHT);
+    assert!(ana.visible("#chatlog") && !ana.visible("#plist"));
+    ana.keys("#tab-chat", ARROW_LEFT);
+    assert!(ana.visible("#plist") && !ana.visible("#chatlog"));
+    assert_eq!(
+        ana.exec("return document.activeElement.id;", json!([])),
+        json!("tab-people")
+    );
+
     // Ana lowers Bob's hand from his row.
     ana.click(&row(&bob_id, "button[data-action=lower_hand]"));
     bob.wait(
@@ -555,6 +578,17 @@ fn an_organizer_runs_the_meeting_from_the_page() {
     );
     assert_eq!(bob.text("#message"), catalogue("fr", "unmute_requested"));
     assert_eq!(bob.pont("micOn"), json!(false), "asked, not unmuted");
+    // He closes the notice.
+    assert_eq!(
+        bob.exec(
+            "return document.querySelector('#message .close').getAttribute('aria-label');",
+            json!([])
+        ),
+        json!(catalogue("fr", "close"))
+    );
+    bob.click("#message .close");
+    assert_eq!(bob.pont("message"), Value::Null);
+    assert!(!bob.visible("#message"));
 
     // Ana lets Cat in (Admit all): she gets the chat so far.
     ana.click("#btn-admit-all");
@@ -570,6 +604,54 @@ fn an_organizer_runs_the_meeting_from_the_page() {
         "three on Ana's roster",
         "return document.querySelectorAll('#plist li').length === 3;",
     );
+
+    // The roster keeps the keyboard focus while it changes: Ana is on Bob's "Make moderator"
+    // when Cat raises her hand (and her row moves to the top).
+    let bob_make_moderator = row(&bob_id, "button[data-action=make_moderator]");
+    ana.exec(
+        "document.querySelector(arguments[0]).focus(); return true;",
+        json!([bob_make_moderator]),
+    );
+    cat.click("#btn-hand");
+    ana.wait(
+        "Cat's raised hand first on Ana's roster",
+        &format!(
+            "return document.querySelector('#plist li').dataset.pid === '{}';",
+            cat_id.as_str().unwrap()
+        ),
+    );
+    assert_eq!(
+        ana.exec(
+            "const a = document.activeElement;\
+             return a.dataset.action + ' ' + (a.closest('#plist li') || {dataset: {}}).dataset.pid;",
+            json!([])
+        ),
+        json!(format!("make_moderator {}", bob_id.as_str().unwrap())),
+        "the focus stayed on Bob's button"
+    );
+
+    // Ana makes Bob a moderator: his page, in French, gets the moderators' controls.
+    ana.click(&row(&bob_id, "button[data-action=make_moderator]"));
+    bob.wait("Bob moderates", "return window.pont.moderator === true;");
+    bob.click("#tab-people");
+    assert!(bob.visible("#btn-end") && bob.visible("#btn-mute-all"));
+    assert_eq!(bob.text("#btn-end"), catalogue("fr", "end_all"));
+    bob.wait(
+        "Cat's row has Bob's buttons",
+        &format!(
+            "return !!document.querySelector('{}');",
+            row(&cat_id, "button[data-action=remove]")
+        ),
+    );
+    assert_eq!(
+        bob.text(&row(&cat_id, "button[data-action=remove]")),
+        catalogue("fr", "remove")
+    );
+    assert_eq!(
+        ana.text(&row(&bob_id, ".tag.role")),
+        catalogue("en", "moderator")
+    );
+    bob.screenshot(&shots.join("meeting-moderator-fr.png"));
 
     // Ana removes Cat: Cat's page says so, and it does not rejoin by itself.
     ana.click(&row(&cat_id, "button[data-action=remove]"));

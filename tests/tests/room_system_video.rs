@@ -303,20 +303,34 @@ impl RoomSystemView {
             let Ok(n) = self.ua.video.recv(&mut buf) else {
                 continue;
             };
-            self.packets += 1;
-            let p = &buf[..n];
-            if n < 12 || (72..=95).contains(&(p[1] & 0x7f)) {
-                continue; // RTCP
-            }
-            let seq = u16::from_be_bytes([p[2], p[3]]);
-            let ts = u32::from_be_bytes([p[4], p[5], p[6], p[7]]);
-            self.depacketizer.push(seq, ts, p[1] & 0x80 != 0, &p[12..]);
-            while let Some(o) = self.depacketizer.poll_output() {
-                if let DepacketizerOutput::Frame(au) = o
-                    && (!self.units.is_empty() || au.keyframe)
-                {
-                    self.units.push((phase, au.data));
-                }
+            self.take(phase, &buf[..n]);
+        }
+    }
+
+    /// Reads what waits in the socket now (pictures sent while the test was busy elsewhere),
+    /// as `phase`: the next phase then starts with pictures sent from now on.
+    fn drain(&mut self, phase: usize) {
+        let mut buf = vec![0u8; 2048];
+        self.ua.video.set_nonblocking(true).unwrap();
+        while let Ok(n) = self.ua.video.recv(&mut buf) {
+            self.take(phase, &buf[..n]);
+        }
+        self.ua.video.set_nonblocking(false).unwrap();
+    }
+
+    fn take(&mut self, phase: usize, p: &[u8]) {
+        self.packets += 1;
+        if p.len() < 12 || (72..=95).contains(&(p[1] & 0x7f)) {
+            return; // RTCP
+        }
+        let seq = u16::from_be_bytes([p[2], p[3]]);
+        let ts = u32::from_be_bytes([p[4], p[5], p[6], p[7]]);
+        self.depacketizer.push(seq, ts, p[1] & 0x80 != 0, &p[12..]);
+        while let Some(o) = self.depacketizer.poll_output() {
+            if let DepacketizerOutput::Frame(au) = o
+                && (!self.units.is_empty() || au.keyframe)
+            {
+                self.units.push((phase, au.data));
             }
         }
     }
@@ -591,6 +605,8 @@ fn a_shared_screen_takes_the_main_window_of_browsers_and_room_systems() {
             serde_json::json!([]),
         );
     }
+    // What the room system got while the browsers joined: red, before the share.
+    view.drain(0);
     assert_eq!(sharer.exec(SHARE_BLUE, serde_json::json!([])), true);
     let sharer_id = sharer.exec("return window.pont.participantId", serde_json::json!([]));
     // The bridge lets it share: the sharer sees its bar, the viewer the screen in its main
@@ -630,7 +646,10 @@ fn a_shared_screen_takes_the_main_window_of_browsers_and_room_systems() {
     });
     assert!(busy.is_some(), "a second share was not refused");
 
-    // The room system's composed picture: the screen in the main window though red speaks.
+    // The room system's composed picture: the screen in the main window though red speaks
+    // (what was sent while the share started is read first; the phase's last pictures are
+    // fresh).
+    view.drain(1);
     let mut shared_at = None;
     view.receive_until(1, &server, |u| {
         let n = *shared_at.get_or_insert(u.len());
@@ -649,6 +668,7 @@ fn a_shared_screen_takes_the_main_window_of_browsers_and_room_systems() {
         back.is_some(),
         "the viewer's main window did not go back to a camera"
     );
+    view.drain(2);
     let mut stopped_at = None;
     view.receive_until(2, &server, |u| {
         let n = *stopped_at.get_or_insert(u.len());

@@ -24,15 +24,28 @@
   const KIND = { web: "kind_web", sip: "kind_sip", pstn: "kind_pstn" };
   const isModerator = () => { const p = state.participants.get(state.me); return !!p && p.role === "moderator"; };
 
+  // The message line. A notice during the meeting (muted by a moderator, asked to unmute…)
+  // can be closed; one that replaces the meeting (removed, ended, unknown room) stays.
   function message(key, info) {
     const m = $("message");
-    if (!key) { m.hidden = true; m.dataset.code = ""; return; }
+    if (!key) { m.hidden = true; m.dataset.code = ""; m.textContent = ""; return; }
     m.hidden = false; m.className = info ? "message info" : "message";
-    m.dataset.code = key; m.textContent = t(key);
+    m.dataset.code = key; m.textContent = "";
+    const text = document.createElement("span"); text.className = "text"; text.textContent = t(key);
+    m.append(text);
+    if (info && !$("meeting").hidden) {
+      const close = document.createElement("button"); close.type = "button"; close.className = "close";
+      close.setAttribute("aria-label", t("close")); close.onclick = () => message(null);
+      m.append(close);
+    }
   }
   function status(key) { $("status").dataset.key = key || ""; $("status").textContent = key ? t(key) : ""; }
   pontI18n.onchange = () => {
-    const m = $("message"); if (!m.hidden && m.dataset.code) m.textContent = t(m.dataset.code);
+    const m = $("message");
+    if (!m.hidden && m.dataset.code) {
+      m.querySelector(".text").textContent = t(m.dataset.code);
+      const close = m.querySelector(".close"); if (close) close.setAttribute("aria-label", t("close"));
+    }
     if ($("status").dataset.key) status($("status").dataset.key);
     updateButtons(); renderList(); renderChat();
   };
@@ -144,7 +157,7 @@
         state.chat.push(m);
         if (state.chat.length > 500) state.chat.shift();
         if ($("panel-chat").hidden && m.from !== state.me) state.unread++;
-        renderChat(); break;
+        addChat(m); break;
       case "removed":
         // The bridge ended this participation: no reconnecting.
         state.fatal = true; state.removed = m.reason; teardown();
@@ -299,80 +312,126 @@
     b.textContent = t(key); b.dataset.action = key; b.onclick = onclick; return b;
   }
   function moderate(action, pid) { send({ type: "moderate", action, participant_id: pid }); }
+  function tag(key, cls) {
+    const s = document.createElement("span"); s.className = "tag " + cls; s.dataset.tag = key; s.textContent = t(key); return s;
+  }
+
+  // Brings a list (the roster, the waiting box) to `rows` in place: a row's buttons are kept
+  // while its actions stay the same, so a speaker change or a raised hand elsewhere does not
+  // take the keyboard focus away, nor a click from under the pointer. A row is
+  // {id, parts: [nodes before the buttons], acts: [fresh buttons, used if the actions changed]}.
+  function syncRows(ul, rows) {
+    // Rows that went go first, so that the others need not move (moving a row blurs it).
+    const ids = new Set(rows.map((r) => r.id));
+    for (const li of [...ul.children]) if (!ids.has(li.dataset.pid)) li.remove();
+    const old = new Map([...ul.children].map((li) => [li.dataset.pid, li]));
+    rows.forEach((r, i) => {
+      let li = old.get(r.id);
+      if (!li) { li = document.createElement("li"); li.dataset.pid = r.id; }
+      const key = r.acts.length ? pontI18n.lang + ":" + r.acts.map((b) => b.dataset.action).join(",") : "";
+      let acts = li.querySelector(":scope > .acts");
+      if (acts && acts.dataset.key !== key) { acts.remove(); acts = null; }
+      if (!acts && key) {
+        acts = document.createElement("span"); acts.className = "acts"; acts.dataset.key = key;
+        acts.append(...r.acts);
+        li.append(acts);
+      }
+      for (const n of [...li.childNodes]) if (n !== acts) n.remove();
+      li.prepend(...r.parts);
+      if (ul.children[i] !== li) ul.insertBefore(li, ul.children[i] || null);
+    });
+  }
 
   // The roster: raised hands first (in the order raised), then everyone else as they came.
   function renderList() {
-    const ul = $("plist"); ul.textContent = "";
     const mod = isModerator();
     const all = [...state.participants.values()];
     const order = (p) => { const h = state.hands.indexOf(p.id); return h < 0 ? 1e9 : h; };
     all.sort((a, b) => order(a) - order(b));
     $("count").textContent = all.length ? "(" + all.length + ")" : "";
-    for (const p of all) {
-      const li = document.createElement("li"); li.dataset.pid = p.id;
+    syncRows($("plist"), all.map((p) => {
       const name = document.createElement("span"); name.className = "name"; name.textContent = p.display_name;
-      li.append(name);
-      const tags = [];
-      if (state.hands.includes(p.id)) tags.push(["hand", "hand"]);
-      if (p.kind && p.kind !== "web" && KIND[p.kind]) tags.push([KIND[p.kind], "kind"]);
-      if (p.role === "moderator") tags.push(["moderator", "role"]);
-      if (p.id === state.me) tags.push(["you", ""]);
-      if (p.id === state.activeSpeaker) tags.push(["speaking", "speaking"]);
-      if (p.sharing) tags.push(["sharing", "sharing"]);
-      if (p.muted) tags.push(["muted", "muted"]);
-      for (const [k, c] of tags) { const s = document.createElement("span"); s.className = "tag " + c; s.dataset.tag = k; s.textContent = t(k); li.append(s); }
+      const parts = [name];
+      const raised = state.hands.includes(p.id);
+      if (raised) parts.push(tag("hand", "hand"));
+      if (p.kind && p.kind !== "web" && KIND[p.kind]) parts.push(tag(KIND[p.kind], "kind"));
+      if (p.role === "moderator") parts.push(tag("moderator", "role"));
+      if (p.id === state.me) parts.push(tag("you", ""));
+      if (p.id === state.activeSpeaker) parts.push(tag("speaking", "speaking"));
+      if (p.sharing) parts.push(tag("sharing", "sharing"));
+      if (p.muted) parts.push(tag("muted", "muted"));
+      const acts = [];
       if (mod && p.id !== state.me) {
-        const acts = document.createElement("span"); acts.className = "acts";
-        if (state.hands.includes(p.id)) acts.append(button("lower_hand", () => moderate("lower_hand", p.id)));
-        if (p.sharing) acts.append(button("stop_share", () => moderate("stop_share", p.id)));
-        acts.append(p.muted ? button("ask_unmute", () => moderate("unmute", p.id)) : button("mute", () => moderate("mute", p.id)));
-        if (p.role !== "moderator") acts.append(button("make_moderator", () => moderate("make_moderator", p.id)));
-        acts.append(button("remove", () => moderate("remove", p.id), "danger"));
-        li.append(acts);
+        if (raised) acts.push(button("lower_hand", () => moderate("lower_hand", p.id)));
+        if (p.sharing) acts.push(button("stop_share", () => moderate("stop_share", p.id)));
+        acts.push(p.muted ? button("ask_unmute", () => moderate("unmute", p.id)) : button("mute", () => moderate("mute", p.id)));
+        if (p.role !== "moderator") acts.push(button("make_moderator", () => moderate("make_moderator", p.id)));
+        acts.push(button("remove", () => moderate("remove", p.id), "danger"));
       }
-      ul.append(li);
-    }
-    $("mod-controls").hidden = !mod;
+      return { id: p.id, parts, acts };
+    }));
+    $("mod-controls").hidden = !mod; $("mod-tools").hidden = !mod;
   }
 
   function renderWaiting() {
-    const box = $("waitroom"), ul = $("wlist");
-    box.hidden = !isModerator() || state.waitlist.length === 0;
-    ul.textContent = "";
-    for (const w of state.waitlist) {
-      const li = document.createElement("li"); li.dataset.pid = w.id;
+    $("waitroom").hidden = !isModerator() || state.waitlist.length === 0;
+    syncRows($("wlist"), state.waitlist.map((w) => {
       const name = document.createElement("span"); name.className = "name"; name.textContent = w.display_name;
-      const kind = document.createElement("span"); kind.className = "tag kind"; kind.textContent = t(KIND[w.kind] || "kind_web");
-      const acts = document.createElement("span"); acts.className = "acts";
-      acts.append(button("admit", () => moderate("admit", w.id)), button("turn_away", () => moderate("remove", w.id), "danger"));
-      li.append(name, kind, acts); ul.append(li);
-    }
+      return { id: w.id, parts: [name, tag(KIND[w.kind] || "kind_web", "kind")], acts: [
+        button("admit", () => moderate("admit", w.id)), button("turn_away", () => moderate("remove", w.id), "danger")] };
+    }));
   }
 
-  function renderChat() {
-    const ol = $("chatlog"); ol.textContent = "";
-    for (const c of state.chat) {
-      const li = document.createElement("li"); li.dataset.seq = c.seq;
-      const head = document.createElement("div"); head.className = "chat-head";
-      const who = document.createElement("strong"); who.textContent = c.name;
-      const when = document.createElement("time");
-      const d = new Date(c.at); when.dateTime = d.toISOString();
-      when.textContent = d.toLocaleTimeString(pontI18n.lang, { hour: "2-digit", minute: "2-digit" });
-      head.append(who, " ", when);
-      const body = document.createElement("div"); body.className = "chat-text"; body.textContent = c.text;
-      li.append(head, body); ol.append(li);
-    }
-    ol.scrollTop = ol.scrollHeight;
+  // The chat log: rebuilt for the history and a change of language, else one line appended
+  // (the log is aria-live: a screen reader reads the new message, not the whole log again).
+  function chatLine(c) {
+    const li = document.createElement("li"); li.dataset.seq = c.seq;
+    const head = document.createElement("div"); head.className = "chat-head";
+    const who = document.createElement("strong"); who.textContent = c.name;
+    const when = document.createElement("time");
+    const d = new Date(c.at); when.dateTime = d.toISOString();
+    when.textContent = d.toLocaleTimeString(pontI18n.lang, { hour: "2-digit", minute: "2-digit" });
+    head.append(who, " ", when);
+    const body = document.createElement("div"); body.className = "chat-text"; body.textContent = c.text;
+    li.append(head, body);
+    return li;
+  }
+  function renderUnread() {
     const u = $("unread"); u.hidden = state.unread === 0; u.textContent = state.unread ? "(" + state.unread + ")" : "";
   }
+  function renderChat() {
+    const ol = $("chatlog");
+    ol.replaceChildren(...state.chat.map(chatLine));
+    ol.scrollTop = ol.scrollHeight; renderUnread();
+  }
+  function addChat(c) {
+    const ol = $("chatlog");
+    const atEnd = ol.scrollHeight - ol.scrollTop - ol.clientHeight < 40;
+    ol.append(chatLine(c));
+    while (ol.children.length > state.chat.length) ol.firstElementChild.remove();
+    if (atEnd || c.from === state.me) ol.scrollTop = ol.scrollHeight;
+    renderUnread();
+  }
 
-  function showTab(chat) {
+  // The side panel's tabs (the ARIA tabs pattern: one tab stop, arrow keys move between them).
+  function showTab(chat, focusTab) {
     $("panel-chat").hidden = !chat; $("panel-people").hidden = chat;
-    $("tab-chat").setAttribute("aria-selected", String(chat)); $("tab-people").setAttribute("aria-selected", String(!chat));
-    if (chat) { state.unread = 0; renderChat(); $("chat-input").focus(); }
+    for (const [id, on] of [["tab-chat", chat], ["tab-people", !chat]]) {
+      $(id).setAttribute("aria-selected", String(on)); $(id).tabIndex = on ? 0 : -1;
+    }
+    if (chat) { state.unread = 0; renderUnread(); $("chatlog").scrollTop = $("chatlog").scrollHeight; }
+    if (focusTab) $(chat ? "tab-chat" : "tab-people").focus();
+    else if (chat) $("chat-input").focus();
   }
   $("tab-people").onclick = () => showTab(false);
   $("tab-chat").onclick = () => showTab(true);
+  for (const id of ["tab-people", "tab-chat"]) {
+    $(id).onkeydown = (e) => {
+      const to = { ArrowLeft: id === "tab-people", ArrowRight: id === "tab-people", Home: false, End: true }[e.key];
+      if (to === undefined) return;
+      e.preventDefault(); showTab(to, true);
+    };
+  }
   $("chat-form").onsubmit = (e) => {
     e.preventDefault();
     const text = $("chat-input").value.trim();
@@ -529,7 +588,7 @@
     if (state.ws) state.ws.close();
     teardown(); $("meeting").hidden = true; status(null);
     const m = $("message"); message("left", true);
-    const b = document.createElement("button"); b.textContent = t("rejoin"); b.style.marginLeft = "1rem";
+    const b = document.createElement("button"); b.type = "button"; b.textContent = t("rejoin"); b.dataset.i18n = "rejoin";
     b.onclick = () => { message(null); $("meeting").hidden = false; connect(); };
     m.append(b);
   };
