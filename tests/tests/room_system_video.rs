@@ -18,6 +18,17 @@ use pont_video::{Depacketizer, DepacketizerOutput, Packetizer};
 
 const WAIT: Duration = Duration::from_secs(60);
 
+/// The tests of this file each run encoders, decoders and browsers: on a 2-core machine, run
+/// side by side they starve each other's media (a speaker not detected in a minute), so they
+/// take turns.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn turn() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// A picture the room system received: the phase (who was speaking) and its Annex-B bytes.
 type Picture = (usize, Vec<u8>);
 
@@ -425,6 +436,7 @@ fn is_red((r, g, b): (u8, u8, u8)) -> bool {
 
 #[test]
 fn room_system_gets_the_composed_room_and_the_main_window_follows_the_speaker() {
+    let _turn = turn();
     if !ffmpeg_available() {
         return;
     }
@@ -482,6 +494,7 @@ fn room_system_gets_the_composed_room_and_the_main_window_follows_the_speaker() 
 /// user speaks, the room system's main window turns from the red SIP camera to it.
 #[test]
 fn a_browser_takes_the_room_systems_main_window_when_it_speaks() {
+    let _turn = turn();
     if !ffmpeg_available() {
         return;
     }
@@ -562,6 +575,7 @@ const SHARE_BLUE: &str = "const c = document.createElement('canvas'); c.width = 
 
 #[test]
 fn a_shared_screen_takes_the_main_window_of_browsers_and_room_systems() {
+    let _turn = turn();
     if !ffmpeg_available() {
         return;
     }
