@@ -15,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 mod bridge;
+mod chat;
 mod metrics;
 mod payload;
 mod relay;
@@ -156,6 +157,18 @@ enum Scenario {
         #[arg(long, default_value = "dialin")]
         user: String,
     },
+    /// In-meeting chat through the signalling path: deliveries/s, delivered share, latency.
+    ///
+    /// P participants join one room over the WebSocket (signalling only, or `--connect`); K of
+    /// them send R chat messages/s in total (each every K/R s, so K ≥ R keeps them under the
+    /// bridge's 1 msg/s after a burst of 5); every receiver measures deliveries/s, the fraction
+    /// of expected deliveries (each message to all P) and the delivery latency from the send
+    /// time carried in the text. The bridge's CPU over `--idle` seconds just before (everyone
+    /// in, nobody chatting) is the baseline. Signalling-only participants are dropped by the
+    /// bridge 30 s after joining (their WebRTC leg never connects): joins + --idle +
+    /// --duration + --drain must fit (checked). Uses --room (or creates one with --token),
+    /// --duration, --join-rate, --pid, --json.
+    Chat(chat::ChatArgs),
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -219,6 +232,16 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         });
     }
 
+    if let Scenario::Chat(args) = &cli.scenario {
+        if api.token.is_none() && c.room.is_none() {
+            bail!(
+                "creating a room needs an organizer token: --token (or PONT_TOKEN), from \
+                 `pont token create <name> --data <the bridge's data dir>`; or --room <existing room>"
+            );
+        }
+        return chat::run(args, c, &api, &interrupted).await;
+    }
+
     // The baseline first: it needs no bridge.
     let (name, baseline) = match &cli.scenario {
         Scenario::Fanout { baseline, .. } => ("fanout", baseline.clone()),
@@ -226,6 +249,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Scenario::Video { baseline, .. } => ("video", baseline.clone()),
         Scenario::Sip { .. } => ("sip", Baseline::default()),
         Scenario::Mixed { .. } => ("mixed", Baseline::default()),
+        Scenario::Chat(_) => ("chat", Baseline::default()),
     };
     // The baseline alone needs no bridge.
     if !baseline.baseline_only {
@@ -424,6 +448,8 @@ fn plan_for(s: &Scenario, c: &Common, http: SocketAddr, sip: SocketAddr, rooms: 
                 .extend((0..*n).map(|i| web(format!("web-{i}"), room, Some(i), None)));
             p.sip.extend((0..*callers).map(|i| caller(i, room, user)));
         }
+        // Run by `chat::run`, not from a plan.
+        Scenario::Chat(_) => {}
     }
     p
 }
@@ -539,16 +565,7 @@ async fn execute(
     let mut me = ProcWatch::new(std::process::id()).ok();
     let mut next_spurt = Instant::now();
     let mut last = (Instant::now(), 0u64, 0u64);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = tokio::time::sleep(Duration::from_millis(50)) => {
-                if !interrupted.load(Ordering::SeqCst) { continue; }
-            }
-        }
-        if interrupted.load(Ordering::SeqCst) {
-            break;
-        }
+    while next_report(&mut tick, interrupted).await {
         let now = Instant::now();
         let (sent, recv) = (Live::get(&live.sent), Live::get(&live.received));
         let joined = Live::get(&live.joined);
@@ -636,4 +653,22 @@ async fn execute(
         tool: tool_figures,
         interrupted: interrupted.load(Ordering::SeqCst),
     })
+}
+
+/// Waits for the next report tick (looking at Ctrl-C every 50 ms); `false` once the run is
+/// interrupted.
+pub(crate) async fn next_report(
+    tick: &mut tokio::time::Interval,
+    interrupted: &AtomicBool,
+) -> bool {
+    loop {
+        tokio::select! {
+            _ = tick.tick() => return !interrupted.load(Ordering::SeqCst),
+            _ = tokio::time::sleep(Duration::from_millis(50)) => {
+                if interrupted.load(Ordering::SeqCst) {
+                    return false;
+                }
+            }
+        }
+    }
 }

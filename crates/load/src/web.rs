@@ -36,6 +36,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 use tokio_tungstenite::tungstenite::Message;
 
+use crate::chat::{self, Inbox};
 use crate::metrics::{Live, PartStats, SpeakerScript, stopped};
 use crate::payload::{self, OpusFrames};
 use crate::rtp::{self, Sampler, Verdict};
@@ -88,11 +89,28 @@ pub(crate) enum ReceiveMode {
 /// str0m at least this often, so it sends the bridge as much feedback as in full mode.
 const FEEDBACK_GAP_US: u64 = 25_000;
 
+/// `pont-load chat --connect`: the participant hands its chat texts to `inbox` and sends
+/// what `out` gives on its signalling.
+pub(crate) struct ChatLink {
+    pub(crate) inbox: Arc<Inbox>,
+    pub(crate) out: Option<mpsc::UnboundedReceiver<String>>,
+}
+
 /// Runs one participant until `stop` turns true; returns what it measured.
 pub(crate) async fn run(
     plan: WebPlan,
     shared: Arc<Shared>,
+    stop: watch::Receiver<bool>,
+) -> PartStats {
+    run_with_chat(plan, shared, stop, None).await
+}
+
+/// [`run`], taking part in the chat scenario when `chat` is given.
+pub(crate) async fn run_with_chat(
+    plan: WebPlan,
+    shared: Arc<Shared>,
     mut stop: watch::Receiver<bool>,
+    chat: Option<ChatLink>,
 ) -> PartStats {
     let mut stats = PartStats {
         kind: "web",
@@ -100,7 +118,7 @@ pub(crate) async fn run(
     };
     let started = Instant::now();
     let result = tokio::select! {
-        r = session(&plan, &shared, &mut stats, started) => r,
+        r = session(&plan, &shared, &mut stats, started, chat) => r,
         _ = stopped(&mut stop) => Ok(()),
     };
     if let Err(e) = result {
@@ -143,9 +161,12 @@ async fn read_signalling(
         >,
     >,
     to_session: mpsc::UnboundedSender<anyhow::Result<Value>>,
+    chat: Option<Arc<Inbox>>,
 ) {
     while let Some(msg) = ws_rx.next().await {
         let parsed = match msg {
+            // Chat deliveries are counted here, without parsing the JSON (`crate::chat`).
+            Ok(Message::Text(text)) if chat.as_ref().is_some_and(|c| c.take(&text)) => continue,
             Ok(Message::Text(text)) => serde_json::from_str(&text).map_err(anyhow::Error::from),
             Ok(_) => continue,
             Err(e) => Err(anyhow::Error::from(e)),
@@ -302,9 +323,21 @@ async fn session(
     shared: &Shared,
     stats: &mut PartStats,
     started: Instant,
+    chat: Option<ChatLink>,
 ) -> anyhow::Result<()> {
+    let (chat_inbox, mut chat_out) = match chat {
+        Some(c) => (Some(c.inbox), c.out),
+        None => (None, None),
+    };
     let url = format!("ws://{}/api/v1/rooms/{}/ws", plan.http, plan.room);
-    let (ws, _) = tokio::time::timeout(JOIN_TIMEOUT, tokio_tungstenite::connect_async(&url))
+    // Chat runs read many small messages: a small read buffer (tungstenite zero-fills it on
+    // every read, 128 KiB by default).
+    let config = chat_inbox.as_ref().map(|_| {
+        tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+            .read_buffer_size(8 * 1024)
+    });
+    let connect = tokio_tungstenite::connect_async_with_config(&url, config, false);
+    let (ws, _) = tokio::time::timeout(JOIN_TIMEOUT, connect)
         .await
         .map_err(|_| anyhow::anyhow!("WebSocket {url}: no answer"))?
         .map_err(|e| anyhow::anyhow!("WebSocket {url}: {e}"))?;
@@ -315,7 +348,11 @@ async fn session(
         ))
         .await?;
     let (sig_tx, mut sig_rx) = mpsc::unbounded_channel();
-    let _reader = AbortOnDrop(tokio::spawn(read_signalling(ws_rx, sig_tx)));
+    let _reader = AbortOnDrop(tokio::spawn(read_signalling(
+        ws_rx,
+        sig_tx,
+        chat_inbox.clone(),
+    )));
 
     let socket = UdpSocket::bind("127.0.0.1:0").await?;
     let local = socket.local_addr()?;
@@ -416,6 +453,9 @@ async fn session(
                 match v["type"].as_str().unwrap_or("") {
                     "joined" => {
                         my_id = v["participant_id"].as_str().unwrap_or("").to_owned();
+                        if let Some(c) = &chat_inbox {
+                            c.set_joined();
+                        }
                         if let Some(i) = plan.audio_publisher {
                             shared.speaker.register(i, &my_id);
                         }
@@ -448,6 +488,15 @@ async fn session(
                     _ => {}
                 }
             }
+            m = chat::next(&mut chat_out) => match m {
+                Some(m) => {
+                    if let Some(c) = &chat_inbox {
+                        c.sending();
+                    }
+                    ws_tx.send(Message::text(m)).await?;
+                }
+                None => chat_out = None,
+            },
             _ = &mut sleep => {
                 let now = Instant::now();
                 let tnow = tokio::time::Instant::now();
