@@ -23,6 +23,8 @@ use pont_plane::to_browser::{ToBrowser, VERSION};
 const MAX_NAME_CHARS: usize = 64;
 /// Longest signalling message accepted: an SDP with a few hundred m-lines fits.
 const MAX_MESSAGE_BYTES: usize = 1 << 20;
+/// Bytes read from the socket at a time (larger messages are assembled from several reads).
+const READ_BUFFER_BYTES: usize = 8 * 1024;
 
 /// What a browser may send.
 #[derive(Debug, Deserialize)]
@@ -79,7 +81,11 @@ pub(crate) async fn ws_handler(
 ) -> Response {
     // Who is signed in on the portal (if anyone): the meeting's organizer moderates.
     let account = state.portal().session(&headers).await.map(|s| s.account);
+    // A small read buffer: tungstenite zero-fills its whole read buffer on each read, and the
+    // session reads after every message it sends; at 128 KiB that memset was half the
+    // bridge's CPU under chat load (docs/benchmarks.md, "Chat fan-out").
     ws.max_message_size(MAX_MESSAGE_BYTES)
+        .read_buffer_size(READ_BUFFER_BYTES)
         .on_upgrade(move |socket| {
             let span = info_span!("ws", room = %room);
             session(state, room, account, socket).instrument(span)
