@@ -348,6 +348,7 @@ fn bench(c: &mut Criterion) {
         );
     };
     per_frame(&mut room, "room_1_plus_4_720p");
+    per_frame(&mut shared, "room_1_plus_4_720p_with_screen");
     per_frame(&mut recorded, "room_1_plus_4_720p_recorded");
     let seconds = recorded.frame as f64 / 15.0;
     eprintln!(

@@ -472,6 +472,15 @@ pub fn instant_room(server: &Server, token: &str) -> u64 {
     reply.json()["room_number"].as_u64().expect("room_number")
 }
 
+/// A portal session for `token`'s organizer, signed in by its sign-in link: the
+/// `pont_session=…` pair for a `cookie` header.
+pub fn session_cookie(server: &Server, token: &str) -> String {
+    let reply = get(&server.url(&format!("/signin?token={token}")), &[]);
+    assert_eq!(reply.status, 303, "{reply:?}");
+    let cookie = reply.header("set-cookie").expect("a session cookie");
+    cookie.split(';').next().unwrap().to_owned()
+}
+
 /// `Authorization: Bearer <token>`.
 pub fn bearer(token: &str) -> String {
     format!("Bearer {token}")

@@ -2,7 +2,7 @@
 //! moderators and their actions, raised hands, the chat — and the bad input of each.
 
 use pont_tests::ws::WsClient;
-use pont_tests::{Server, bearer, create_token, get, send};
+use pont_tests::{Server, bearer, create_token, get, send, session_cookie};
 use serde_json::{Value, json};
 
 /// A scheduled meeting with the waiting room on; its room number.
@@ -18,14 +18,6 @@ fn waiting_room_meeting(server: &Server, token: &str) -> u64 {
     );
     assert_eq!(reply.status, 201, "{reply:?}");
     reply.json()["room_number"].as_u64().unwrap()
-}
-
-/// A portal session for `token`'s organizer: the `pont_session=…` pair.
-fn session_cookie(server: &Server, token: &str) -> String {
-    let reply = get(&server.url(&format!("/signin?token={token}")), &[]);
-    assert_eq!(reply.status, 303, "{reply:?}");
-    let cookie = reply.header("set-cookie").expect("a session cookie");
-    cookie.split(';').next().unwrap().to_owned()
 }
 
 fn ws(server: &Server, room: u64, cookie: Option<&str>) -> WsClient {
@@ -313,6 +305,65 @@ fn moderators_mute_lower_hands_name_moderators_and_end_the_meeting() {
         assert!(c.recv().is_none());
     }
     assert!(room_state(&server, &token, room).is_empty());
+}
+
+#[test]
+fn moderators_lock_the_room_from_the_page_or_the_api_and_everyone_sees_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = create_token(&dir.path().join("data"), "Ana");
+    let server = Server::start(dir.path());
+    let room = pont_tests::instant_room(&server, &token);
+    let cookie = session_cookie(&server, &token);
+    let mut ana = ws(&server, room, Some(&cookie));
+    join(&mut ana, "Ana");
+    ana.recv_type("joined");
+    let mut bob = ws(&server, room, None);
+    join(&mut bob, "Bob");
+    bob.recv_type("joined");
+    let locked = |server: &Server| {
+        let reply = get(
+            &server.url(&format!("/api/v1/rooms/{room}")),
+            &[("authorization", &bearer(&token))],
+        );
+        reply.json()["locked"].clone()
+    };
+
+    // Only a moderator locks.
+    bob.send_json(&json!({"v": 1, "type": "moderate", "action": "lock"}));
+    assert_eq!(error_code(&mut bob), "not_moderator");
+    assert_eq!(locked(&server), false);
+
+    // Locked from the page: everyone in sees it, nobody new gets in, the API says so.
+    ana.send_json(&json!({"v": 1, "type": "moderate", "action": "lock"}));
+    assert_eq!(bob.recv_type("locked")["locked"], true);
+    assert_eq!(ana.recv_type("locked")["locked"], true);
+    assert_eq!(locked(&server), true);
+    let mut cat = ws(&server, room, None);
+    join(&mut cat, "Cat");
+    assert_eq!(error_code(&mut cat), "room_locked");
+
+    // Unlocked from the page, locked again through the API: those in the room see both.
+    ana.send_json(&json!({"v": 1, "type": "moderate", "action": "unlock"}));
+    assert_eq!(bob.recv_type("locked")["locked"], false);
+    let reply = api(
+        &server,
+        &token,
+        &format!("/api/v1/rooms/{room}/lock"),
+        r#"{"locked": true}"#,
+    );
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(bob.recv_type("locked")["locked"], true);
+    let reply = api(
+        &server,
+        &token,
+        &format!("/api/v1/rooms/{room}/lock"),
+        r#"{"locked": false}"#,
+    );
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(bob.recv_type("locked")["locked"], false);
+    let mut dan = ws(&server, room, None);
+    join(&mut dan, "Dan");
+    dan.recv_type("joined");
 }
 
 #[test]

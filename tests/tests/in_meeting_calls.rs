@@ -8,8 +8,10 @@ use std::time::{Duration, Instant};
 
 use pont_tests::peers::{baresip, goertzel, recorded, wait_exit};
 use pont_tests::webdriver::poll;
-use pont_tests::{Server, bearer, create_token, get, send, tool};
+use pont_tests::ws::WsClient;
+use pont_tests::{Server, bearer, create_token, get, send, session_cookie, tool};
 use serde_json::Value;
+use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(60);
 /// How long each phase of the call is listened to.
@@ -333,4 +335,156 @@ fn a_moderator_dials_a_room_system_into_the_room_and_it_is_heard() {
         assert_eq!(reply.status, status, "{body}: {reply:?}");
         assert_eq!(reply.error_code(), code, "{body}");
     }
+}
+
+/// A callee that rings, then is busy: sipp as a UAS answering 180 then 486.
+const BUSY_UAS: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="ringing then busy">
+  <recv request="INVITE" />
+  <send><![CDATA[
+SIP/2.0 180 Ringing
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]busy[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+  <send><![CDATA[
+SIP/2.0 486 Busy Here
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]busy[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+  <recv request="ACK" />
+</scenario>
+"#;
+
+/// The meeting page's dial-out, over its signalling: only moderators may dial, bad targets
+/// get their error codes, and the moderators (only they) see each call go: dialling, ringing,
+/// answered (it is then in the room) or failed with the callee's status code.
+#[test]
+fn a_moderator_dials_from_the_page_and_sees_how_each_call_goes() {
+    if tool("baresip").is_none() || tool("sipp").is_none() {
+        eprintln!("skipped: baresip or sipp is not installed (bash tools/test-deps installs them)");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let token = create_token(&dir.path().join("data"), "Ana");
+    let server = Server::start(dir.path());
+    let room = pont_tests::instant_room(&server, &token);
+    let cookie = session_cookie(&server, &token);
+    let path = format!("/api/v1/rooms/{room}/ws");
+    let mut ana = WsClient::connect_with(server.http, &path, Some(&cookie));
+    ana.send_json(&json!({"v": 1, "type": "join", "name": "Ana"}));
+    ana.recv_type("joined");
+    let mut bob = WsClient::connect_with(server.http, &path, None);
+    bob.send_json(&json!({"v": 1, "type": "join", "name": "Bob"}));
+    bob.recv_type("joined");
+    let dial = |c: &mut WsClient, uri: &str| {
+        c.send_json(&json!({"v": 1, "type": "moderate", "action": "dial", "uri": uri}));
+    };
+    let error = |c: &mut WsClient| c.recv_type("error")["code"].as_str().unwrap().to_owned();
+
+    // Refused: not a moderator, not a target, a number with no trunk configured.
+    dial(&mut bob, "sip:1234@127.0.0.1:5999");
+    assert_eq!(error(&mut bob), "not_moderator");
+    dial(&mut ana, "http://example.org");
+    assert_eq!(error(&mut ana), "invalid_uri");
+    dial(&mut ana, "");
+    assert_eq!(error(&mut ana), "invalid_uri");
+    dial(&mut ana, "tel:+33123456789");
+    assert_eq!(error(&mut ana), "no_trunk");
+
+    // A callee that rings and is busy.
+    let du = tempfile::tempdir().unwrap();
+    let port = pont_tests::peers::free_udp_port();
+    std::fs::write(du.path().join("busy.xml"), BUSY_UAS).unwrap();
+    let mut busy = std::process::Command::new("sipp")
+        .args([
+            "-sf",
+            "busy.xml",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ])
+        .args(["-m", "1", "-nostdin", "-timeout", "60s", "-trace_err"])
+        .current_dir(du.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start sipp");
+    let target = format!("sip:busy@127.0.0.1:{port}");
+    // Dialled once sipp holds its port.
+    poll(WAIT, || {
+        std::net::UdpSocket::bind(("127.0.0.1", port))
+            .is_err()
+            .then_some(())
+    })
+    .expect("sipp listening");
+    let states = |c: &mut WsClient, until: &str| {
+        let mut seen = Vec::new();
+        loop {
+            let m = c.recv_type("dialout");
+            let state = m["state"].as_str().unwrap().to_owned();
+            seen.push((state.clone(), m["code"].as_u64(), m["target"].clone()));
+            if state == until || state == "failed" {
+                return seen;
+            }
+        }
+    };
+    dial(&mut ana, &target);
+    let seen = states(&mut ana, "failed");
+    assert_eq!(
+        seen,
+        vec![
+            ("dialling".to_owned(), None, json!(target)),
+            ("ringing".to_owned(), None, json!(target)),
+            ("failed".to_owned(), Some(486), json!(target)),
+        ],
+        "{}",
+        server.stderr()
+    );
+    wait_exit(&mut busy, "sipp, busy");
+
+    // A room system that answers: it is in the room, and Bob (no moderator) was never told.
+    let dc = tempfile::tempdir().unwrap();
+    let (mut called, called_uri) = pont_tests::peers::baresip_answering(dc.path(), CALLER_TONE, 25);
+    dial(&mut ana, &called_uri);
+    let seen = states(&mut ana, "answered");
+    assert_eq!(
+        seen.first().map(|s| s.0.as_str()),
+        Some("dialling"),
+        "{seen:?}"
+    );
+    assert_eq!(
+        seen.last().map(|s| s.0.as_str()),
+        Some("answered"),
+        "{seen:?}"
+    );
+    let joined = loop {
+        let m = bob.recv().expect("bob's signalling");
+        assert_ne!(
+            m["type"], "dialout",
+            "a participant is told of dial-outs: {m}"
+        );
+        if m["type"] == "participant_joined" && m["participant"]["kind"] == "sip" {
+            break m;
+        }
+    };
+    assert_eq!(joined["participant"]["kind"], "sip");
+    let reply = send(
+        "POST",
+        &server.url(&format!("/api/v1/rooms/{room}/end")),
+        &[("authorization", &bearer(&token))],
+        "",
+    );
+    assert_eq!(reply.status, 200, "{reply:?}");
+    wait_exit(&mut called, "baresip called");
 }

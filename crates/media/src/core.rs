@@ -204,6 +204,9 @@ pub struct CoreStats {
     pub dropped_unknown_ssrc: u64,
     pub dropped_out_of_range: u64,
     pub dropped_duplicate: u64,
+    /// Audio of a muted participant, not forwarded (a moderator's mute holds even against a
+    /// browser that keeps sending).
+    pub dropped_muted: u64,
 }
 
 impl CoreStats {
@@ -222,6 +225,7 @@ impl CoreStats {
         self.dropped_unknown_ssrc += other.dropped_unknown_ssrc;
         self.dropped_out_of_range += other.dropped_out_of_range;
         self.dropped_duplicate += other.dropped_duplicate;
+        self.dropped_muted += other.dropped_muted;
     }
 }
 
@@ -758,8 +762,8 @@ impl MediaCore {
         Ok(())
     }
 
-    /// Marks a participant muted or not (shown in the API; a muted participant's levels are
-    /// ignored, so it cannot take the floor).
+    /// Marks a participant muted or not (shown in the API). A muted participant's audio is not
+    /// forwarded and its levels are ignored, so it is not heard and cannot take the floor.
     pub fn set_muted(&mut self, id: ParticipantId, muted: bool) -> Result<(), MediaError> {
         let p = self
             .participants
@@ -929,6 +933,12 @@ impl MediaCore {
             && let Some(r) = self.rooms.get_mut(&room)
         {
             r.speaker.handle_level(now, owner, level.1);
+        }
+        if muted && codec.kind() == MediaKind::Audio {
+            // Received and accounted (sequence, cache) so that unmuting resumes cleanly, but
+            // nobody hears a muted participant, whatever its client sends.
+            self.stats.dropped_muted += 1;
+            return;
         }
         // SFU subscribers.
         let payload_len = payload.len();

@@ -156,6 +156,20 @@ pub enum ToBrowser {
     Removed {
         reason: Removal,
     },
+    /// The room was locked (nobody new gets in) or unlocked; also sent after `joined` to a
+    /// browser let into a locked room.
+    Locked {
+        locked: bool,
+    },
+    /// A call a moderator placed (moderators only): `dialling`, `ringing`, `answered` (it is
+    /// in the room now), or `failed` with the SIP status code when there is one.
+    Dialout {
+        call: String,
+        target: String,
+        state: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        code: Option<u16>,
+    },
     /// The active speaker changed (`null`: nobody).
     Speaker {
         participant_id: Option<String>,
@@ -319,6 +333,20 @@ mod tests {
                    "message": "the media connection ended"})
         );
         assert_eq!(parsed(&ToBrowser::Pong), json!({"v": 1, "type": "pong"}));
+        assert_eq!(
+            parsed(&ToBrowser::Locked { locked: true }),
+            json!({"v": 1, "type": "locked", "locked": true})
+        );
+        assert_eq!(
+            parsed(&ToBrowser::Dialout {
+                call: "c4".into(),
+                target: "sip:room@192.0.2.1".into(),
+                state: "failed",
+                code: Some(486),
+            }),
+            json!({"v": 1, "type": "dialout", "call": "c4", "target": "sip:room@192.0.2.1",
+                   "state": "failed", "code": 486})
+        );
         assert_eq!(
             parsed(&ToBrowser::ParticipantJoined { participant: None }),
             json!({"v": 1, "type": "participant_joined", "participant": null})

@@ -20,6 +20,7 @@
     midSource: new Map(),      // mid -> "microphone" | "camera" | "screen"
     sharer: null, screenSender: null, screenTrack: null, shareWanted: false,
     publishMids: null, sinkId: "", deviceSwitches: 0,
+    locked: false, dials: new Map(), // call id -> {target, state, code} of a moderator's dial-out
   };
   const KIND = { web: "kind_web", sip: "kind_sip", pstn: "kind_pstn" };
   const isModerator = () => { const p = state.participants.get(state.me); return !!p && p.role === "moderator"; };
@@ -47,7 +48,7 @@
       const close = m.querySelector(".close"); if (close) close.setAttribute("aria-label", t("close"));
     }
     if ($("status").dataset.key) status($("status").dataset.key);
-    updateButtons(); renderList(); renderChat();
+    updateButtons(); renderList(); renderChat(); renderLock(); renderDials();
   };
 
   function send(obj) {
@@ -125,6 +126,11 @@
         renderList(); break;
       }
       case "unmute_requested": message("unmute_requested", true); break;
+      case "locked":
+        state.locked = !!m.locked; renderLock();
+        if (isModerator()) message(state.locked ? "locked_now" : "unlocked_now", true);
+        break;
+      case "dialout": onDialout(m); break;
       case "waiting":
         state.me = m.participant_id; state.waiting = true; state.retry = 0;
         $("meeting").hidden = true; $("waiting").hidden = false; message(null); status("waiting_status");
@@ -189,7 +195,8 @@
         } else if (m.code === "share_busy") {
           endShare(false); message("share_busy", true);
         } else if (["chat_rate_limited", "chat_too_long", "not_moderator", "participant_not_found",
-                    "not_waiting", "still_waiting"].includes(m.code)) {
+                    "not_waiting", "still_waiting", "invalid_uri", "no_trunk", "dial_failed",
+                    "no_ports", "sip_unavailable"].includes(m.code)) {
           message(m.code, true);
         }
         break;
@@ -521,6 +528,42 @@
   $("btn-share-stop").onclick = () => endShare(true);
   $("btn-admit-all").onclick = () => moderate("admit_all");
   $("btn-mute-all").onclick = () => moderate("mute_all");
+  $("btn-lock").onclick = () => moderate(state.locked ? "unlock" : "lock");
+  function renderLock() {
+    $("locked").hidden = !state.locked;
+    const b = $("btn-lock");
+    b.textContent = t(state.locked ? "unlock_room" : "lock_room"); b.setAttribute("aria-pressed", String(!!state.locked));
+  }
+
+  // Dial-out: a moderator calls a room system (sip:) or a phone (tel:) into the room; the
+  // bridge says how each call goes (dialout), and a call answered is in the roster.
+  $("dial-form").onsubmit = (e) => {
+    e.preventDefault();
+    const uri = $("dial-uri").value.trim();
+    if (!uri) return;
+    send({ type: "moderate", action: "dial", uri }); $("dial-uri").value = "";
+  };
+  function dialText(d) {
+    if (d.state !== "failed") return t("dial_" + d.state);
+    if ([486, 600].includes(d.code)) return t("dial_busy");
+    if ([408, 480, 487, 603].includes(d.code)) return t("dial_no_answer");
+    if ([404, 484, 604].includes(d.code)) return t("dial_not_found");
+    return t("dial_failed_code") + (d.code ? " " + d.code : "");
+  }
+  function onDialout(m) {
+    state.dials.set(m.call, { target: m.target, state: m.state, code: m.code });
+    // A call answered is in the roster now: its line goes after a moment.
+    if (m.state === "answered") setTimeout(() => { state.dials.delete(m.call); renderDials(); }, 5000);
+    renderDials();
+  }
+  function renderDials() {
+    syncRows($("dlist"), [...state.dials.entries()].map(([id, d]) => {
+      const name = document.createElement("span"); name.className = "name"; name.textContent = d.target;
+      const st = document.createElement("span"); st.className = "tag " + d.state; st.dataset.state = d.state; st.textContent = dialText(d);
+      const acts = d.state === "failed" ? [button("close", () => { state.dials.delete(id); renderDials(); })] : [];
+      return { id, parts: [name, st], acts };
+    }));
+  }
   $("btn-end").onclick = () => { if (confirm(t("end_confirm"))) moderate("end"); };
   $("btn-wait-leave").onclick = () => { state.leaving = true; send({ type: "leave" }); if (state.ws) state.ws.close();
     $("waiting").hidden = true; status(null); message("left", true); };
@@ -603,6 +646,8 @@
     get connectionState() { return state.pc ? state.pc.connectionState : "new"; },
     get message() { const m = $("message"); return m.hidden ? null : m.dataset.code; },
     get recording() { return state.recording || "off"; },
+    get locked() { return state.locked; },
+    get dials() { return [...state.dials.entries()].map(([call, d]) => Object.assign({ call }, d)); },
     get organizer() { return !!state.organizer; },
     get recordingNoticesPlayed() { return state.noticesPlayed || 0; },
     get waiting() { return state.waiting; },

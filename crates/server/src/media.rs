@@ -191,6 +191,8 @@ enum Query {
     },
     /// A moderator's action, from a page or the API.
     Moderate(Moderation),
+    /// How a dial-out into the room is going (from the SIP task), for its moderators.
+    Dialout(RoomId, ToBrowser),
     Answer {
         id: ParticipantId,
         sdp: String,
@@ -387,7 +389,23 @@ impl MediaHandle {
     pub(crate) async fn lock(&self, room: RoomId, locked: bool) -> Result<(), MediaGone> {
         self.placement.set_locked(room, locked);
         info!(%room, locked, "room lock changed");
+        // Those in the room see it (a room nobody is in has no meeting to tell).
+        let _ = self
+            .moderate(room, Actor::Organizer, Action::Lock(locked))
+            .await?;
         Ok(())
+    }
+
+    /// How a dial-out is going: told to the room's moderators; dropped when the shard's queue
+    /// is full (a status line, not a command).
+    pub(crate) fn dialout_status(&self, room: RoomId, status: ToBrowser) {
+        if let Some(tx) = self
+            .placement
+            .shard_of_room(room)
+            .and_then(|s| self.shards.get(s))
+        {
+            let _ = tx.try_send(Query::Dialout(room, status));
+        }
     }
 
     /// Answers once every shard is running its loop.
@@ -1142,6 +1160,7 @@ impl Task {
                 let done = self.moderate(m.room, m.actor, m.action);
                 let _ = m.reply.send(done);
             }
+            Query::Dialout(room, status) => self.tell_moderators(room, &status),
             Query::Answer { id, sdp, reply } => {
                 let result = match self.webs.get_mut(&id) {
                     Some(w) => w.leg.accept_answer(&sdp).map_err(|e| e.to_string()),
@@ -1156,8 +1175,12 @@ impl Task {
                 };
                 w.video_muted = video;
                 let room = w.room;
-                // A muted microphone cannot take the floor: the core ignores its levels.
+                // A muted microphone is neither forwarded nor mixed and cannot take the floor;
+                // unmuting itself (after a moderator's mute too) puts it back in both.
                 let _ = self.core.set_muted(id, audio);
+                if let Some(m) = self.mixers.get_mut(&room) {
+                    let _ = m.set_muted(id, audio);
+                }
                 self.broadcast(room, &ToBrowser::muted(id, audio, video));
             }
             Query::Leave(id) => {

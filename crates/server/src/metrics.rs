@@ -92,6 +92,7 @@ pub(crate) fn render(snapshot: &StatsSnapshot) -> String {
         ("unknown_ssrc", s.dropped_unknown_ssrc),
         ("out_of_range", s.dropped_out_of_range),
         ("duplicate", s.dropped_duplicate),
+        ("muted", s.dropped_muted),
     ] {
         let _ = writeln!(
             out,

@@ -174,15 +174,12 @@ pub(crate) async fn dial(
             Json(json!({ "room_number": number.0, "uri": uri, "state": "dialling" })),
         )),
         Err(e) => {
-            let (status, code) = match e {
-                DialError::BadUri(_) => (StatusCode::UNPROCESSABLE_ENTITY, "invalid_uri"),
-                DialError::NoTrunk => (StatusCode::UNPROCESSABLE_ENTITY, "no_trunk"),
-                DialError::NoPorts => (StatusCode::SERVICE_UNAVAILABLE, "no_ports"),
-                DialError::Unreachable(_) | DialError::Refused(_) => {
-                    (StatusCode::BAD_GATEWAY, "dial_failed")
-                }
+            let status = match e {
+                DialError::BadUri(_) | DialError::NoTrunk => StatusCode::UNPROCESSABLE_ENTITY,
+                DialError::NoPorts => StatusCode::SERVICE_UNAVAILABLE,
+                DialError::Unreachable(_) | DialError::Refused(_) => StatusCode::BAD_GATEWAY,
             };
-            Err(ApiError::new(status, code, e.to_string()))
+            Err(ApiError::new(status, e.code(), e.to_string()))
         }
     }
 }

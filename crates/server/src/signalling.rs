@@ -58,6 +58,9 @@ enum ClientMsg {
         action: String,
         #[serde(default)]
         participant_id: Option<String>,
+        /// What `dial` calls: `sip:…` or `tel:…`.
+        #[serde(default)]
+        uri: Option<String>,
     },
 }
 
@@ -253,8 +256,13 @@ impl Session {
             ClientMsg::Moderate {
                 action,
                 participant_id,
+                uri,
             } => {
-                self.moderate(&action, participant_id.as_deref()).await;
+                if action == "dial" {
+                    self.dial(uri.as_deref().unwrap_or_default()).await;
+                } else {
+                    self.moderate(&action, participant_id.as_deref()).await;
+                }
                 Next::Continue
             }
         }
@@ -300,6 +308,64 @@ impl Session {
             }
             Err(e) => {
                 let _ = self.tx.send(error("media_unavailable", e.to_string()));
+            }
+        }
+    }
+
+    /// A moderator calls a room system or a phone into the room; how the call goes comes as
+    /// `dialout` messages (from the SIP task, through the room's shard).
+    async fn dial(&mut self, uri: &str) {
+        use crate::sip::SipCommand;
+        let (Some(me), Ok(room)) = (self.me, self.room.parse::<RoomId>()) else {
+            let _ = self.tx.send(error("not_joined", "join first"));
+            return;
+        };
+        if uri.is_empty() || uri.len() > 256 {
+            let _ = self.tx.send(error(
+                "invalid_uri",
+                "uri must be a sip: URI or a tel: number",
+            ));
+            return;
+        }
+        match self
+            .state
+            .media()
+            .moderate(room, Actor::Participant(me), Action::Authorize)
+            .await
+        {
+            Ok(Ok(_)) => {}
+            Ok(Err(refusal)) => {
+                let _ = self.tx.send(error(refusal.code(), refusal.to_string()));
+                return;
+            }
+            Err(e) => {
+                let _ = self.tx.send(error("media_unavailable", e.to_string()));
+                return;
+            }
+        }
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let placed = self
+            .state
+            .sip()
+            .send(SipCommand::Dial {
+                room,
+                uri: uri.to_owned(),
+                reply,
+            })
+            .await;
+        let result = match placed {
+            Ok(()) => answer.await.ok(),
+            Err(_) => None,
+        };
+        match result {
+            Some(Ok(_)) => {}
+            Some(Err(e)) => {
+                let _ = self.tx.send(error(e.code(), e.to_string()));
+            }
+            None => {
+                let _ = self
+                    .tx
+                    .send(error("sip_unavailable", "the SIP task is not running"));
             }
         }
     }

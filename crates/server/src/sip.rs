@@ -344,7 +344,10 @@ impl SipTask {
                         .await;
                 }
             }
-            Event::Ringing { call } => debug!(call = call.0, "dialled call ringing"),
+            Event::Ringing { call } => {
+                debug!(call = call.0, "dialled call ringing");
+                self.dial_status(call, "ringing", None);
+            }
             Event::Answered { call, answer } => self.dial_answered(call, &answer),
             Event::CallFailed { call, code } => self.dial_failed(call, code),
             other => debug!(event = ?other, "SIP event"),

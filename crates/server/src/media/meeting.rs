@@ -35,6 +35,11 @@ pub(crate) enum Action {
     MuteAll,
     /// Everyone out, the waiting room too.
     End,
+    /// Locks the room (nobody new gets in, of any kind) or unlocks it.
+    Lock(bool),
+    /// Only checks that the actor moderates, before something done outside the shard (a
+    /// dial-out, placed by the SIP task).
+    Authorize,
 }
 
 impl Action {
@@ -48,7 +53,7 @@ impl Action {
             | Self::MakeModerator(p)
             | Self::LowerHand(p)
             | Self::StopShare(p) => Some(p),
-            Self::AdmitAll | Self::MuteAll | Self::End => None,
+            Self::AdmitAll | Self::MuteAll | Self::End | Self::Lock(_) | Self::Authorize => None,
         }
     }
 
@@ -66,12 +71,14 @@ impl Action {
         })
     }
 
-    /// `admit_all`, `mute_all`, `end`: on the whole room.
+    /// `admit_all`, `mute_all`, `end`, `lock`, `unlock`: on the whole room.
     pub(crate) fn on_room(name: &str) -> Option<Self> {
         Some(match name {
             "admit_all" => Self::AdmitAll,
             "mute_all" => Self::MuteAll,
             "end" => Self::End,
+            "lock" => Self::Lock(true),
+            "unlock" => Self::Lock(false),
             _ => return None,
         })
     }
@@ -353,8 +360,23 @@ impl Task {
         if !hands.is_empty() {
             let _ = signal.send(ToBrowser::hands(&hands));
         }
+        if self.placement.is_locked(room) {
+            let _ = signal.send(ToBrowser::Locked { locked: true });
+        }
         if meeting.check_moderator(Actor::Participant(id)).is_ok() {
             let _ = signal.send(self.waiting_room_message(meeting));
+        }
+    }
+
+    /// Tells the room's moderators (how a call one of them placed is going, who waits).
+    pub(super) fn tell_moderators(&self, room: RoomId, msg: &ToBrowser) {
+        let Some(meeting) = self.meetings.get(&room) else {
+            return;
+        };
+        for id in meeting.moderators() {
+            if let Some(w) = self.webs.get(&id) {
+                let _ = w.signal.send(msg.clone());
+            }
         }
     }
 
@@ -375,14 +397,8 @@ impl Task {
 
     /// Tells the room's moderators who waits.
     fn tell_waiting_room(&self, room: RoomId) {
-        let Some(meeting) = self.meetings.get(&room) else {
-            return;
-        };
-        let msg = self.waiting_room_message(meeting);
-        for id in meeting.moderators() {
-            if let Some(w) = self.webs.get(&id) {
-                let _ = w.signal.send(msg.clone());
-            }
+        if let Some(meeting) = self.meetings.get(&room) {
+            self.tell_moderators(room, &self.waiting_room_message(meeting));
         }
     }
 
@@ -631,6 +647,16 @@ impl Task {
                 };
                 self.dismiss(p, reason);
                 Ok(vec![p])
+            }
+            Action::Lock(locked) => {
+                meeting.check_moderator(actor)?;
+                self.placement.set_locked(room, locked);
+                self.broadcast(room, &ToBrowser::Locked { locked });
+                Ok(Vec::new())
+            }
+            Action::Authorize => {
+                meeting.check_moderator(actor)?;
+                Ok(Vec::new())
             }
             Action::End => {
                 meeting.check_moderator(actor)?;

@@ -31,6 +31,18 @@ pub(crate) enum DialError {
     Refused(String),
 }
 
+impl DialError {
+    /// The error code the API and the signalling give it.
+    pub(crate) fn code(&self) -> &'static str {
+        match self {
+            Self::BadUri(_) => "invalid_uri",
+            Self::NoTrunk => "no_trunk",
+            Self::NoPorts => "no_ports",
+            Self::Unreachable(_) | Self::Refused(_) => "dial_failed",
+        }
+    }
+}
+
 /// A call we placed, not answered yet.
 pub(super) struct Dialing {
     pub(super) call: Call,
@@ -39,6 +51,8 @@ pub(super) struct Dialing {
     audio: (UdpSocket, UdpSocket),
     video: Option<(UdpSocket, UdpSocket)>,
     name: String,
+    /// The URI as the moderator gave it, shown to the room's moderators.
+    target: String,
 }
 
 /// `sip:user@host:port` or `tel:+33…` as (request URI, where to send it, the name shown).
@@ -169,23 +183,60 @@ impl SipTask {
                 audio: (rtp, rtcp),
                 video: video.map(|(a, b, _)| (a, b)),
                 name,
+                target: uri.trim().to_owned(),
             },
         );
+        self.dial_status(handle, "dialling", None);
         Ok(handle)
+    }
+
+    /// Tells the room's moderators how a dial-out goes (before `self.dialing` forgets it).
+    pub(super) fn dial_status(&self, handle: CallHandle, state: &'static str, code: Option<u16>) {
+        let Some(d) = self.dialing.get(&handle) else {
+            return;
+        };
+        let Some(room) = d.call.room else {
+            return;
+        };
+        self.media.dialout_status(
+            room,
+            pont_plane::to_browser::ToBrowser::Dialout {
+                call: format!("c{}", handle.0),
+                target: d.target.clone(),
+                state,
+                code,
+            },
+        );
     }
 
     /// The called party answered: into the room, as an incoming call would be.
     pub(super) fn dial_answered(&mut self, handle: CallHandle, answer: &Sdp) {
         let now = self.clock.now();
+        let Some(d) = self.dialing.get(&handle) else {
+            return;
+        };
+        let agreed = sdp::process_answer(&d.offer, answer, &d.local)
+            .ok()
+            .filter(|a| a.audio.is_some());
+        // 488: what a callee answers to an offer it cannot take, said of its answer here.
+        self.dial_status(
+            handle,
+            if agreed.is_some() {
+                "answered"
+            } else {
+                "failed"
+            },
+            agreed.is_none().then_some(488),
+        );
         let Some(d) = self.dialing.remove(&handle) else {
             return;
         };
         let Some(room) = d.call.room else {
             return;
         };
-        let negotiated = match sdp::process_answer(&d.offer, answer, &d.local) {
-            Ok(a) if a.audio.is_some() => a,
-            Ok(_) | Err(_) => {
+        let negotiated = match agreed {
+            Some(a) => a,
+            None => {
                 info!(call = handle.0, "the answer agrees on no audio codec: BYE");
                 self.release(&d.call);
                 let _ = self.endpoint.hangup(now, handle);
@@ -239,6 +290,7 @@ impl SipTask {
 
     /// The call was refused, timed out or cancelled: its ports go back.
     pub(super) fn dial_failed(&mut self, handle: CallHandle, code: u16) {
+        self.dial_status(handle, "failed", Some(code));
         if let Some(d) = self.dialing.remove(&handle) {
             info!(room = ?d.call.room.map(|r| r.0), call = handle.0, code, "dial-out failed");
             self.release(&d.call);
