@@ -223,3 +223,58 @@ pub fn sipp_logs(dir: &Path) -> String {
     }
     out
 }
+
+/// A callee that rings, then is busy: sipp as a UAS answering 180 then 486.
+const BUSY_CALLEE: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="ringing then busy">
+  <recv request="INVITE" />
+  <send><![CDATA[
+SIP/2.0 180 Ringing
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]busy[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+  <send><![CDATA[
+SIP/2.0 486 Busy Here
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]busy[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+  <recv request="ACK" />
+</scenario>
+"#;
+
+/// A SIP callee (sipp) in `dir` that rings, then answers 486 Busy Here to one call; its
+/// `sip:busy@127.0.0.1:<port>` URI, returned once sipp holds its port.
+pub fn sipp_busy_callee(dir: &Path) -> (Child, String) {
+    let port = free_udp_port();
+    std::fs::write(dir.join("busy.xml"), BUSY_CALLEE).unwrap();
+    let child = Command::new("sipp")
+        .args([
+            "-sf",
+            "busy.xml",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ])
+        .args(["-m", "1", "-nostdin", "-timeout", "60s", "-trace_err"])
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start sipp");
+    crate::webdriver::poll(Duration::from_secs(30), || {
+        UdpSocket::bind(("127.0.0.1", port)).is_err().then_some(())
+    })
+    .expect("sipp listening");
+    (child, format!("sip:busy@127.0.0.1:{port}"))
+}

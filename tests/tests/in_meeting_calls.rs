@@ -337,34 +337,6 @@ fn a_moderator_dials_a_room_system_into_the_room_and_it_is_heard() {
     }
 }
 
-/// A callee that rings, then is busy: sipp as a UAS answering 180 then 486.
-const BUSY_UAS: &str = r#"<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="ringing then busy">
-  <recv request="INVITE" />
-  <send><![CDATA[
-SIP/2.0 180 Ringing
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]busy[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-  <send><![CDATA[
-SIP/2.0 486 Busy Here
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]busy[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-  <recv request="ACK" />
-</scenario>
-"#;
-
 /// The meeting page's dial-out, over its signalling: only moderators may dial, bad targets
 /// get their error codes, and the moderators (only they) see each call go: dialling, ringing,
 /// answered (it is then in the room) or failed with the callee's status code.
@@ -403,31 +375,7 @@ fn a_moderator_dials_from_the_page_and_sees_how_each_call_goes() {
 
     // A callee that rings and is busy.
     let du = tempfile::tempdir().unwrap();
-    let port = pont_tests::peers::free_udp_port();
-    std::fs::write(du.path().join("busy.xml"), BUSY_UAS).unwrap();
-    let mut busy = std::process::Command::new("sipp")
-        .args([
-            "-sf",
-            "busy.xml",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-        ])
-        .args(["-m", "1", "-nostdin", "-timeout", "60s", "-trace_err"])
-        .current_dir(du.path())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start sipp");
-    let target = format!("sip:busy@127.0.0.1:{port}");
-    // Dialled once sipp holds its port.
-    poll(WAIT, || {
-        std::net::UdpSocket::bind(("127.0.0.1", port))
-            .is_err()
-            .then_some(())
-    })
-    .expect("sipp listening");
+    let (mut busy, target) = pont_tests::peers::sipp_busy_callee(du.path());
     let states = |c: &mut WsClient, until: &str| {
         let mut seen = Vec::new();
         loop {

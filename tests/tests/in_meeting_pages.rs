@@ -677,6 +677,106 @@ fn an_organizer_runs_the_meeting_from_the_page() {
     });
     assert!(back.is_none(), "the removed page came back");
 
+    // Bob shares his screen with the button: the browser's own getDisplayMedia (the test
+    // browser's fake screen, picked without a prompt). Ana's main window shows it, decoded;
+    // she stops it from his row.
+    bob.click("#btn-share");
+    bob.wait("Bob shares", "return window.pont.sharing === true;");
+    assert_eq!(
+        bob.text("#sharebar span[data-i18n]"),
+        catalogue("fr", "you_share")
+    );
+    ana.wait(
+        "Bob's screen in Ana's main window",
+        "const v = document.querySelector('#main .tile.screen video');\
+         return window.pont.mainWindowSource === 'screen' && !!v && v.videoWidth > 0\
+         && v.currentTime > 0;",
+    );
+    assert_eq!(
+        ana.text(&row(&bob_id, ".tag[data-tag=sharing]")),
+        catalogue("en", "sharing")
+    );
+    ana.screenshot(&shots.join("meeting-share-en.png"));
+    bob.screenshot(&shots.join("meeting-sharing-fr.png"));
+    ana.click(&row(&bob_id, "button[data-action=stop_share]"));
+    bob.wait(
+        "Bob's share stopped by Ana",
+        "return window.pont.sharing === false && window.pont.message === 'share_stopped';",
+    );
+    assert_eq!(bob.text("#message"), catalogue("fr", "share_stopped"));
+    assert!(!bob.visible("#sharebar"));
+    ana.wait(
+        "Ana's main window off the screen",
+        "return window.pont.mainWindowSource !== 'screen';",
+    );
+
+    // Ana locks the room: both pages show it, and Cat, trying again, is refused.
+    ana.click("#btn-lock");
+    bob.wait(
+        "the lock on Bob's page",
+        "return window.pont.locked === true;",
+    );
+    ana.wait(
+        "the lock on Ana's page",
+        "return window.pont.locked === true;",
+    );
+    assert!(bob.visible("#locked"));
+    assert_eq!(
+        bob.text("#locked span[data-i18n]"),
+        catalogue("fr", "locked")
+    );
+    assert_eq!(ana.text("#btn-lock"), catalogue("en", "unlock_room"));
+    assert_eq!(ana.text("#message"), catalogue("en", "locked_now"));
+    cat.navigate(&server.url(&format!("/r/{room}?name=Cat&autojoin=1")));
+    cat.wait(
+        "Cat refused by the lock",
+        "return window.pont.message === 'room_locked';",
+    );
+    assert_eq!(cat.text("#message"), catalogue("en", "room_locked"));
+    ana.screenshot(&shots.join("meeting-locked-en.png"));
+    // Bob, a moderator too, unlocks it.
+    bob.click("#btn-lock");
+    ana.wait(
+        "unlocked on Ana's page",
+        "return window.pont.locked === false;",
+    );
+    assert!(!ana.visible("#locked"));
+    assert_eq!(bob.text("#btn-lock"), catalogue("fr", "lock_room"));
+
+    // Dial-out from the page: a number with no trunk is refused with its message; a room
+    // system that rings and is busy shows each step on both moderators' pages.
+    ana.click("#dial summary");
+    ana.keys("#dial-uri", &format!("tel:+33 1 23 45 67 89{ENTER}"));
+    ana.wait("no trunk", "return window.pont.message === 'no_trunk';");
+    assert_eq!(ana.text("#message"), catalogue("en", "no_trunk"));
+    if pont_tests::tool("sipp").is_some() {
+        let du = tempfile::tempdir().unwrap();
+        let (mut busy, target) = pont_tests::peers::sipp_busy_callee(du.path());
+        ana.keys("#dial-uri", &target);
+        ana.click("#dial-form button[type=submit]");
+        for (page, lang) in [(&ana, "en"), (&bob, "fr")] {
+            page.wait(
+                "the busy call on a moderator's page",
+                "return window.pont.dials.some((d) => d.state === 'failed' && d.code === 486);",
+            );
+            assert_eq!(page.text("#dlist li .name"), target);
+            assert_eq!(
+                page.text("#dlist li .tag.failed"),
+                catalogue(lang, "dial_busy")
+            );
+        }
+        ana.screenshot(&shots.join("meeting-dialout-en.png"));
+        bob.screenshot(&shots.join("meeting-dialout-fr.png"));
+        // The failed line goes when closed.
+        ana.click("#dlist li button[data-action=close]");
+        assert_eq!(ana.count("#dlist li"), 0);
+        pont_tests::peers::wait_exit(&mut busy, "sipp, busy");
+    } else {
+        eprintln!(
+            "dial-out to a busy room system not tried: sipp is not installed (bash tools/test-deps installs it)"
+        );
+    }
+
     // Ana ends the meeting for everyone, once she has confirmed.
     ana.click("#btn-end");
     assert_eq!(ana.prompt_text(), catalogue("en", "end_confirm"));

@@ -240,6 +240,7 @@ meeting-unlock_room = Unlock room
 meeting-locked = Locked
 meeting-locked_now = The room is locked: nobody new can join, the waiting room included.
 meeting-unlocked_now = The room is unlocked: people can join again.
+meeting-dial_open = Call someone in…
 meeting-dial_label = Call a room system or a phone into the meeting
 meeting-dial_placeholder = sip:room@host or tel:+33…
 meeting-dial = Call

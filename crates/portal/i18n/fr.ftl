@@ -240,6 +240,7 @@ meeting-unlock_room = Déverrouiller la salle
 meeting-locked = Verrouillée
 meeting-locked_now = La salle est verrouillée : personne d'autre ne peut entrer, salle d'attente comprise.
 meeting-unlocked_now = La salle est déverrouillée : on peut de nouveau la rejoindre.
+meeting-dial_open = Appeler quelqu'un…
 meeting-dial_label = Appeler une salle de visioconférence ou un téléphone dans la réunion
 meeting-dial_placeholder = sip:salle@hôte ou tel:+33…
 meeting-dial = Appeler
