@@ -436,3 +436,167 @@ fn a_moderator_dials_from_the_page_and_sees_how_each_call_goes() {
     assert_eq!(reply.status, 200, "{reply:?}");
     wait_exit(&mut called, "baresip called");
 }
+
+/// A room system behind NAT waits: its SDP names one port, its RTP comes from another (as a
+/// NAT rewrites it). The waiting prompt goes where its RTP comes from — learnt while it waits,
+/// as it would be once in the room. A waiting caller that vanishes is hung up, as one in the
+/// room would be.
+#[test]
+fn a_waiting_call_behind_nat_hears_the_prompt_where_its_rtp_comes_from() {
+    use std::net::UdpSocket;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let token = create_token(&dir.path().join("data"), "Ana");
+    let server = Server::start(dir.path());
+    let reply = send(
+        "POST",
+        &server.url("/api/v1/meetings"),
+        &[
+            ("content-type", "application/json"),
+            ("authorization", &bearer(&token)),
+        ],
+        r#"{"subject": "Jury", "start": "2026-12-01T09:30:00Z", "waiting_room": true}"#,
+    );
+    assert_eq!(reply.status, 201, "{reply:?}");
+    let room = reply.json()["room_number"].as_u64().unwrap();
+    let m = Meeting {
+        server,
+        token,
+        room,
+    };
+    let bridge = m.server.sip();
+    // The port in the SDP (the room system's private one) and the one its packets come from.
+    let sdp_port = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let real = Arc::new(UdpSocket::bind("127.0.0.1:0").unwrap());
+    let sip = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sip.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let local = sip.local_addr().unwrap();
+    let sdp = format!(
+        "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n\
+         m=audio {} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n",
+        sdp_port.local_addr().unwrap().port()
+    );
+    let invite = format!(
+        "INVITE sip:{room}@{bridge} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-nat-1\r\n\
+         From: \"Behind NAT\" <sip:nat@{local}>;tag=nat1\r\nTo: <sip:{room}@{bridge}>\r\n\
+         Call-ID: nat-{}@test\r\nCSeq: 1 INVITE\r\nContact: <sip:nat@{local}>\r\nMax-Forwards: 70\r\n\
+         Content-Type: application/sdp\r\nContent-Length: {}\r\n\r\n{sdp}",
+        local.port(),
+        sdp.len()
+    );
+    let mut buf = vec![0u8; 65_536];
+    let deadline = Instant::now() + WAIT;
+    let answer = loop {
+        assert!(Instant::now() < deadline, "no 200 OK to the INVITE");
+        sip.send_to(invite.as_bytes(), bridge).unwrap();
+        let Ok(n) = sip.recv(&mut buf) else { continue };
+        let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if msg.starts_with("SIP/2.0 200") {
+            break msg;
+        }
+        assert!(
+            !msg.starts_with("SIP/2.0 4") && !msg.starts_with("SIP/2.0 5"),
+            "{msg}"
+        );
+    };
+    let header = |name: &str| {
+        answer
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .unwrap()
+            .trim()
+            .to_owned()
+    };
+    let to = header("To:");
+    let body = &answer[answer.find("\r\n\r\n").unwrap() + 4..];
+    let media_port: u16 = body
+        .lines()
+        .find_map(|l| l.strip_prefix("m=audio "))
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|p| p.parse().ok())
+        .expect("m=audio port");
+    let ack = || {
+        format!(
+            "ACK sip:{room}@{bridge} SIP/2.0\r\nVia: SIP/2.0/UDP {local};branch=z9hG4bK-nat-ack\r\n\
+             From: \"Behind NAT\" <sip:nat@{local}>;tag=nat1\r\nTo: {to}\r\nCall-ID: nat-{}@test\r\n\
+             CSeq: 1 ACK\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+            local.port()
+        )
+    };
+    sip.send_to(ack().as_bytes(), bridge).unwrap();
+    let id = m.sip_in_state("waiting", &[]);
+
+    // Its RTP, from the other port: 20 ms of PCMU silence at a time, as a phone sends.
+    let stop = Arc::new(AtomicBool::new(false));
+    let sender = {
+        let (real, stop) = (real.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let to = std::net::SocketAddr::from(([127, 0, 0, 1], media_port));
+            let mut seq: u16 = 1;
+            while !stop.load(Ordering::Relaxed) {
+                let mut p = vec![0x80, 0];
+                p.extend_from_slice(&seq.to_be_bytes());
+                p.extend_from_slice(&(u32::from(seq) * 160).to_be_bytes());
+                p.extend_from_slice(&0x4e41_5401_u32.to_be_bytes());
+                p.extend_from_slice(&[0xff; 160]);
+                let _ = real.send_to(&p, to);
+                seq = seq.wrapping_add(1);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    // The prompt reaches the port the packets come from.
+    real.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let deadline = Instant::now() + WAIT;
+    let mut got = 0;
+    while got < 25 {
+        assert!(
+            Instant::now() < deadline,
+            "the waiting prompt never reached the caller's real address ({got} packets)\n{}",
+            m.server.stderr()
+        );
+        if let Ok(n) = real.recv(&mut buf)
+            && n > 12
+            && buf[1] & 0x7f == 0
+        {
+            got += 1;
+        }
+    }
+    // And it is still waiting, heard by nobody.
+    assert!(
+        m.participants()
+            .iter()
+            .any(|p| p["id"] == id.as_str() && p["state"] == "waiting")
+    );
+    // The caller vanishes (no BYE, no more RTP): after 30 s without RTP, as for a call in a
+    // room, the bridge hangs up on it and it leaves the waiting room.
+    stop.store(true, Ordering::Relaxed);
+    sender.join().unwrap();
+    let deadline = Instant::now() + WAIT;
+    let bye = loop {
+        assert!(
+            Instant::now() < deadline,
+            "the vanished waiting call was never hung up"
+        );
+        let Ok(n) = sip.recv(&mut buf) else { continue };
+        let msg = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if msg.starts_with("BYE ") {
+            break msg;
+        }
+    };
+    let mut ok = String::from("SIP/2.0 200 OK\r\n");
+    for name in ["Via:", "From:", "To:", "Call-ID:", "CSeq:"] {
+        let line = bye.lines().find(|l| l.starts_with(name)).unwrap();
+        ok.push_str(line);
+        ok.push_str("\r\n");
+    }
+    ok.push_str("Content-Length: 0\r\n\r\n");
+    sip.send_to(ok.as_bytes(), bridge).unwrap();
+    let gone = poll(WAIT, || {
+        (!m.participants().iter().any(|p| p["id"] == id.as_str())).then_some(())
+    });
+    assert!(gone.is_some(), "the hung-up waiting call is still listed");
+}

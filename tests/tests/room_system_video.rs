@@ -575,6 +575,17 @@ const SHARE_BLUE: &str = "const c = document.createElement('canvas'); c.width = 
 
 #[test]
 fn a_shared_screen_takes_the_main_window_of_browsers_and_room_systems() {
+    screen_share_reaches_room_systems(false);
+}
+
+/// With `[video] room_systems = "switched"` a room system gets one participant's own stream:
+/// the shared screen's while someone shares, whoever speaks.
+#[test]
+fn a_shared_screen_takes_the_main_window_of_switched_room_systems() {
+    screen_share_reaches_room_systems(true);
+}
+
+fn screen_share_reaches_room_systems(switched: bool) {
     let _turn = turn();
     if !ffmpeg_available() {
         return;
@@ -587,6 +598,14 @@ fn a_shared_screen_takes_the_main_window_of_browsers_and_room_systems() {
         }
     };
     let dir = tempfile::tempdir().unwrap();
+    if switched {
+        std::fs::create_dir_all(dir.path().join("config")).unwrap();
+        std::fs::write(
+            dir.path().join("config/pont.toml"),
+            "[video]\nroom_systems = \"switched\"\n",
+        )
+        .unwrap();
+    }
     let server = Server::start(dir.path());
     let token = pont_tests::create_token(&dir.path().join("data"), "share-test");
     let room = instant_room(&server, &token);

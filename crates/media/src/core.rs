@@ -352,6 +352,8 @@ struct Room {
     previous: Option<ParticipantId>,
     /// Stream keys of every main-window stream in the room.
     main_streams: Vec<usize>,
+    /// A track every main window shows, whoever speaks (a shared screen).
+    pinned: Option<TrackId>,
 }
 
 #[derive(Debug)]
@@ -593,6 +595,7 @@ impl MediaCore {
             active: None,
             previous: None,
             main_streams: Vec::new(),
+            pinned: None,
         });
         r.participants.push(id);
         r.speaker.add_participant(now, id);
@@ -757,6 +760,28 @@ impl MediaCore {
         self.remove_track(track);
         if let Some(p) = self.participants.get_mut(&owner) {
             p.tracks.retain(|&x| x != track);
+        }
+        self.update_main_windows(now, room);
+        Ok(())
+    }
+
+    /// Shows `track` in every main window of `room`, whoever speaks (a shared screen), from
+    /// its next keyframe (asked for now); `None` goes back to following the speaker. A pinned
+    /// track that ends is unpinned.
+    pub fn set_main_track(
+        &mut self,
+        now: Timestamp,
+        room: RoomId,
+        track: Option<TrackId>,
+    ) -> Result<(), MediaError> {
+        if let Some(tid) = track {
+            let t = self.tracks.get(&tid).ok_or(MediaError::UnknownTrack(tid))?;
+            if t.room != room {
+                return Err(MediaError::UnknownTrack(tid));
+            }
+        }
+        if let Some(r) = self.rooms.get_mut(&room) {
+            r.pinned = track;
         }
         self.update_main_windows(now, room);
         Ok(())
@@ -1229,6 +1254,11 @@ impl MediaCore {
         let Some(t) = self.tracks.remove(&tid) else {
             return;
         };
+        if let Some(r) = self.rooms.get_mut(&t.room)
+            && r.pinned == Some(tid)
+        {
+            r.pinned = None;
+        }
         for key in t.subscribers {
             if let Some(s) = self.streams.remove(key) {
                 self.release_stream_ssrcs(&s);
@@ -1291,23 +1321,31 @@ impl MediaCore {
                 .current_track()
                 .and_then(|t| self.tracks.get(&t))
                 .map(|t| t.owner);
-            // Who to show: the speaker, else whoever is shown now, else the previous speaker,
-            // else the first participant with video. Never the viewer itself.
+            // Who to show: the pinned track (a shared screen), else the speaker, else whoever
+            // is shown now, else the previous speaker, else the first participant with video.
+            // Never the viewer itself.
+            let pinned = r.pinned.filter(|tid| {
+                self.tracks
+                    .get(tid)
+                    .is_some_and(|t| t.owner != s.to && t.config.codec == s.info.codec)
+            });
             let candidates = [r.active, current_owner, r.previous]
                 .into_iter()
                 .flatten()
                 .chain(r.participants.iter().copied());
-            let desired = candidates.filter(|&c| c != s.to).find_map(|c| {
-                self.participants
-                    .get(&c)?
-                    .tracks
-                    .iter()
-                    .copied()
-                    .find(|tid| {
-                        self.tracks
-                            .get(tid)
-                            .is_some_and(|t| t.config.codec == s.info.codec)
-                    })
+            let desired = pinned.or_else(|| {
+                candidates.filter(|&c| c != s.to).find_map(|c| {
+                    self.participants
+                        .get(&c)?
+                        .tracks
+                        .iter()
+                        .copied()
+                        .find(|tid| {
+                            self.tracks
+                                .get(tid)
+                                .is_some_and(|t| t.config.codec == s.info.codec)
+                        })
+                })
             });
             let current = s.current_track();
             let new_pending = match desired {

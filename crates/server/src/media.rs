@@ -1397,6 +1397,9 @@ impl Task {
                                 if let Some(ssrc) = track.ssrc {
                                     self.browser_screen.insert(id, (track.pt, ssrc));
                                 }
+                                if let Some(room) = self.webs.get(&id).map(|w| w.room) {
+                                    self.pin_screen(room, id);
+                                }
                             }
                             Err(e) => warn!(participant = %id, error = %e, "screen refused"),
                         },

@@ -227,6 +227,8 @@ pub struct Peer {
     pub video_fps: u32,
     /// Rtcp packets received from the bridge, all kinds.
     pub rtcp: Vec<Rtcp>,
+    /// The core's id of the video track this peer publishes.
+    pub video_track: Option<pont_media::TrackId>,
 }
 
 impl Peer {
@@ -353,6 +355,7 @@ impl Sim {
             index,
             video_fps: 15,
             rtcp: Vec::new(),
+            video_track: None,
         };
         if audio {
             self.core
@@ -370,7 +373,8 @@ impl Sim {
                 .expect("publish audio");
         }
         if video {
-            self.core
+            peer.video_track = self
+                .core
                 .publish(
                     self.now,
                     id,
@@ -382,7 +386,8 @@ impl Sim {
                         audio_level_ext: None,
                     },
                 )
-                .expect("publish video");
+                .ok();
+            assert!(peer.video_track.is_some(), "publish video");
         }
         peer.next_nack = self.now;
         self.peers.push(peer);

@@ -13,7 +13,7 @@ use tokio::sync::oneshot;
 use tracing::{debug, info};
 
 use super::ivr_legs::PhoneAudio;
-use super::sip_legs::{Attach, audio_codec};
+use super::sip_legs::{Attach, LegKey, RTP_INACTIVITY, SipDatagram, audio_codec, spawn_reader};
 use super::{SignalTx, Task};
 use crate::sip::SipCommand;
 
@@ -129,6 +129,10 @@ pub(crate) struct WaitingCall {
     /// Turned away: the goodbye is playing, then BYE.
     leaving: bool,
     hangup_sent: bool,
+    /// Reads the call's audio sockets while it waits (so that a caller behind NAT is learnt
+    /// and hears the prompt, and nothing stale piles up for when it is let in). `None` for a
+    /// phone caller, whose IVR reader goes on reading.
+    reader: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for WaitingCall {
@@ -173,6 +177,15 @@ impl Task {
         player.play(ts, Prompt::Waiting);
         info!(participant = %id, %room, kind = a.kind.as_str(), "call waits in the waiting room");
         let (seq, rtp_ts) = (a.initial_seq, a.initial_timestamp);
+        let reader = a.ivr.is_none().then(|| {
+            spawn_reader(
+                a.audio.rtp.clone(),
+                a.audio.rtcp.clone(),
+                LegKey::Participant(id),
+                false,
+                self.sip_tx.clone(),
+            )
+        });
         self.waiting_calls.insert(
             id,
             WaitingCall {
@@ -183,10 +196,55 @@ impl Task {
                 rtp_ts,
                 leaving: false,
                 hangup_sent: false,
+                reader,
             },
         );
         self.tell_waiting_room(room);
         id
+    }
+
+    /// A datagram from a waiting call: its source is checked and learnt (a caller behind NAT
+    /// then hears the prompt), its content dropped (nobody hears a waiting call).
+    pub(super) fn handle_waiting_datagram(
+        &mut self,
+        ts: Timestamp,
+        id: ParticipantId,
+        d: &SipDatagram,
+    ) {
+        let Some(w) = self.waiting_calls.get_mut(&id) else {
+            return;
+        };
+        if d.video {
+            return;
+        }
+        let filter = &mut w.attach.audio.filter;
+        let rtcp =
+            d.rtcp_port || (w.attach.audio.stream.rtcp_mux && pont_media::rtp::is_rtcp(&d.data));
+        if rtcp {
+            let _ = filter.accept_rtcp(ts, d.from);
+        } else if let Ok(p) = pont_media::rtp::RtpPacket::parse(&d.data) {
+            let _ = filter.accept_rtp(ts, d.from, p.seq);
+        }
+    }
+
+    /// Waiting calls whose caller vanished (no RTP for [`RTP_INACTIVITY`], as for calls in
+    /// rooms) are hung up: nobody waits for them in the waiting room.
+    pub(super) fn reap_waiting_calls(&mut self, ts: Timestamp) {
+        for (id, w) in &mut self.waiting_calls {
+            let they_send = matches!(
+                w.attach.audio.stream.direction,
+                pont_sip::sdp::Direction::SendRecv | pont_sip::sdp::Direction::RecvOnly
+            );
+            if !they_send {
+                w.attach.audio.filter.touch(ts);
+                continue;
+            }
+            if !w.hangup_sent && w.attach.audio.filter.is_inactive(ts, RTP_INACTIVITY) {
+                info!(participant = %id, "waiting call sent no RTP for {RTP_INACTIVITY:?}: BYE");
+                w.hangup_sent = true;
+                let _ = w.attach.hangup.try_send(SipCommand::Hangup(w.attach.call));
+            }
+        }
     }
 
     /// Whether calls wait (the IVR's 20 ms grid then runs for them too).
@@ -244,6 +302,10 @@ impl Task {
         let Some(w) = self.waiting_calls.remove(&id) else {
             return;
         };
+        if let Some(r) = &w.reader {
+            // The leg's own reader takes over.
+            r.abort();
+        }
         let ts = self.clock.now();
         let mut attach = w.attach;
         attach.initial_seq = w.seq;
@@ -274,6 +336,9 @@ impl Task {
         let Some(w) = self.waiting_calls.remove(&id) else {
             return false;
         };
+        if let Some(r) = &w.reader {
+            r.abort();
+        }
         self.placement.release(w.attach.room);
         self.meeting_left(w.attach.room, id);
         true
@@ -525,6 +590,25 @@ impl Task {
         // A keyframe for the composer and every subscriber of the new screen.
         let now = self.clock.now();
         self.core.request_keyframe_from(now, id);
+        self.pin_screen(room, id);
+    }
+
+    /// The sharer's screen track in the main window of switched room systems (once the
+    /// track is published: its first packets may come after the share started).
+    pub(super) fn pin_screen(&mut self, room: RoomId, id: ParticipantId) {
+        let sharing = self
+            .meetings
+            .get(&room)
+            .is_some_and(|m| m.sharer() == Some(id));
+        let track = self
+            .track_owner
+            .iter()
+            .find(|(t, owner)| **owner == id && self.screen_tracks.contains(t))
+            .map(|(t, _)| *t);
+        if sharing && let Some(track) = track {
+            let now = self.clock.now();
+            let _ = self.core.set_main_track(now, room, Some(track));
+        }
     }
 
     /// A share ended (stopped, stopped by a moderator, or its sharer left).
@@ -541,6 +625,8 @@ impl Task {
             c.send(super::compose::ToComposer::Leave(screen_source(id)));
         }
         self.compose_speaker(room, self.core.active_speaker(room));
+        let now = self.clock.now();
+        let _ = self.core.set_main_track(now, room, None);
     }
 
     /// Ends `id`'s share if it shares (it is leaving).

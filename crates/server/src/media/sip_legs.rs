@@ -296,7 +296,7 @@ pub(super) fn remote_of(s: &NegotiatedStream) -> Option<SocketAddr> {
     (s.remote_port != 0).then(|| SocketAddr::new(ip, s.remote_port))
 }
 
-fn spawn_reader(
+pub(super) fn spawn_reader(
     rtp: Arc<UdpSocket>,
     rtcp: Arc<UdpSocket>,
     key: LegKey,
@@ -768,7 +768,7 @@ impl Task {
         };
         let ts = self.clock.timestamp(d.at);
         let Some(s) = self.sips.get_mut(&id) else {
-            return;
+            return self.handle_waiting_datagram(ts, id, &d);
         };
         let room = s.room;
         let leg = if d.video {
@@ -893,6 +893,7 @@ impl Task {
                     let _ = s.hangup.try_send(SipCommand::Hangup(s.call));
                 }
             }
+            self.reap_waiting_calls(ts);
         }
     }
 
