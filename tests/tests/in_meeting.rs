@@ -524,4 +524,33 @@ fn the_chat_said_while_recording_is_saved_beside_the_recording() {
     );
     // Not someone else's to read.
     assert_eq!(chat(&other).status, 404);
+
+    // The recording's page offers it to its owner; a recording nobody chatted in does not.
+    let cookie = session_cookie(&server, &token);
+    let page = |id: i64| {
+        get(
+            &server.url(&format!("/recordings/{id}")),
+            &[("cookie", &cookie)],
+        )
+    };
+    let with_chat = page(id);
+    assert_eq!(with_chat.status, 200, "{with_chat:?}");
+    assert!(
+        with_chat
+            .body
+            .contains(&format!("href=\"/api/v1/recordings/{id}/chat\" download")),
+        "{}",
+        with_chat.body
+    );
+    let silent = record("start")["id"].as_i64().unwrap();
+    wait_state(&mut ana, "recording");
+    record("stop");
+    wait_state(&mut ana, "off");
+    let without = pont_tests::webdriver::poll(std::time::Duration::from_secs(30), || {
+        let p = page(silent);
+        (p.status == 200).then_some(p)
+    })
+    .expect("the silent recording's page");
+    assert!(!without.body.contains("/chat\""), "{}", without.body);
+    assert_eq!(chat(&token).status, 200);
 }

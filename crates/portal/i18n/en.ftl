@@ -129,6 +129,7 @@ saved = Saved.
 links-title = Links
 links-watch = Watch page
 links-download = Download the original file
+links-chat = Download the meeting's chat (text): what was written while it was recorded
 links-none = Validate the recording to get its watch and download links.
 copy-download = Copy the download link
 copied = Copied.

@@ -129,6 +129,7 @@ saved = Enregistré.
 links-title = Liens
 links-watch = Page de visionnage
 links-download = Télécharger le fichier original
+links-chat = Télécharger la discussion de la réunion (texte) : ce qui a été écrit pendant l'enregistrement
 links-none = Validez l'enregistrement pour obtenir ses liens de visionnage et de téléchargement.
 copy-download = Copier le lien de téléchargement
 copied = Copié.

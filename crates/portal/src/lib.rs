@@ -82,6 +82,9 @@ pub struct PortalConfig {
     pub default_timezone: String,
     /// `[dialin] numbers`: the phone numbers shown in invitations.
     pub dialin_numbers: Vec<String>,
+    /// The folder of the recording files, where a recording's chat is saved beside it (the
+    /// recording's page offers it when there is one).
+    pub recordings_dir: Option<std::path::PathBuf>,
     pub mail: mail::MailSettings,
 }
 

@@ -161,6 +161,8 @@ struct EditView {
     complete: bool,
     watch_url: Option<String>,
     download_link: Option<String>,
+    /// The chat said while it was recorded, when anyone chatted.
+    chat_link: Option<String>,
     delete_note: String,
 }
 
@@ -1129,6 +1131,13 @@ fn edit_view(portal: &Portal, r: &Recording, t: &Tr<'_>) -> EditView {
         ),
         watch_url: r.watch_token.as_ref().map(|k| format!("{base}/w/{k}")),
         download_link: r.download_token.as_ref().map(|k| format!("{base}/d/{k}")),
+        chat_link: portal
+            .inner
+            .config
+            .recordings_dir
+            .as_ref()
+            .filter(|dir| dir.join(pont_types::chat_file_name(&r.file)).is_file())
+            .map(|_| format!("/api/v1/recordings/{}/chat", r.id.0)),
         delete_note: match r.delete_at {
             Some(at) => t.arg("delete-on", "when", &short_day(at)),
             None => t.get("delete-never"),

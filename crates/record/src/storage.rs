@@ -37,8 +37,7 @@ impl FileKey {
 
     /// The meeting's chat saved beside a recording: `rec-<id>.chat.txt` for `rec-<id>.mp4`.
     pub fn chat(&self) -> Self {
-        let stem = self.0.strip_suffix(".mp4").unwrap_or(&self.0);
-        Self(format!("{stem}.chat.txt"))
+        Self(pont_types::chat_file_name(&self.0))
     }
 }
 

@@ -309,6 +309,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
             sessions: pont_portal::DEFAULT_SESSION_LIMITS,
             default_timezone: settings.meetings.timezone.clone(),
             dialin_numbers: settings.dialin.numbers.clone(),
+            recordings_dir: Some(settings.data.join(recording::RECORDINGS_DIR)),
             mail: mail_settings(&settings, &public_url)?,
         },
     )

@@ -20,3 +20,12 @@ pub use pii::{Pii, set_reveal_pii};
 pub use rate::DataRate;
 pub use seq::{SeqNo, extend_u32};
 pub use time::{MediaTime, Timestamp};
+
+/// The meeting's chat saved beside a recording file: `rec-7.chat.txt` beside `rec-7.mp4`
+/// (one rule for the recorder that writes it and the pages that offer it).
+pub fn chat_file_name(recording_file: &str) -> String {
+    let stem = recording_file
+        .strip_suffix(".mp4")
+        .unwrap_or(recording_file);
+    format!("{stem}.chat.txt")
+}
