@@ -367,6 +367,62 @@ fn moderators_lock_the_room_from_the_page_or_the_api_and_everyone_sees_it() {
 }
 
 #[test]
+fn a_named_moderator_records_from_the_page_for_the_organizer() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = create_token(&dir.path().join("data"), "Ana");
+    let server = Server::start(dir.path());
+    let room = pont_tests::instant_room(&server, &token);
+    let cookie = session_cookie(&server, &token);
+    let mut ana = ws(&server, room, Some(&cookie));
+    join(&mut ana, "Ana");
+    ana.recv_type("joined");
+    let mut bob = ws(&server, room, None);
+    join(&mut bob, "Bob");
+    let bob_id = bob.recv_type("joined")["participant_id"].clone();
+    let record = |c: &mut WsClient, what: &str| {
+        c.send_json(&json!({"v": 1, "type": "moderate", "action": format!("record_{what}")}));
+    };
+    let state = |c: &mut WsClient| c.recv_type("recording")["state"].clone();
+
+    // Not a moderator yet: refused, and nothing is recorded.
+    record(&mut bob, "start");
+    assert_eq!(error_code(&mut bob), "not_moderator");
+    ana.send_json(
+        &json!({"v": 1, "type": "moderate", "action": "make_moderator", "participant_id": bob_id}),
+    );
+    bob.recv_type("role");
+    // Named moderator: he records, pauses, resumes, stops; everyone sees each state.
+    record(&mut bob, "start");
+    assert_eq!(state(&mut ana), "recording");
+    assert_eq!(state(&mut bob), "recording");
+    record(&mut bob, "start");
+    assert_eq!(error_code(&mut bob), "wrong_state");
+    record(&mut bob, "pause");
+    assert_eq!(state(&mut ana), "paused");
+    record(&mut bob, "resume");
+    assert_eq!(state(&mut ana), "recording");
+    record(&mut bob, "stop");
+    assert_eq!(state(&mut ana), "off");
+    // An unknown recording command is refused as an unknown action.
+    record(&mut bob, "rewind");
+    assert_eq!(error_code(&mut bob), "invalid_message");
+    // The recording is the organizer's.
+    let list = get(
+        &server.url("/api/v1/recordings"),
+        &[("authorization", &bearer(&token))],
+    );
+    assert_eq!(list.status, 200, "{list:?}");
+    let recordings = list.json();
+    let all = recordings
+        .as_array()
+        .or_else(|| recordings["recordings"].as_array())
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(all.len(), 1, "{recordings}");
+    assert_eq!(all[0]["room_number"], room, "{recordings}");
+}
+
+#[test]
 fn chat_reaches_everyone_is_kept_for_latecomers_and_refuses_floods() {
     let dir = tempfile::tempdir().unwrap();
     let token = create_token(&dir.path().join("data"), "Ana");

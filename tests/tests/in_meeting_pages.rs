@@ -635,6 +635,9 @@ fn an_organizer_runs_the_meeting_from_the_page() {
     bob.wait("Bob moderates", "return window.pont.moderator === true;");
     bob.click("#tab-people");
     assert!(bob.visible("#btn-end") && bob.visible("#btn-mute-all"));
+    // A named moderator runs the recording too (Cat, a guest, does not).
+    assert!(bob.visible("#btn-rec-start") && !cat.visible("#btn-rec-start"));
+    assert_eq!(bob.text("#btn-rec-start"), catalogue("fr", "rec_start"));
     assert_eq!(bob.text("#btn-end"), catalogue("fr", "end_all"));
     bob.wait(
         "Cat's row has Bob's buttons",

@@ -236,6 +236,7 @@ meeting-not_moderator = Only a moderator can do that.
 meeting-participant_not_found = That participant has left.
 meeting-not_waiting = That participant is no longer waiting.
 meeting-still_waiting = That participant is still in the waiting room.
+meeting-wrong_state = The recording cannot do that now (it has just changed): look at its state and try again.
 meeting-lock_room = Lock room
 meeting-unlock_room = Unlock room
 meeting-locked = Locked

@@ -236,6 +236,7 @@ meeting-not_moderator = Seul un modérateur peut faire cela.
 meeting-participant_not_found = Ce participant est parti.
 meeting-not_waiting = Ce participant n'attend plus.
 meeting-still_waiting = Ce participant est encore en salle d'attente.
+meeting-wrong_state = L'enregistrement ne peut pas faire cela maintenant (son état vient de changer) : vérifiez-le et réessayez.
 meeting-lock_room = Verrouiller la salle
 meeting-unlock_room = Déverrouiller la salle
 meeting-locked = Verrouillée

@@ -196,7 +196,7 @@
           endShare(false); message("share_busy", true);
         } else if (["chat_rate_limited", "chat_too_long", "not_moderator", "participant_not_found",
                     "not_waiting", "still_waiting", "invalid_uri", "no_trunk", "dial_failed",
-                    "no_ports", "sip_unavailable"].includes(m.code)) {
+                    "no_ports", "sip_unavailable", "wrong_state"].includes(m.code)) {
           message(m.code, true);
         }
         break;
@@ -377,7 +377,7 @@
       }
       return { id: p.id, parts, acts };
     }));
-    $("mod-controls").hidden = !mod; $("mod-tools").hidden = !mod;
+    $("mod-controls").hidden = !mod; $("mod-tools").hidden = !mod; updateRecControls();
   }
 
   function renderWaiting() {
@@ -576,32 +576,20 @@
     if (pin) { $("dialin-pin-line").hidden = false; $("dialin-pin").textContent = pin; }
   })();
 
-  // Organizers (signed in on the portal) control the recording from the page; everyone else
-  // sees its state. The API call goes with the session cookie (same origin: the CSRF rule
-  // holds).
+  // Moderators (the organizer signed in on the portal, and whoever a moderator names) control
+  // the recording from the page, over the signalling; everyone sees its state.
   function updateRecControls() {
     const st = state.recording || "off";
+    $("rec-controls").hidden = !isModerator();
     $("btn-rec-start").hidden = st !== "off";
     $("btn-rec-pause").hidden = st !== "recording";
     $("btn-rec-resume").hidden = st !== "paused";
     $("btn-rec-stop").hidden = st === "off";
   }
-  fetch("/api/v1/me").then((r) => {
-    if (!r.ok) return;
-    $("rec-controls").hidden = false; state.organizer = true; updateRecControls();
-    for (const b of $("rec-controls").querySelectorAll("button")) {
-      b.onclick = () => {
-        b.disabled = true;
-        fetch("/api/v1/rooms/" + room + "/recording", {
-          method: "POST", headers: { "content-type": "application/json" },
-          body: JSON.stringify({ action: b.dataset.action }),
-        }).then((r) => r.json().then((j) => {
-          if (r.ok) { state.recording = j.state; $("rec").hidden = j.state !== "recording"; updateRecControls(); }
-          else message("error", true);
-        })).finally(() => { b.disabled = false; });
-      };
-    }
-  }).catch(() => {});
+  for (const b of $("rec-controls").querySelectorAll("button")) {
+    b.onclick = () => send({ type: "moderate", action: "record_" + b.dataset.action });
+  }
+  fetch("/api/v1/me").then((r) => { if (r.ok) state.organizer = true; }).catch(() => {});
 
   function updateButtons() {
     const mic = $("btn-mic"), cam = $("btn-cam"), hand = $("btn-hand");

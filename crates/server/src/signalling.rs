@@ -107,6 +107,8 @@ struct Session {
     /// The portal account signed in on this browser, if any.
     account: Option<pont_meet::Account>,
     me: Option<ParticipantId>,
+    /// The room's organizer (from the store, at the join): whose a recording started here is.
+    organizer: Option<pont_meet::OrganizerId>,
     tx: mpsc::UnboundedSender<ToBrowser>,
 }
 
@@ -122,6 +124,7 @@ async fn session(
         room,
         account,
         me: None,
+        organizer: None,
         tx,
     };
     loop {
@@ -260,6 +263,11 @@ impl Session {
             } => {
                 if action == "dial" {
                     self.dial(uri.as_deref().unwrap_or_default()).await;
+                } else if let Some(what) = action
+                    .strip_prefix("record_")
+                    .and_then(crate::recording::Action::parse)
+                {
+                    self.record(what).await;
                 } else {
                     self.moderate(&action, participant_id.as_deref()).await;
                 }
@@ -312,6 +320,54 @@ impl Session {
         }
     }
 
+    /// A moderator starts, pauses, resumes or stops the room's recording; everyone gets the
+    /// new state as `recording`. The recording is the room's organizer's.
+    async fn record(&mut self, action: crate::recording::Action) {
+        use crate::recording::ControlError;
+        let (Some(me), Ok(room)) = (self.me, self.room.parse::<RoomId>()) else {
+            let _ = self.tx.send(error("not_joined", "join first"));
+            return;
+        };
+        if !self.authorize(room, me).await {
+            return;
+        }
+        let Some(owner) = self.organizer.or(self.account.as_ref().map(|a| a.id)) else {
+            let _ = self.tx.send(error(
+                "no_organizer",
+                "this room has no organizer to own a recording",
+            ));
+            return;
+        };
+        let done = self.state.recordings().control(room, action, owner).await;
+        let refusal = match done {
+            Ok(_) => return,
+            Err(ControlError::WrongState(m)) => error("wrong_state", m),
+            Err(ControlError::Media(e)) => error("media_unavailable", e.to_string()),
+            Err(ControlError::Internal(m)) => error("internal", m),
+        };
+        let _ = self.tx.send(refusal);
+    }
+
+    /// Whether `me` moderates `room` (said to the browser when not).
+    async fn authorize(&mut self, room: RoomId, me: ParticipantId) -> bool {
+        match self
+            .state
+            .media()
+            .moderate(room, Actor::Participant(me), Action::Authorize)
+            .await
+        {
+            Ok(Ok(_)) => true,
+            Ok(Err(refusal)) => {
+                let _ = self.tx.send(error(refusal.code(), refusal.to_string()));
+                false
+            }
+            Err(e) => {
+                let _ = self.tx.send(error("media_unavailable", e.to_string()));
+                false
+            }
+        }
+    }
+
     /// A moderator calls a room system or a phone into the room; how the call goes comes as
     /// `dialout` messages (from the SIP task, through the room's shard).
     async fn dial(&mut self, uri: &str) {
@@ -327,21 +383,8 @@ impl Session {
             ));
             return;
         }
-        match self
-            .state
-            .media()
-            .moderate(room, Actor::Participant(me), Action::Authorize)
-            .await
-        {
-            Ok(Ok(_)) => {}
-            Ok(Err(refusal)) => {
-                let _ = self.tx.send(error(refusal.code(), refusal.to_string()));
-                return;
-            }
-            Err(e) => {
-                let _ = self.tx.send(error("media_unavailable", e.to_string()));
-                return;
-            }
+        if !self.authorize(room, me).await {
+            return;
         }
         let (reply, answer) = tokio::sync::oneshot::channel();
         let placed = self
@@ -418,6 +461,7 @@ impl Session {
         {
             Ok(Ok(joined)) => {
                 self.me = Some(joined.id);
+                self.organizer = stored.organizer;
                 Next::Continue
             }
             Ok(Err(JoinRefused::Locked)) => {
