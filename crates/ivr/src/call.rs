@@ -116,6 +116,8 @@ pub enum IvrEvent {
     Join { room: RoomId },
     /// The caller keyed `*6` in the call: flip their mute. A confirmation tone is queued.
     ToggleMute,
+    /// The caller keyed 1–9 in the call (not after `*`): a vote, when a poll is open.
+    Key(u8),
     /// Send BYE; the goodbye prompt has been played. Nothing more will happen.
     Hangup(HangupReason),
 }
@@ -651,14 +653,16 @@ impl IvrCall {
 
     fn in_call_digit(&mut self, now: Timestamp, digit: Digit, star_at: Option<Timestamp>) {
         let mut next_star = None;
+        let after_star =
+            star_at.is_some_and(|t| now.saturating_since(t) <= self.config.mute_key_window);
         if digit == Digit::STAR {
             next_star = Some(now);
-        } else if digit.decimal() == Some(6)
-            && star_at.is_some_and(|t| now.saturating_since(t) <= self.config.mute_key_window)
-        {
+        } else if digit.decimal() == Some(6) && after_star {
             tracing::debug!("*6: toggle mute");
             self.events.push_back(IvrEvent::ToggleMute);
             self.confirmation_tone(now);
+        } else if !after_star && let Some(n) = digit.decimal().filter(|n| (1..=9).contains(n)) {
+            self.events.push_back(IvrEvent::Key(n));
         }
         self.state = State::InCall { star_at: next_star };
     }

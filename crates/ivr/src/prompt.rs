@@ -82,6 +82,19 @@ pub enum Prompt {
     Removed,
     /// "The meeting has ended."
     Ended,
+    /// "A poll, with N choices: press 1 to N to vote." (N = 2…9)
+    Poll2,
+    Poll3,
+    Poll4,
+    Poll5,
+    Poll6,
+    Poll7,
+    Poll8,
+    Poll9,
+    /// "Your vote is counted."
+    Voted,
+    /// "The poll is closed."
+    PollClosed,
 }
 
 macro_rules! prompt_files {
@@ -124,9 +137,34 @@ prompt_files! {
     Muted => "muted",
     Removed => "removed",
     Ended => "ended",
+    Poll2 => "poll-2",
+    Poll3 => "poll-3",
+    Poll4 => "poll-4",
+    Poll5 => "poll-5",
+    Poll6 => "poll-6",
+    Poll7 => "poll-7",
+    Poll8 => "poll-8",
+    Poll9 => "poll-9",
+    Voted => "voted",
+    PollClosed => "poll-closed",
 }
 
 impl Prompt {
+    /// The announcement of a poll with `choices` choices (2 to 9).
+    pub fn poll(choices: usize) -> Option<Self> {
+        Some(match choices {
+            2 => Self::Poll2,
+            3 => Self::Poll3,
+            4 => Self::Poll4,
+            5 => Self::Poll5,
+            6 => Self::Poll6,
+            7 => Self::Poll7,
+            8 => Self::Poll8,
+            9 => Self::Poll9,
+            _ => return None,
+        })
+    }
+
     /// The decoded view of the embedded file. A test decodes every prompt in every language,
     /// so this is only `None` if a broken file is committed; the player then plays silence.
     pub fn audio(self, lang: Language) -> Option<Wav<'static>> {

@@ -1,4 +1,5 @@
-//! `*6` in the call toggles mute, with a confirmation tone.
+//! `*6` in the call toggles mute, with a confirmation tone; 1–9 alone are keys (a poll's
+//! votes).
 mod common;
 
 use std::time::Duration;
@@ -61,5 +62,30 @@ fn star_six_before_joining_is_just_keys() {
     let mut h = Harness::new(config());
     h.until_quiet();
     h.key("*6", Via::Rfc4733);
+    assert_eq!(toggles(&h), 0);
+}
+
+#[test]
+fn digits_alone_in_the_call_are_keys() {
+    let mut h = in_call();
+    h.key("2", Via::Rfc4733);
+    h.key("0", Via::Rfc4733);
+    h.key("#", Via::Rfc4733);
+    h.key("*5", Via::Rfc4733);
+    h.advance(Duration::from_secs(3));
+    h.key("9", Via::Inband);
+    let keys: Vec<u8> = h
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            IvrEvent::Key(k) => Some(*k),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        keys,
+        vec![2, 9],
+        "0, # and a digit right after * are not keys"
+    );
     assert_eq!(toggles(&h), 0);
 }

@@ -4,7 +4,7 @@
 //! - [`leg_timers`]: which web legs a shard polls (those with input and those whose timer is
 //!   due), generic over the time type so tests use plain numbers;
 //! - [`meeting`]: what a room holds besides media (moderators, the waiting room, raised
-//!   hands, the chat);
+//!   hands, the chat) and its [`poll`]s;
 //! - [`to_browser`]: what browsers are told over signalling, one typed, versioned enum
 //!   serialised in one place.
 //!
@@ -15,4 +15,5 @@
 pub mod leg_timers;
 pub mod meeting;
 pub mod placement;
+pub mod poll;
 pub mod to_browser;

@@ -189,6 +189,8 @@ pub struct Meeting {
     chat: VecDeque<ChatLine>,
     next_chat: u64,
     next_hand: u64,
+    /// The meeting's polls (asked by moderators: check with [`Meeting::check_moderator`]).
+    pub polls: crate::poll::Polls,
 }
 
 impl Meeting {
