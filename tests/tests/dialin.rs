@@ -787,3 +787,69 @@ fn ivr_load_callers_per_core() {
         sipp_logs(dir.path())
     );
 }
+
+/// A poll answered by a phone caller's key (RFC 4733, sipp's pcap) and by a participant on
+/// the page's signalling: both votes counted, once each, however often the caller presses.
+/// Keys pressed before the poll opened are not votes.
+#[test]
+fn a_phone_caller_votes_in_a_poll_with_a_key() {
+    if tool("sipp").is_none() {
+        return;
+    }
+    use pont_tests::ws::WsClient;
+    use serde_json::json;
+    let b = bridge();
+    let room = b.room(None);
+    let cookie = pont_tests::session_cookie(&b.server, &b.token);
+    let path = format!("/api/v1/rooms/{room}/ws");
+    let mut ana = WsClient::connect_with(b.server.http, &path, Some(&cookie));
+    ana.send_json(&json!({"v": 1, "type": "join", "name": "Ana"}));
+    ana.recv_type("joined");
+    let mut bob = WsClient::connect_with(b.server.http, &path, None);
+    bob.send_json(&json!({"v": 1, "type": "join", "name": "Bob"}));
+    bob.recv_type("joined");
+
+    // The caller keys the room, then presses 2 over and over (it cannot know when the poll
+    // opens, as a person would not).
+    let mut body = invite("[media_port]", PCMU_2833.0, PCMU_2833.1);
+    for key in format!("{room}#").chars() {
+        body.push_str(&pcap_key(key));
+    }
+    for _ in 0..30 {
+        body.push_str(&pcap_key('2'));
+        body.push_str("  <pause milliseconds=\"300\"/>\n");
+    }
+    body.push_str(&stay_then_bye(1000, 2));
+    let dir = tempfile::tempdir().unwrap();
+    let mut caller = sipp(dir.path(), b.server.sip(), &scenario(&body), &["-m", "1"]);
+    b.wait_for_pstn(room, 1, &|| sipp_logs(dir.path()));
+
+    ana.send_json(&json!({"v": 1, "type": "moderate", "action": "poll_open",
+        "poll": {"question": "Which day?", "choices": ["Monday", "Tuesday", "Wednesday"]}}));
+    let poll = bob.recv_type("poll")["poll"].clone();
+    assert_eq!(poll["state"], "open");
+    let id = poll["id"].as_u64().unwrap();
+    bob.send_json(&json!({"v": 1, "type": "vote", "poll_id": id, "choices": [0]}));
+    let results = loop {
+        let r = ana.recv_type("poll_results");
+        if r["voters"] == 2 {
+            break r;
+        }
+    };
+    assert_eq!(results["counts"], json!([1, 1, 0]), "{results}");
+    let status = wait_exit(&mut caller, "sipp");
+    assert!(
+        status.success(),
+        "sipp: {status}\n{}",
+        sipp_logs(dir.path())
+    );
+    // Every press after the first was the same vote: still one each.
+    let polls = get(
+        &b.server.url(&format!("/api/v1/rooms/{room}/polls")),
+        &[("authorization", &bearer(&b.token))],
+    );
+    assert_eq!(polls.status, 200, "{polls:?}");
+    let r = &polls.json()["polls"][0]["results"];
+    assert_eq!(r["counts"], json!([1, 1, 0]), "{r}");
+    assert_eq!(r["voters"], 2, "{r}");
+}

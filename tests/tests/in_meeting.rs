@@ -423,6 +423,132 @@ fn a_named_moderator_records_from_the_page_for_the_organizer() {
 }
 
 #[test]
+fn polls_are_asked_voted_shared_closed_and_exported() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = create_token(&dir.path().join("data"), "Ana");
+    let other = create_token(&dir.path().join("data"), "Mallory");
+    let server = Server::start(dir.path());
+    let room = pont_tests::instant_room(&server, &token);
+    let cookie = session_cookie(&server, &token);
+    let mut ana = ws(&server, room, Some(&cookie));
+    join(&mut ana, "Ana");
+    ana.recv_type("joined");
+    let mut bob = ws(&server, room, None);
+    join(&mut bob, "Bob");
+    bob.recv_type("joined");
+    let open = |c: &mut WsClient, poll: Value| {
+        c.send_json(&json!({"v": 1, "type": "moderate", "action": "poll_open", "poll": poll}));
+    };
+    let vote = |c: &mut WsClient, id: u64, choices: Value| {
+        c.send_json(&json!({"v": 1, "type": "vote", "poll_id": id, "choices": choices}));
+    };
+    let lunch = json!({"question": "Lunch?", "choices": ["Pizza", "Salad", "Soup"]});
+
+    // Only moderators ask; a bad poll is refused.
+    open(&mut bob, lunch.clone());
+    assert_eq!(error_code(&mut bob), "not_moderator");
+    open(
+        &mut ana,
+        json!({"question": "Lunch?", "choices": ["Only one"]}),
+    );
+    assert_eq!(error_code(&mut ana), "poll_bad_choices");
+    open(&mut ana, json!({"question": " ", "choices": ["a", "b"]}));
+    assert_eq!(error_code(&mut ana), "poll_bad_question");
+
+    open(&mut ana, lunch.clone());
+    let poll = bob.recv_type("poll")["poll"].clone();
+    assert_eq!(
+        (
+            poll["question"].clone(),
+            poll["choices"].clone(),
+            poll["state"].clone()
+        ),
+        (
+            json!("Lunch?"),
+            json!(["Pizza", "Salad", "Soup"]),
+            json!("open")
+        )
+    );
+    let id = poll["id"].as_u64().unwrap();
+    assert_eq!(ana.recv_type("poll_results")["voters"], 0);
+    open(&mut ana, lunch.clone());
+    assert_eq!(error_code(&mut ana), "poll_already_open");
+
+    // Bob votes, changes his mind; the moderator sees it live, with his name.
+    vote(&mut bob, id, json!([1]));
+    let r = ana.recv_type("poll_results");
+    assert_eq!(r["counts"], json!([0, 1, 0]), "{r}");
+    assert_eq!(
+        r["ballots"],
+        json!([{"name": "Bob", "choices": [1]}]),
+        "{r}"
+    );
+    vote(&mut bob, id, json!([2]));
+    assert_eq!(ana.recv_type("poll_results")["counts"], json!([0, 0, 1]));
+    // Bad votes: out of range, two in a single-answer poll, none, no such poll.
+    for (choices, poll_id, code) in [
+        (json!([3]), id, "poll_bad_vote"),
+        (json!([0, 1]), id, "poll_bad_vote"),
+        (json!([]), id, "poll_bad_vote"),
+        (json!([0]), 99, "poll_not_found"),
+    ] {
+        vote(&mut bob, poll_id, choices);
+        assert_eq!(error_code(&mut bob), code);
+    }
+    bob.send_json(&json!({"v": 1, "type": "vote", "poll_id": id, "choices": [300]}));
+    assert_eq!(error_code(&mut bob), "invalid_message");
+    // Bob never saw the live results; shared, everyone does.
+    ana.send_json(&json!({"v": 1, "type": "moderate", "action": "poll_share", "poll_id": id}));
+    let shared = bob.recv_type("poll_results");
+    assert_eq!(
+        (shared["shared"].clone(), shared["counts"].clone()),
+        (json!(true), json!([0, 0, 1]))
+    );
+    // Closed: no more votes; a latecomer gets the poll and its shared results.
+    ana.send_json(&json!({"v": 1, "type": "moderate", "action": "poll_close", "poll_id": id}));
+    assert_eq!(bob.recv_type("poll")["poll"]["state"], "closed");
+    vote(&mut bob, id, json!([0]));
+    assert_eq!(error_code(&mut bob), "poll_closed");
+    let mut cat = ws(&server, room, None);
+    join(&mut cat, "Cat");
+    cat.recv_type("joined");
+    assert_eq!(cat.recv_type("poll")["poll"]["id"], id);
+    assert_eq!(cat.recv_type("poll_results")["counts"], json!([0, 0, 1]));
+
+    // The API and its CSV export, for the room's organizer only.
+    let polls = get(
+        &server.url(&format!("/api/v1/rooms/{room}/polls")),
+        &[("authorization", &bearer(&token))],
+    );
+    assert_eq!(polls.status, 200, "{polls:?}");
+    assert_eq!(polls.json()["polls"][0]["results"]["voters"], 1);
+    let csv = get(
+        &server.url(&format!("/api/v1/rooms/{room}/polls.csv")),
+        &[("authorization", &bearer(&token))],
+    );
+    assert_eq!(csv.status, 200, "{csv:?}");
+    assert_eq!(csv.header("content-type"), Some("text/csv; charset=utf-8"));
+    let lines: Vec<&str> = csv.body.lines().collect();
+    assert_eq!(
+        lines,
+        vec![
+            "poll,question,kind,choice,votes,voter",
+            "1,Lunch?,choice,Pizza,0,",
+            "1,Lunch?,choice,Salad,0,",
+            "1,Lunch?,choice,Soup,1,",
+            "1,Lunch?,ballot,Soup,,Bob",
+        ]
+    );
+    for path in ["polls", "polls.csv"] {
+        let r = get(
+            &server.url(&format!("/api/v1/rooms/{room}/{path}")),
+            &[("authorization", &bearer(&other))],
+        );
+        assert_eq!(r.status, 404, "{path}: {r:?}");
+    }
+}
+
+#[test]
 fn chat_reaches_everyone_is_kept_for_latecomers_and_refuses_floods() {
     let dir = tempfile::tempdir().unwrap();
     let token = create_token(&dir.path().join("data"), "Ana");

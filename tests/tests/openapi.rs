@@ -40,6 +40,8 @@ const CONTRACT: &[(&str, &str)] = &[
     ("post", "/api/v1/rooms/{room}/mute_all"),
     ("post", "/api/v1/rooms/{room}/end"),
     ("post", "/api/v1/rooms/{room}/dial"),
+    ("get", "/api/v1/rooms/{room}/polls"),
+    ("get", "/api/v1/rooms/{room}/polls.csv"),
     ("get", "/api/v1/rooms/{room}/ws"),
 ];
 

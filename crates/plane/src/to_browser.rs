@@ -156,6 +156,15 @@ pub enum ToBrowser {
     Removed {
         reason: Removal,
     },
+    /// A poll was opened or closed (to everyone), and after `joined` the room's last poll.
+    Poll {
+        poll: crate::poll::PollView,
+    },
+    /// A poll's results: live to the moderators, to everyone once a moderator shares them.
+    PollResults {
+        #[serde(flatten)]
+        results: crate::poll::PollResults,
+    },
     /// The room was locked (nobody new gets in) or unlocked; also sent after `joined` to a
     /// browser let into a locked room.
     Locked {

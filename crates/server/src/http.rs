@@ -151,6 +151,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .routes(routes!(crate::rooms_api::mute_all))
         .routes(routes!(crate::rooms_api::end))
         .routes(routes!(crate::rooms_api::dial))
+        .routes(routes!(crate::rooms_api::polls))
+        .routes(routes!(crate::rooms_api::polls_csv))
         .routes(routes!(recordings_api::list))
         .routes(routes!(recordings_api::get_one, recordings_api::patch))
         .routes(routes!(recordings_api::download))

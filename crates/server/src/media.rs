@@ -19,12 +19,14 @@
 mod compose;
 mod ivr_legs;
 mod meeting;
+mod polls;
 mod recording;
 mod sip_legs;
 
 use ivr_legs::{DirectoryAnswer, DirectoryQuery, IvrLeg};
 pub(crate) use ivr_legs::{IvrQuery, IvrStats, JOIN_BUCKETS, StartIvr};
 pub(crate) use meeting::{Action, Moderation};
+pub(crate) use polls::{PollCommand, PollError, PollQuery, PollsSnapshot};
 use pont_plane::leg_timers::LegTimers;
 use pont_plane::meeting::{Actor, Meeting, Rules};
 use pont_plane::placement::{Placement, Shard};
@@ -193,6 +195,10 @@ enum Query {
     Moderate(Moderation),
     /// How a dial-out into the room is going (from the SIP task), for its moderators.
     Dialout(RoomId, ToBrowser),
+    /// A poll command from a page.
+    Poll(PollQuery),
+    /// The room's polls and their CSV export.
+    Polls(RoomId, oneshot::Sender<(PollsSnapshot, String)>),
     Answer {
         id: ParticipantId,
         sdp: String,
@@ -500,6 +506,35 @@ impl MediaHandle {
             })
         })
         .await
+    }
+
+    /// A poll command on `room`, or why it was refused.
+    pub(crate) async fn poll(
+        &self,
+        room: RoomId,
+        actor: Actor,
+        command: PollCommand,
+    ) -> Result<Result<(), PollError>, MediaGone> {
+        let Some(shard) = self.placement.shard_of_room(room) else {
+            return Ok(Err(("not_in_room", "nobody is in this room".to_owned())));
+        };
+        self.ask(shard, |reply| {
+            Query::Poll(PollQuery {
+                room,
+                actor,
+                command,
+                reply,
+            })
+        })
+        .await
+    }
+
+    /// The polls of the meeting running in `room` (none when nobody is in it), and their CSV.
+    pub(crate) async fn polls(&self, room: RoomId) -> Result<(PollsSnapshot, String), MediaGone> {
+        let Some(shard) = self.placement.shard_of_room(room) else {
+            return Ok((Vec::new(), pont_plane::poll::Polls::default().to_csv()));
+        };
+        self.ask(shard, |reply| Query::Polls(room, reply)).await
     }
 
     /// Fire and forget: the WebSocket went away.
@@ -1161,6 +1196,13 @@ impl Task {
                 let _ = m.reply.send(done);
             }
             Query::Dialout(room, status) => self.tell_moderators(room, &status),
+            Query::Poll(q) => {
+                let done = self.poll_command(q.room, q.actor, q.command);
+                let _ = q.reply.send(done);
+            }
+            Query::Polls(room, reply) => {
+                let _ = reply.send(self.polls_snapshot(room));
+            }
             Query::Answer { id, sdp, reply } => {
                 let result = match self.webs.get_mut(&id) {
                     Some(w) => w.leg.accept_answer(&sdp).map_err(|e| e.to_string()),

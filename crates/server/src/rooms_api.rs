@@ -183,3 +183,53 @@ pub(crate) async fn dial(
         }
     }
 }
+
+/// `GET /api/v1/rooms/{room}/polls`: the polls of the meeting running in the room, each with
+/// its results (the ballots too unless anonymous).
+#[utoipa::path(get, path = "/api/v1/rooms/{room}/polls", tag = "rooms", security(("bearer" = []), ("session" = [])),
+    params(("room" = u64, Path, description = "The room number")),
+    responses((status = 200, description = "{room_number, polls: [{id, question, choices, multiple, anonymous, state, results: {counts, voters, ballots, shared}}]}", body = serde_json::Value), (status = 401, description = "No or a bad token or session", body = ErrorBody), (status = 404, description = "No such room of yours (room_not_found)", body = ErrorBody)))]
+pub(crate) async fn polls(
+    State(state): State<AppState>,
+    Authed(organizer): Authed,
+    Path(room): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let number = own_room(&state, &organizer, &room).await?;
+    let (polls, _) = state.media().polls(number).await?;
+    let polls: Vec<Value> = polls
+        .into_iter()
+        .map(|(view, results)| {
+            let mut v = serde_json::to_value(&view).unwrap_or_default();
+            v["results"] = serde_json::to_value(&results).unwrap_or_default();
+            v
+        })
+        .collect();
+    Ok(Json(json!({ "room_number": number.0, "polls": polls })))
+}
+
+/// `GET /api/v1/rooms/{room}/polls.csv`: the same as CSV (RFC 4180), a line per choice with
+/// its votes, then a line per ballot of polls that are not anonymous.
+#[utoipa::path(get, path = "/api/v1/rooms/{room}/polls.csv", tag = "rooms", security(("bearer" = []), ("session" = [])),
+    params(("room" = u64, Path, description = "The room number")),
+    responses((status = 200, description = "text/csv: poll,question,kind,choice,votes,voter", body = String), (status = 401, description = "No or a bad token or session", body = ErrorBody), (status = 404, description = "No such room of yours (room_not_found)", body = ErrorBody)))]
+pub(crate) async fn polls_csv(
+    State(state): State<AppState>,
+    Authed(organizer): Authed,
+    Path(room): Path<String>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse as _;
+    let number = own_room(&state, &organizer, &room).await?;
+    let (_, csv) = state.media().polls(number).await?;
+    let disposition = format!("attachment; filename=\"polls-{}.csv\"", number.0);
+    Ok((
+        [
+            (
+                axum::http::header::CONTENT_TYPE,
+                "text/csv; charset=utf-8".to_owned(),
+            ),
+            (axum::http::header::CONTENT_DISPOSITION, disposition),
+        ],
+        csv,
+    )
+        .into_response())
+}

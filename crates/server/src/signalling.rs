@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tracing::{Instrument as _, debug, info_span};
 
 use crate::http::AppState;
-use crate::media::{Action, JoinRefused};
+use crate::media::{Action, JoinRefused, PollCommand};
 use pont_plane::meeting::{Actor, Rules};
 use pont_plane::to_browser::{ToBrowser, VERSION};
 
@@ -53,20 +53,42 @@ enum ClientMsg {
     Share {
         on: bool,
     },
+    /// A vote in a poll: indexes into its choices.
+    Vote {
+        poll_id: u32,
+        choices: Vec<u8>,
+    },
     /// A moderator's action: on `participant_id`, or on the whole room.
     Moderate {
         action: String,
         #[serde(default)]
         participant_id: Option<String>,
+        /// What `poll_open` asks.
+        #[serde(default)]
+        poll: Option<PollSpec>,
+        /// What `poll_close` and `poll_share` are about.
+        #[serde(default)]
+        poll_id: Option<u32>,
         /// What `dial` calls: `sip:…` or `tel:…`.
         #[serde(default)]
         uri: Option<String>,
     },
 }
 
-const KNOWN_TYPES: [&str; 9] = [
-    "join", "answer", "mute", "leave", "ping", "chat", "hand", "moderate", "share",
+const KNOWN_TYPES: [&str; 10] = [
+    "join", "answer", "mute", "leave", "ping", "chat", "hand", "moderate", "share", "vote",
 ];
+
+/// A poll as a moderator asks it.
+#[derive(Debug, Deserialize)]
+struct PollSpec {
+    question: String,
+    choices: Vec<String>,
+    #[serde(default)]
+    multiple: bool,
+    #[serde(default)]
+    anonymous: bool,
+}
 
 fn error(code: &'static str, message: impl Into<String>) -> ToBrowser {
     ToBrowser::error(code, message)
@@ -256,12 +278,31 @@ impl Session {
                 }
                 Next::Continue
             }
+            ClientMsg::Vote { poll_id, choices } => {
+                self.poll(PollCommand::Vote { poll_id, choices }).await;
+                Next::Continue
+            }
             ClientMsg::Moderate {
                 action,
                 participant_id,
                 uri,
+                poll,
+                poll_id,
             } => {
-                if action == "dial" {
+                let poll_command = match (action.as_str(), poll, poll_id) {
+                    ("poll_open", Some(p), _) => Some(PollCommand::Open {
+                        question: p.question,
+                        choices: p.choices,
+                        multiple: p.multiple,
+                        anonymous: p.anonymous,
+                    }),
+                    ("poll_close", _, Some(id)) => Some(PollCommand::Close(id)),
+                    ("poll_share", _, Some(id)) => Some(PollCommand::Share(id)),
+                    _ => None,
+                };
+                if let Some(command) = poll_command {
+                    self.poll(command).await;
+                } else if action == "dial" {
                     self.dial(uri.as_deref().unwrap_or_default()).await;
                 } else if let Some(what) = action
                     .strip_prefix("record_")
@@ -346,6 +387,28 @@ impl Session {
             Err(ControlError::Internal(m)) => error("internal", m),
         };
         let _ = self.tx.send(refusal);
+    }
+
+    /// A poll command (a vote, or a moderator's); refusals come back as errors.
+    async fn poll(&mut self, command: PollCommand) {
+        let (Some(me), Ok(room)) = (self.me, self.room.parse::<RoomId>()) else {
+            let _ = self.tx.send(error("not_joined", "join first"));
+            return;
+        };
+        match self
+            .state
+            .media()
+            .poll(room, Actor::Participant(me), command)
+            .await
+        {
+            Ok(Ok(())) => {}
+            Ok(Err((code, message))) => {
+                let _ = self.tx.send(error(code, message));
+            }
+            Err(e) => {
+                let _ = self.tx.send(error("media_unavailable", e.to_string()));
+            }
+        }
     }
 
     /// Whether `me` moderates `room` (said to the browser when not).

@@ -655,7 +655,7 @@ impl Task {
                     self.ivr_join(call, room);
                     return;
                 }
-                IvrEvent::ToggleMute => {}
+                IvrEvent::ToggleMute | IvrEvent::Key(_) => {}
                 IvrEvent::Hangup(reason) => {
                     info!(?reason, "IVR hangs up: BYE");
                     leg.ended = true;

@@ -428,8 +428,17 @@ impl Task {
         if self.placement.is_locked(room) {
             let _ = signal.send(ToBrowser::Locked { locked: true });
         }
-        if meeting.check_moderator(Actor::Participant(id)).is_ok() {
+        let moderator = meeting.check_moderator(Actor::Participant(id)).is_ok();
+        if moderator {
             let _ = signal.send(self.waiting_room_message(meeting));
+        }
+        if let Some(last) = meeting.polls.all().last() {
+            let _ = signal.send(ToBrowser::Poll { poll: last.clone() });
+            if let Ok(results) = meeting.polls.results(last.id)
+                && (moderator || results.shared)
+            {
+                let _ = signal.send(ToBrowser::PollResults { results });
+            }
         }
     }
 
@@ -506,7 +515,7 @@ impl Task {
             .or_else(|| self.waiting_webs.get(&id).map(|w| w.room))
     }
 
-    fn tell(&self, id: ParticipantId, msg: ToBrowser) {
+    pub(super) fn tell(&self, id: ParticipantId, msg: ToBrowser) {
         if let Some(w) = self.webs.get(&id) {
             let _ = w.signal.send(msg);
         } else if let Some(w) = self.waiting_webs.get(&id) {

@@ -1022,6 +1022,7 @@ impl Task {
                         let _ = s.hangup.try_send(SipCommand::Hangup(s.call));
                     }
                 }
+                pont_ivr::IvrEvent::Key(key) => self.phone_key(id, key),
                 other => trace!(participant = %id, event = ?other, "IVR event in the call"),
             }
         }
