@@ -539,13 +539,87 @@ fn polls_are_asked_voted_shared_closed_and_exported() {
             "1,Lunch?,ballot,Soup,,Bob",
         ]
     );
-    for path in ["polls", "polls.csv"] {
+    for path in ["polls", "polls.csv", "polls/1"] {
         let r = get(
             &server.url(&format!("/api/v1/rooms/{room}/{path}")),
             &[("authorization", &bearer(&other))],
         );
         assert_eq!(r.status, 404, "{path}: {r:?}");
     }
+
+    // The contract's API: open, read, close.
+    let reply = api(
+        &server,
+        &token,
+        &format!("/api/v1/rooms/{room}/polls"),
+        r#"{"question": "Coffee?", "choices": ["Yes", "No"], "multiple": false, "anonymous": true}"#,
+    );
+    assert_eq!(reply.status, 201, "{reply:?}");
+    let second = reply.json()["id"].as_u64().unwrap();
+    assert_eq!(second, 2);
+    assert_eq!(bob.recv_type("poll")["poll"]["question"], "Coffee?");
+    vote(&mut bob, second, json!([0]));
+    let read = |id: &str| {
+        get(
+            &server.url(&format!("/api/v1/rooms/{room}/polls/{id}")),
+            &[("authorization", &bearer(&token))],
+        )
+    };
+    let p = pont_tests::webdriver::poll(std::time::Duration::from_secs(30), || {
+        let r = read("2").json();
+        (r["voters"] == 1).then_some(r)
+    })
+    .expect("Bob's vote in the poll");
+    assert_eq!(
+        (
+            p["question"].clone(),
+            p["choices"].clone(),
+            p["open"].clone(),
+            p["ballots"].clone()
+        ),
+        (
+            json!("Coffee?"),
+            json!([{"text": "Yes", "votes": 1}, {"text": "No", "votes": 0}]),
+            json!(true),
+            json!([])
+        ),
+        "anonymous: no ballots"
+    );
+    let reply = api(
+        &server,
+        &token,
+        &format!("/api/v1/rooms/{room}/polls/2/close"),
+        "",
+    );
+    assert_eq!(reply.status, 200, "{reply:?}");
+    assert_eq!(read("2").json()["open"], false);
+    for (body, status, code) in [
+        (
+            r#"{"question": "Q", "choices": ["1","2","3","4","5","6","7","8","9","10"]}"#,
+            422,
+            "poll_bad_choices",
+        ),
+        (
+            r#"{"question": "Q", "choices": "yes, no"}"#,
+            422,
+            "poll_bad_choices",
+        ),
+        (r#"{"choices": ["a", "b"]}"#, 422, "poll_bad_question"),
+    ] {
+        let reply = api(
+            &server,
+            &token,
+            &format!("/api/v1/rooms/{room}/polls"),
+            body,
+        );
+        assert_eq!(
+            (reply.status, reply.error_code()),
+            (status, code.to_owned()),
+            "{body}"
+        );
+    }
+    assert_eq!(read("99").status, 404);
+    assert_eq!(read("x").error_code(), "poll_not_found");
 }
 
 #[test]

@@ -630,6 +630,55 @@ fn an_organizer_runs_the_meeting_from_the_page() {
         "the focus stayed on Bob's button"
     );
 
+    // A poll: Ana asks from the form under the roster; Bob (French) votes in the card; Ana
+    // sees the result live, Bob once she shares it; closed, Bob hides the card.
+    ana.click("#poll-new summary");
+    ana.keys("#poll-question", "Which day for the defence?");
+    ana.keys(
+        "#poll-options",
+        &format!("Monday{ENTER}Tuesday{ENTER}Wednesday"),
+    );
+    ana.click("#poll-form button[type=submit]");
+    bob.wait(
+        "the poll on Bob's page",
+        "return window.pont.poll && window.pont.poll.state === 'open';",
+    );
+    assert_eq!(bob.text("#poll-q"), "Which day for the defence?");
+    assert_eq!(bob.text("#poll-label"), catalogue("fr", "poll"));
+    assert_eq!(bob.count("#poll-choices input[type=radio]"), 3);
+    bob.click("#poll-choices label:nth-child(2) input");
+    bob.click("#poll-vote button[type=submit]");
+    ana.wait(
+        "Bob's vote in Ana's results",
+        "return window.pont.pollResults && window.pont.pollResults.voters === 1;",
+    );
+    assert_eq!(ana.text("#poll-choices label:nth-child(2) .count"), "1");
+    assert_eq!(ana.text("#poll-choices label:nth-child(1) .count"), "0");
+    assert!(
+        bob.visible("#poll-voted") && !bob.visible("#poll-choices .count"),
+        "Bob does not see the results before they are shared"
+    );
+    ana.screenshot(&shots.join("meeting-poll-en.png"));
+    ana.click("#btn-poll-share");
+    bob.wait(
+        "the shared results on Bob's page",
+        "return window.pont.pollResults && window.pont.pollResults.shared === true;",
+    );
+    assert_eq!(bob.text("#poll-choices label:nth-child(2) .count"), "1");
+    bob.screenshot(&shots.join("meeting-poll-fr.png"));
+    ana.click("#btn-poll-close");
+    bob.wait(
+        "the poll closed on Bob's page",
+        "return window.pont.poll.state === 'closed';",
+    );
+    assert_eq!(
+        bob.text("#poll-label"),
+        catalogue("fr", "poll_closed_label")
+    );
+    assert!(!bob.visible("#poll-vote button[type=submit]"));
+    bob.click("#btn-poll-dismiss");
+    assert!(!bob.visible("#poll"));
+
     // Ana makes Bob a moderator: his page, in French, gets the moderators' controls.
     ana.click(&row(&bob_id, "button[data-action=make_moderator]"));
     bob.wait("Bob moderates", "return window.pont.moderator === true;");

@@ -41,6 +41,9 @@ const CONTRACT: &[(&str, &str)] = &[
     ("post", "/api/v1/rooms/{room}/end"),
     ("post", "/api/v1/rooms/{room}/dial"),
     ("get", "/api/v1/rooms/{room}/polls"),
+    ("post", "/api/v1/rooms/{room}/polls"),
+    ("get", "/api/v1/rooms/{room}/polls/{id}"),
+    ("post", "/api/v1/rooms/{room}/polls/{id}/close"),
     ("get", "/api/v1/rooms/{room}/polls.csv"),
     ("get", "/api/v1/rooms/{room}/ws"),
 ];

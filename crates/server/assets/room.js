@@ -20,6 +20,7 @@
     midSource: new Map(),      // mid -> "microphone" | "camera" | "screen"
     sharer: null, screenSender: null, screenTrack: null, shareWanted: false,
     publishMids: null, sinkId: "", deviceSwitches: 0,
+    poll: null, pollResults: null, pollVoted: false, pollHidden: false, pollShown: "",
     locked: false, dials: new Map(), // call id -> {target, state, code} of a moderator's dial-out
   };
   const KIND = { web: "kind_web", sip: "kind_sip", pstn: "kind_pstn" };
@@ -49,6 +50,7 @@
     }
     if ($("status").dataset.key) status($("status").dataset.key);
     updateButtons(); renderList(); renderChat(); renderLock(); renderDials();
+    state.pollShown = ""; renderPoll();
   };
 
   function send(obj) {
@@ -131,6 +133,14 @@
         if (isModerator()) message(state.locked ? "locked_now" : "unlocked_now", true);
         break;
       case "dialout": onDialout(m); break;
+      case "poll":
+        if (!state.poll || state.poll.id !== m.poll.id) {
+          state.pollResults = null; state.pollVoted = false; state.pollHidden = false;
+        }
+        state.poll = m.poll; renderPoll(); break;
+      case "poll_results":
+        if (state.poll && m.poll_id === state.poll.id) { state.pollResults = m; renderPoll(); }
+        break;
       case "waiting":
         state.me = m.participant_id; state.waiting = true; state.retry = 0;
         $("meeting").hidden = true; $("waiting").hidden = false; message(null); status("waiting_status");
@@ -196,7 +206,8 @@
           endShare(false); message("share_busy", true);
         } else if (["chat_rate_limited", "chat_too_long", "not_moderator", "participant_not_found",
                     "not_waiting", "still_waiting", "invalid_uri", "no_trunk", "dial_failed",
-                    "no_ports", "sip_unavailable", "wrong_state"].includes(m.code)) {
+                    "no_ports", "sip_unavailable", "wrong_state"].includes(m.code)
+                   || m.code.startsWith("poll_")) {
           message(m.code, true);
         }
         break;
@@ -377,7 +388,7 @@
       }
       return { id: p.id, parts, acts };
     }));
-    $("mod-controls").hidden = !mod; $("mod-tools").hidden = !mod; updateRecControls();
+    $("mod-controls").hidden = !mod; $("mod-tools").hidden = !mod; updateRecControls(); renderPoll();
   }
 
   function renderWaiting() {
@@ -556,6 +567,68 @@
     if (m.state === "answered") setTimeout(() => { state.dials.delete(m.call); renderDials(); }, 5000);
     renderDials();
   }
+  // Polls: moderators ask (the form under the roster), everyone votes in the card above the
+  // tabs; moderators see the results live, everyone once they are shared.
+  $("poll-form").onsubmit = (e) => {
+    e.preventDefault();
+    const choices = $("poll-options").value.split("\n").map((c) => c.trim()).filter((c) => c);
+    send({ type: "moderate", action: "poll_open", poll: { question: $("poll-question").value,
+      choices, multiple: $("poll-multiple").checked, anonymous: $("poll-anonymous").checked } });
+    $("poll-form").reset(); $("poll-new").open = false;
+  };
+  $("poll-vote").onsubmit = (e) => {
+    e.preventDefault();
+    if (!state.poll) return;
+    const choices = [...$("poll-choices").querySelectorAll("input:checked")].map((i) => Number(i.value));
+    if (choices.length === 0) return;
+    send({ type: "vote", poll_id: state.poll.id, choices });
+    state.pollVoted = true; renderPoll();
+  };
+  $("btn-poll-share").onclick = () => state.poll && send({ type: "moderate", action: "poll_share", poll_id: state.poll.id });
+  $("btn-poll-close").onclick = () => state.poll && send({ type: "moderate", action: "poll_close", poll_id: state.poll.id });
+  $("btn-poll-dismiss").onclick = () => { state.pollHidden = true; renderPoll(); };
+  function renderPoll() {
+    const p = state.poll, card = $("poll");
+    card.hidden = !p || state.pollHidden;
+    if (!p) return;
+    const open = p.state === "open", mod = isModerator();
+    // The choices are rebuilt only when the poll changes (not while someone is choosing).
+    const key = p.id + p.state + pontI18n.lang;
+    if (state.pollShown !== key) {
+      state.pollShown = key;
+      $("poll-label").textContent = t(open ? "poll" : "poll_closed_label");
+      $("poll-q").textContent = p.question;
+      $("poll-choices").replaceChildren(...p.choices.map((c, i) => {
+        // A choice: its box, its number (a phone caller's key) and text, and once there are
+        // results its count and a bar.
+        const l = document.createElement("label"); l.className = "choice";
+        const input = document.createElement("input");
+        input.type = p.multiple ? "checkbox" : "radio"; input.name = "poll-choice"; input.value = String(i);
+        input.disabled = !open;
+        const s = document.createElement("span"); s.className = "text"; s.textContent = (i + 1) + ". " + c;
+        const n = document.createElement("span"); n.className = "count"; n.hidden = true;
+        const bar = document.createElement("span"); bar.className = "bar"; bar.hidden = true;
+        const fill = document.createElement("span"); fill.className = "fill"; bar.append(fill);
+        l.append(input, s, n, bar); return l;
+      }));
+    }
+    $("poll-vote").querySelector(".poll-row").hidden = !open;
+    $("poll-voted").hidden = !state.pollVoted || !open;
+    const r = state.pollResults;
+    const most = r ? Math.max(1, ...r.counts) : 1;
+    $("poll-choices").querySelectorAll(".choice").forEach((l, i) => {
+      const n = l.querySelector(".count"), bar = l.querySelector(".bar");
+      n.hidden = bar.hidden = !r;
+      if (!r) return;
+      n.textContent = String(r.counts[i]); n.title = r.counts[i] + " " + t("poll_votes");
+      n.setAttribute("aria-label", n.title); l.dataset.count = String(r.counts[i]);
+      bar.firstChild.style.width = (100 * r.counts[i] / most) + "%";
+    });
+    $("btn-poll-share").hidden = !mod || !r || r.shared;
+    $("btn-poll-close").hidden = !mod || !open;
+    $("btn-poll-dismiss").hidden = open;
+  }
+
   function renderDials() {
     syncRows($("dlist"), [...state.dials.entries()].map(([id, d]) => {
       const name = document.createElement("span"); name.className = "name"; name.textContent = d.target;
@@ -635,6 +708,8 @@
     get message() { const m = $("message"); return m.hidden ? null : m.dataset.code; },
     get recording() { return state.recording || "off"; },
     get locked() { return state.locked; },
+    get poll() { return state.poll; },
+    get pollResults() { return state.pollResults; },
     get dials() { return [...state.dials.entries()].map(([call, d]) => Object.assign({ call }, d)); },
     get organizer() { return !!state.organizer; },
     get recordingNoticesPlayed() { return state.noticesPlayed || 0; },

@@ -151,7 +151,12 @@ pub(crate) fn router(state: AppState) -> Router {
         .routes(routes!(crate::rooms_api::mute_all))
         .routes(routes!(crate::rooms_api::end))
         .routes(routes!(crate::rooms_api::dial))
-        .routes(routes!(crate::rooms_api::polls))
+        .routes(routes!(
+            crate::rooms_api::polls,
+            crate::rooms_api::open_poll
+        ))
+        .routes(routes!(crate::rooms_api::get_poll))
+        .routes(routes!(crate::rooms_api::close_poll))
         .routes(routes!(crate::rooms_api::polls_csv))
         .routes(routes!(recordings_api::list))
         .routes(routes!(recordings_api::get_one, recordings_api::patch))

@@ -514,7 +514,7 @@ impl MediaHandle {
         room: RoomId,
         actor: Actor,
         command: PollCommand,
-    ) -> Result<Result<(), PollError>, MediaGone> {
+    ) -> Result<Result<u32, PollError>, MediaGone> {
         let Some(shard) = self.placement.shard_of_room(room) else {
             return Ok(Err(("not_in_room", "nobody is in this room".to_owned())));
         };

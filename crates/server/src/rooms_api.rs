@@ -233,3 +233,139 @@ pub(crate) async fn polls_csv(
     )
         .into_response())
 }
+
+/// A refused poll command as an API error: 404 for a poll that is not there (or a room nobody
+/// is in), 409 for one that does not apply now, 422 for a bad poll.
+fn poll_error((code, message): crate::media::PollError) -> ApiError {
+    let status = match code {
+        "poll_not_found" | "not_in_room" => StatusCode::NOT_FOUND,
+        "poll_already_open" | "poll_closed" | "poll_too_many" => StatusCode::CONFLICT,
+        _ => StatusCode::UNPROCESSABLE_ENTITY,
+    };
+    ApiError::new(status, code, message)
+}
+
+/// `POST /api/v1/rooms/{room}/polls` `{"question", "choices", "multiple", "anonymous"}` →
+/// 201 `{"id"}`: the poll opens in the running meeting (phone callers hear it announced).
+#[utoipa::path(post, path = "/api/v1/rooms/{room}/polls", tag = "rooms", security(("bearer" = []), ("session" = [])),
+    params(("room" = u64, Path, description = "The room number")),
+    request_body(content = serde_json::Value, description = "{\"question\": string, \"choices\": [2 to 9 strings], \"multiple\": bool, \"anonymous\": bool}"),
+    responses((status = 201, description = "{id}", body = serde_json::Value), (status = 401, description = "No or a bad token or session", body = ErrorBody), (status = 404, description = "No such room of yours, or nobody in it (room_not_found, not_in_room)", body = ErrorBody), (status = 409, description = "A poll is already open (poll_already_open), or 100 were asked (poll_too_many)", body = ErrorBody), (status = 422, description = "A bad question or choices (poll_bad_question, poll_bad_choices)", body = ErrorBody)))]
+pub(crate) async fn open_poll(
+    State(state): State<AppState>,
+    Authed(organizer): Authed,
+    Path(room): Path<String>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<(StatusCode, Json<Value>), ApiError> {
+    let number = own_room(&state, &organizer, &room).await?;
+    let Json(body) = body?;
+    let bad_choices = || {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "poll_bad_choices",
+            "choices must be a list of 2 to 9 strings",
+        )
+    };
+    let choices = body
+        .get("choices")
+        .and_then(Value::as_array)
+        .ok_or_else(bad_choices)?
+        .iter()
+        .map(|c| c.as_str().map(str::to_owned))
+        .collect::<Option<Vec<String>>>()
+        .ok_or_else(bad_choices)?;
+    let command = crate::media::PollCommand::Open {
+        question: body
+            .get("question")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned(),
+        choices,
+        multiple: body
+            .get("multiple")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        anonymous: body
+            .get("anonymous")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+    };
+    let id = state
+        .media()
+        .poll(number, Actor::Organizer, command)
+        .await?
+        .map_err(poll_error)?;
+    Ok((StatusCode::CREATED, Json(json!({ "id": id }))))
+}
+
+/// The poll `id` of the meeting in `room`, with its results.
+async fn find_poll(
+    state: &AppState,
+    room: RoomId,
+    id: &str,
+) -> Result<(pont_plane::poll::PollView, pont_plane::poll::PollResults), ApiError> {
+    let not_found = || ApiError::new(StatusCode::NOT_FOUND, "poll_not_found", "no such poll");
+    let id: u32 = id.parse().map_err(|_| not_found())?;
+    let (polls, _) = state.media().polls(room).await?;
+    polls
+        .into_iter()
+        .find(|(v, _)| v.id == id)
+        .ok_or_else(not_found)
+}
+
+/// `GET /api/v1/rooms/{room}/polls/{id}` → `{"question", "choices": [{"text", "votes"}],
+/// "open"}` (and the poll's other fields: `id`, `multiple`, `anonymous`, `voters`, `shared`,
+/// `ballots` unless anonymous).
+#[utoipa::path(get, path = "/api/v1/rooms/{room}/polls/{id}", tag = "rooms", security(("bearer" = []), ("session" = [])),
+    params(("room" = u64, Path, description = "The room number"), ("id" = u32, Path, description = "The poll's id")),
+    responses((status = 200, description = "{question, choices: [{text, votes}], open, …}", body = serde_json::Value), (status = 401, description = "No or a bad token or session", body = ErrorBody), (status = 404, description = "No such room of yours, or no such poll (room_not_found, poll_not_found)", body = ErrorBody)))]
+pub(crate) async fn get_poll(
+    State(state): State<AppState>,
+    Authed(organizer): Authed,
+    Path((room, id)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let number = own_room(&state, &organizer, &room).await?;
+    let (view, results) = find_poll(&state, number, &id).await?;
+    let choices: Vec<Value> = view
+        .choices
+        .iter()
+        .zip(&results.counts)
+        .map(|(text, votes)| json!({ "text": text, "votes": votes }))
+        .collect();
+    Ok(Json(json!({
+        "id": view.id,
+        "question": view.question,
+        "choices": choices,
+        "open": view.state == "open",
+        "multiple": view.multiple,
+        "anonymous": view.anonymous,
+        "voters": results.voters,
+        "shared": results.shared,
+        "ballots": results.ballots,
+    })))
+}
+
+/// `POST /api/v1/rooms/{room}/polls/{id}/close` → 200 `{"id", "open": false}`.
+#[utoipa::path(post, path = "/api/v1/rooms/{room}/polls/{id}/close", tag = "rooms", security(("bearer" = []), ("session" = [])),
+    params(("room" = u64, Path, description = "The room number"), ("id" = u32, Path, description = "The poll's id")),
+    responses((status = 200, description = "{id, open: false}", body = serde_json::Value), (status = 401, description = "No or a bad token or session", body = ErrorBody), (status = 404, description = "No such room of yours, or no such poll (room_not_found, poll_not_found)", body = ErrorBody)))]
+pub(crate) async fn close_poll(
+    State(state): State<AppState>,
+    Authed(organizer): Authed,
+    Path((room, id)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let number = own_room(&state, &organizer, &room).await?;
+    let id: u32 = id
+        .parse()
+        .map_err(|_| ApiError::new(StatusCode::NOT_FOUND, "poll_not_found", "no such poll"))?;
+    let id = state
+        .media()
+        .poll(
+            number,
+            Actor::Organizer,
+            crate::media::PollCommand::Close(id),
+        )
+        .await?
+        .map_err(poll_error)?;
+    Ok(Json(json!({ "id": id, "open": false })))
+}

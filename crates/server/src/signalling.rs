@@ -401,7 +401,7 @@ impl Session {
             .poll(room, Actor::Participant(me), command)
             .await
         {
-            Ok(Ok(())) => {}
+            Ok(Ok(_)) => {}
             Ok(Err((code, message))) => {
                 let _ = self.tx.send(error(code, message));
             }

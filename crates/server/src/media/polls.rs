@@ -39,7 +39,8 @@ pub(crate) struct PollQuery {
     pub(crate) room: RoomId,
     pub(crate) actor: Actor,
     pub(crate) command: PollCommand,
-    pub(crate) reply: oneshot::Sender<Result<(), PollError>>,
+    /// The poll the command was about (a new one's id for `Open`).
+    pub(crate) reply: oneshot::Sender<Result<u32, PollError>>,
 }
 
 /// A room's polls as the API shows them: each poll with its results.
@@ -55,7 +56,7 @@ impl Task {
         room: RoomId,
         actor: Actor,
         command: PollCommand,
-    ) -> Result<(), PollError> {
+    ) -> Result<u32, PollError> {
         let meeting = self
             .meetings
             .get_mut(&room)
@@ -82,6 +83,7 @@ impl Task {
                 if let Some(prompt) = Prompt::poll(view.choices.len()) {
                     self.announce_to_phones(room, prompt);
                 }
+                Ok(view.id)
             }
             PollCommand::Close(id) => {
                 moderator(is_moderator)?;
@@ -90,11 +92,13 @@ impl Task {
                 self.broadcast(room, &ToBrowser::Poll { poll: view });
                 self.tell_poll_results(room, id);
                 self.announce_to_phones(room, Prompt::PollClosed);
+                Ok(id)
             }
             PollCommand::Share(id) => {
                 moderator(is_moderator)?;
                 meeting.polls.share(id, true).map_err(refused)?;
                 self.tell_poll_results(room, id);
+                Ok(id)
             }
             PollCommand::Vote { poll_id, choices } => {
                 let Actor::Participant(voter) = actor else {
@@ -113,9 +117,9 @@ impl Task {
                     debug!(%room, poll = poll_id, participant = %voter, "vote");
                     self.tell_poll_results(room, poll_id);
                 }
+                Ok(poll_id)
             }
         }
-        Ok(())
     }
 
     /// A phone caller's key in the call: its vote in the room's open poll, if there is one
