@@ -54,6 +54,45 @@ fn room_state(server: &Server, token: &str, room: u64) -> Vec<Value> {
     reply.json()["participants"].as_array().unwrap().clone()
 }
 
+/// A running bridge with an instant room, its organizer Ana (signed in: she moderates) and a
+/// guest Bob in it over signalling; Mallory is another organizer. Keep `_dir` bound: it holds
+/// the bridge's data folder.
+struct AnaAndBob {
+    _dir: tempfile::TempDir,
+    server: Server,
+    token: String,
+    other: String,
+    room: u64,
+    ana: WsClient,
+    bob: WsClient,
+    bob_id: Value,
+}
+
+fn ana_and_bob() -> AnaAndBob {
+    let dir = tempfile::tempdir().unwrap();
+    let token = create_token(&dir.path().join("data"), "Ana");
+    let other = create_token(&dir.path().join("data"), "Mallory");
+    let server = Server::start(dir.path());
+    let room = pont_tests::instant_room(&server, &token);
+    let cookie = session_cookie(&server, &token);
+    let mut ana = ws(&server, room, Some(&cookie));
+    join(&mut ana, "Ana");
+    ana.recv_type("joined");
+    let mut bob = ws(&server, room, None);
+    join(&mut bob, "Bob");
+    let bob_id = bob.recv_type("joined")["participant_id"].clone();
+    AnaAndBob {
+        _dir: dir,
+        server,
+        token,
+        other,
+        room,
+        ana,
+        bob,
+        bob_id,
+    }
+}
+
 #[test]
 fn the_waiting_room_holds_guests_until_a_moderator_lets_them_in() {
     let dir = tempfile::tempdir().unwrap();
@@ -309,17 +348,15 @@ fn moderators_mute_lower_hands_name_moderators_and_end_the_meeting() {
 
 #[test]
 fn moderators_lock_the_room_from_the_page_or_the_api_and_everyone_sees_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let token = create_token(&dir.path().join("data"), "Ana");
-    let server = Server::start(dir.path());
-    let room = pont_tests::instant_room(&server, &token);
-    let cookie = session_cookie(&server, &token);
-    let mut ana = ws(&server, room, Some(&cookie));
-    join(&mut ana, "Ana");
-    ana.recv_type("joined");
-    let mut bob = ws(&server, room, None);
-    join(&mut bob, "Bob");
-    bob.recv_type("joined");
+    let AnaAndBob {
+        _dir,
+        server,
+        token,
+        room,
+        mut ana,
+        mut bob,
+        ..
+    } = ana_and_bob();
     let locked = |server: &Server| {
         let reply = get(
             &server.url(&format!("/api/v1/rooms/{room}")),
@@ -368,17 +405,16 @@ fn moderators_lock_the_room_from_the_page_or_the_api_and_everyone_sees_it() {
 
 #[test]
 fn a_named_moderator_records_from_the_page_for_the_organizer() {
-    let dir = tempfile::tempdir().unwrap();
-    let token = create_token(&dir.path().join("data"), "Ana");
-    let server = Server::start(dir.path());
-    let room = pont_tests::instant_room(&server, &token);
-    let cookie = session_cookie(&server, &token);
-    let mut ana = ws(&server, room, Some(&cookie));
-    join(&mut ana, "Ana");
-    ana.recv_type("joined");
-    let mut bob = ws(&server, room, None);
-    join(&mut bob, "Bob");
-    let bob_id = bob.recv_type("joined")["participant_id"].clone();
+    let AnaAndBob {
+        _dir,
+        server,
+        token,
+        room,
+        mut ana,
+        mut bob,
+        bob_id,
+        ..
+    } = ana_and_bob();
     let record = |c: &mut WsClient, what: &str| {
         c.send_json(&json!({"v": 1, "type": "moderate", "action": format!("record_{what}")}));
     };
@@ -424,18 +460,16 @@ fn a_named_moderator_records_from_the_page_for_the_organizer() {
 
 #[test]
 fn polls_are_asked_voted_shared_closed_and_exported() {
-    let dir = tempfile::tempdir().unwrap();
-    let token = create_token(&dir.path().join("data"), "Ana");
-    let other = create_token(&dir.path().join("data"), "Mallory");
-    let server = Server::start(dir.path());
-    let room = pont_tests::instant_room(&server, &token);
-    let cookie = session_cookie(&server, &token);
-    let mut ana = ws(&server, room, Some(&cookie));
-    join(&mut ana, "Ana");
-    ana.recv_type("joined");
-    let mut bob = ws(&server, room, None);
-    join(&mut bob, "Bob");
-    bob.recv_type("joined");
+    let AnaAndBob {
+        _dir,
+        server,
+        token,
+        other,
+        room,
+        mut ana,
+        mut bob,
+        ..
+    } = ana_and_bob();
     let open = |c: &mut WsClient, poll: Value| {
         c.send_json(&json!({"v": 1, "type": "moderate", "action": "poll_open", "poll": poll}));
     };

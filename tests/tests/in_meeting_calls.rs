@@ -81,6 +81,28 @@ impl Meeting {
     }
 }
 
+/// A bridge in `dir` with a scheduled meeting that has a waiting room.
+fn waiting_room_meeting(dir: &std::path::Path) -> Meeting {
+    let token = create_token(&dir.join("data"), "Ana");
+    let server = Server::start(dir);
+    let reply = send(
+        "POST",
+        &server.url("/api/v1/meetings"),
+        &[
+            ("content-type", "application/json"),
+            ("authorization", &bearer(&token)),
+        ],
+        r#"{"subject": "Jury", "start": "2026-12-01T09:30:00Z", "waiting_room": true}"#,
+    );
+    assert_eq!(reply.status, 201, "{reply:?}");
+    let room = reply.json()["room_number"].as_u64().unwrap();
+    Meeting {
+        server,
+        token,
+        room,
+    }
+}
+
 /// Energy of `freq` in the recording between `from` and `to` after its start, with half a
 /// second trimmed at each end (the instants are the test's, the recording's start the call's).
 fn tone_between(rec: &(u32, Vec<i16>), from: Duration, to: Duration, freq: f64) -> f64 {
@@ -109,24 +131,8 @@ fn a_sip_caller_waits_hears_the_prompt_then_the_room_and_is_muted_until_unmuted(
         return;
     }
     let dir = tempfile::tempdir().unwrap();
-    let token = create_token(&dir.path().join("data"), "Ana");
-    let server = Server::start(dir.path());
-    let reply = send(
-        "POST",
-        &server.url("/api/v1/meetings"),
-        &[
-            ("content-type", "application/json"),
-            ("authorization", &bearer(&token)),
-        ],
-        r#"{"subject": "Jury", "start": "2026-12-01T09:30:00Z", "waiting_room": true}"#,
-    );
-    assert_eq!(reply.status, 201, "{reply:?}");
-    let room = reply.json()["room_number"].as_u64().unwrap();
-    let m = Meeting {
-        server,
-        token,
-        room,
-    };
+    let m = waiting_room_meeting(dir.path());
+    let room = m.room;
     let uri = format!("sip:{room}@{}", m.server.sip());
 
     // The room: a caller let in and unmuted, sending the room's tone.
@@ -447,24 +453,8 @@ fn a_waiting_call_behind_nat_hears_the_prompt_where_its_rtp_comes_from() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
     let dir = tempfile::tempdir().unwrap();
-    let token = create_token(&dir.path().join("data"), "Ana");
-    let server = Server::start(dir.path());
-    let reply = send(
-        "POST",
-        &server.url("/api/v1/meetings"),
-        &[
-            ("content-type", "application/json"),
-            ("authorization", &bearer(&token)),
-        ],
-        r#"{"subject": "Jury", "start": "2026-12-01T09:30:00Z", "waiting_room": true}"#,
-    );
-    assert_eq!(reply.status, 201, "{reply:?}");
-    let room = reply.json()["room_number"].as_u64().unwrap();
-    let m = Meeting {
-        server,
-        token,
-        room,
-    };
+    let m = waiting_room_meeting(dir.path());
+    let room = m.room;
     let bridge = m.server.sip();
     // The port in the SDP (the room system's private one) and the one its packets come from.
     let sdp_port = UdpSocket::bind("127.0.0.1:0").unwrap();
