@@ -146,7 +146,7 @@ fn sipp_counts(stat_file: &Path) -> (u64, u64) {
         .unwrap_or_else(|e| panic!("no sipp stat file {}: {e}", stat_file.display()));
     let mut lines = text.lines().filter(|l| !l.trim().is_empty());
     let header: Vec<&str> = lines.next().expect("stat header").split(';').collect();
-    let last: Vec<&str> = lines.last().expect("stat line").split(';').collect();
+    let last: Vec<&str> = lines.next_back().expect("stat line").split(';').collect();
     let column = |name: &str| -> u64 {
         let i = header
             .iter()
@@ -491,4 +491,105 @@ fn a_sign_in_flood_and_a_websocket_join_flood_get_429() {
         1.0
     );
     assert!(b.metric("pont_security_refused_requests_total{reason=\"signin\"}") >= 3.0);
+}
+
+/// One key by SIP INFO (`application/dtmf-relay`) in the dial-in call.
+fn info_key(cseq: u32, key: char) -> String {
+    format!(
+        r#"
+  <send retrans="500">
+    <![CDATA[
+      INFO sip:[service]@[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: sipp <sip:sipp@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
+      Call-ID: [call_id]
+      CSeq: {cseq} INFO
+      Contact: sip:sipp@[local_ip]:[local_port]
+      Max-Forwards: 70
+      Content-Type: application/dtmf-relay
+      Content-Length: [len]
+
+      Signal={key}
+      Duration=160
+    ]]>
+  </send>
+  <recv response="200"/>
+"#
+    )
+}
+
+#[test]
+fn wrong_rooms_keyed_in_the_ivr_block_the_source() {
+    if tool("sipp").is_none() {
+        eprintln!("skipped: sipp is not installed (bash tools/test-deps)");
+        return;
+    }
+    // Two wrong rooms block: the IVR's own three tries per call are not reached. After the
+    // first `#` the caller listens to "this room number does not exist" before keying again,
+    // as a person does (the IVR takes no keys while it looks the room up).
+    let b = bridge("[security]\nroom_guesses = 2\n");
+    let sip = b.server.sip();
+    let room = b.room.to_string();
+    let call = call_scenario();
+    // The call's INVITE and ACK, then keys, then the bridge's BYE.
+    let (head, _) = call.split_once("<pause").expect("the call scenario pauses");
+    let mut body = head
+        .split_once("<scenario name=\"pont\">")
+        .expect("scenario header")
+        .1
+        .to_owned();
+    for (i, key) in "9#8#".chars().enumerate() {
+        body.push_str(&info_key(2 + i as u32, key));
+        if i == 1 {
+            body.push_str("  <pause milliseconds=\"500\"/>\n");
+        }
+    }
+    body.push_str(
+        r#"
+  <recv request="BYE"/>
+  <send>
+    <![CDATA[
+      SIP/2.0 200 OK
+      [last_Via:]
+      [last_From:]
+      [last_To:]
+      [last_Call-ID:]
+      [last_CSeq:]
+      Content-Length: 0
+    ]]>
+  </send>
+"#,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let mut caller = sipp_from(
+        dir.path(),
+        sip,
+        "127.0.0.8",
+        "dialin",
+        &scenario(&body),
+        &["-m", "1"],
+    );
+    let status = wait_exit(&mut caller, "the dial-in sipp");
+    assert!(
+        status.success(),
+        "no BYE after two wrong rooms: {status}\n{}\n{}",
+        sipp_logs(dir.path()),
+        b.server.stderr()
+    );
+    assert_eq!(b.metric("pont_security_room_guesses_total"), 2.0);
+    assert_eq!(b.metric("pont_ivr_joined_total"), 0.0);
+    // The same address's INVITE to a real room is dropped; another address's is answered.
+    let mut guesser = Peer::new("127.0.0.8", sip);
+    let mut other = Peer::new("127.0.0.9", sip);
+    guesser.request("INVITE", &room, "");
+    b.wait_metric(
+        "pont_security_refused_requests_total{reason=\"room_guessing\"}",
+        1.0,
+        &String::new,
+    );
+    other.request("INVITE", &room, "");
+    let r = other.final_response();
+    assert_eq!(status_of(&r), 200, "{r}");
+    assert_eq!(guesser.nothing_received(), None);
 }
