@@ -61,7 +61,7 @@ pub(crate) struct SecurityConfig {
     /// Address blocks never limited (trunks, SBCs, monitoring); `[dialin] allowed_sources`
     /// are added to them.
     pub(crate) trusted_sources: Vec<Cidr>,
-    /// Sources each table remembers. 65,536 entries of ~64 bytes: 4 MiB per table at most.
+    /// Sources each table remembers. 65,536 entries of 48 bytes: 3 MiB per table at most.
     pub(crate) max_sources: usize,
     /// Sign-in requests per client address per minute before 429. 30: a person signs in a
     /// few times a day; a campus NAT's morning rush is a few per minute.
