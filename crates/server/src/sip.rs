@@ -5,6 +5,10 @@
 //! Addressing (DESIGN.md's public contract): `sip:<room>@<host>` joins room `<room>`,
 //! `sip:<room>*<pin>@<host>` joins a room that has a PIN. The dial-in users (`[dialin] user`,
 //! default `dialin`, and `[dialin] numbers`) reach the IVR.
+//!
+//! Every datagram and TCP message first passes the per-source limits of `[security]`
+//! ([`SipGuard::check`]: floods, scanners, room guessing); what they drop never reaches the
+//! endpoint.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
