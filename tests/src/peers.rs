@@ -184,6 +184,19 @@ pub fn wait_exit(child: &mut Child, what: &str) -> ExitStatus {
 /// Runs sipp with scenario `xml` (written to `dir` under a fresh name) against the bridge's
 /// SIP address, calling user `service`; its error and message logs go to `dir`.
 pub fn sipp(dir: &Path, sip: SocketAddr, service: &str, xml: &str, extra: &[&str]) -> Child {
+    sipp_from(dir, sip, "127.0.0.1", service, xml, extra)
+}
+
+/// [`sipp`] with its SIP and media sockets bound to `local_ip` (another loopback address, so
+/// the bridge sees another source).
+pub fn sipp_from(
+    dir: &Path,
+    sip: SocketAddr,
+    local_ip: &str,
+    service: &str,
+    xml: &str,
+    extra: &[&str],
+) -> Child {
     static N: AtomicU32 = AtomicU32::new(0);
     let file = dir.join(format!(
         "scenario-{}.xml",
@@ -195,7 +208,7 @@ pub fn sipp(dir: &Path, sip: SocketAddr, service: &str, xml: &str, extra: &[&str
         .arg(&file)
         .args(["-s", service])
         .arg(sip.to_string())
-        .args(["-i", "127.0.0.1", "-mi", "127.0.0.1", "-nostdin"])
+        .args(["-i", local_ip, "-mi", local_ip, "-nostdin"])
         .args([
             "-timeout",
             "90s",

@@ -64,6 +64,11 @@ signin-failed-title = You are not signed in
 signin-down = The sign-in service of your institution is not answering. The rest of the site works: try signing in again in a few minutes.
 signin-bad-state = This sign-in answer does not match a sign-in started in this browser, or it was already used. Please start again.
 signin-refused = Your institution's sign-in service refused the sign-in.
+too-many-requests-title = Too many attempts
+too-many-requests = { $seconds ->
+    [one] Too many sign-in attempts from your address. Try again in { $seconds } second.
+   *[other] Too many sign-in attempts from your address. Try again in { $seconds } seconds.
+}
 signin-bad-token-idp = The sign-in answer could not be verified, so it was refused.
 signin-domain = Your institution's account is valid, but its e-mail domain is not allowed to sign in here.
 signin-again = Sign in again

@@ -64,6 +64,11 @@ signin-failed-title = Vous n'êtes pas connecté
 signin-down = Le service de connexion de votre établissement ne répond pas. Le reste du site fonctionne : réessayez de vous connecter dans quelques minutes.
 signin-bad-state = Cette réponse de connexion ne correspond à aucune connexion commencée dans ce navigateur, ou elle a déjà servi. Merci de recommencer.
 signin-refused = Le service de connexion de votre établissement a refusé la connexion.
+too-many-requests-title = Trop de tentatives
+too-many-requests = { $seconds ->
+    [one] Trop de tentatives de connexion depuis votre adresse. Réessayez dans { $seconds } seconde.
+   *[other] Trop de tentatives de connexion depuis votre adresse. Réessayez dans { $seconds } secondes.
+}
 signin-bad-token-idp = La réponse de connexion n'a pas pu être vérifiée : elle a été refusée.
 signin-domain = Le compte de votre établissement est valide, mais son domaine de messagerie n'est pas autorisé à se connecter ici.
 signin-again = Se connecter à nouveau

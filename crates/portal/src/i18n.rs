@@ -298,6 +298,7 @@ mod tests {
                     "month",
                     "year",
                     "zone",
+                    "seconds",
                 ] {
                     args.set(name, FluentValue::from(1));
                 }

@@ -25,7 +25,7 @@ use pont_meet::{MeetError, Session, SessionLimits, Store};
 
 pub use i18n::{Catalog, Lang, Tr};
 pub use oidc::{Oidc, OidcConfig};
-pub use pages::router;
+pub use pages::{router, too_many_requests};
 
 /// The meet store, shared by the portal and the API, used off the async threads.
 #[derive(Clone)]

@@ -653,6 +653,25 @@ async fn auth_login(
     r
 }
 
+/// The page for a visitor over a per-address limit of the server (`[security]`): 429, in the
+/// visitor's language, with the wait. Cheap on purpose: no session look-up, no store.
+pub fn too_many_requests(portal: &Portal, headers: &HeaderMap, retry_after_secs: u64) -> Response {
+    let ctx = Ctx {
+        lang: Lang::negotiate(headers),
+        session: None,
+        path: "/".to_owned(),
+    };
+    let t = Tr::new(ctx.lang, portal.catalog());
+    let message = t.count("too-many-requests", "seconds", retry_after_secs as i64);
+    ctx.message(
+        portal,
+        StatusCode::TOO_MANY_REQUESTS,
+        "too-many-requests-title",
+        message,
+        &[("/", "back-home")],
+    )
+}
+
 fn sign_in_failed(portal: &Portal, ctx: &Ctx, e: &SignInError) -> Response {
     // What a stranger can send at will (a forged callback) is not worth a warning line each:
     // the log is not theirs to fill.

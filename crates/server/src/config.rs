@@ -14,6 +14,7 @@ use clap::{Args, Parser, Subcommand};
 use serde::Deserialize;
 
 pub(crate) use crate::admission::AdmissionConfig;
+pub(crate) use crate::security::SecurityConfig;
 
 /// The config file read when `--config` is not given, if it exists.
 pub(crate) const DEFAULT_CONFIG: &str = "config/pont.toml";
@@ -212,6 +213,8 @@ pub(crate) struct FileConfig {
     recording: RecordingConfig,
     #[serde(default)]
     admission: AdmissionConfig,
+    #[serde(default)]
+    security: SecurityConfig,
     /// Sign-in by OpenID Connect; absent: token sign-in only.
     #[serde(default)]
     oidc: Option<pont_portal::OidcConfig>,
@@ -467,6 +470,7 @@ pub(crate) struct Settings {
     pub(crate) log: LogConfig,
     pub(crate) recording: RecordingConfig,
     pub(crate) admission: AdmissionConfig,
+    pub(crate) security: SecurityConfig,
     pub(crate) oidc: Option<pont_portal::OidcConfig>,
     pub(crate) meetings: MeetingsConfig,
     pub(crate) mail: MailConfig,
@@ -580,6 +584,7 @@ impl Settings {
             log: file.log,
             recording: file.recording,
             admission: file.admission,
+            security: file.security,
             oidc: file.oidc,
             meetings: file.meetings,
             mail: file.mail,
@@ -597,6 +602,7 @@ impl Settings {
     }
 
     fn validate(&self) -> anyhow::Result<()> {
+        self.security.validate()?;
         if self.recording.max_duration_secs == 0 {
             bail!("recording.max_duration_secs must be at least 1");
         }
@@ -806,6 +812,22 @@ mod tests {
         assert_eq!(file.http, None);
         assert_eq!(file.dialin, DialinConfig::default());
         assert_eq!(file.admission, AdmissionConfig::default());
+        assert_eq!(file.security, SecurityConfig::default());
+    }
+
+    #[test]
+    fn the_security_section_parses() {
+        let file: FileConfig = toml::from_str(
+            "[security]\nsip_requests_per_sec = 5000\ntrusted_sources = [\"192.0.2.0/24\"]\nscanner_user_agents = []",
+        )
+        .unwrap();
+        assert_eq!(file.security.sip_requests_per_sec, 5000);
+        assert!(file.security.trusted_sources[0].contains("192.0.2.9".parse().unwrap()));
+        assert!(file.security.scanner_user_agents.is_empty());
+        assert_eq!(
+            file.security.room_guesses,
+            SecurityConfig::default().room_guesses
+        );
     }
 
     #[test]

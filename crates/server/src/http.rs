@@ -75,6 +75,10 @@ pub(crate) struct Inner {
     pub(crate) recordings: Recordings,
     /// The SIP task's commands (dial-out).
     pub(crate) sip: tokio::sync::mpsc::Sender<crate::sip::SipCommand>,
+    /// `[security]`'s counters, for `/metrics`.
+    pub(crate) security: Arc<crate::security::SecurityCounters>,
+    /// `[security]`'s sign-in and WebSocket-join limits.
+    pub(crate) http_guard: crate::security::HttpGuard,
 }
 
 impl AppState {
@@ -98,6 +102,10 @@ impl AppState {
 
     pub(crate) fn sip(&self) -> &tokio::sync::mpsc::Sender<crate::sip::SipCommand> {
         &self.inner.sip
+    }
+
+    pub(crate) fn http_guard(&self) -> &crate::security::HttpGuard {
+        &self.inner.http_guard
     }
 
     pub(crate) fn media(&self) -> &MediaHandle {
@@ -169,6 +177,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .split_for_parts();
     crate::openapi::publish(&doc);
     let portal = pont_portal::router(state.inner.portal.clone());
+    let limits = middleware::from_fn_with_state(state.clone(), crate::security::limit_http);
     Router::new()
         .route("/join", get(join))
         .route("/r/{room}", get(room_page))
@@ -181,6 +190,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .fallback(not_found)
         .with_state(state)
         .merge(portal)
+        .layer(limits)
         .layer(middleware::from_fn(json_method_not_allowed))
         .layer(middleware::from_fn(trace_request))
 }
@@ -462,7 +472,11 @@ async fn metrics_handler(State(state): State<AppState>) -> Result<Response, ApiE
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
         )],
-        metrics::render(&snapshot),
+        {
+            let mut text = metrics::render(&snapshot);
+            state.inner.security.render(&mut text);
+            text
+        },
     )
         .into_response())
 }

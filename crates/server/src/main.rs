@@ -17,6 +17,7 @@ mod recordings_api;
 mod retention;
 mod rooms_api;
 mod rtp_leg;
+mod security;
 mod signalling;
 mod sip;
 mod web;
@@ -256,6 +257,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         &settings.data.join(DB_FILE),
         shutdown_rx.clone(),
     )?;
+    let security_counters = std::sync::Arc::new(security::SecurityCounters::default());
     let sip_listeners = sip::SipListeners::bind(settings.sip).await?;
     let sip_addr = sip_listeners.local;
     let sip_config = sip::SipConfig {
@@ -268,6 +270,8 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         dialin: settings.dialin.clone(),
         dialout: settings.dialout.clone(),
         admission: settings.admission,
+        security: settings.security.clone(),
+        security_counters: security_counters.clone(),
     };
     let (sip_commands, sip_commands_rx) = tokio::sync::mpsc::channel(64);
     let sip_task = sip::spawn(
@@ -327,6 +331,8 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         dialin: settings.dialin.clone(),
         recordings: recordings.clone(),
         sip: sip_commands,
+        http_guard: security::HttpGuard::new(&settings.security, security_counters.clone()),
+        security: security_counters,
     });
     let app = http::router(state);
 
@@ -344,10 +350,14 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     );
     info!(http = %http_addr, media = %media_addr, sip = %sip_addr, data = %settings.data.display(), "pont listening");
 
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("HTTP server failed")?;
+    // The peer's address reaches the handlers: `[security]`'s per-client limits.
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .context("HTTP server failed")?;
 
     // Recordings are closed (last fragment written, row completed) while media still runs.
     recordings.stop_all().await;

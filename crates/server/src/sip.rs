@@ -5,6 +5,10 @@
 //! Addressing (DESIGN.md's public contract): `sip:<room>@<host>` joins room `<room>`,
 //! `sip:<room>*<pin>@<host>` joins a room that has a PIN. The dial-in users (`[dialin] user`,
 //! default `dialin`, and `[dialin] numbers`) reach the IVR.
+//!
+//! Every datagram and TCP message first passes the per-source limits of `[security]`
+//! ([`SipGuard::check`]: floods, scanners, room guessing); what they drop never reaches the
+//! endpoint.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -28,6 +32,7 @@ use tracing::{Instrument as _, debug, info, info_span, trace, warn};
 
 use crate::admission::{AdmissionConfig, Load};
 use crate::config::{DialinConfig, DialoutConfig, PortRange};
+use crate::security::{SecurityConfig, SecurityCounters, SipGuard, SipVerdict};
 pub(crate) use dialout::DialError;
 
 mod dialout;
@@ -61,6 +66,9 @@ pub(crate) struct SipConfig {
     pub(crate) dialout: DialoutConfig,
     /// When new calls are refused with 503.
     pub(crate) admission: AdmissionConfig,
+    /// Per-source limits (floods, scanners, room guessing).
+    pub(crate) security: SecurityConfig,
+    pub(crate) security_counters: Arc<SecurityCounters>,
 }
 
 /// The bound SIP sockets.
@@ -109,6 +117,9 @@ pub(crate) enum SipCommand {
     /// Hang up with BYE: the call's media died (no RTP for the inactivity timeout), or the
     /// IVR said goodbye.
     Hangup(CallHandle),
+    /// A dial-in caller keyed a room number that does not exist: it counts toward its
+    /// source's room-guessing limit.
+    WrongRoom(CallHandle),
     /// Call `uri` (`sip:` or `tel:`) into `room`.
     Dial {
         room: RoomId,
@@ -136,6 +147,8 @@ struct Call {
     session_version: u64,
     /// We placed it (dial-out): answered already when it joins.
     outgoing: bool,
+    /// Where its INVITE came from (the room-guessing limit's key).
+    source: IpAddr,
 }
 
 /// Starts the SIP task. `commands` is the sender the media task uses to ask for hang-ups.
@@ -154,7 +167,13 @@ pub(crate) fn spawn(
         seed: rand::random(),
         ..EndpointConfig::default()
     });
+    let guard = SipGuard::new(
+        &config.security,
+        &config.dialin.allowed_sources,
+        config.security_counters.clone(),
+    );
     let task = SipTask {
+        guard,
         endpoint,
         clock: Clock::new(Instant::now()),
         udp: listeners.udp,
@@ -176,6 +195,8 @@ pub(crate) fn spawn(
 }
 
 struct SipTask {
+    /// Per-source limits, judged before the endpoint sees a message.
+    guard: SipGuard,
     endpoint: SipEndpoint,
     clock: Clock,
     udp: Arc<UdpSocket>,
@@ -233,12 +254,15 @@ impl SipTask {
                         }
                         self.call_gone(call).await;
                     }
+                    SipCommand::WrongRoom(call) => self.wrong_room_keyed(call).await,
                     SipCommand::Dial { room, uri, reply } => self.dial(room, uri, reply).await,
                 },
                 r = self.udp.recv_from(&mut buf) => match r {
                     Ok((n, from)) => {
                         let now = self.clock.now();
-                        self.endpoint.handle_receive(now, Transport::Udp, from, &buf[..n]);
+                        if self.guard.check(now, from.ip(), &buf[..n]) == SipVerdict::Serve {
+                            self.endpoint.handle_receive(now, Transport::Udp, from, &buf[..n]);
+                        }
                     }
                     Err(e) => trace!(error = %e, "SIP UDP read error"),
                 },
@@ -253,7 +277,9 @@ impl SipTask {
                 Some(msg) = tcp_rx.recv() => match msg {
                     TcpIn::Message(peer, data) => {
                         let now = self.clock.now();
-                        self.endpoint.handle_receive(now, Transport::Tcp, peer, &data);
+                        if self.guard.check(now, peer.ip(), &data) == SipVerdict::Serve {
+                            self.endpoint.handle_receive(now, Transport::Tcp, peer, &data);
+                        }
                     }
                     TcpIn::Closed(peer) => {
                         self.tcp_out.remove(&peer);
@@ -431,8 +457,10 @@ impl SipTask {
             Some((room, pin)) => (room, Some(pin)),
             None => (user.as_str(), None),
         };
+        let source = incoming.source.0.ip();
         let Ok(room) = digits.parse::<RoomId>() else {
             info!("not a room number: 404");
+            self.guard.wrong_room(now, source);
             let _ = self.endpoint.reject(now, call, 404);
             return;
         };
@@ -446,6 +474,7 @@ impl SipTask {
         };
         let Some(found) = found else {
             info!(%room, "unknown room: 404");
+            self.guard.wrong_room(now, source);
             let _ = self.endpoint.reject(now, call, 404);
             return;
         };
@@ -461,6 +490,11 @@ impl SipTask {
             && pin != Some(expected.as_str())
         {
             info!(%room, "missing or wrong PIN: 403");
+            // A wrong PIN in the URI is a guess too (a missing one is a caller who did not
+            // know: it does not count).
+            if pin.is_some() {
+                self.guard.wrong_room(now, source);
+            }
             let _ = self.endpoint.reject(now, call, 403);
             return;
         }
@@ -500,6 +534,7 @@ impl SipTask {
             session_id: rand::random::<u32>() as u64,
             session_version: 1,
             outgoing: false,
+            source,
         };
         let answer = match sdp::answer(offer, &self.local_media(&c)) {
             Ok(a) if a.audio.is_some() => a,
@@ -639,6 +674,7 @@ impl SipTask {
             session_id: rand::random::<u32>() as u64,
             session_version: 1,
             outgoing: false,
+            source: source.ip(),
         };
         let answer = match sdp::answer(offer, &self.local_media(&c)) {
             Ok(a) if a.audio.is_some() => a,
@@ -695,6 +731,23 @@ impl SipTask {
             warn!(error = %e, "cannot answer");
         }
         self.calls.insert(call, c);
+    }
+
+    /// The IVR says a dial-in caller keyed a room that does not exist. When that blocks the
+    /// source, the call ends too: its next tries would be guesses.
+    async fn wrong_room_keyed(&mut self, call: CallHandle) {
+        let Some(source) = self.calls.get(&call).map(|c| c.source) else {
+            return;
+        };
+        let now = self.clock.now();
+        if self.guard.wrong_room(now, source) {
+            info!(
+                call = call.0,
+                "room-number guessing: the dial-in call is hung up"
+            );
+            let _ = self.endpoint.hangup(now, call);
+            self.call_gone(call).await;
+        }
     }
 
     fn release(&mut self, c: &Call) {

@@ -39,6 +39,7 @@ mod endpoint;
 pub mod framer;
 pub mod header;
 pub mod message;
+pub mod peek;
 pub mod sdp;
 mod transaction;
 

@@ -554,6 +554,10 @@ impl Task {
                 let info = info.map(|i| RoomInfo { recording, ..i });
                 if let Some(leg) = self.ivrs.get_mut(&call) {
                     leg.waiting_room = waiting_room;
+                    if info.is_none() {
+                        // Counts toward the source's room-guessing limit (`[security]`).
+                        let _ = leg.hangup.try_send(SipCommand::WrongRoom(call));
+                    }
                     if unavailable {
                         info!(%room, call = call.0, "room locked or full: the dial-in caller is told");
                         leg.ivr.room_unavailable(now);

@@ -150,6 +150,8 @@ impl SipTask {
             session_id: rand::random::<u32>() as u64,
             session_version: 1,
             outgoing: true,
+            // Only calls that came in are judged by their source.
+            source: std::net::Ipv4Addr::UNSPECIFIED.into(),
         };
         let local = self.local_media(&call);
         let offer = sdp::offer(&local);
