@@ -423,7 +423,16 @@ pub fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> Re
 
 /// `DELETE url`.
 pub fn delete(url: &str) -> Reply {
-    reply(client().delete(url).call())
+    delete_with(url, &[])
+}
+
+/// `DELETE url` with extra headers.
+pub fn delete_with(url: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut request = client().delete(url);
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    reply(request.call())
 }
 
 /// The media address from the listening line (`media=ADDR`).

@@ -16,6 +16,9 @@ use sha2::{Digest as _, Sha256};
 
 use crate::{EVENT_WAIT, Reply};
 
+/// A calendar day, `(year, month, day)`.
+pub type Day = (i32, u8, u8);
+
 /// A test certificate authority (the "internal CA" of a LAN set-up).
 pub struct TestCa {
     issuer: Issuer<'static, KeyPair>,
@@ -59,7 +62,7 @@ impl TestCa {
         &self,
         common_name: &str,
         serial: u64,
-        validity: Option<((i32, u8, u8), (i32, u8, u8))>,
+        validity: Option<(Day, Day)>,
     ) -> ServerCert {
         let mut params =
             CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])

@@ -332,7 +332,12 @@ fn chromium_joins_a_room_over_https_and_the_call_works() {
     let names = ["Ada", "Bo"];
     let browsers: Vec<Browser> = names
         .iter()
-        .map(|n| driver.browser(&dir.path().join(format!("profile-{n}")), &[trust.clone()]))
+        .map(|n| {
+            driver.browser(
+                &dir.path().join(format!("profile-{n}")),
+                std::slice::from_ref(&trust),
+            )
+        })
         .collect();
     for (b, name) in browsers.iter().zip(names) {
         b.navigate(&server.https_url(&format!("/r/{room}?name={name}&autojoin=1")));

@@ -104,11 +104,6 @@ impl AppState {
         &self.inner.media
     }
 
-    /// Whether the meet store knows this room number.
-    pub(crate) async fn room_exists(&self, room: RoomId) -> Result<bool, ApiError> {
-        Ok(self.db(move |s| s.room(room)).await?.is_some())
-    }
-
     /// Runs a store operation off the async threads (SQLite blocks).
     pub(crate) async fn db<T: Send + 'static>(
         &self,
@@ -925,13 +920,13 @@ async fn create_instant_meeting(
 /// `GET /api/v1/rooms/{room}` → the room's participants, active speaker and recording state.
 #[utoipa::path(get, path = "/api/v1/rooms/{room}", tag = "rooms", security(("bearer" = []), ("session" = [])),
     params(("room" = u64, Path, description = "The room number")),
-    responses((status = 200, description = "participants, active_speaker, recording, locked", body = serde_json::Value), (status = 401, description = "No or a bad token or session", body = ErrorBody), (status = 404, description = "No such room (room_not_found)", body = ErrorBody)))]
+    responses((status = 200, description = "participants, active_speaker, recording, locked", body = serde_json::Value), (status = 401, description = "No or a bad token or session", body = ErrorBody), (status = 404, description = "No such room of yours (room_not_found)", body = ErrorBody)))]
 async fn get_room(
     State(state): State<AppState>,
-    _organizer: Authed,
+    Authed(organizer): Authed,
     Path(room): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let number: RoomId = room.parse().map_err(|_| ApiError::room_not_found(&room))?;
+    let number = crate::rooms_api::own_room(&state, &organizer, &room).await?;
     let stored = state
         .db(move |s| s.room(number))
         .await?
@@ -970,17 +965,14 @@ async fn get_room(
 #[utoipa::path(post, path = "/api/v1/rooms/{room}/lock", tag = "rooms", security(("bearer" = []), ("session" = [])),
     params(("room" = u64, Path, description = "The room number")),
     request_body(content = serde_json::Value, description = "{\"locked\": true|false}"),
-    responses((status = 200, description = "{room_number, locked}", body = serde_json::Value), (status = 401, description = "No or a bad token or session", body = ErrorBody), (status = 403, description = "A cookie-borne change without Origin or X-CSRF-Token (csrf_failed)", body = ErrorBody), (status = 404, description = "No such room (room_not_found)", body = ErrorBody), (status = 422, description = "A field with a value the API does not accept", body = ErrorBody)))]
+    responses((status = 200, description = "{room_number, locked}", body = serde_json::Value), (status = 401, description = "No or a bad token or session", body = ErrorBody), (status = 403, description = "A cookie-borne change without Origin or X-CSRF-Token (csrf_failed)", body = ErrorBody), (status = 404, description = "No such room of yours (room_not_found)", body = ErrorBody), (status = 422, description = "A field with a value the API does not accept", body = ErrorBody)))]
 async fn lock_room(
     State(state): State<AppState>,
-    _organizer: Authed,
+    Authed(organizer): Authed,
     Path(room): Path<String>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let number: RoomId = room.parse().map_err(|_| ApiError::room_not_found(&room))?;
-    if !state.room_exists(number).await? {
-        return Err(ApiError::room_not_found(&room));
-    }
+    let number = crate::rooms_api::own_room(&state, &organizer, &room).await?;
     let Json(body) = body?;
     let locked = body.get("locked").and_then(Value::as_bool).ok_or_else(|| {
         ApiError::new(
