@@ -5,7 +5,8 @@
 //! occurrences, room and recording are as they were. The same requests with A's token
 //! succeed, so the 404s are not objects that do not exist.
 //!
-//! A new route with an id in its path fails this test until it is listed here.
+//! A new route with an id in its path fails this test until it is listed here. The portal's
+//! pages of the same meeting and recording refuse B's session too.
 
 use pont_tests::{Reply, Server, bearer, create_token, delete_with, get, instant_room, send};
 use serde_json::{Value, json};
@@ -173,6 +174,33 @@ fn organizer_b_cannot_read_or_change_organizer_a_s_objects_on_any_route() {
     assert_eq!(snapshot(&a), before);
     assert_eq!(before["room"]["locked"], false);
     assert_eq!(before["recording"]["status"], "recording");
+
+    // The portal's pages of the same objects, with B's session: none shows them.
+    let signin = get(&server.url(&format!("/signin?token={b}")), &[]);
+    let cookie = signin
+        .header("set-cookie")
+        .and_then(|c| c.split(';').next())
+        .expect("B's session")
+        .to_owned();
+    let own = get(&server.url("/meetings"), &[("cookie", &cookie)]);
+    assert_eq!(own.status, 200, "B's session works: {own:?}");
+    for page in [
+        format!("/meetings/{meeting}"),
+        format!("/meetings/{meeting}/edit"),
+        format!("/meetings/{meeting}/occurrences/{occurrence}"),
+        format!("/recordings/{recording}"),
+    ] {
+        let r = get(&server.url(&page), &[("cookie", &cookie)]);
+        eprintln!("B's session on {page}: {}", r.status);
+        assert!(
+            r.status >= 300
+                && !r.body.contains("Ana&#39;s weekly")
+                && !r.body.contains("Ana's weekly"),
+            "B's session on A's page {page}: {} {}",
+            r.status,
+            r.body
+        );
+    }
 
     // And A itself gets past that check on every one of them (the refusals above were not
     // missing objects): deletions last, and no real dial-out (it would wait for a SIP answer).
