@@ -9,6 +9,7 @@
 
 pub mod oidc;
 pub mod peers;
+pub mod tls;
 pub mod webdriver;
 pub mod ws;
 
@@ -246,6 +247,11 @@ impl Server {
         format!("http://{}{path}", self.http)
     }
 
+    /// The same over HTTPS (a server started with `--tls-cert`/`--tls-key`).
+    pub fn https_url(&self, path: &str) -> String {
+        format!("https://{}{path}", self.http)
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.as_ref().map_or(0, Child::id)
     }
@@ -367,7 +373,7 @@ impl Reply {
     }
 }
 
-fn reply(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
+pub(crate) fn reply(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
     let mut response = result.expect("HTTP request");
     let status = response.status().as_u16();
     let headers = response
@@ -417,7 +423,16 @@ pub fn send(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> Re
 
 /// `DELETE url`.
 pub fn delete(url: &str) -> Reply {
-    reply(client().delete(url).call())
+    delete_with(url, &[])
+}
+
+/// `DELETE url` with extra headers.
+pub fn delete_with(url: &str, headers: &[(&str, &str)]) -> Reply {
+    let mut request = client().delete(url);
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    reply(request.call())
 }
 
 /// The media address from the listening line (`media=ADDR`).

@@ -108,6 +108,8 @@ impl Driver {
         let caps = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {"binary": self.chromium.display().to_string(), "args": args},
+            // The console, for `Browser::console_errors` (CSP violations are reported there).
+            "goog:loggingPrefs": {"browser": "ALL"},
         }}});
         let v = post(&format!("{}/session", self.base), &caps);
         let id = v["value"]["sessionId"]
@@ -191,6 +193,26 @@ impl Browser {
         )
         .as_bool()
         .unwrap_or(false)
+    }
+
+    /// The console's errors (level SEVERE) since the last call: script errors, failed loads,
+    /// Content-Security-Policy violations ("Refused to execute inline script because it
+    /// violates the following Content Security Policy directive…").
+    pub fn console_errors(&self) -> Vec<String> {
+        let v = post(
+            &format!("{}/se/log", self.base),
+            &json!({"type": "browser"}),
+        );
+        v["value"]
+            .as_array()
+            .map(|entries| {
+                entries
+                    .iter()
+                    .filter(|e| e["level"] == "SEVERE")
+                    .filter_map(|e| e["message"].as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// The current page's URL.

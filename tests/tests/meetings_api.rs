@@ -522,7 +522,7 @@ fn a_scheduled_meeting_with_recording_records_once_someone_joins() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(room_state(plain), "off");
-    let by_organizer = recording_of(&server, &auth, recorded);
+    let by_organizer = recording_of(&server, &auth, &auth, recorded);
     assert_eq!(by_organizer["owner_id"], me(&server, &auth)["id"]);
 
     // A recording owner named at planning time owns what the meeting records.
@@ -565,18 +565,20 @@ fn a_scheduled_meeting_with_recording_records_once_someone_joins() {
         assert!(Instant::now() < deadline, "recording never started");
         std::thread::sleep(Duration::from_millis(50));
     }
-    assert_eq!(recording_of(&server, &kim, room)["owner_id"], kim_id);
+    // The room is the organizer's (only they read its state); the recording is Kim's.
+    assert_eq!(recording_of(&server, &auth, &kim, room)["owner_id"], kim_id);
 }
 
 fn me(server: &Server, auth: &str) -> Value {
     get(&server.url("/api/v1/me"), &[("authorization", auth)]).json()
 }
 
-/// The recording a room is making, as its viewer `auth` sees it.
-fn recording_of(server: &Server, auth: &str, room: u64) -> Value {
+/// The recording a room is making (the room read by its organizer `room_auth`), as its viewer
+/// `auth` sees it.
+fn recording_of(server: &Server, room_auth: &str, auth: &str, room: u64) -> Value {
     let state = get(
         &server.url(&format!("/api/v1/rooms/{room}")),
-        &[("authorization", auth)],
+        &[("authorization", room_auth)],
     )
     .json();
     let id = state["recording"]["id"].as_i64().expect("a recording id");

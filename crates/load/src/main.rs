@@ -16,6 +16,7 @@
 
 mod bridge;
 mod chat;
+mod https;
 mod metrics;
 mod payload;
 mod relay;
@@ -169,6 +170,11 @@ enum Scenario {
     /// --duration + --drain must fit (checked). Uses --room (or creates one with --token),
     /// --duration, --join-rate, --pid, --json.
     Chat(chat::ChatArgs),
+    /// TLS on the HTTP side: full and resumed handshakes/s and kept-alive requests/s against a
+    /// bridge serving HTTPS (`--http`, `--ca` its certificate's root), and new-connection and
+    /// kept-alive requests/s against one serving plain HTTP (`--plain`) in the same run, with
+    /// each bridge's CPU per request. Uses --http, --pid, --duration, --json.
+    Https(https::HttpsArgs),
 }
 
 #[derive(Debug, Args, Clone, Default)]
@@ -241,6 +247,9 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         return chat::run(args, c, &api, &interrupted).await;
     }
+    if let Scenario::Https(args) = &cli.scenario {
+        return https::run(args, c, &interrupted).await;
+    }
 
     // The baseline first: it needs no bridge.
     let (name, baseline) = match &cli.scenario {
@@ -250,6 +259,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Scenario::Sip { .. } => ("sip", Baseline::default()),
         Scenario::Mixed { .. } => ("mixed", Baseline::default()),
         Scenario::Chat(_) => ("chat", Baseline::default()),
+        Scenario::Https(_) => ("https", Baseline::default()),
     };
     // The baseline alone needs no bridge.
     if !baseline.baseline_only {
@@ -449,7 +459,7 @@ fn plan_for(s: &Scenario, c: &Common, http: SocketAddr, sip: SocketAddr, rooms: 
             p.sip.extend((0..*callers).map(|i| caller(i, room, user)));
         }
         // Run by `chat::run`, not from a plan.
-        Scenario::Chat(_) => {}
+        Scenario::Chat(_) | Scenario::Https(_) => {}
     }
     p
 }

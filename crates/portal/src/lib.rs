@@ -86,6 +86,9 @@ pub struct PortalConfig {
     /// recording's page offers it when there is one).
     pub recordings_dir: Option<std::path::PathBuf>,
     pub mail: mail::MailSettings,
+    /// The server itself serves HTTPS (`--tls-cert`): cookies are `Secure` even if
+    /// `public_url` says `http://`.
+    pub served_over_tls: bool,
 }
 
 /// The portal's shared state.
@@ -151,9 +154,10 @@ impl Portal {
         self.inner.config.mail.smtp_url.is_some()
     }
 
-    /// Cookies get `Secure` when the portal is reached over HTTPS.
+    /// Cookies get `Secure` when the portal is reached over HTTPS: served with TLS here, or
+    /// behind a TLS proxy (an `https://` public URL).
     pub fn secure_cookies(&self) -> bool {
-        self.inner.config.public_url.starts_with("https://")
+        self.inner.config.served_over_tls || self.inner.config.public_url.starts_with("https://")
     }
 
     /// The live session of the request's cookie, if any. A store failure counts as no

@@ -36,6 +36,7 @@ const NEXT_MEETINGS: usize = 5;
 const LANG_COOKIE_SECS: i64 = 365 * 24 * 3600;
 
 const PORTAL_CSS: &str = include_str!("../assets/portal.css");
+const PORTAL_JS: &str = include_str!("../assets/portal.js");
 
 /// The portal's routes; the server merges them with the API's.
 pub fn router(portal: Portal) -> Router {
@@ -54,6 +55,7 @@ pub fn router(portal: Portal) -> Router {
         .route("/w/{token}", get(watch_page))
         .route("/recordings/public", get(public_page))
         .route("/assets/portal.css", get(css))
+        .route("/assets/portal.js", get(js))
         .merge(plan::routes())
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .with_state(portal)
@@ -424,6 +426,20 @@ async fn css() -> Response {
             (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
         ],
         PORTAL_CSS,
+    )
+        .into_response()
+}
+
+async fn js() -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/javascript; charset=utf-8"),
+            ),
+            (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
+        ],
+        PORTAL_JS,
     )
         .into_response()
 }

@@ -16,7 +16,7 @@
   const api = {
     get lang() { return lang; },
     t(key) { return (strings[lang] && strings[lang][key]) || strings.en[key] || key; },
-    set(l) { if (strings[l]) { lang = l; document.cookie = "pont_lang=" + l + "; Path=/; Max-Age=31536000; SameSite=Lax"; api.apply(); } },
+    set(l) { if (strings[l]) { lang = l; document.cookie = "pont_lang=" + l + "; Path=/; Max-Age=31536000; SameSite=Lax" + (location.protocol === "https:" ? "; Secure" : ""); api.apply(); } },
     apply() {
       document.documentElement.lang = lang;
       for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = api.t(el.dataset.i18n);

@@ -115,10 +115,11 @@ pub(crate) struct ServeArgs {
     /// [default: http://<HTTP address>]
     #[arg(long, env = "PONT_PUBLIC_URL", value_name = "URL")]
     pub(crate) public_url: Option<String>,
-    /// TLS certificate chain (PEM). Validated now; HTTPS itself is not served yet
+    /// TLS certificate chain (PEM, the server's certificate first): serve HTTPS on --http.
+    /// Read again on SIGHUP [default: none, plain HTTP]
     #[arg(long, env = "PONT_TLS_CERT", value_name = "FILE", requires = "tls_key")]
     pub(crate) tls_cert: Option<PathBuf>,
-    /// TLS private key (PEM). Validated now; HTTPS itself is not served yet
+    /// TLS private key (PEM: PKCS#8, RSA or EC) of --tls-cert; read again on SIGHUP
     #[arg(long, env = "PONT_TLS_KEY", value_name = "FILE", requires = "tls_cert")]
     pub(crate) tls_key: Option<PathBuf>,
     /// Most participants in one room; a join beyond it is refused as "room full"

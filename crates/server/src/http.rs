@@ -112,11 +112,6 @@ impl AppState {
         &self.inner.media
     }
 
-    /// Whether the meet store knows this room number.
-    pub(crate) async fn room_exists(&self, room: RoomId) -> Result<bool, ApiError> {
-        Ok(self.db(move |s| s.room(room)).await?.is_some())
-    }
-
     /// Runs a store operation off the async threads (SQLite blocks).
     pub(crate) async fn db<T: Send + 'static>(
         &self,
@@ -130,7 +125,60 @@ impl AppState {
     }
 }
 
-pub(crate) fn router(state: AppState) -> Router {
+/// The Content-Security-Policy of every response. Scripts and style sheets come only from
+/// this origin, as files (no inline `<script>`, no `eval`, no inline `<style>`): an injected
+/// tag runs nothing. Style *attributes* stay allowed (`style-src-attr`): the calendar places
+/// each entry with one (server-computed numbers, escaped); an attribute cannot run script.
+/// `connect-src 'self'` covers the meeting page's `fetch` and its `ws:`/`wss:` signalling
+/// (CSP3 §6.7.2.8: `'self'` matches the WebSocket schemes of the page's own host). Media
+/// (the watch page's video, the recording notice) is same-origin; the camera and the
+/// WebRTC streams are not fetched and need nothing here. No page may be framed
+/// (clickjacking), forms post only here, `<base>` and plugins are refused.
+pub(crate) const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; \
+    style-src 'self'; style-src-attr 'unsafe-inline'; img-src 'self' data:; \
+    media-src 'self' blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; \
+    form-action 'self'; frame-ancestors 'none'";
+
+/// HSTS over TLS: a year, this host only (a LAN name's siblings may not have HTTPS).
+/// Browsers ignore it over plain HTTP and on a connection with certificate errors (RFC 6797
+/// §8.1), so a self-signed certificate clicked through is never pinned.
+pub(crate) const STRICT_TRANSPORT_SECURITY: &str = "max-age=31536000";
+
+/// The security headers on every response, unless a handler set its own: CSP with
+/// `frame-ancestors 'none'` (and `X-Frame-Options: DENY` for browsers before CSP 2), no MIME
+/// sniffing, no referrer to other sites (watch and sign-in links carry tokens; same-origin
+/// requests keep theirs, and their `Origin`, which the CSRF rule reads), and HSTS over TLS.
+fn security_headers(app: Router, tls: bool) -> Router {
+    use tower_http::set_header::SetResponseHeaderLayer as Set;
+    let app = app
+        .layer(Set::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+        ))
+        .layer(Set::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(Set::if_not_present(
+            header::X_FRAME_OPTIONS,
+            HeaderValue::from_static("DENY"),
+        ))
+        .layer(Set::if_not_present(
+            header::REFERRER_POLICY,
+            HeaderValue::from_static("same-origin"),
+        ));
+    if tls {
+        app.layer(Set::if_not_present(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(STRICT_TRANSPORT_SECURITY),
+        ))
+    } else {
+        app
+    }
+}
+
+/// The whole HTTP service; `tls`: it is served over HTTPS (HSTS is added).
+pub(crate) fn router(state: AppState, tls: bool) -> Router {
     // The API's routes only through `routes!`: each one's path and method come from its
     // `#[utoipa::path]`, so the OpenAPI document lists exactly what is served.
     let (api, doc) = OpenApiRouter::with_openapi(crate::openapi::ApiDoc::openapi())
@@ -178,7 +226,7 @@ pub(crate) fn router(state: AppState) -> Router {
     crate::openapi::publish(&doc);
     let portal = pont_portal::router(state.inner.portal.clone());
     let limits = middleware::from_fn_with_state(state.clone(), crate::security::limit_http);
-    Router::new()
+    let app = Router::new()
         .route("/join", get(join))
         .route("/r/{room}", get(room_page))
         .route("/assets/{file}", get(crate::web::asset))
@@ -192,7 +240,8 @@ pub(crate) fn router(state: AppState) -> Router {
         .merge(portal)
         .layer(limits)
         .layer(middleware::from_fn(json_method_not_allowed))
-        .layer(middleware::from_fn(trace_request))
+        .layer(middleware::from_fn(trace_request));
+    security_headers(app, tls)
 }
 
 // ---- errors ----
@@ -892,13 +941,13 @@ async fn create_instant_meeting(
 /// `GET /api/v1/rooms/{room}` → the room's participants, active speaker and recording state.
 #[utoipa::path(get, path = "/api/v1/rooms/{room}", tag = "rooms", security(("bearer" = []), ("session" = [])),
     params(("room" = u64, Path, description = "The room number")),
-    responses((status = 200, description = "participants, active_speaker, recording, locked", body = serde_json::Value), (status = 401, description = "No or a bad token or session", body = ErrorBody), (status = 404, description = "No such room (room_not_found)", body = ErrorBody)))]
+    responses((status = 200, description = "participants, active_speaker, recording, locked", body = serde_json::Value), (status = 401, description = "No or a bad token or session", body = ErrorBody), (status = 404, description = "No such room of yours (room_not_found)", body = ErrorBody)))]
 async fn get_room(
     State(state): State<AppState>,
-    _organizer: Authed,
+    Authed(organizer): Authed,
     Path(room): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let number: RoomId = room.parse().map_err(|_| ApiError::room_not_found(&room))?;
+    let number = crate::rooms_api::own_room(&state, &organizer, &room).await?;
     let stored = state
         .db(move |s| s.room(number))
         .await?
@@ -937,17 +986,14 @@ async fn get_room(
 #[utoipa::path(post, path = "/api/v1/rooms/{room}/lock", tag = "rooms", security(("bearer" = []), ("session" = [])),
     params(("room" = u64, Path, description = "The room number")),
     request_body(content = serde_json::Value, description = "{\"locked\": true|false}"),
-    responses((status = 200, description = "{room_number, locked}", body = serde_json::Value), (status = 401, description = "No or a bad token or session", body = ErrorBody), (status = 403, description = "A cookie-borne change without Origin or X-CSRF-Token (csrf_failed)", body = ErrorBody), (status = 404, description = "No such room (room_not_found)", body = ErrorBody), (status = 422, description = "A field with a value the API does not accept", body = ErrorBody)))]
+    responses((status = 200, description = "{room_number, locked}", body = serde_json::Value), (status = 401, description = "No or a bad token or session", body = ErrorBody), (status = 403, description = "A cookie-borne change without Origin or X-CSRF-Token (csrf_failed)", body = ErrorBody), (status = 404, description = "No such room of yours (room_not_found)", body = ErrorBody), (status = 422, description = "A field with a value the API does not accept", body = ErrorBody)))]
 async fn lock_room(
     State(state): State<AppState>,
-    _organizer: Authed,
+    Authed(organizer): Authed,
     Path(room): Path<String>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let number: RoomId = room.parse().map_err(|_| ApiError::room_not_found(&room))?;
-    if !state.room_exists(number).await? {
-        return Err(ApiError::room_not_found(&room));
-    }
+    let number = crate::rooms_api::own_room(&state, &organizer, &room).await?;
     let Json(body) = body?;
     let locked = body.get("locked").and_then(Value::as_bool).ok_or_else(|| {
         ApiError::new(

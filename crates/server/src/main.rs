@@ -20,6 +20,7 @@ mod rtp_leg;
 mod security;
 mod signalling;
 mod sip;
+mod tls;
 mod web;
 
 use std::io::IsTerminal as _;
@@ -219,9 +220,21 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     if let Some(file) = &settings.config_file {
         info!(file = %file.display(), "config file read");
     }
-    if settings.tls.is_some() {
-        warn!("tls_cert/tls_key are valid, but HTTPS is not served yet: serving plain HTTP");
-    }
+    // The certificate is checked before anything is bound: an expired one, or a key that is
+    // not its key, stops the start with the reason.
+    let tls = match &settings.tls {
+        Some(files) => {
+            let (certs, info) = tls::Certificates::load(files, http::unix_now())?;
+            info!(
+                cert = %files.cert.display(),
+                serial = %info.serial,
+                not_after = %pont_meet::rfc3339::format_utc(info.not_after),
+                "serving HTTPS"
+            );
+            Some(certs)
+        }
+        None => None,
+    };
     let mut store = open_store(&settings.data)?;
     let signin_token = if store.organizer_count()? == 0 {
         let now = http::unix_now();
@@ -294,10 +307,10 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         ),
         settings.recording.retention()?,
     );
-    let public_url = settings
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", host_port(http_addr, settings.public_ip)));
+    let public_url = settings.public_url.clone().unwrap_or_else(|| {
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", host_port(http_addr, settings.public_ip))
+    });
     let sip_host = sip_host(&settings, sip_addr, &public_url);
     spawn_hourly_purge(
         settings.data.clone(),
@@ -315,6 +328,7 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
             dialin_numbers: settings.dialin.numbers.clone(),
             recordings_dir: Some(settings.data.join(recording::RECORDINGS_DIR)),
             mail: mail_settings(&settings, &public_url)?,
+            served_over_tls: tls.is_some(),
         },
     )
     .map_err(|e| anyhow::anyhow!("[oidc]: {e}"))?;
@@ -334,7 +348,15 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
         http_guard: security::HttpGuard::new(&settings.security, security_counters.clone()),
         security: security_counters,
     });
-    let app = http::router(state);
+    let app = http::router(state, tls.is_some());
+    let tls_config = match &tls {
+        Some(certs) => {
+            tls::spawn_reload_on_sighup(std::sync::Arc::clone(certs))
+                .context("cannot listen for SIGHUP (certificate reload)")?;
+            Some(certs.server_config()?)
+        }
+        None => None,
+    };
 
     if let Some(token) = signin_token {
         println!(
@@ -351,12 +373,20 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     info!(http = %http_addr, media = %media_addr, sip = %sip_addr, data = %settings.data.display(), "pont listening");
 
     // The peer's address reaches the handlers: `[security]`'s per-client limits.
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    let app = app.into_make_service_with_connect_info::<security::PeerAddr>();
+    match tls_config {
+        Some(config) => {
+            let listener = tls::TlsListener::new(listener, config)?;
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    }
     .context("HTTP server failed")?;
 
     // Recordings are closed (last fragment written, row completed) while media still runs.

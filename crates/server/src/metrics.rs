@@ -1,6 +1,7 @@
 //! `/metrics` in the Prometheus text exposition format (version 0.0.4).
 
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::media::{JOIN_BUCKETS, ShardFigures, StatsSnapshot};
 
@@ -224,7 +225,57 @@ pub(crate) fn render(snapshot: &StatsSnapshot) -> String {
     let _ = writeln!(out, "pont_ivr_join_seconds_sum {}", ivr.join_seconds_sum);
     let _ = writeln!(out, "pont_ivr_join_seconds_count {cumulative}");
     render_shards(&mut out, &snapshot.shards);
+    render_tls(&mut out);
     out
+}
+
+/// TLS handshakes that did not complete, by reason (`error`, `timeout`, `busy`).
+static TLS_HANDSHAKE_FAILED: [AtomicU64; 3] =
+    [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
+const TLS_FAILURE_REASONS: [&str; 3] = ["error", "timeout", "busy"];
+/// SIGHUP certificate reloads: done, refused (the previous certificate kept).
+static TLS_RELOADS: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
+
+/// Counts a TLS handshake on `--http` that failed: `error` (not TLS, or refused), `timeout`,
+/// `busy` (too many in progress).
+pub(crate) fn tls_handshake_failed(reason: &'static str) {
+    if let Some(i) = TLS_FAILURE_REASONS.iter().position(|r| *r == reason) {
+        TLS_HANDSHAKE_FAILED[i].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Counts a SIGHUP reload of the TLS certificate.
+pub(crate) fn tls_reloaded(ok: bool) {
+    TLS_RELOADS[usize::from(!ok)].fetch_add(1, Ordering::Relaxed);
+}
+
+fn render_tls(out: &mut String) {
+    family(
+        out,
+        "pont_tls_handshake_failures_total",
+        "TLS handshakes on the HTTPS port that did not complete, by reason (error: not TLS or refused; timeout; busy: too many at once).",
+        "counter",
+    );
+    for (reason, n) in TLS_FAILURE_REASONS.iter().zip(&TLS_HANDSHAKE_FAILED) {
+        let _ = writeln!(
+            out,
+            "pont_tls_handshake_failures_total{{reason=\"{reason}\"}} {}",
+            n.load(Ordering::Relaxed)
+        );
+    }
+    family(
+        out,
+        "pont_tls_reloads_total",
+        "SIGHUP reloads of the TLS certificate, by result (refused: the previous one is still served).",
+        "counter",
+    );
+    for (result, n) in ["ok", "refused"].iter().zip(&TLS_RELOADS) {
+        let _ = writeln!(
+            out,
+            "pont_tls_reloads_total{{result=\"{result}\"}} {}",
+            n.load(Ordering::Relaxed)
+        );
+    }
 }
 
 /// A per-shard family: name, help, type, and the figure.

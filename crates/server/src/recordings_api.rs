@@ -40,7 +40,7 @@ impl From<ControlError> for ApiError {
 #[utoipa::path(post, path = "/api/v1/rooms/{room}/recording", tag = "rooms", security(("bearer" = []), ("session" = [])),
     params(("room" = u64, Path, description = "The room number")),
     request_body(content = serde_json::Value, description = "{\"action\": \"start\"|\"pause\"|\"resume\"|\"stop\"}"),
-    responses((status = 200, description = "The room's recording state", body = serde_json::Value), (status = 401, description = "No or a bad token or session", body = ErrorBody), (status = 403, description = "A cookie-borne change without Origin or X-CSRF-Token (csrf_failed)", body = ErrorBody), (status = 404, description = "No such room (room_not_found)", body = ErrorBody),
+    responses((status = 200, description = "The room's recording state", body = serde_json::Value), (status = 401, description = "No or a bad token or session", body = ErrorBody), (status = 403, description = "A cookie-borne change without Origin or X-CSRF-Token (csrf_failed)", body = ErrorBody), (status = 404, description = "No such room of yours (room_not_found)", body = ErrorBody),
         (status = 409, description = "The command does not apply now (wrong_state)", body = ErrorBody), (status = 422, description = "A field with a value the API does not accept", body = ErrorBody)))]
 pub(crate) async fn control(
     State(state): State<AppState>,
@@ -48,10 +48,7 @@ pub(crate) async fn control(
     Path(room): Path<String>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let number: RoomId = room.parse().map_err(|_| ApiError::room_not_found(&room))?;
-    if !state.room_exists(number).await? {
-        return Err(ApiError::room_not_found(&room));
-    }
+    let number = crate::rooms_api::own_room(&state, &organizer, &room).await?;
     let Json(body) = body?;
     let action = body
         .get("action")

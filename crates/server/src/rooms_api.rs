@@ -15,8 +15,13 @@ use crate::http::{ApiError, AppState, Authed};
 use crate::media::Action;
 use crate::openapi::ErrorBody;
 
-/// The room, checked to exist and to be `organizer`'s (or `organizer` an admin).
-async fn own_room(state: &AppState, organizer: &Organizer, room: &str) -> Result<RoomId, ApiError> {
+/// The room, checked to exist and to be `organizer`'s (or `organizer` an admin). Every route
+/// under `/api/v1/rooms/{room}` that an organizer calls goes through this.
+pub(crate) async fn own_room(
+    state: &AppState,
+    organizer: &Organizer,
+    room: &str,
+) -> Result<RoomId, ApiError> {
     let number: RoomId = room.parse().map_err(|_| ApiError::room_not_found(room))?;
     let id = organizer.id;
     let (stored, account) = state

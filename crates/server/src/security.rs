@@ -457,6 +457,30 @@ impl HttpGuard {
     }
 }
 
+/// A client's address, as the HTTP listener (plain TCP or TLS) saw it: the per-client limits
+/// key. A type of ours so that both listeners can hand it to axum's `ConnectInfo` (axum only
+/// knows `SocketAddr` for its own `TcpListener`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PeerAddr(pub(crate) SocketAddr);
+
+impl
+    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>>
+    for PeerAddr
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Self {
+        Self(*stream.remote_addr())
+    }
+}
+
+impl
+    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, crate::tls::TlsListener>>
+    for PeerAddr
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, crate::tls::TlsListener>) -> Self {
+        Self(*stream.remote_addr())
+    }
+}
+
 /// The middleware: sign-in and WebSocket-join limits per client address. Requests without a
 /// peer address (tests driving the router directly) are not limited.
 pub(crate) async fn limit_http(
@@ -468,8 +492,8 @@ pub(crate) async fn limit_http(
     let kind = kind_of(&req);
     let ip = req
         .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
+        .get::<ConnectInfo<PeerAddr>>()
+        .map(|c| c.0.0.ip());
     let Some(ip) = ip.filter(|ip| kind != HttpKind::Other && !trusted(&guard.trusted, *ip)) else {
         return next.run(req).await;
     };
