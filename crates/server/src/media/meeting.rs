@@ -131,8 +131,18 @@ pub(crate) struct WaitingCall {
     hangup_sent: bool,
     /// Reads the call's audio sockets while it waits (so that a caller behind NAT is learnt
     /// and hears the prompt, and nothing stale piles up for when it is let in). `None` for a
-    /// phone caller, whose IVR reader goes on reading.
+    /// phone caller, whose IVR reader goes on reading. The same for a room system's video.
     reader: Option<tokio::task::JoinHandle<()>>,
+    video_reader: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl WaitingCall {
+    /// Its readers stop (the call is let in, with readers of its own, or is gone).
+    fn stop_reading(&self) {
+        for r in [&self.reader, &self.video_reader].into_iter().flatten() {
+            r.abort();
+        }
+    }
 }
 
 impl std::fmt::Debug for WaitingCall {
@@ -186,6 +196,15 @@ impl Task {
                 self.sip_tx.clone(),
             )
         });
+        let video_reader = a.video.as_ref().map(|v| {
+            spawn_reader(
+                v.rtp.clone(),
+                v.rtcp.clone(),
+                LegKey::Participant(id),
+                true,
+                self.sip_tx.clone(),
+            )
+        });
         self.waiting_calls.insert(
             id,
             WaitingCall {
@@ -197,6 +216,7 @@ impl Task {
                 leaving: false,
                 hangup_sent: false,
                 reader,
+                video_reader,
             },
         );
         self.tell_waiting_room(room);
@@ -215,6 +235,7 @@ impl Task {
             return;
         };
         if d.video {
+            // Read so that nothing stale waits for the leg; nobody sees a waiting call.
             return;
         }
         let filter = &mut w.attach.audio.filter;
@@ -302,10 +323,8 @@ impl Task {
         let Some(w) = self.waiting_calls.remove(&id) else {
             return;
         };
-        if let Some(r) = &w.reader {
-            // The leg's own reader takes over.
-            r.abort();
-        }
+        // The leg's own readers take over.
+        w.stop_reading();
         let ts = self.clock.now();
         let mut attach = w.attach;
         attach.initial_seq = w.seq;
@@ -336,9 +355,7 @@ impl Task {
         let Some(w) = self.waiting_calls.remove(&id) else {
             return false;
         };
-        if let Some(r) = &w.reader {
-            r.abort();
-        }
+        w.stop_reading();
         self.placement.release(w.attach.room);
         self.meeting_left(w.attach.room, id);
         true

@@ -96,6 +96,15 @@ pub(super) struct AttachAudio {
     pub(super) stream: NegotiatedStream,
 }
 
+/// The video stream of a room system being attached to a room (its sockets shared: a waiting
+/// call's reader reads them too until it is let in).
+#[derive(Debug)]
+pub(super) struct AttachVideo {
+    pub(super) rtp: Arc<UdpSocket>,
+    pub(super) rtcp: Arc<UdpSocket>,
+    pub(super) stream: NegotiatedStream,
+}
+
 /// A SIP or phone leg to attach to a room (see [`Task::attach_sip`]).
 #[derive(Debug)]
 pub(super) struct Attach {
@@ -104,7 +113,7 @@ pub(super) struct Attach {
     pub(super) kind: ParticipantKind,
     pub(super) display_name: String,
     pub(super) audio: AttachAudio,
-    pub(super) video: Option<SipMedia>,
+    pub(super) video: Option<AttachVideo>,
     pub(super) hangup: mpsc::Sender<SipCommand>,
     /// Our SSRC, first RTP timestamp and sequence number towards the leg: a phone caller
     /// coming from the IVR keeps the stream the prompts were sent on.
@@ -394,7 +403,11 @@ impl Task {
                 kind: ParticipantKind::Sip,
                 display_name: join.display_name,
                 audio,
-                video: join.video,
+                video: join.video.map(|m| AttachVideo {
+                    rtp: Arc::new(m.rtp),
+                    rtcp: Arc::new(m.rtcp),
+                    stream: m.stream,
+                }),
                 hangup: join.hangup,
                 mix_ssrc: (r >> 16) as u32 | 1,
                 initial_timestamp: r as u32,
@@ -490,8 +503,8 @@ impl Task {
         );
         let video = a.video.map(|m| {
             LegStream::start(
-                Arc::new(m.rtp),
-                Arc::new(m.rtcp),
+                m.rtp,
+                m.rtcp,
                 SourceFilter::new(ts, remote_of(&m.stream), SOURCE_LEARNING),
                 m.stream,
                 key,
