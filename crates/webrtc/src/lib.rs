@@ -38,7 +38,7 @@ use pont_media::rtcp::Rtcp;
 use pont_media::rtp::RtpPacket as CoreRtp;
 use pont_media::{Codec, MediaKind, OutStream, TrackConfig};
 use pont_types::{ParticipantId, Pt, Ssrc};
-use str0m::change::{SdpAnswer, SdpPendingOffer};
+use str0m::change::{SdpAnswer, SdpOffer, SdpPendingOffer};
 use str0m::format::Codec as StrCodec;
 use str0m::media::{Direction, Frequency, KeyframeRequestKind, Mid};
 use str0m::net::{Protocol, Receive};
@@ -140,6 +140,17 @@ struct SendSlot {
     /// Last extended sequence number written: str0m wants extended numbers.
     last_seq: Option<SeqNo>,
     active: bool,
+    /// On a viewer's leg (the peer offered): the payload type its offer gave our codec.
+    viewer_pt: Option<u8>,
+}
+
+/// What a viewer's offer (WHEP) lets the bridge send it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ViewerTracks {
+    /// It takes audio (Opus).
+    pub audio: bool,
+    /// It takes video (H.264 constrained baseline).
+    pub video: bool,
 }
 
 /// A stream the core added, waiting for the next offer.
@@ -184,6 +195,96 @@ impl WebLeg {
     /// A leg advertising `candidates` (every address of the media socket, plus the public IP)
     /// as ICE-lite host candidates.
     pub fn new(now: Instant, candidates: &[SocketAddr]) -> Self {
+        Self::with_rtc(Self::build_rtc(now, candidates))
+    }
+
+    /// A viewer's leg (WHEP, RFC 9725 §4.2's playback sibling): the viewer sends the offer, with
+    /// `recvonly` m-lines; the bridge answers `sendonly` on the first audio m-line that takes
+    /// Opus and the first video m-line that takes H.264, and sends on them with
+    /// [`Self::send_viewer`]. Anything the viewer would send is ignored. Returns the leg, the
+    /// answer, and what it takes.
+    pub fn from_offer(
+        now: Instant,
+        candidates: &[SocketAddr],
+        offer: &str,
+    ) -> Result<(Self, String, ViewerTracks), WebError> {
+        check_answer(offer)?;
+        let parsed =
+            SdpOffer::from_sdp_string(offer).map_err(|e| WebError::BadSdp(e.to_string()))?;
+        let mut leg = Self::with_rtc(Self::build_rtc(now, candidates));
+        let answer = leg.rtc.sdp_api().accept_offer(parsed)?;
+        leg.first_offer_done = true;
+        let mut tracks = ViewerTracks {
+            audio: false,
+            video: false,
+        };
+        let mids: Vec<Mid> = offer_mids(offer);
+        for mid in mids {
+            let Some(media) = leg.rtc.media(mid) else {
+                continue;
+            };
+            if !media.direction().is_sending() {
+                continue;
+            }
+            let audio = media.kind().is_audio();
+            let kind = if audio {
+                MediaKind::Audio
+            } else {
+                MediaKind::Video
+            };
+            let taken = if audio { tracks.audio } else { tracks.video };
+            if taken {
+                continue;
+            }
+            let remote = media.remote_pts().to_vec();
+            let pt = leg
+                .rtc
+                .codec_config()
+                .iter()
+                .filter(|p| remote.contains(&p.pt()))
+                .find(|p| {
+                    let codec = p.spec().codec;
+                    if audio {
+                        codec == StrCodec::Opus
+                    } else {
+                        codec == StrCodec::H264
+                            && p.spec().format.profile_level_id.is_none_or(|id| {
+                                // Constrained baseline (42e0/42c0) at any level: what we encode.
+                                id >> 8 == 0x42e0 || id >> 8 == 0x42c0
+                            })
+                            && p.spec().format.packetization_mode == Some(1)
+                    }
+                })
+                .map(|p| *p.pt());
+            let Some(pt) = pt else {
+                continue;
+            };
+            if audio {
+                tracks.audio = true;
+            } else {
+                tracks.video = true;
+            }
+            leg.send.insert(
+                mid,
+                SendSlot {
+                    core_ssrc: viewer_ssrc(kind),
+                    kind,
+                    publisher: ParticipantId(0),
+                    screen: false,
+                    last_seq: None,
+                    active: true,
+                    viewer_pt: Some(pt),
+                },
+            );
+        }
+        if !tracks.audio && !tracks.video {
+            return Err(WebError::NoUsableCodec);
+        }
+        leg.drive();
+        Ok((leg, answer.to_sdp_string(), tracks))
+    }
+
+    fn build_rtc(now: Instant, candidates: &[SocketAddr]) -> Rtc {
         let mut config = Rtc::builder()
             .set_ice_lite(true)
             .set_rtp_mode(true)
@@ -217,7 +318,6 @@ impl WebLeg {
             Default::default(),
         );
         let mut rtc = config.build(now);
-        let ufrag = rtc.direct_api().local_ice_credentials().ufrag;
         for &addr in candidates {
             match Candidate::host(addr, "udp") {
                 Ok(c) => {
@@ -226,6 +326,11 @@ impl WebLeg {
                 Err(e) => warn!(error = %e, "unusable ICE candidate address"),
             }
         }
+        rtc
+    }
+
+    fn with_rtc(mut rtc: Rtc) -> Self {
+        let ufrag = rtc.direct_api().local_ice_credentials().ufrag;
         Self {
             rtc,
             pending: None,
@@ -407,6 +512,7 @@ impl WebLeg {
                     screen: w.screen,
                     last_seq: None,
                     active: true,
+                    viewer_pt: None,
                 },
             );
         }
@@ -488,6 +594,43 @@ impl WebLeg {
             RtpWrite::new(p.pt.0.into(), seq, p.timestamp, now, p.payload())
                 .marker(p.marker)
                 .ext_vals(ext)
+                .nackable(video),
+        );
+        self.drive();
+    }
+
+    /// One packet of the room's composed video or mixed audio for a viewer's leg
+    /// ([`Self::from_offer`]), on the m-line of that kind, with the payload type the viewer's
+    /// offer gave our codec. Dropped until the leg is connected, or when the viewer takes no
+    /// media of that kind.
+    pub fn send_viewer(&mut self, now: Instant, kind: MediaKind, p: ViewerPacket<'_>) {
+        if self.closed || !self.connected {
+            return;
+        }
+        let Some((&mid, slot)) = self
+            .send
+            .iter_mut()
+            .find(|(_, s)| s.active && s.kind == kind && s.viewer_pt.is_some())
+        else {
+            return;
+        };
+        let Some(pt) = slot.viewer_pt else {
+            return;
+        };
+        let Some(seq) = extend_seq(slot.last_seq, p.seq) else {
+            return;
+        };
+        if slot.last_seq.is_none_or(|l| seq > l) {
+            slot.last_seq = Some(seq);
+        }
+        let video = kind == MediaKind::Video;
+        let mut api = self.rtc.direct_api();
+        let Some(tx) = api.stream_tx_by_mid(mid, None) else {
+            return;
+        };
+        tx.write_rtp(
+            RtpWrite::new(pt.into(), seq, p.timestamp, now, p.payload)
+                .marker(p.marker)
                 .nackable(video),
         );
         self.drive();
@@ -655,6 +798,32 @@ impl WebLeg {
     }
 }
 
+/// One RTP packet's fields for [`WebLeg::send_viewer`].
+#[derive(Debug, Clone, Copy)]
+pub struct ViewerPacket<'a> {
+    pub seq: u16,
+    pub timestamp: u32,
+    pub marker: bool,
+    pub payload: &'a [u8],
+}
+
+/// The stand-in core SSRC of a viewer's send slot: a keyframe request from a viewer names it
+/// in the [`LegEvent::Rtcp`] PLI (the server only needs to know a viewer asked).
+fn viewer_ssrc(kind: MediaKind) -> Ssrc {
+    match kind {
+        MediaKind::Audio => Ssrc(1),
+        MediaKind::Video => Ssrc(2),
+    }
+}
+
+/// The `a=mid` values of an SDP, in m-line order.
+fn offer_mids(sdp: &str) -> Vec<Mid> {
+    sdp.lines()
+        .filter_map(|l| l.trim().strip_prefix("a=mid:"))
+        .map(|m| Mid::from(m.trim()))
+        .collect()
+}
+
 /// The codec of a payload type the bridge offers.
 pub fn codec_of(pt: Pt) -> Option<Codec> {
     match pt {
@@ -806,6 +975,87 @@ mod tests {
             "late packet before the first"
         );
         assert_eq!(extend_seq(Some(first), 1).map(|s| *s), Some(1));
+    }
+
+    /// A viewer's offer as a browser makes it: `recvonly` audio and video (str0m stands in for
+    /// the browser, with Chrome's codecs and other payload type numbers than ours).
+    fn viewer_offer(audio: bool, video: bool) -> String {
+        let mut config = Rtc::builder().clear_codecs().enable_opus(true, false);
+        let codecs = config.codec_config();
+        codecs.add_h264(125.into(), Some(107.into()), true, 0x42e01f);
+        codecs.add_h264(108.into(), Some(109.into()), true, 0x640c1f);
+        let mut rtc = config.build(Instant::now());
+        let mut api = rtc.sdp_api();
+        if audio {
+            api.add_media(str0m::media::MediaKind::Audio, Direction::RecvOnly, None, None, None);
+        }
+        if video {
+            api.add_media(str0m::media::MediaKind::Video, Direction::RecvOnly, None, None, None);
+        }
+        let (offer, _pending) = api.apply().expect("an offer");
+        offer.to_sdp_string()
+    }
+
+    #[test]
+    fn a_viewers_offer_is_answered_sendonly_with_its_own_payload_types() {
+        let now = Instant::now();
+        let cand = ["127.0.0.1:10000".parse().expect("addr")];
+        let (leg, answer, tracks) =
+            WebLeg::from_offer(now, &cand, &viewer_offer(true, true)).expect("answered");
+        assert_eq!(
+            tracks,
+            ViewerTracks {
+                audio: true,
+                video: true
+            }
+        );
+        assert!(answer.contains("a=sendonly"), "{answer}");
+        assert!(answer.contains("a=ice-lite"), "{answer}");
+        assert!(answer.contains("a=candidate:"), "{answer}");
+        let video = leg
+            .send
+            .values()
+            .find(|s| s.kind == MediaKind::Video)
+            .expect("a video slot");
+        assert_eq!(video.viewer_pt, Some(125), "the offer's constrained baseline PT");
+        assert!(!leg.is_connected());
+
+        let (_, _, audio_only) =
+            WebLeg::from_offer(now, &cand, &viewer_offer(true, false)).expect("answered");
+        assert!(audio_only.audio && !audio_only.video);
+    }
+
+    #[test]
+    fn viewer_offers_that_cannot_play_are_refused() {
+        let now = Instant::now();
+        let cand = ["127.0.0.1:10000".parse().expect("addr")];
+        assert!(matches!(
+            WebLeg::from_offer(now, &cand, "garbage"),
+            Err(WebError::BadSdp(_))
+        ));
+        let no_fp = viewer_offer(true, true)
+            .lines()
+            .filter(|l| !l.starts_with("a=fingerprint"))
+            .collect::<Vec<_>>()
+            .join("\r\n");
+        assert!(matches!(
+            WebLeg::from_offer(now, &cand, &no_fp),
+            Err(WebError::NoFingerprint)
+        ));
+        // Only a high-profile H.264 the composer does not encode: nothing to send.
+        let high_only = viewer_offer(false, true)
+            .lines()
+            .filter(|l| !l.contains(":125") && !l.contains(":107"))
+            .collect::<Vec<_>>()
+            .join("\r\n")
+            .replace(" 125 107", "");
+        assert!(
+            matches!(
+                WebLeg::from_offer(now, &cand, &high_only),
+                Err(WebError::NoUsableCodec)
+            ),
+            "{high_only}"
+        );
     }
 
     #[test]
