@@ -1,4 +1,4 @@
-//! Which shard hosts which room, which dial-in call, and which rooms are locked.
+//! Which shard hosts which room, which dial-in call, and which rooms are locked or live.
 //!
 //! A room lives on one shard for as long as anything holds it there: each participant of any
 //! kind, each join on its way, a recorder. The handle takes a hold before it sends a join (or
@@ -31,6 +31,9 @@ struct Inner {
     ivr_load: Vec<usize>,
     /// Rooms their organizer locked: kept until unlocked, across placements.
     locked: HashSet<RoomId>,
+    /// Rooms whose live page is open (viewers may watch by WHEP): kept until closed, across
+    /// placements, like a lock.
+    live: HashSet<RoomId>,
 }
 
 /// The directory of rooms and calls to shards.
@@ -137,6 +140,20 @@ impl Placement {
     pub fn is_locked(&self, room: RoomId) -> bool {
         self.lock().locked.contains(&room)
     }
+
+    /// Opens or closes the room's live page.
+    pub fn set_live(&self, room: RoomId, live: bool) {
+        let mut inner = self.lock();
+        if live {
+            inner.live.insert(room);
+        } else {
+            inner.live.remove(&room);
+        }
+    }
+
+    pub fn is_live(&self, room: RoomId) -> bool {
+        self.lock().live.contains(&room)
+    }
 }
 
 /// The shard with the fewest holds and IVR callers (the lowest index among equals).
@@ -212,5 +229,9 @@ mod tests {
         assert_eq!(p.shard_of_room(RoomId(1)), None);
         p.set_locked(RoomId(1), false);
         assert!(!p.is_locked(RoomId(1)));
+        p.set_live(RoomId(1), true);
+        assert!(p.is_live(RoomId(1)) && !p.is_live(RoomId(2)));
+        p.set_live(RoomId(1), false);
+        assert!(!p.is_live(RoomId(1)));
     }
 }

@@ -170,6 +170,12 @@ pub enum ToBrowser {
     Locked {
         locked: bool,
     },
+    /// The room's live page was opened or closed, or its count of viewers changed; also sent
+    /// after `joined` while it is open. Everyone is told: the meeting is broadcast.
+    Live {
+        live: bool,
+        viewers: usize,
+    },
     /// A call a moderator placed (moderators only): `dialling`, `ringing`, `answered` (it is
     /// in the room now), or `failed` with the SIP status code when there is one.
     Dialout {
@@ -345,6 +351,13 @@ mod tests {
         assert_eq!(
             parsed(&ToBrowser::Locked { locked: true }),
             json!({"v": 1, "type": "locked", "locked": true})
+        );
+        assert_eq!(
+            parsed(&ToBrowser::Live {
+                live: true,
+                viewers: 3
+            }),
+            json!({"v": 1, "type": "live", "live": true, "viewers": 3})
         );
         assert_eq!(
             parsed(&ToBrowser::Dialout {

@@ -987,10 +987,22 @@ mod tests {
         let mut rtc = config.build(Instant::now());
         let mut api = rtc.sdp_api();
         if audio {
-            api.add_media(str0m::media::MediaKind::Audio, Direction::RecvOnly, None, None, None);
+            api.add_media(
+                str0m::media::MediaKind::Audio,
+                Direction::RecvOnly,
+                None,
+                None,
+                None,
+            );
         }
         if video {
-            api.add_media(str0m::media::MediaKind::Video, Direction::RecvOnly, None, None, None);
+            api.add_media(
+                str0m::media::MediaKind::Video,
+                Direction::RecvOnly,
+                None,
+                None,
+                None,
+            );
         }
         let (offer, _pending) = api.apply().expect("an offer");
         offer.to_sdp_string()
@@ -1017,7 +1029,11 @@ mod tests {
             .values()
             .find(|s| s.kind == MediaKind::Video)
             .expect("a video slot");
-        assert_eq!(video.viewer_pt, Some(125), "the offer's constrained baseline PT");
+        assert_eq!(
+            video.viewer_pt,
+            Some(125),
+            "the offer's constrained baseline PT"
+        );
         assert!(!leg.is_connected());
 
         let (_, _, audio_only) =
