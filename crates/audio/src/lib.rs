@@ -23,6 +23,7 @@
 
 pub mod analysis;
 mod codec;
+mod framer;
 pub mod g711;
 pub mod g722;
 mod jitter;
@@ -37,6 +38,7 @@ pub use mixer::{
     PublishedPacket,
 };
 pub use resample::Resampler;
+pub use framer::{OPUS_FRAME, OpusFramer};
 
 /// What can go wrong in this crate.
 #[derive(Debug, thiserror::Error)]

@@ -5,15 +5,14 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use bytes::Bytes;
-use pont_audio::{AudioCodec, Encoder, Resampler};
+use pont_audio::OpusFramer;
 use pont_types::Timestamp;
 use tracing::warn;
 
 use crate::RecordError;
 use crate::mp4::{self, OPUS_TIMESCALE, Sample, Track, TrackKind, TrackRun, VIDEO_TIMESCALE};
 
-/// Samples per 20 ms Opus frame at 48 kHz.
-const OPUS_FRAME: usize = 960;
+use pont_audio::OPUS_FRAME;
 /// libopus's lookahead at 48 kHz for the VoIP application: 2.5 ms + 4 ms (`OPUS_GET_LOOKAHEAD`);
 /// written as the `dOps` pre-skip so players drop the encoder's delay.
 const OPUS_PRE_SKIP: u16 = 312;
@@ -83,12 +82,8 @@ pub struct RecorderStats {
 pub struct Recorder {
     config: RecorderConfig,
     state: RecorderState,
-    encoder: Encoder,
-    /// The tap's rate and a resampler to 48 kHz (none when the tap is at 48 kHz already).
-    resampler: Option<(u32, Option<Resampler>)>,
-    pcm48: Vec<i16>,
-    scratch: Vec<i16>,
-    packet: Vec<u8>,
+    /// The full mix, resampled to 48 kHz and encoded in 20 ms packets.
+    framer: OpusFramer,
     /// Samples of the open fragment, and the track time (ticks) where it starts.
     audio: Vec<Sample>,
     audio_start: u64,
@@ -112,15 +107,11 @@ pub struct Recorder {
 
 impl Recorder {
     pub fn new(config: RecorderConfig) -> Result<Self, RecordError> {
-        let encoder = Encoder::new(AudioCodec::Opus)?;
+        let framer = OpusFramer::new()?;
         let mut r = Self {
             config,
             state: RecorderState::Recording,
-            encoder,
-            resampler: None,
-            pcm48: Vec::with_capacity(2 * OPUS_FRAME),
-            scratch: Vec::new(),
-            packet: Vec::with_capacity(400),
+            framer,
             audio: Vec::new(),
             audio_start: 0,
             audio_time: 0,
@@ -208,32 +199,16 @@ impl Recorder {
         if self.state != RecorderState::Recording || pcm.is_empty() {
             return;
         }
-        if self.resampler.as_ref().is_none_or(|(r, _)| *r != rate) {
-            // The mix rate follows the codecs in the room: a new rate, a new resampler.
-            self.resampler = Some((rate, Resampler::new(rate, OPUS_TIMESCALE)));
+        if !self.framer.push(rate, pcm) {
+            warn!(rate, "no resampler for this mix rate: frame dropped");
+            return;
         }
-        match self.resampler.as_mut().and_then(|(_, r)| r.as_mut()) {
-            Some(r) => {
-                self.scratch.resize(r.output_len(pcm.len()), 0);
-                r.process(pcm, &mut self.scratch);
-                self.pcm48.extend_from_slice(&self.scratch);
-            }
-            None if rate == OPUS_TIMESCALE => self.pcm48.extend_from_slice(pcm),
-            None => {
-                warn!(rate, "no resampler for this mix rate: frame dropped");
-                return;
-            }
-        }
-        while self.pcm48.len() >= OPUS_FRAME {
-            self.packet.clear();
-            match self
-                .encoder
-                .encode(&self.pcm48[..OPUS_FRAME], &mut self.packet)
-            {
-                Ok(()) => {
+        while let Some(packet) = self.framer.next_packet() {
+            match packet {
+                Ok(packet) => {
                     self.audio.push(Sample {
                         duration: OPUS_FRAME as u32,
-                        data: Bytes::copy_from_slice(&self.packet),
+                        data: Bytes::copy_from_slice(packet),
                         sync: true,
                     });
                     self.audio_time += OPUS_FRAME as u64;
@@ -244,7 +219,6 @@ impl Recorder {
                     warn!(error = %e, "opus encode failed: 20 ms left out");
                 }
             }
-            self.pcm48.drain(..OPUS_FRAME);
         }
         if !self.init_sent
             && self.audio_time * 1_000_000 / u64::from(OPUS_TIMESCALE)
@@ -329,7 +303,7 @@ impl Recorder {
     pub fn resume(&mut self) {
         if self.state == RecorderState::Paused {
             self.state = RecorderState::Recording;
-            self.pcm48.clear();
+            self.framer.clear();
             self.video_needs_key = true;
         }
     }
