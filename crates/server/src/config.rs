@@ -223,6 +223,24 @@ pub(crate) struct FileConfig {
     meetings: MeetingsConfig,
     #[serde(default)]
     mail: MailConfig,
+    #[serde(default)]
+    streaming: StreamingConfig,
+}
+
+/// `[streaming]`: live streams of rooms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(crate) struct StreamingConfig {
+    /// Viewers of one room's live page (WHEP sessions); beyond, a new viewer gets 503. 500: a
+    /// lecture hall's overflow, about 1.5 Mbit/s each, within one media core's fan-out
+    /// (`docs/benchmarks.md`).
+    pub(crate) max_viewers: usize,
+}
+
+impl Default for StreamingConfig {
+    fn default() -> Self {
+        Self { max_viewers: 500 }
+    }
 }
 
 /// `[meetings]`.
@@ -475,6 +493,7 @@ pub(crate) struct Settings {
     pub(crate) oidc: Option<pont_portal::OidcConfig>,
     pub(crate) meetings: MeetingsConfig,
     pub(crate) mail: MailConfig,
+    pub(crate) streaming: StreamingConfig,
 }
 
 pub(crate) const DEFAULT_HTTP: SocketAddr =
@@ -589,6 +608,7 @@ impl Settings {
             oidc: file.oidc,
             meetings: file.meetings,
             mail: file.mail,
+            streaming: file.streaming,
         };
         settings.validate()?;
         Ok(settings)
@@ -618,6 +638,9 @@ impl Settings {
         }
         if self.max_participants == 0 {
             bail!("max_participants must be at least 1");
+        }
+        if self.streaming.max_viewers == 0 {
+            bail!("[streaming] max_viewers must be at least 1");
         }
         if !(1..=MAX_MEDIA_THREADS).contains(&self.media_threads) {
             bail!("media_threads must be from 1 to {MAX_MEDIA_THREADS}");

@@ -264,9 +264,12 @@ async fn run(settings: Settings) -> anyhow::Result<()> {
     let (media, media_task) = media::spawn(
         core_config,
         ports,
-        settings.max_participants,
-        settings.video.room_systems == config::RoomSystemVideo::Composed,
-        settings.dialin.language_for(""),
+        media::PlaneOptions {
+            max_participants: settings.max_participants,
+            compose_room_systems: settings.video.room_systems == config::RoomSystemVideo::Composed,
+            notice_language: settings.dialin.language_for(""),
+            max_viewers: settings.streaming.max_viewers,
+        },
         &settings.data.join(DB_FILE),
         shutdown_rx.clone(),
     )?;

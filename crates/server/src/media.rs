@@ -18,6 +18,7 @@
 
 mod compose;
 mod ivr_legs;
+mod live;
 mod meeting;
 mod polls;
 mod recording;
@@ -25,6 +26,7 @@ mod sip_legs;
 
 use ivr_legs::{DirectoryAnswer, DirectoryQuery, IvrLeg};
 pub(crate) use ivr_legs::{IvrQuery, IvrStats, JOIN_BUCKETS, StartIvr};
+pub(crate) use live::{LiveQuery, LiveStats, WhepError, WhepSession};
 pub(crate) use meeting::{Action, Moderation};
 pub(crate) use polls::{PollCommand, PollError, PollQuery, PollsSnapshot};
 use pont_plane::leg_timers::LegTimers;
@@ -96,6 +98,9 @@ pub(crate) struct RoomSnapshot {
     pub(crate) active_speaker: Option<ParticipantId>,
     /// The organizer locked the room: nobody new gets in.
     pub(crate) locked: bool,
+    /// The room streams live to viewers (`/live/{room}`), and how many watch.
+    pub(crate) live: bool,
+    pub(crate) viewers: usize,
 }
 
 /// Counters for `/metrics`.
@@ -116,6 +121,8 @@ pub(crate) struct StatsSnapshot {
     pub(crate) sip_rtcp: SipRtcpStats,
     /// Each shard's own figures, by shard index.
     pub(crate) shards: Vec<ShardFigures>,
+    /// Live streams' viewers and WHEP sessions.
+    pub(crate) live: LiveStats,
 }
 
 /// One shard's share of the plane's work, for `/metrics`.
@@ -141,6 +148,7 @@ impl StatsSnapshot {
         self.media_lag = self.media_lag.max(other.media_lag);
         self.sip_rtcp.absorb(&other.sip_rtcp);
         self.shards.extend(other.shards.iter().cloned());
+        self.live.absorb(&other.live);
     }
 }
 
@@ -216,6 +224,7 @@ enum Query {
     AttachIvr(Box<Attach>, Option<Duration>),
     Ivr(IvrQuery),
     Record(RecordQuery),
+    Live(LiveQuery),
 }
 
 /// The media task stopped (it panicked or shut down).
@@ -261,6 +270,8 @@ impl MediaHandle {
                 participants: Vec::new(),
                 active_speaker: None,
                 locked: self.placement.is_locked(room),
+                live: false,
+                viewers: 0,
             }),
         }
     }
@@ -400,6 +411,49 @@ impl MediaHandle {
             .moderate(room, Actor::Organizer, Action::Lock(locked))
             .await?;
         Ok(())
+    }
+
+    /// Starts or stops the room's live stream (`/live/{room}`): the number of viewers, or
+    /// `None` when nobody is in the room (a live stream shows a meeting that is on).
+    pub(crate) async fn live(&self, room: RoomId, on: bool) -> Result<Option<usize>, MediaGone> {
+        let Some(shard) = self.placement.shard_of_room(room) else {
+            self.placement.set_live(room, false);
+            return Ok(None);
+        };
+        self.placement.set_live(room, on);
+        self.ask(shard, |reply| Query::Live(LiveQuery::Set { room, on, reply }))
+            .await
+            .map(Some)
+    }
+
+    /// A WHEP request about `room`'s live stream. A room nobody is in is not live.
+    pub(crate) async fn whep(&self, query: LiveQuery) -> Result<(), MediaGone> {
+        let room = match &query {
+            LiveQuery::Set { room, .. }
+            | LiveQuery::Offer { room, .. }
+            | LiveQuery::Trickle { room, .. }
+            | LiveQuery::End { room, .. } => *room,
+        };
+        match self.placement.shard_of_room(room) {
+            Some(shard) => self.send(shard, Query::Live(query)).await,
+            None => {
+                match query {
+                    LiveQuery::Set { reply, .. } => {
+                        let _ = reply.send(0);
+                    }
+                    LiveQuery::Offer { reply, .. } => {
+                        let _ = reply.send(Err(WhepError::NotLive));
+                    }
+                    LiveQuery::Trickle { reply, .. } => {
+                        let _ = reply.send(Err(WhepError::NoSession));
+                    }
+                    LiveQuery::End { reply, .. } => {
+                        let _ = reply.send(false);
+                    }
+                }
+                Ok(())
+            }
+        }
     }
 
     /// How a dial-out is going: told to the room's moderators; dropped when the shard's queue
@@ -691,9 +745,19 @@ struct ShardCommon {
     placement: Arc<Placement>,
     peers: Arc<[mpsc::Sender<Query>]>,
     directory: mpsc::Sender<DirectoryQuery>,
-    max_participants: usize,
-    compose_room_systems: bool,
-    notice_language: pont_ivr::Language,
+    options: PlaneOptions,
+}
+
+/// What the configuration says about the media plane's rooms.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PlaneOptions {
+    pub(crate) max_participants: usize,
+    /// `[video] room_systems = "composed"` (else switched forwarding).
+    pub(crate) compose_room_systems: bool,
+    /// The language of notices spoken into rooms (the recording notice): `[dialin] language`.
+    pub(crate) notice_language: pont_ivr::Language,
+    /// `[streaming] max_viewers`: viewers of one room's live stream.
+    pub(crate) max_viewers: usize,
 }
 
 /// Starts one shard per `ports` entry, each on its own thread; they end when `shutdown` turns
@@ -701,9 +765,7 @@ struct ShardCommon {
 pub(crate) fn spawn(
     config: CoreConfig,
     ports: Vec<MediaPorts>,
-    max_participants: usize,
-    compose_room_systems: bool,
-    notice_language: pont_ivr::Language,
+    options: PlaneOptions,
     db: &std::path::Path,
     shutdown: watch::Receiver<bool>,
 ) -> anyhow::Result<(MediaHandle, JoinHandle<()>)> {
@@ -733,9 +795,7 @@ pub(crate) fn spawn(
         placement: placement.clone(),
         peers: peers.clone(),
         directory,
-        max_participants,
-        compose_room_systems,
-        notice_language,
+        options,
     };
     let mut threads = Vec::new();
     for (k, ((ports, rx), answers_rx)) in ports.into_iter().zip(rxs).zip(answer_rxs).enumerate() {
@@ -807,7 +867,7 @@ fn run_shard(start: ShardStart, common: ShardCommon, shutdown: watch::Receiver<b
             core: MediaCore::new(start.config),
             clock,
             sockets,
-            max_participants: common.max_participants,
+            max_participants: common.options.max_participants,
             webs: BTreeMap::new(),
             track_owner: HashMap::new(),
             buf: Vec::with_capacity(1500),
@@ -826,8 +886,9 @@ fn run_shard(start: ShardStart, common: ShardCommon, shutdown: watch::Receiver<b
             composers: BTreeMap::new(),
             browser_video: HashMap::new(),
             compose_tx,
-            compose_room_systems: common.compose_room_systems,
-            notice_language: common.notice_language,
+            compose_room_systems: common.options.compose_room_systems,
+            notice_language: common.options.notice_language,
+            live: live::LivePlane::new(common.options.max_viewers),
             room_events: None,
             legs: LegTimers::default(),
             routes: HashMap::new(),
@@ -984,6 +1045,8 @@ struct Task {
     waiting_calls: BTreeMap<ParticipantId, meeting::WaitingCall>,
     /// Phone callers removed by a moderator, hearing why before BYE.
     dismissing: Vec<ParticipantId>,
+    /// Viewers of the rooms' live streams.
+    live: live::LivePlane,
 }
 
 impl Task {
@@ -1043,6 +1106,7 @@ impl Task {
             .chain(self.legs.earliest())
             .chain(self.sip_next_timeout())
             .chain(self.ivr_next_timeout())
+            .chain(self.live_next_timeout())
             .min()
     }
 
@@ -1053,6 +1117,7 @@ impl Task {
         }
         self.sip_handle_timeout(now);
         self.ivr_handle_timeout(now);
+        self.live_handle_timeout(now);
         // Only the legs whose own timer is due (they are polled in the next pump).
         for id in self.legs.pop_due(now) {
             let Some(w) = self.webs.get_mut(&id) else {
@@ -1107,33 +1172,22 @@ impl Task {
             }
             _ => local,
         };
-        let cached = self.routes.get(&from).copied().filter(|id| {
-            self.webs
-                .get_mut(id)
+        let webs = &mut self.webs;
+        let leg = route_datagram(&self.routes, &self.ufrags, from, data, |id| {
+            webs.get_mut(&id)
                 .is_some_and(|w| w.leg.accepts(at, from, destination, data))
         });
-        // A source not seen yet: only a STUN request names its leg (by our ufrag, in its
-        // USERNAME); anything else from it is garbage or a stale peer, dropped without asking
-        // every leg (a flood of garbage costs a map lookup per datagram).
-        let leg = cached.or_else(|| {
-            let ufrag = pont_webrtc::stun_receiver_ufrag(data)?;
-            let id = *self.ufrags.get(ufrag)?;
-            self.webs
-                .get_mut(&id)
-                .is_some_and(|w| w.leg.accepts(at, from, destination, data))
-                .then_some(id)
-        });
-        match leg.and_then(|id| self.webs.get_mut(&id).map(|w| (id, w))) {
-            Some((id, w)) => {
-                w.leg.handle_receive(at, from, destination, data);
+        match leg {
+            Some((id, cached)) => {
+                if let Some(w) = self.webs.get_mut(&id) {
+                    w.leg.handle_receive(at, from, destination, data);
+                }
                 self.legs.mark(id);
-                if cached.is_none() {
-                    if self.routes.len() >= MAX_ROUTES {
-                        self.routes.clear();
-                    }
-                    self.routes.insert(from, id);
+                if !cached {
+                    remember_route(&mut self.routes, from, id);
                 }
             }
+            None if self.live_datagram(at, from, destination, data) => {}
             None => {
                 // Garbage, a stale peer, or a STUN request with an unknown ufrag: dropped.
                 self.udp_unrouted += 1;
@@ -1151,6 +1205,8 @@ impl Task {
                     participants: self.roster(room),
                     active_speaker: self.core.active_speaker(room),
                     locked: self.placement.is_locked(room),
+                    live: self.placement.is_live(room),
+                    viewers: self.live.viewers(room),
                 };
                 let _ = reply.send(snapshot);
             }
@@ -1173,6 +1229,7 @@ impl Task {
                         udp_in_datagrams: self.udp_in,
                         udp_unrouted_datagrams: self.udp_unrouted,
                     }],
+                    live: self.live_stats(),
                 });
             }
             Query::Ping(reply) => {
@@ -1234,6 +1291,7 @@ impl Task {
             Query::Sip(q) => self.answer_sip(q),
             Query::Ivr(q) => self.answer_ivr(q),
             Query::Record(q) => self.answer_record(q),
+            Query::Live(q) => self.answer_live(q),
         }
     }
 
@@ -1482,7 +1540,8 @@ impl Task {
                 self.handle_core_event(event);
             }
             moved |= self.pump_mixers(ts);
-            moved |= self.pump_recorders(ts);
+            moved |= self.pump_full_mix(ts);
+            moved |= self.pump_viewers();
             for id in closed {
                 if let Some(w) = self.webs.get(&id) {
                     let _ = w.signal.send(ToBrowser::connection_lost());
@@ -1527,10 +1586,42 @@ impl Task {
             Event::RoomEmpty { room } => {
                 let _span = debug_span!("room", %room).entered();
                 debug!("room empty");
+                self.live_room_empty(room);
             }
             other => debug!(event = ?other, "media event"),
         }
     }
+}
+
+/// The leg a datagram is for, and whether its source was known: the leg that last took a
+/// datagram from that source, if it `accepts` this one; else, from a source not seen yet,
+/// the leg a STUN request names by our ufrag in its USERNAME. Anything else from a new source
+/// is garbage or a stale peer, dropped without asking every leg (a flood of garbage costs a
+/// map lookup per datagram).
+fn route_datagram<K: Copy + Eq + std::hash::Hash>(
+    routes: &HashMap<SocketAddr, K>,
+    ufrags: &HashMap<String, K>,
+    from: SocketAddr,
+    data: &[u8],
+    mut accepts: impl FnMut(K) -> bool,
+) -> Option<(K, bool)> {
+    if let Some(&id) = routes.get(&from)
+        && accepts(id)
+    {
+        return Some((id, true));
+    }
+    let ufrag = pont_webrtc::stun_receiver_ufrag(data)?;
+    let id = *ufrags.get(ufrag)?;
+    accepts(id).then_some((id, false))
+}
+
+/// Remembers which leg took a source's datagrams; a full cache starts over, so a flood of
+/// spoofed sources cannot grow it.
+fn remember_route<K>(routes: &mut HashMap<SocketAddr, K>, from: SocketAddr, id: K) {
+    if routes.len() >= MAX_ROUTES {
+        routes.clear();
+    }
+    routes.insert(from, id);
 }
 
 /// The NTP time now (RFC 3550 §4: seconds since 1900 in 32.32 fixed point).

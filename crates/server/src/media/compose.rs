@@ -235,9 +235,11 @@ impl super::Task {
         self.drop_unneeded_composer(room);
     }
 
-    /// Stops the room's composer when no room system views it and no recorder takes it.
+    /// Stops the room's composer when no room system views it, no recorder takes it and no
+    /// live stream's viewer watches it.
     pub(super) fn drop_unneeded_composer(&mut self, room: RoomId) {
-        if !self.has_composed_viewers(room) && !self.records_video(room) {
+        if !self.has_composed_viewers(room) && !self.records_video(room) && !self.has_viewers(room)
+        {
             self.composers.remove(&room);
         }
     }
@@ -314,7 +316,10 @@ impl super::Task {
     /// the publishers it shows.
     pub(super) fn handle_composer_output(&mut self, msg: FromComposer) {
         match msg {
-            FromComposer::Packet { room, payload } => self.send_composed(room, &payload),
+            FromComposer::Packet { room, payload } => {
+                self.send_composed(room, &payload);
+                self.live_video(room, &payload);
+            }
             FromComposer::RequestKeyframe { id } => {
                 let now = self.clock.now();
                 self.core

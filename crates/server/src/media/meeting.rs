@@ -445,6 +445,9 @@ impl Task {
         if self.placement.is_locked(room) {
             let _ = signal.send(ToBrowser::Locked { locked: true });
         }
+        if self.placement.is_live(room) {
+            let _ = signal.send(self.live_message(room));
+        }
         let moderator = meeting.check_moderator(Actor::Participant(id)).is_ok();
         if moderator {
             let _ = signal.send(self.waiting_room_message(meeting));

@@ -198,11 +198,14 @@ impl Task {
                     info!(%room, recording = r.id, ?duration, "recorder finished");
                     duration
                 });
-                if let Some(m) = self.mixers.get_mut(&room) {
+                // The live stream's viewers may still hear the full mix.
+                if !self.has_viewers(room)
+                    && let Some(m) = self.mixers.get_mut(&room)
+                {
                     m.set_full_mix_tap(false);
                 }
-                // The mixer was kept for the recording only: it goes when no SIP leg needs it.
-                if !self.has_sip_legs(room) {
+                // The mixer was kept for the recording only: it goes when nothing else needs it.
+                if !self.mixer_needed(room) {
                     self.mixers.remove(&room);
                 }
                 match reason {
@@ -277,21 +280,23 @@ impl Task {
         Ok(())
     }
 
-    /// Moves the full mix of every recorded room into its recorder, and the recorder's bytes
-    /// to its writer. Returns whether anything moved.
-    pub(super) fn pump_recorders(&mut self, now: Timestamp) -> bool {
+    /// Moves the full mix of every recorded or live-streamed room into its recorder and to
+    /// its viewers, and the recorder's bytes to its writer. Returns whether anything moved.
+    pub(super) fn pump_full_mix(&mut self, now: Timestamp) -> bool {
         let mut moved = false;
-        let rooms: Vec<RoomId> = self.recorders.keys().copied().collect();
+        let mut rooms: Vec<RoomId> = self.recorders.keys().copied().collect();
+        rooms.extend(self.live_rooms().filter(|r| !self.recorders.contains_key(r)));
         for room in rooms {
-            let (Some(mixer), Some(r)) =
-                (self.mixers.get_mut(&room), self.recorders.get_mut(&room))
-            else {
+            while let Some(frame) = self.mixers.get_mut(&room).and_then(|m| m.poll_full_mix()) {
+                moved = true;
+                if let Some(r) = self.recorders.get_mut(&room) {
+                    r.recorder.handle_audio(now, frame.rate, &frame.pcm);
+                }
+                self.live_audio(room, frame.rate, &frame.pcm);
+            }
+            let Some(r) = self.recorders.get_mut(&room) else {
                 continue;
             };
-            while let Some(frame) = mixer.poll_full_mix() {
-                moved = true;
-                r.recorder.handle_audio(now, frame.rate, &frame.pcm);
-            }
             if !r.cap_notified && r.recorder.media_duration() >= r.cap {
                 r.cap_notified = true;
                 info!(%room, recording = r.id, cap = ?r.cap, "recording reached its cap");

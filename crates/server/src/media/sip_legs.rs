@@ -651,9 +651,15 @@ impl Task {
         if let Some(m) = self.mixers.get_mut(&room) {
             let _ = m.remove_leg(id);
         }
-        if !self.has_sip_legs(room) && !self.recorders.contains_key(&room) {
+        if !self.mixer_needed(room) {
             self.mixers.remove(&room);
         }
+    }
+
+    /// Whether the room's mixer has work: SIP or phone legs hear it, a recorder or a live
+    /// stream's viewers take its full mix.
+    pub(super) fn mixer_needed(&self, room: RoomId) -> bool {
+        self.has_sip_legs(room) || self.recorders.contains_key(&room) || self.has_viewers(room)
     }
 
     /// Turns the Opus re-encoding of the room's SIP and phone legs on when a browser is in the

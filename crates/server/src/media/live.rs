@@ -1,0 +1,585 @@
+//! Live streaming of a room to viewers without an account (issue 18): WHEP playback
+//! (RFC 9725's sibling for egress) of the room's composed picture and full mix.
+//!
+//! A viewer is not a participant: the media core never hears of it, the roster does not list
+//! it, and nothing it could send reaches the room. Each viewer has its own WebRTC leg (the
+//! viewer offers `recvonly`, the bridge answers `sendonly`, [`WebLeg::from_offer`]) on the
+//! room's shard, routed like the web legs (by source address, then by ICE ufrag). What it
+//! receives is made once per room, whatever the number of viewers: the room's composer (the
+//! picture room systems get) and the mixer's full mix (what a recording holds), encoded as 20 ms
+//! Opus by an [`OpusFramer`]. Both are started with the first viewer and stopped with the last,
+//! so a live stream nobody watches costs nothing.
+//!
+//! The organizer turns the live stream on and off ([`Placement::set_live`] and
+//! [`LiveQuery::Set`]); it also ends when the room empties. Viewers are capped per room
+//! (`[streaming] max_viewers`): beyond it a new session is refused (503) before any leg is
+//! built.
+//!
+//! [`Placement::set_live`]: pont_plane::placement::Placement::set_live
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+
+use pont_audio::{OPUS_FRAME, OpusFramer};
+use pont_plane::leg_timers::LegTimers;
+use pont_plane::to_browser::ToBrowser;
+use pont_types::RoomId;
+use pont_media::MediaKind;
+use pont_webrtc::{LegEvent, ViewerPacket, WebError, WebLeg};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use super::CONNECT_TIMEOUT;
+
+/// The HTTP side's requests about live streams, for the room's shard.
+#[derive(Debug)]
+pub(crate) enum LiveQuery {
+    /// The organizer started or stopped the room's live stream (the placement's flag is set
+    /// already): everyone in the room is told; stopping closes every viewer. Answers the number
+    /// of viewers.
+    Set {
+        room: RoomId,
+        on: bool,
+        reply: oneshot::Sender<usize>,
+    },
+    /// A viewer's offer (`POST /whep/{room}`).
+    Offer {
+        room: RoomId,
+        sdp: String,
+        reply: oneshot::Sender<Result<WhepSession, WhepError>>,
+    },
+    /// A trickle ICE fragment for a session (`PATCH /whep/{room}/{session}`).
+    Trickle {
+        room: RoomId,
+        session: String,
+        fragment: String,
+        reply: oneshot::Sender<Result<(), WhepError>>,
+    },
+    /// The viewer is done (`DELETE /whep/{room}/{session}`): whether the session existed.
+    End {
+        room: RoomId,
+        session: String,
+        reply: oneshot::Sender<bool>,
+    },
+}
+
+/// A session a viewer's offer opened.
+#[derive(Debug, Clone)]
+pub(crate) struct WhepSession {
+    /// The session's id in its URL: 128 random bits, so nobody guesses another's.
+    pub(crate) session: String,
+    pub(crate) answer: String,
+}
+
+/// Why a WHEP request was refused.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum WhepError {
+    #[error("this room is not streaming live")]
+    NotLive,
+    #[error("no such viewing session")]
+    NoSession,
+    #[error("the live stream already has its {max} viewers")]
+    Full { max: usize },
+    #[error("{0}")]
+    Offer(#[from] WebError),
+    #[error("ICE restarts are not supported: start a new session")]
+    IceRestart,
+}
+
+/// Live-streaming figures for `/metrics`.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct LiveStats {
+    /// Viewers with a leg now (connecting or connected).
+    pub(crate) viewers: usize,
+    /// Rooms streaming live now.
+    pub(crate) live_rooms: usize,
+    /// Offers answered.
+    pub(crate) answered: u64,
+    /// Offers refused: the room is not live, it is full, the offer is unusable.
+    pub(crate) not_live: u64,
+    pub(crate) full: u64,
+    pub(crate) bad_offer: u64,
+    /// Sessions whose ICE and DTLS came up; and those given up before they did.
+    pub(crate) connected: u64,
+    pub(crate) timed_out: u64,
+}
+
+impl LiveStats {
+    pub(crate) fn absorb(&mut self, other: &Self) {
+        self.viewers += other.viewers;
+        self.live_rooms += other.live_rooms;
+        self.answered += other.answered;
+        self.not_live += other.not_live;
+        self.full += other.full;
+        self.bad_offer += other.bad_offer;
+        self.connected += other.connected;
+        self.timed_out += other.timed_out;
+    }
+}
+
+/// One viewer's leg.
+struct Viewer {
+    room: RoomId,
+    leg: WebLeg,
+    created: Instant,
+    session: String,
+    /// The viewer's ICE ufrag (from its offer): a PATCH naming another one restarts ICE.
+    remote_ufrag: Option<String>,
+}
+
+impl Viewer {
+    /// When the leg next wants to be polled: its own timer, or giving up on a connection that
+    /// did not come up.
+    fn deadline(&self) -> Option<Instant> {
+        let own = self.leg.poll_timeout().map(Instant::from_std);
+        let connect = (!self.leg.is_connected()).then_some(self.created + CONNECT_TIMEOUT);
+        match (own, connect) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+}
+
+/// What a room streaming to viewers makes for them: its audio encoder and the audio stream's
+/// sequence number and timestamp (the video's come from the composer).
+struct RoomLive {
+    framer: OpusFramer,
+    seq: u16,
+    timestamp: u32,
+}
+
+/// The viewers of one shard's rooms.
+#[derive(Default)]
+pub(super) struct LivePlane {
+    viewers: BTreeMap<u64, Viewer>,
+    next_id: u64,
+    timers: LegTimers<u64, Instant>,
+    /// The viewer that last accepted a datagram from each remote address.
+    routes: HashMap<SocketAddr, u64>,
+    /// Each viewer's leg by its ICE ufrag.
+    ufrags: HashMap<String, u64>,
+    /// The rooms that have viewers.
+    rooms: HashMap<RoomId, RoomLive>,
+    /// `[streaming] max_viewers`: per room.
+    pub(super) max_viewers: usize,
+    stats: LiveStats,
+}
+
+impl LivePlane {
+    pub(super) fn new(max_viewers: usize) -> Self {
+        Self {
+            max_viewers,
+            ..Self::default()
+        }
+    }
+
+    /// How many viewers `room` has.
+    pub(super) fn viewers(&self, room: RoomId) -> usize {
+        self.viewers.values().filter(|v| v.room == room).count()
+    }
+
+    fn by_session(&self, room: RoomId, session: &str) -> Option<u64> {
+        self.viewers
+            .iter()
+            .find(|(_, v)| v.room == room && v.session == session)
+            .map(|(&id, _)| id)
+    }
+}
+
+/// The `a=ice-ufrag` of an SDP or SDP fragment.
+fn ice_ufrag(sdp: &str) -> Option<&str> {
+    sdp.lines()
+        .find_map(|l| l.trim().strip_prefix("a=ice-ufrag:"))
+        .map(str::trim)
+}
+
+impl super::Task {
+    pub(super) fn answer_live(&mut self, query: LiveQuery) {
+        match query {
+            LiveQuery::Set { room, on, reply } => {
+                if !on {
+                    self.close_viewers(room);
+                }
+                info!(%room, on, "live stream changed");
+                self.tell_live(room);
+                let _ = reply.send(self.live.viewers(room));
+            }
+            LiveQuery::Offer { room, sdp, reply } => {
+                let answered = self.live_offer(room, &sdp);
+                let _ = reply.send(answered);
+            }
+            LiveQuery::Trickle {
+                room,
+                session,
+                fragment,
+                reply,
+            } => {
+                let done = match self.live.by_session(room, &session) {
+                    None => Err(WhepError::NoSession),
+                    Some(id) => {
+                        let theirs = self.live.viewers.get(&id).and_then(|v| v.remote_ufrag.as_deref());
+                        match (ice_ufrag(&fragment), theirs) {
+                            (Some(new), Some(old)) if new != old => Err(WhepError::IceRestart),
+                            // The bridge is ICE-lite: the viewer's checks tell it the viewer's
+                            // addresses, so the candidates themselves are not needed.
+                            _ => Ok(()),
+                        }
+                    }
+                };
+                let _ = reply.send(done);
+            }
+            LiveQuery::End {
+                room,
+                session,
+                reply,
+            } => {
+                let found = self.live.by_session(room, &session);
+                if let Some(id) = found {
+                    self.remove_viewer(id);
+                }
+                let _ = reply.send(found.is_some());
+            }
+        }
+    }
+
+    /// The live state of `room`, for everyone in it.
+    fn tell_live(&self, room: RoomId) {
+        self.broadcast(room, &self.live_message(room));
+    }
+
+    pub(super) fn live_message(&self, room: RoomId) -> ToBrowser {
+        ToBrowser::Live {
+            live: self.placement.is_live(room),
+            viewers: self.live.viewers(room),
+        }
+    }
+
+    fn live_offer(&mut self, room: RoomId, sdp: &str) -> Result<WhepSession, WhepError> {
+        if !self.placement.is_live(room) || self.core.room_len(room) == 0 {
+            self.live.stats.not_live += 1;
+            return Err(WhepError::NotLive);
+        }
+        if self.live.viewers(room) >= self.live.max_viewers {
+            self.live.stats.full += 1;
+            return Err(WhepError::Full {
+                max: self.live.max_viewers,
+            });
+        }
+        let now = Instant::now();
+        let (leg, answer, tracks) =
+            match WebLeg::from_offer(now.into_std(), &self.sockets.candidates, sdp) {
+                Ok(made) => made,
+                Err(e) => {
+                    self.live.stats.bad_offer += 1;
+                    return Err(WhepError::Offer(e));
+                }
+            };
+        if !self.live.rooms.contains_key(&room) && !self.start_room_live(room) {
+            self.live.stats.bad_offer += 1;
+            return Err(WhepError::NotLive);
+        }
+        let id = self.live.next_id;
+        self.live.next_id += 1;
+        let session = format!("{:032x}", rand::random::<u128>());
+        self.live.ufrags.insert(leg.ice_ufrag().to_owned(), id);
+        self.live.viewers.insert(
+            id,
+            Viewer {
+                room,
+                leg,
+                created: now,
+                session: session.clone(),
+                remote_ufrag: ice_ufrag(sdp).map(str::to_owned),
+            },
+        );
+        self.live.timers.mark(id);
+        self.live.stats.answered += 1;
+        debug!(%room, viewer = id, audio = tracks.audio, video = tracks.video, "viewer joined");
+        self.tell_live(room);
+        Ok(WhepSession { session, answer })
+    }
+
+    /// The room's first viewer: its composer and its mixer's full mix are started for the
+    /// viewers. False when the audio encoder cannot be made.
+    fn start_room_live(&mut self, room: RoomId) -> bool {
+        let framer = match OpusFramer::new() {
+            Ok(f) => f,
+            Err(e) => {
+                warn!(%room, error = %e, "cannot create the live stream's encoder");
+                return false;
+            }
+        };
+        self.live.rooms.insert(
+            room,
+            RoomLive {
+                framer,
+                seq: rand::random(),
+                timestamp: rand::random(),
+            },
+        );
+        self.ensure_composer(room);
+        let now = self.clock.now();
+        if let Some(m) = self.mixer_for(room, now) {
+            m.set_full_mix_tap(true);
+        }
+        info!(%room, "live stream has viewers: composing for them");
+        true
+    }
+
+    /// The room's last viewer left: what was made for the viewers stops, unless something
+    /// else needs it.
+    fn stop_room_live(&mut self, room: RoomId) {
+        if self.live.rooms.remove(&room).is_none() {
+            return;
+        }
+        self.drop_unneeded_composer(room);
+        if !self.recorders.contains_key(&room)
+            && let Some(m) = self.mixers.get_mut(&room)
+        {
+            m.set_full_mix_tap(false);
+        }
+        if !self.mixer_needed(room) {
+            self.mixers.remove(&room);
+        }
+        info!(%room, "live stream has no viewers left");
+    }
+
+    /// The rooms that have viewers.
+    pub(super) fn live_rooms(&self) -> impl Iterator<Item = RoomId> + '_ {
+        self.live.rooms.keys().copied()
+    }
+
+    /// Whether the room streams to viewers now (its composer and mix are needed).
+    pub(super) fn has_viewers(&self, room: RoomId) -> bool {
+        self.live.rooms.contains_key(&room)
+    }
+
+    fn remove_viewer(&mut self, id: u64) {
+        let Some(mut v) = self.live.viewers.remove(&id) else {
+            return;
+        };
+        self.live.timers.remove(id);
+        self.live.routes.retain(|_, leg| *leg != id);
+        self.live.ufrags.remove(v.leg.ice_ufrag());
+        v.leg.close();
+        // Flush the leg's last datagrams (DTLS close_notify).
+        while let Some(ev) = v.leg.poll_event() {
+            if let LegEvent::Transmit {
+                source,
+                destination,
+                contents,
+            } = ev
+            {
+                self.send_udp(source, destination, &contents);
+            }
+        }
+        debug!(room = %v.room, viewer = id, "viewer left");
+        if self.live.viewers(v.room) == 0 {
+            self.stop_room_live(v.room);
+        }
+        self.tell_live(v.room);
+    }
+
+    /// Every viewer of `room` is let go (the live stream stopped, or the room emptied).
+    fn close_viewers(&mut self, room: RoomId) {
+        let ids: Vec<u64> = self
+            .live
+            .viewers
+            .iter()
+            .filter(|(_, v)| v.room == room)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in ids {
+            self.remove_viewer(id);
+        }
+    }
+
+    /// Nobody is left in the room: its live stream ends with it.
+    pub(super) fn live_room_empty(&mut self, room: RoomId) {
+        if self.placement.is_live(room) {
+            self.placement.set_live(room, false);
+            info!(%room, "the room emptied: its live stream ended");
+        }
+        self.close_viewers(room);
+    }
+
+    /// A datagram no participant's leg took: a viewer's, if one accepts it.
+    pub(super) fn live_datagram(
+        &mut self,
+        at: std::time::Instant,
+        from: SocketAddr,
+        destination: SocketAddr,
+        data: &[u8],
+    ) -> bool {
+        let live = &mut self.live;
+        let found = super::route_datagram(&live.routes, &live.ufrags, from, data, |id| {
+            live.viewers
+                .get_mut(&id)
+                .is_some_and(|v| v.leg.accepts(at, from, destination, data))
+        });
+        let Some((id, cached)) = found else {
+            return false;
+        };
+        if let Some(v) = live.viewers.get_mut(&id) {
+            v.leg.handle_receive(at, from, destination, data);
+            live.timers.mark(id);
+        }
+        if !cached {
+            super::remember_route(&mut live.routes, from, id);
+        }
+        true
+    }
+
+    /// Moves the viewers' legs' outputs to the socket; returns whether anything moved.
+    pub(super) fn pump_viewers(&mut self) -> bool {
+        let mut moved = false;
+        let mut closed = Vec::new();
+        for id in self.live.timers.take_dirty() {
+            while let Some((room, ev)) = self
+                .live
+                .viewers
+                .get_mut(&id)
+                .and_then(|v| v.leg.poll_event().map(|e| (v.room, e)))
+            {
+                moved = true;
+                match ev {
+                    LegEvent::Transmit {
+                        source,
+                        destination,
+                        contents,
+                    } => self.send_udp(source, destination, &contents),
+                    // A viewer's PLI (the only RTCP its leg reports) or a viewer that just
+                    // connected: the composer sends a keyframe, which every viewer gets.
+                    LegEvent::Rtcp(_) => self.compose_keyframe(room),
+                    LegEvent::Connected => {
+                        self.live.stats.connected += 1;
+                        debug!(%room, viewer = id, "viewer connected");
+                        self.compose_keyframe(room);
+                    }
+                    LegEvent::Closed => closed.push(id),
+                    _ => {}
+                }
+            }
+            if let Some(v) = self.live.viewers.get(&id) {
+                let at = v.deadline();
+                self.live.timers.set(id, at);
+            }
+        }
+        for id in closed {
+            self.remove_viewer(id);
+        }
+        moved
+    }
+
+    pub(super) fn live_next_timeout(&mut self) -> Option<Instant> {
+        self.live.timers.earliest()
+    }
+
+    pub(super) fn live_handle_timeout(&mut self, now: Instant) {
+        for id in self.live.timers.pop_due(now) {
+            let Some(v) = self.live.viewers.get_mut(&id) else {
+                continue;
+            };
+            if v.leg.poll_timeout().is_some_and(|t| t <= now.into_std()) {
+                v.leg.handle_timeout(now.into_std());
+            }
+            if !v.leg.is_connected() && now >= v.created + CONNECT_TIMEOUT {
+                debug!(viewer = id, "viewer's ICE/DTLS did not come up: giving up");
+                self.live.stats.timed_out += 1;
+                v.leg.close();
+            }
+            self.live.timers.mark(id);
+        }
+    }
+
+    /// One composed RTP payload to the room's viewers.
+    pub(super) fn live_video(&mut self, room: RoomId, p: &pont_video::RtpPayload) {
+        if !self.live.rooms.contains_key(&room) {
+            return;
+        }
+        let now = std::time::Instant::now();
+        let packet = ViewerPacket {
+            seq: p.seq,
+            timestamp: p.timestamp,
+            marker: p.marker,
+            payload: &p.payload,
+        };
+        self.send_to_viewers(now, room, MediaKind::Video, packet);
+    }
+
+    /// One frame of the room's full mix, for its viewers: 20 ms Opus packets once enough is
+    /// buffered.
+    pub(super) fn live_audio(&mut self, room: RoomId, rate: u32, pcm: &[i16]) {
+        let Some(r) = self.live.rooms.get_mut(&room) else {
+            return;
+        };
+        if !r.framer.push(rate, pcm) {
+            return;
+        }
+        let now = std::time::Instant::now();
+        loop {
+            let Some(r) = self.live.rooms.get_mut(&room) else {
+                return;
+            };
+            let (seq, timestamp) = (r.seq, r.timestamp);
+            let payload = match r.framer.next_packet() {
+                None => return,
+                Some(Ok(p)) => p.to_vec(),
+                Some(Err(e)) => {
+                    debug!(%room, error = %e, "live audio: 20 ms left out");
+                    continue;
+                }
+            };
+            r.seq = seq.wrapping_add(1);
+            r.timestamp = timestamp.wrapping_add(OPUS_FRAME as u32);
+            let packet = ViewerPacket {
+                seq,
+                timestamp,
+                marker: false,
+                payload: &payload,
+            };
+            self.send_to_viewers(now, room, MediaKind::Audio, packet);
+        }
+    }
+
+    fn send_to_viewers(
+        &mut self,
+        now: std::time::Instant,
+        room: RoomId,
+        kind: MediaKind,
+        packet: ViewerPacket<'_>,
+    ) {
+        let live = &mut self.live;
+        for (&id, v) in live.viewers.iter_mut().filter(|(_, v)| v.room == room) {
+            v.leg.send_viewer(now, kind, packet);
+            live.timers.mark(id);
+        }
+    }
+
+    pub(super) fn live_stats(&self) -> LiveStats {
+        LiveStats {
+            viewers: self.live.viewers.len(),
+            live_rooms: self
+                .meetings
+                .keys()
+                .filter(|&&room| self.placement.is_live(room))
+                .count(),
+            ..self.live.stats
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ice_ufrag_of_an_offer_or_a_fragment() {
+        let offer = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=ice-ufrag:abcd\r\na=ice-pwd:x\r\n";
+        assert_eq!(ice_ufrag(offer), Some("abcd"));
+        let frag = "a=ice-ufrag:EsAw\na=ice-pwd:P2uYro0UCOQ4zxjKXaWCBui1\nm=audio 9 RTP/AVP 0\na=mid:0\na=candidate:1387637174 1 udp 2122260223 192.0.2.1 61764 typ host\n";
+        assert_eq!(ice_ufrag(frag), Some("EsAw"));
+        assert_eq!(ice_ufrag("a=candidate:1 1 udp 1 192.0.2.1 1 typ host"), None);
+    }
+}
