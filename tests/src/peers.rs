@@ -57,6 +57,16 @@ pub fn goertzel(samples: &[i16], rate: u32, freq: f64) -> f64 {
 /// baresip binds its SIP port itself, so another process can take the port between
 /// [`free_udp_port`] and baresip's start: it then exits at once ("Address already in use") and
 /// is started again on another port. Returns once baresip says it is ready (and so has dialled).
+/// A peer's process, killed (and reaped) when dropped, so a failing test leaves none behind.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 pub fn baresip(dir: &Path, freq: f64, uri: &str, seconds: u32) -> Child {
     start_baresip(dir, freq, Some(uri), seconds, "ua").0
 }

@@ -149,6 +149,22 @@ watch-not-found-title = This recording is not available
 watch-not-found = The link is wrong, or the recording is no longer published.
 status-validated = validated
 
+## The live page (a room's live stream, for viewers without an account)
+live-title = Live stream of room { $room }
+live-badge = LIVE
+live-waiting = The live stream has not started yet. This page plays it as soon as it does.
+live-connecting = Connecting to the live stream…
+live-playing = Live
+live-ended = The live stream has ended. This page plays it again if it starts again.
+live-full = Too many viewers right now. Trying again in a moment…
+live-failed = The stream could not be played here. Trying again…
+live-sound-on = Turn the sound on
+live-sound-off = Mute
+live-fullscreen = Full screen
+live-about = You are watching without joining: nobody in the meeting sees or hears you.
+live-not-found-title = No such room
+live-not-found = There is no room with this number. Check the link you were sent.
+
 ## Errors
 error-forbidden-title = Not allowed
 error-csrf = This form was not sent from this site's page, so nothing was changed. Reload the page and try again.
@@ -269,6 +285,13 @@ meeting-unlock_room = Unlock room
 meeting-locked = Locked
 meeting-locked_now = The room is locked: nobody new can join, the waiting room included.
 meeting-unlocked_now = The room is unlocked: people can join again.
+meeting-live = Live
+meeting-live_viewers = viewers
+meeting-live_start = Stream live
+meeting-live_stop = Stop the live stream
+meeting-live_link = Live page:
+meeting-live_started = The meeting is streamed live: anyone with the live page's link can watch it, without joining.
+meeting-live_stopped = The live stream has stopped.
 meeting-dial_open = Call someone in…
 meeting-dial_label = Call a room system or a phone into the meeting
 meeting-dial_placeholder = sip:room@host or tel:+33…

@@ -149,6 +149,22 @@ watch-not-found-title = Cet enregistrement n'est pas disponible
 watch-not-found = Le lien est erroné, ou l'enregistrement n'est plus publié.
 status-validated = validé
 
+## La page de diffusion en direct (pour des spectateurs sans compte)
+live-title = Diffusion en direct de la salle { $room }
+live-badge = EN DIRECT
+live-waiting = La diffusion n’a pas encore commencé. Cette page la lit dès qu’elle commence.
+live-connecting = Connexion à la diffusion…
+live-playing = En direct
+live-ended = La diffusion est terminée. Cette page la lit à nouveau si elle reprend.
+live-full = Trop de spectateurs pour le moment. Nouvel essai dans un instant…
+live-failed = La diffusion n’a pas pu être lue ici. Nouvel essai…
+live-sound-on = Activer le son
+live-sound-off = Couper le son
+live-fullscreen = Plein écran
+live-about = Vous regardez sans rejoindre la réunion : personne ne vous voit ni ne vous entend.
+live-not-found-title = Salle introuvable
+live-not-found = Aucune salle ne porte ce numéro. Vérifiez le lien que vous avez reçu.
+
 ## Erreurs
 error-forbidden-title = Action non autorisée
 error-csrf = Ce formulaire n'a pas été envoyé depuis une page de ce site : rien n'a été modifié. Rechargez la page et réessayez.
@@ -269,6 +285,13 @@ meeting-unlock_room = Déverrouiller la salle
 meeting-locked = Verrouillée
 meeting-locked_now = La salle est verrouillée : personne d'autre ne peut entrer, salle d'attente comprise.
 meeting-unlocked_now = La salle est déverrouillée : on peut de nouveau la rejoindre.
+meeting-live = En direct
+meeting-live_viewers = spectateurs
+meeting-live_start = Diffuser en direct
+meeting-live_stop = Arrêter la diffusion
+meeting-live_link = Page de la diffusion :
+meeting-live_started = La réunion est diffusée en direct : toute personne ayant le lien de la page de diffusion peut la regarder, sans la rejoindre.
+meeting-live_stopped = La diffusion en direct est arrêtée.
 meeting-dial_open = Appeler quelqu'un…
 meeting-dial_label = Appeler une salle de visioconférence ou un téléphone dans la réunion
 meeting-dial_placeholder = sip:salle@hôte ou tel:+33…

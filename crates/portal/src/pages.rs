@@ -9,6 +9,7 @@ use axum::http::header::{self, HeaderValue};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
+use pont_types::RoomId;
 use pont_meet::{
     Account, LoginAttempt, MAX_DESCRIPTION_CHARS, MAX_TITLE_CHARS, Meeting, MeetingKind,
     NewMeeting, OidcIdentity, Recording, RecordingChange, RecordingId, RecordingStatus, Recurrence,
@@ -37,6 +38,8 @@ const LANG_COOKIE_SECS: i64 = 365 * 24 * 3600;
 
 const PORTAL_CSS: &str = include_str!("../assets/portal.css");
 const PORTAL_JS: &str = include_str!("../assets/portal.js");
+/// The brand mark (the header's two-colour square) as the pages' icon.
+const FAVICON_SVG: &str = include_str!("../assets/favicon.svg");
 
 /// The portal's routes; the server merges them with the API's.
 pub fn router(portal: Portal) -> Router {
@@ -54,8 +57,10 @@ pub fn router(portal: Portal) -> Router {
         .route("/recordings/{id}", get(recording_edit).post(recording_save))
         .route("/w/{token}", get(watch_page))
         .route("/recordings/public", get(public_page))
+        .route("/live/{room}", get(live_page))
         .route("/assets/portal.css", get(css))
         .route("/assets/portal.js", get(js))
+        .route("/assets/favicon.svg", get(favicon))
         .merge(plan::routes())
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .with_state(portal)
@@ -222,6 +227,14 @@ struct WatchPage<'a> {
     media: String,
     download: String,
     download_abs: String,
+}
+
+#[derive(Template)]
+#[template(path = "live.html")]
+struct LivePage<'a> {
+    l: Layout<'a>,
+    title: String,
+    room: String,
 }
 
 #[derive(Template)]
@@ -440,6 +453,17 @@ async fn js() -> Response {
             (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
         ],
         PORTAL_JS,
+    )
+        .into_response()
+}
+
+async fn favicon() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static("image/svg+xml")),
+            (header::CACHE_CONTROL, HeaderValue::from_static("max-age=86400")),
+        ],
+        FAVICON_SVG,
     )
         .into_response()
 }
@@ -1418,6 +1442,55 @@ async fn watch_page(
             download_abs: format!("{}{download}", portal.inner.config.public_url),
             download,
             l,
+        },
+    )
+}
+
+/// `GET /live/{room}`: the room's live stream, played by WHEP; no account needed, and the
+/// viewer is not in the meeting. The page waits for the stream when it is not on, and plays
+/// it as soon as the organizer starts it (its script asks again every few seconds).
+async fn live_page(
+    State(portal): State<Portal>,
+    headers: HeaderMap,
+    OriginalUri(uri): OriginalUri,
+    Path(room): Path<String>,
+) -> Response {
+    let ctx = Ctx::of(&portal, &headers, &uri).await;
+    let t = Tr::new(ctx.lang, portal.catalog());
+    let not_found = || {
+        ctx.message(
+            &portal,
+            StatusCode::NOT_FOUND,
+            "live-not-found-title",
+            t.get("live-not-found"),
+            &[("/recordings/public", "nav-public")],
+        )
+    };
+    let Ok(number) = room.parse::<RoomId>() else {
+        return not_found();
+    };
+    let found = portal
+        .store()
+        .run(move |s| {
+            let Some(room) = s.room(number)? else {
+                return Ok(None);
+            };
+            Ok(Some((room, s.latest_meeting_in_room(number)?)))
+        })
+        .await;
+    let subject = match found {
+        Ok(Some((_, meeting))) => meeting.map(|m| m.subject).filter(|s| !s.is_empty()),
+        Ok(None) => return not_found(),
+        Err(e) => return ctx.store_failed(&portal, &e),
+    };
+    let title = subject.unwrap_or_else(|| t.arg("live-title", "room", &number.to_string()));
+    let l = ctx.layout(&portal, "");
+    render(
+        StatusCode::OK,
+        &LivePage {
+            l,
+            title,
+            room: number.to_string(),
         },
     )
 }

@@ -132,6 +132,12 @@
         state.locked = !!m.locked; renderLock();
         if (isModerator()) message(state.locked ? "locked_now" : "unlocked_now", true);
         break;
+      case "live": {
+        const was = state.live;
+        state.live = !!m.live; state.viewers = m.viewers || 0; renderLive();
+        if (isModerator() && was !== state.live) message(state.live ? "live_started" : "live_stopped", true);
+        break;
+      }
       case "dialout": onDialout(m); break;
       case "poll":
         if (!state.poll || state.poll.id !== m.poll.id) {
@@ -388,7 +394,7 @@
       }
       return { id: p.id, parts, acts };
     }));
-    $("mod-controls").hidden = !mod; $("mod-tools").hidden = !mod; updateRecControls(); renderPoll();
+    $("mod-controls").hidden = !mod; $("mod-tools").hidden = !mod; updateRecControls(); renderPoll(); renderLive();
   }
 
   function renderWaiting() {
@@ -540,6 +546,16 @@
   $("btn-admit-all").onclick = () => moderate("admit_all");
   $("btn-mute-all").onclick = () => moderate("mute_all");
   $("btn-lock").onclick = () => moderate(state.locked ? "unlock" : "lock");
+  $("btn-live").onclick = () => moderate(state.live ? "live_stop" : "live_start");
+  function renderLive() {
+    $("live").hidden = !state.live;
+    $("live-count").textContent = String(state.viewers || 0);
+    const b = $("btn-live");
+    b.textContent = t(state.live ? "live_stop" : "live_start"); b.setAttribute("aria-pressed", String(!!state.live));
+    const url = location.origin + "/live/" + room;
+    $("live-link-row").hidden = !state.live || !isModerator();
+    $("live-link").href = url; $("live-link").textContent = url;
+  }
   function renderLock() {
     $("locked").hidden = !state.locked;
     const b = $("btn-lock");
@@ -708,6 +724,7 @@
     get message() { const m = $("message"); return m.hidden ? null : m.dataset.code; },
     get recording() { return state.recording || "off"; },
     get locked() { return state.locked; },
+    get live() { return { live: !!state.live, viewers: state.viewers || 0 }; },
     get poll() { return state.poll; },
     get pollResults() { return state.pollResults; },
     get dials() { return [...state.dials.entries()].map(([call, d]) => Object.assign({ call }, d)); },

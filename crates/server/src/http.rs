@@ -202,6 +202,7 @@ pub(crate) fn router(state: AppState, tls: bool) -> Router {
         .routes(routes!(crate::signalling::ws_handler))
         .routes(routes!(recordings_api::control))
         .routes(routes!(lock_room))
+        .routes(routes!(crate::live_api::live))
         .routes(routes!(crate::rooms_api::participant_action))
         .routes(routes!(crate::rooms_api::admit_all))
         .routes(routes!(crate::rooms_api::mute_all))
@@ -232,6 +233,11 @@ pub(crate) fn router(state: AppState, tls: bool) -> Router {
         .route("/assets/{file}", get(crate::web::asset))
         .route("/w/{token}/media", get(recordings_api::watch_media))
         .route("/d/{token}", get(recordings_api::download_link))
+        .route("/whep/{room}", axum::routing::post(crate::live_api::offer))
+        .route(
+            "/whep/{room}/{session}",
+            axum::routing::patch(crate::live_api::patch).delete(crate::live_api::delete),
+        )
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics_handler))
         .merge(api)
@@ -941,7 +947,7 @@ async fn create_instant_meeting(
 /// `GET /api/v1/rooms/{room}` → the room's participants, active speaker and recording state.
 #[utoipa::path(get, path = "/api/v1/rooms/{room}", tag = "rooms", security(("bearer" = []), ("session" = [])),
     params(("room" = u64, Path, description = "The room number")),
-    responses((status = 200, description = "participants, active_speaker, recording, locked", body = serde_json::Value), (status = 401, description = "No or a bad token or session", body = ErrorBody), (status = 404, description = "No such room of yours (room_not_found)", body = ErrorBody)))]
+    responses((status = 200, description = "participants, active_speaker, recording, locked, live, viewers", body = serde_json::Value), (status = 401, description = "No or a bad token or session", body = ErrorBody), (status = 404, description = "No such room of yours (room_not_found)", body = ErrorBody)))]
 async fn get_room(
     State(state): State<AppState>,
     Authed(organizer): Authed,
@@ -977,6 +983,8 @@ async fn get_room(
         "active_speaker": live.active_speaker.map(|p| p.to_string()),
         "recording": recordings_api::room_recording_json(&state, number),
         "locked": live.locked,
+        "live": live.live,
+        "viewers": live.viewers,
     })))
 }
 

@@ -8,6 +8,7 @@
 mod admission;
 mod config;
 mod http;
+mod live_api;
 mod media;
 mod meetings_api;
 mod metrics;

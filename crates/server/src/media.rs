@@ -26,7 +26,7 @@ mod sip_legs;
 
 use ivr_legs::{DirectoryAnswer, DirectoryQuery, IvrLeg};
 pub(crate) use ivr_legs::{IvrQuery, IvrStats, JOIN_BUCKETS, StartIvr};
-pub(crate) use live::{LiveQuery, LiveStats, WhepError, WhepSession};
+pub(crate) use live::{LiveQuery, LiveStats, WhepError};
 pub(crate) use meeting::{Action, Moderation};
 pub(crate) use polls::{PollCommand, PollError, PollQuery, PollsSnapshot};
 use pont_plane::leg_timers::LegTimers;

@@ -116,6 +116,54 @@ pub(crate) fn render(snapshot: &StatsSnapshot) -> String {
     );
     let _ = writeln!(out, "pont_participants {}", snapshot.participants);
 
+    let live = &snapshot.live;
+    for (name, help, kind, value) in [
+        (
+            "pont_live_rooms",
+            "Rooms streaming live to their live page now.",
+            "gauge",
+            live.live_rooms as u64,
+        ),
+        (
+            "pont_live_viewers",
+            "Viewers of live streams (WHEP sessions, connecting or playing).",
+            "gauge",
+            live.viewers as u64,
+        ),
+        (
+            "pont_whep_connected_total",
+            "WHEP sessions whose ICE and DTLS came up.",
+            "counter",
+            live.connected,
+        ),
+        (
+            "pont_whep_abandoned_total",
+            "WHEP sessions that ended before their ICE and DTLS came up (given up after 30 s, or ICE failed).",
+            "counter",
+            live.abandoned,
+        ),
+    ] {
+        family(&mut out, name, help, kind);
+        let _ = writeln!(out, "{name} {value}");
+    }
+    family(
+        &mut out,
+        "pont_whep_sessions_total",
+        "WHEP offers, by result: answered, not_live (no live stream in the room), full ([streaming] max_viewers), bad_offer (400/422).",
+        "counter",
+    );
+    for (result, value) in [
+        ("answered", live.answered),
+        ("not_live", live.not_live),
+        ("full", live.full),
+        ("bad_offer", live.bad_offer),
+    ] {
+        let _ = writeln!(
+            out,
+            "pont_whep_sessions_total{{result=\"{result}\"}} {value}"
+        );
+    }
+
     family(
         &mut out,
         "pont_sip_calls_refused_overload_total",
@@ -377,7 +425,14 @@ mod tests {
                     ..Default::default()
                 },
             ],
+            live: crate::media::LiveStats {
+                viewers: 2,
+                full: 1,
+                ..Default::default()
+            },
         });
+        assert!(text.contains("pont_live_viewers 2\n"));
+        assert!(text.contains("pont_whep_sessions_total{result=\"full\"} 1\n"));
         assert!(text.contains("pont_media_shards 2\n"));
         assert!(text.contains("pont_shard_forwarded_packets_total{shard=\"1\"} 2\n"));
         assert!(text.contains("pont_shard_udp_unrouted_datagrams_total{shard=\"1\"} 1\n"));

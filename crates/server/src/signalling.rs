@@ -304,6 +304,12 @@ impl Session {
                     self.poll(command).await;
                 } else if action == "dial" {
                     self.dial(uri.as_deref().unwrap_or_default()).await;
+                } else if let Some(on) = match action.as_str() {
+                    "live_start" => Some(true),
+                    "live_stop" => Some(false),
+                    _ => None,
+                } {
+                    self.live(on).await;
                 } else if let Some(what) = action
                     .strip_prefix("record_")
                     .and_then(crate::recording::Action::parse)
@@ -387,6 +393,21 @@ impl Session {
             Err(ControlError::Internal(m)) => error("internal", m),
         };
         let _ = self.tx.send(refusal);
+    }
+
+    /// A moderator starts or stops the room's live stream (`/live/{room}`); everyone gets the
+    /// new state as `live`.
+    async fn live(&mut self, on: bool) {
+        let (Some(me), Ok(room)) = (self.me, self.room.parse::<RoomId>()) else {
+            let _ = self.tx.send(error("not_joined", "join first"));
+            return;
+        };
+        if !self.authorize(room, me).await {
+            return;
+        }
+        if let Err(e) = self.state.media().live(room, on).await {
+            let _ = self.tx.send(error("media_unavailable", e.to_string()));
+        }
     }
 
     /// A poll command (a vote, or a moderator's); refusals come back as errors.

@@ -100,9 +100,10 @@ pub(crate) struct LiveStats {
     pub(crate) not_live: u64,
     pub(crate) full: u64,
     pub(crate) bad_offer: u64,
-    /// Sessions whose ICE and DTLS came up; and those given up before they did.
+    /// Sessions whose ICE and DTLS came up; and those that ended before they did (given up
+    /// after [`CONNECT_TIMEOUT`], or ICE failed).
     pub(crate) connected: u64,
-    pub(crate) timed_out: u64,
+    pub(crate) abandoned: u64,
 }
 
 impl LiveStats {
@@ -114,7 +115,7 @@ impl LiveStats {
         self.full += other.full;
         self.bad_offer += other.bad_offer;
         self.connected += other.connected;
-        self.timed_out += other.timed_out;
+        self.abandoned += other.abandoned;
     }
 }
 
@@ -457,7 +458,12 @@ impl super::Task {
                         debug!(%room, viewer = id, "viewer connected");
                         self.compose_keyframe(room);
                     }
-                    LegEvent::Closed => closed.push(id),
+                    LegEvent::Closed => {
+                        if self.live.viewers.get(&id).is_some_and(|v| !v.leg.is_connected()) {
+                            self.live.stats.abandoned += 1;
+                        }
+                        closed.push(id);
+                    }
                     _ => {}
                 }
             }
@@ -486,7 +492,6 @@ impl super::Task {
             }
             if !v.leg.is_connected() && now >= v.created + CONNECT_TIMEOUT {
                 debug!(viewer = id, "viewer's ICE/DTLS did not come up: giving up");
-                self.live.stats.timed_out += 1;
                 v.leg.close();
             }
             self.live.timers.mark(id);

@@ -1,0 +1,284 @@
+//! Live streams over HTTP (`docs/api.md`, "Live streaming"): the organizer starts and stops a
+//! room's live stream (`POST /api/v1/rooms/{room}/live`), and viewers play it by WHEP
+//! (`POST /whep/{room}` with an SDP offer; `PATCH` for trickle ICE and `DELETE` to end, on
+//! the session URL the `Location` header gives), as the live page `/live/{room}` does.
+//!
+//! The WHEP resource follows RFC 9725 (WHIP) §4 mirrored for playback, as the WHEP draft
+//! (draft-ietf-wish-whep) specifies: `application/sdp` in and out, `201 Created` with
+//! `Location`, `application/trickle-ice-sdpfrag` patches (`204`; an ICE restart is `422`, not
+//! supported), `DELETE` → `200`. No account is needed: a live stream is meant for people
+//! outside the meeting, and only exists while its organizer keeps it on.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::header::{self, HeaderMap, HeaderValue};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use pont_types::RoomId;
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+use crate::http::{ApiError, AppState, Authed};
+use crate::media::{LiveQuery, MediaGone, WhepError};
+use crate::openapi::ErrorBody;
+
+/// The biggest offer or fragment taken: a browser's offer is 3–6 kB.
+const MAX_SDP_BYTES: usize = 64 * 1024;
+
+/// `POST /api/v1/rooms/{room}/live` `{"action": "start"|"stop"}`.
+#[utoipa::path(post, path = "/api/v1/rooms/{room}/live", tag = "rooms", security(("bearer" = []), ("session" = [])),
+    params(("room" = u64, Path, description = "The room number")),
+    request_body(content = serde_json::Value, description = "{\"action\": \"start\"|\"stop\"}"),
+    responses((status = 200, description = "{room_number, live, viewers, url}: url is the live page, /live/{room}", body = serde_json::Value), (status = 401, description = "No or a bad token or session", body = ErrorBody), (status = 403, description = "A cookie-borne change without Origin or X-CSRF-Token (csrf_failed)", body = ErrorBody), (status = 404, description = "No such room of yours (room_not_found)", body = ErrorBody), (status = 409, description = "Nobody is in the room: there is no meeting to stream (not_in_room)", body = ErrorBody), (status = 422, description = "action is not start or stop (invalid_action)", body = ErrorBody)))]
+pub(crate) async fn live(
+    State(state): State<AppState>,
+    Authed(organizer): Authed,
+    Path(room): Path<String>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let number = crate::rooms_api::own_room(&state, &organizer, &room).await?;
+    let Json(body) = body?;
+    let on = match body.get("action").and_then(Value::as_str) {
+        Some("start") => true,
+        Some("stop") => false,
+        _ => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_action",
+                "action must be start or stop",
+            ));
+        }
+    };
+    let viewers = state.media().live(number, on).await?;
+    let Some(viewers) = viewers else {
+        if !on {
+            // Stopping a live stream of an empty room: it is stopped.
+            return Ok(Json(live_body(number, false, 0)));
+        }
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_in_room",
+            "nobody is in this room: a live stream shows a meeting that is on",
+        ));
+    };
+    Ok(Json(live_body(number, on, viewers)))
+}
+
+fn live_body(room: RoomId, live: bool, viewers: usize) -> Value {
+    json!({
+        "room_number": room.0,
+        "live": live,
+        "viewers": viewers,
+        "url": format!("/live/{room}"),
+    })
+}
+
+/// A WHEP error: a status and a plain-text body saying why (the RFC's clients show it).
+fn whep_error(status: StatusCode, message: impl Into<String>) -> Response {
+    let mut message = message.into();
+    message.push('\n');
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        )],
+        message,
+    )
+        .into_response()
+}
+
+fn refused(e: &WhepError) -> Response {
+    let status = match e {
+        WhepError::NotLive | WhepError::NoSession => StatusCode::NOT_FOUND,
+        WhepError::Full { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        WhepError::Offer(pont_webrtc::WebError::NoUsableCodec) | WhepError::IceRestart => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        WhepError::Offer(_) => StatusCode::BAD_REQUEST,
+    };
+    let mut response = whep_error(status, e.to_string());
+    if matches!(e, WhepError::Full { .. }) {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
+    }
+    response
+}
+
+fn gone(e: &MediaGone) -> Response {
+    whep_error(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+}
+
+/// The room of a WHEP URL; a number that is no room is simply not live.
+fn room_of(room: &str) -> Result<RoomId, Response> {
+    room.parse::<RoomId>()
+        .map_err(|_| refused(&WhepError::NotLive))
+}
+
+/// Whether the request says its body is `want` (parameters such as `charset` allowed).
+fn content_type_is(headers: &HeaderMap, want: &str) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case(want))
+}
+
+/// The body as text: UTF-8, at most [`MAX_SDP_BYTES`].
+fn sdp_text(body: &Bytes) -> Result<&str, Response> {
+    if body.len() > MAX_SDP_BYTES {
+        return Err(whep_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("an SDP body is at most {MAX_SDP_BYTES} bytes"),
+        ));
+    }
+    std::str::from_utf8(body)
+        .map_err(|_| whep_error(StatusCode::BAD_REQUEST, "the SDP is not UTF-8"))
+}
+
+async fn ask<T>(
+    state: &AppState,
+    make: impl FnOnce(oneshot::Sender<T>) -> LiveQuery,
+) -> Result<T, Response> {
+    let (reply, answer) = oneshot::channel();
+    state.media().whep(make(reply)).await.map_err(|e| gone(&e))?;
+    answer.await.map_err(|_| gone(&MediaGone))
+}
+
+/// `POST /whep/{room}`: a viewer's SDP offer → `201` with the answer and the session's URL.
+pub(crate) async fn offer(
+    State(state): State<AppState>,
+    Path(room): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let room = match room_of(&room) {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    if !content_type_is(&headers, "application/sdp") {
+        return whep_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "a WHEP offer is sent as Content-Type: application/sdp",
+        );
+    }
+    let sdp = match sdp_text(&body) {
+        Ok(s) => s.to_owned(),
+        Err(r) => return r,
+    };
+    let answered = match ask(&state, |reply| LiveQuery::Offer { room, sdp, reply }).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    match answered {
+        Ok(session) => {
+            let location = format!("/whep/{room}/{}", session.session);
+            (
+                StatusCode::CREATED,
+                [
+                    (header::CONTENT_TYPE, "application/sdp".to_owned()),
+                    (header::LOCATION, location),
+                ],
+                session.answer,
+            )
+                .into_response()
+        }
+        Err(e) => refused(&e),
+    }
+}
+
+/// `PATCH /whep/{room}/{session}`: a trickle ICE fragment (RFC 8840) → `204`.
+pub(crate) async fn patch(
+    State(state): State<AppState>,
+    Path((room, session)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let room = match room_of(&room) {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    if !content_type_is(&headers, "application/trickle-ice-sdpfrag") {
+        return whep_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "a WHEP PATCH is sent as Content-Type: application/trickle-ice-sdpfrag",
+        );
+    }
+    let fragment = match sdp_text(&body) {
+        Ok(s) => s.to_owned(),
+        Err(r) => return r,
+    };
+    let done = ask(&state, |reply| LiveQuery::Trickle {
+        room,
+        session,
+        fragment,
+        reply,
+    })
+    .await;
+    match done {
+        Ok(Ok(())) => StatusCode::NO_CONTENT.into_response(),
+        Ok(Err(e)) => refused(&e),
+        Err(r) => r,
+    }
+}
+
+/// `DELETE /whep/{room}/{session}`: the viewer is done → `200`.
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    Path((room, session)): Path<(String, String)>,
+) -> Response {
+    let room = match room_of(&room) {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    match ask(&state, |reply| LiveQuery::End {
+        room,
+        session,
+        reply,
+    })
+    .await
+    {
+        Ok(true) => StatusCode::OK.into_response(),
+        Ok(false) => refused(&WhepError::NoSession),
+        Err(r) => r,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_types_are_matched_without_their_parameters() {
+        let mut h = HeaderMap::new();
+        assert!(!content_type_is(&h, "application/sdp"));
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("Application/SDP; charset=utf-8"));
+        assert!(content_type_is(&h, "application/sdp"));
+        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        assert!(!content_type_is(&h, "application/sdp"));
+    }
+
+    #[test]
+    fn refusals_have_the_statuses_the_rfc_asks_for() {
+        assert_eq!(refused(&WhepError::NotLive).status(), StatusCode::NOT_FOUND);
+        assert_eq!(refused(&WhepError::NoSession).status(), StatusCode::NOT_FOUND);
+        let full = refused(&WhepError::Full { max: 3 });
+        assert_eq!(full.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(full.headers().contains_key(header::RETRY_AFTER));
+        assert_eq!(
+            refused(&WhepError::IceRestart).status(),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert_eq!(
+            refused(&WhepError::Offer(pont_webrtc::WebError::NoUsableCodec)).status(),
+            StatusCode::UNPROCESSABLE_ENTITY
+        );
+        assert_eq!(
+            refused(&WhepError::Offer(pont_webrtc::WebError::BadSdp("x".into()))).status(),
+            StatusCode::BAD_REQUEST
+        );
+    }
+}
