@@ -4,8 +4,8 @@
 //! The browser test skips (and passes) with a message when chromium or chromedriver is not
 //! installed; the WHEP tests need nothing but the bridge.
 
-use pont_tests::webdriver::{Browser, Driver, PAGE_STATS, browser_available, poll, write_wav};
 use pont_tests::peers::KillOnDrop;
+use pont_tests::webdriver::{Browser, Driver, PAGE_STATS, browser_available, poll, write_wav};
 use pont_tests::ws::WsClient;
 use pont_tests::{EVENT_WAIT, Reply, Server, bearer, create_token, get, instant_room, send};
 use serde_json::{Value, json};
@@ -25,9 +25,8 @@ fn viewer_offer(ufrag: &str, video: bool) -> String {
              a=recvonly\r\na=rtcp-mux\r\n"
         )
     };
-    let mut sdp = String::from(
-        "v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n",
-    );
+    let mut sdp =
+        String::from("v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n");
     let video_line = "m=video 9 UDP/TLS/RTP/SAVPF 102\r\n".to_owned()
         + &common(0)
         + "a=rtcp-rsize\r\na=rtpmap:102 H264/90000\r\na=rtcp-fb:102 nack\r\n\
@@ -117,7 +116,11 @@ fn whep_refuses_what_it_cannot_play_and_caps_and_reaps_abandoned_sessions() {
 
     // Nobody in the room: there is no meeting to stream, and nothing to play.
     let r = live_api(&server, &token, room, "start");
-    assert_eq!((r.status, r.error_code().as_str()), (409, "not_in_room"), "{r:?}");
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (409, "not_in_room"),
+        "{r:?}"
+    );
     let r = whep_post(&server, room, "application/sdp", &viewer_offer("a1", true));
     assert_eq!(r.status, 404, "{r:?}");
     assert!(r.body.contains("not streaming live"), "{r:?}");
@@ -157,7 +160,12 @@ fn whep_refuses_what_it_cannot_play_and_caps_and_reaps_abandoned_sessions() {
     let r = whep_post(&server, room, "application/sdp", &viewer_offer("a3", false));
     assert_eq!(r.status, 422, "{r:?}");
     assert!(r.body.contains("no usable codec"), "{r:?}");
-    let r = whep_post(&server, 99_999_999, "application/sdp", &viewer_offer("a4", true));
+    let r = whep_post(
+        &server,
+        99_999_999,
+        "application/sdp",
+        &viewer_offer("a4", true),
+    );
     assert_eq!(r.status, 404, "{r:?}");
 
     // A good offer: 201, the session's URL, an answer that sends.
@@ -167,12 +175,20 @@ fn whep_refuses_what_it_cannot_play_and_caps_and_reaps_abandoned_sessions() {
     let session = r.header("location").expect("a Location").to_owned();
     assert!(session.starts_with(&format!("/whep/{room}/")), "{session}");
     assert!(r.body.contains("a=sendonly"), "{}", r.body);
-    assert!(r.body.contains("H264") && r.body.contains("opus"), "{}", r.body);
+    assert!(
+        r.body.contains("H264") && r.body.contains("opus"),
+        "{}",
+        r.body
+    );
     // Everyone in the room sees the viewer counted; the viewer is not a participant.
     assert_eq!(ana.recv_type("live")["viewers"], 1);
     let state = room_api(&server, &token, room);
     assert_eq!(state["viewers"], 1, "{state}");
-    assert_eq!(state["participants"].as_array().unwrap().len(), 2, "{state}");
+    assert_eq!(
+        state["participants"].as_array().unwrap().len(),
+        2,
+        "{state}"
+    );
 
     // Trickle ICE: a fragment of the same ICE session is taken; another ufrag is an ICE
     // restart, which is not supported (422); the wrong type is 415; no such session 404.
@@ -181,14 +197,20 @@ fn whep_refuses_what_it_cannot_play_and_caps_and_reaps_abandoned_sessions() {
     };
     let frag = "a=ice-ufrag:v1\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\nm=audio 9 RTP/AVP 0\r\na=mid:0\r\n\
                 a=candidate:1 1 udp 2122260223 127.0.0.1 61764 typ host\r\n";
-    assert_eq!(patch(&session, "application/trickle-ice-sdpfrag", frag).status, 204);
+    assert_eq!(
+        patch(&session, "application/trickle-ice-sdpfrag", frag).status,
+        204
+    );
     let restart = frag.replace("ice-ufrag:v1", "ice-ufrag:v2");
     let r = patch(&session, "application/trickle-ice-sdpfrag", &restart);
     assert_eq!(r.status, 422, "{r:?}");
     assert!(r.body.contains("ICE restart"), "{r:?}");
     assert_eq!(patch(&session, "application/sdp", frag).status, 415);
     let unknown = format!("/whep/{room}/{}", "0".repeat(32));
-    assert_eq!(patch(&unknown, "application/trickle-ice-sdpfrag", frag).status, 404);
+    assert_eq!(
+        patch(&unknown, "application/trickle-ice-sdpfrag", frag).status,
+        404
+    );
 
     // DELETE ends it, once.
     assert_eq!(pont_tests::delete(&server.url(&session)).status, 200);
@@ -200,7 +222,12 @@ fn whep_refuses_what_it_cannot_play_and_caps_and_reaps_abandoned_sessions() {
     // does not come up, and new viewers are taken again.
     let mut taken = 0;
     for i in 0..12 {
-        let r = whep_post(&server, room, "application/sdp", &viewer_offer(&format!("x{i}"), true));
+        let r = whep_post(
+            &server,
+            room,
+            "application/sdp",
+            &viewer_offer(&format!("x{i}"), true),
+        );
         match r.status {
             201 => taken += 1,
             503 => assert!(r.header("retry-after").is_some(), "{r:?}"),
@@ -208,7 +235,10 @@ fn whep_refuses_what_it_cannot_play_and_caps_and_reaps_abandoned_sessions() {
         }
     }
     assert_eq!(taken, 4);
-    assert_eq!(metric(&server, "pont_whep_sessions_total{result=\"full\"}"), 8.0);
+    assert_eq!(
+        metric(&server, "pont_whep_sessions_total{result=\"full\"}"),
+        8.0
+    );
     assert_eq!(metric(&server, "pont_live_viewers"), 4.0);
     poll(EVENT_WAIT, || {
         (metric(&server, "pont_live_viewers") == 0.0).then_some(())
@@ -221,7 +251,11 @@ fn whep_refuses_what_it_cannot_play_and_caps_and_reaps_abandoned_sessions() {
     // The meeting was not disturbed: the caller is still in it.
     let state = room_api(&server, &token, room);
     assert!(
-        state["participants"].as_array().unwrap().iter().any(|p| p["kind"] == "sip"),
+        state["participants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["kind"] == "sip"),
         "{state}"
     );
 
@@ -230,7 +264,10 @@ fn whep_refuses_what_it_cannot_play_and_caps_and_reaps_abandoned_sessions() {
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.json()["live"], false);
     let state = room_api(&server, &token, room);
-    assert_eq!((state["live"].clone(), state["viewers"].clone()), (json!(false), json!(0)));
+    assert_eq!(
+        (state["live"].clone(), state["viewers"].clone()),
+        (json!(false), json!(0))
+    );
     let r = whep_post(&server, room, "application/sdp", &viewer_offer("z", true));
     assert_eq!(r.status, 404, "{r:?}");
 }
@@ -276,20 +313,28 @@ fn viewers_watch_the_live_page_without_joining_the_meeting() {
     // The organizer, signed in (she moderates), with a fake camera and a tone.
     let ana = driver.browser(
         &dir.path().join("profile-ana"),
-        &[format!("--use-file-for-fake-audio-capture={}", tone.display())],
+        &[format!(
+            "--use-file-for-fake-audio-capture={}",
+            tone.display()
+        )],
     );
     // Signed in by her sign-in link, as `pont token create` prints it.
     ana.navigate(&server.url(&format!("/signin?token={token}")));
     ana.navigate(&server.url(&format!("/r/{room}?name=Ana&autojoin=1")));
-    let ana_id = poll(EVENT_WAIT, || ana.pont("participantId").as_str().map(str::to_owned))
-        .expect("Ana joined");
+    let ana_id = poll(EVENT_WAIT, || {
+        ana.pont("participantId").as_str().map(str::to_owned)
+    })
+    .expect("Ana joined");
 
     // A viewer opens the live page before the stream starts: it waits, and says so.
     let viewer = driver.browser(&dir.path().join("profile-viewer"), &[]);
     viewer.navigate(&server.url(&format!("/live/{room}")));
     poll(EVENT_WAIT, || {
         viewer
-            .exec("return document.getElementById('live-state').textContent", json!([]))
+            .exec(
+                "return document.getElementById('live-state').textContent",
+                json!([]),
+            )
             .as_str()
             .filter(|t| t.contains("has not started"))
             .map(str::to_owned)
@@ -299,23 +344,30 @@ fn viewers_watch_the_live_page_without_joining_the_meeting() {
     // Ana starts the live stream from her page; the viewer's page starts playing by itself.
     poll(EVENT_WAIT, || ana.shown("#btn-live").then_some(())).expect("Ana moderates");
     ana.exec("document.getElementById('btn-live').click()", json!([]));
-    poll(EVENT_WAIT, || (ana.pont("live")["live"] == true).then_some(())).expect("live on Ana's page");
+    poll(EVENT_WAIT, || {
+        (ana.pont("live")["live"] == true).then_some(())
+    })
+    .expect("live on Ana's page");
     let (_, frames) = poll(EVENT_WAIT, || {
         let v = received(&viewer, "video");
         (v.1 > 10).then_some(v)
     })
     .unwrap_or_else(|| panic!("the viewer decoded no video: {}", server.stderr()));
     assert!(frames > 10);
-    poll(EVENT_WAIT, || (received(&viewer, "audio").0 > 50).then_some(()))
-        .expect("the viewer received the room's audio");
+    poll(EVENT_WAIT, || {
+        (received(&viewer, "audio").0 > 50).then_some(())
+    })
+    .expect("the viewer received the room's audio");
     poll(EVENT_WAIT, || {
         (viewer.exec("return window.pontLive.state", json!([])) == "playing").then_some(())
     })
     .expect("the viewer's page says it plays");
 
     // The viewer is counted, not listed: the room has Ana only.
-    poll(EVENT_WAIT, || (ana.pont("live")["viewers"] == 1).then_some(()))
-        .expect("Ana sees one viewer");
+    poll(EVENT_WAIT, || {
+        (ana.pont("live")["viewers"] == 1).then_some(())
+    })
+    .expect("Ana sees one viewer");
     let state = room_api(&server, &token, room);
     assert_eq!(state["viewers"], 1, "{state}");
     let ids: Vec<&str> = state["participants"]
@@ -341,11 +393,18 @@ fn viewers_watch_the_live_page_without_joining_the_meeting() {
     // A second viewer, in French.
     let viewer_fr = driver.browser(&dir.path().join("profile-fr"), &[]);
     viewer_fr.navigate(&server.url(&format!("/lang/fr?next=/live/{room}")));
-    poll(EVENT_WAIT, || (received(&viewer_fr, "video").1 > 10).then_some(()))
-        .expect("the French viewer decodes video");
-    poll(EVENT_WAIT, || (ana.pont("live")["viewers"] == 2).then_some(()))
-        .expect("Ana sees two viewers");
-    let badge = viewer_fr.exec("return document.getElementById('live-badge').textContent", json!([]));
+    poll(EVENT_WAIT, || {
+        (received(&viewer_fr, "video").1 > 10).then_some(())
+    })
+    .expect("the French viewer decodes video");
+    poll(EVENT_WAIT, || {
+        (ana.pont("live")["viewers"] == 2).then_some(())
+    })
+    .expect("Ana sees two viewers");
+    let badge = viewer_fr.exec(
+        "return document.getElementById('live-badge').textContent",
+        json!([]),
+    );
     assert_eq!(badge, "EN DIRECT");
     save_screenshot(&viewer_fr, "live-fr.png");
     // No script error or refused script (CSP); the 404s of the offers made while the stream
@@ -366,11 +425,16 @@ fn viewers_watch_the_live_page_without_joining_the_meeting() {
         .expect("the viewer's page stopped playing");
     }
     let text = viewer
-        .exec("return document.getElementById('live-state').textContent", json!([]))
+        .exec(
+            "return document.getElementById('live-state').textContent",
+            json!([]),
+        )
         .as_str()
         .unwrap_or_default()
         .to_owned();
     assert!(text.contains("has ended"), "{text}");
-    poll(EVENT_WAIT, || (room_api(&server, &token, room)["viewers"] == 0).then_some(()))
-        .expect("no viewers left");
+    poll(EVENT_WAIT, || {
+        (room_api(&server, &token, room)["viewers"] == 0).then_some(())
+    })
+    .expect("no viewers left");
 }

@@ -34,6 +34,7 @@ const CONTRACT: &[(&str, &str)] = &[
     ("get", "/api/v1/recordings/{id}/chat"),
     ("get", "/api/v1/rooms/{room}"),
     ("post", "/api/v1/rooms/{room}/lock"),
+    ("post", "/api/v1/rooms/{room}/live"),
     ("post", "/api/v1/rooms/{room}/recording"),
     ("post", "/api/v1/rooms/{room}/participants/{id}"),
     ("post", "/api/v1/rooms/{room}/admit_all"),

@@ -113,6 +113,7 @@ fn organizer_b_cannot_read_or_change_organizer_a_s_objects_on_any_route() {
             ("delete", "/api/v1/meetings/{id}/occurrences/{start}") => (concrete, Value::Null),
             ("get", "/api/v1/rooms/{room}") => (concrete, Value::Null),
             ("post", "/api/v1/rooms/{room}/lock") => (concrete, json!({"locked": true})),
+            ("post", "/api/v1/rooms/{room}/live") => (concrete, json!({"action": "start"})),
             ("post", "/api/v1/rooms/{room}/recording") => (concrete, json!({"action": "stop"})),
             ("post", "/api/v1/rooms/{room}/participants/{id}") => (
                 path.replace("{room}", &room.to_string())

@@ -32,13 +32,13 @@ mod mixer;
 mod resample;
 
 pub use codec::{AudioCodec, Decoder, Encoder, FRAME_MS, MAX_FRAME_SAMPLES};
+pub use framer::{OPUS_FRAME, OpusFramer};
 pub use jitter::{JitterBuffer, JitterConfig, JitterStats, Popped};
 pub use mixer::{
     Event, InboundPacket, LegConfig, LegStats, MixFrame, MixedPacket, Mixer, MixerConfig,
     PublishedPacket,
 };
 pub use resample::Resampler;
-pub use framer::{OPUS_FRAME, OpusFramer};
 
 /// What can go wrong in this crate.
 #[derive(Debug, thiserror::Error)]

@@ -9,12 +9,12 @@ use axum::http::header::{self, HeaderValue};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use pont_types::RoomId;
 use pont_meet::{
     Account, LoginAttempt, MAX_DESCRIPTION_CHARS, MAX_TITLE_CHARS, Meeting, MeetingKind,
     NewMeeting, OidcIdentity, Recording, RecordingChange, RecordingId, RecordingStatus, Recurrence,
     Role, Session, Trim, Visibility,
 };
+use pont_types::RoomId;
 use serde::Deserialize;
 
 use crate::auth::{self, LOGIN_COOKIE, SESSION_COOKIE};
@@ -460,8 +460,14 @@ async fn js() -> Response {
 async fn favicon() -> Response {
     (
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static("image/svg+xml")),
-            (header::CACHE_CONTROL, HeaderValue::from_static("max-age=86400")),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("image/svg+xml"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("max-age=86400"),
+            ),
         ],
         FAVICON_SVG,
     )

@@ -13,8 +13,8 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
-use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::http::StatusCode;
+use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use pont_types::RoomId;
 use serde_json::{Value, json};
@@ -75,77 +75,105 @@ fn live_body(room: RoomId, live: bool, viewers: usize) -> Value {
     })
 }
 
-/// A WHEP error: a status and a plain-text body saying why (the RFC's clients show it).
-fn whep_error(status: StatusCode, message: impl Into<String>) -> Response {
-    let mut message = message.into();
-    message.push('\n');
-    (
-        status,
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        )],
-        message,
-    )
-        .into_response()
+/// A WHEP refusal: a status and a plain-text body saying why (the RFC's clients show it).
+#[derive(Debug)]
+pub(crate) struct Refusal {
+    status: StatusCode,
+    message: String,
 }
 
-fn refused(e: &WhepError) -> Response {
-    let status = match e {
-        WhepError::NotLive | WhepError::NoSession => StatusCode::NOT_FOUND,
-        WhepError::Full { .. } => StatusCode::SERVICE_UNAVAILABLE,
-        WhepError::Offer(pont_webrtc::WebError::NoUsableCodec) | WhepError::IceRestart => {
-            StatusCode::UNPROCESSABLE_ENTITY
+impl Refusal {
+    fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
         }
-        WhepError::Offer(_) => StatusCode::BAD_REQUEST,
-    };
-    let mut response = whep_error(status, e.to_string());
-    if matches!(e, WhepError::Full { .. }) {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
     }
-    response
 }
 
-fn gone(e: &MediaGone) -> Response {
-    whep_error(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let mut response = (
+            self.status,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=utf-8"),
+            )],
+            self.message + "\n",
+        )
+            .into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            // A full live stream, or a bridge not running: worth another try soon.
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
+        }
+        response
+    }
+}
+
+impl From<WhepError> for Refusal {
+    fn from(e: WhepError) -> Self {
+        let status = match &e {
+            WhepError::NotLive | WhepError::NoSession => StatusCode::NOT_FOUND,
+            WhepError::Full { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            WhepError::Offer(pont_webrtc::WebError::NoUsableCodec) | WhepError::IceRestart => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            WhepError::Offer(_) => StatusCode::BAD_REQUEST,
+        };
+        Self::new(status, e.to_string())
+    }
+}
+
+impl From<MediaGone> for Refusal {
+    fn from(e: MediaGone) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+    }
 }
 
 /// The room of a WHEP URL; a number that is no room is simply not live.
-fn room_of(room: &str) -> Result<RoomId, Response> {
+fn room_of(room: &str) -> Result<RoomId, Refusal> {
     room.parse::<RoomId>()
-        .map_err(|_| refused(&WhepError::NotLive))
+        .map_err(|_| WhepError::NotLive.into())
 }
 
-/// Whether the request says its body is `want` (parameters such as `charset` allowed).
-fn content_type_is(headers: &HeaderMap, want: &str) -> bool {
-    headers
+/// Refuses a body that is not `want` (parameters such as `charset` allowed).
+fn expect_type(headers: &HeaderMap, want: &str) -> Result<(), Refusal> {
+    let given = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case(want))
+        .map(str::trim);
+    match given {
+        Some(t) if t.eq_ignore_ascii_case(want) => Ok(()),
+        _ => Err(Refusal::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            format!("this request is sent as Content-Type: {want}"),
+        )),
+    }
 }
 
 /// The body as text: UTF-8, at most [`MAX_SDP_BYTES`].
-fn sdp_text(body: &Bytes) -> Result<&str, Response> {
+fn sdp_text(body: &Bytes) -> Result<String, Refusal> {
     if body.len() > MAX_SDP_BYTES {
-        return Err(whep_error(
+        return Err(Refusal::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             format!("an SDP body is at most {MAX_SDP_BYTES} bytes"),
         ));
     }
     std::str::from_utf8(body)
-        .map_err(|_| whep_error(StatusCode::BAD_REQUEST, "the SDP is not UTF-8"))
+        .map(str::to_owned)
+        .map_err(|_| Refusal::new(StatusCode::BAD_REQUEST, "the SDP is not UTF-8"))
 }
 
 async fn ask<T>(
     state: &AppState,
     make: impl FnOnce(oneshot::Sender<T>) -> LiveQuery,
-) -> Result<T, Response> {
+) -> Result<T, Refusal> {
     let (reply, answer) = oneshot::channel();
-    state.media().whep(make(reply)).await.map_err(|e| gone(&e))?;
-    answer.await.map_err(|_| gone(&MediaGone))
+    state.media().whep(make(reply)).await?;
+    answer.await.map_err(|_| MediaGone.into())
 }
 
 /// `POST /whep/{room}`: a viewer's SDP offer → `201` with the answer and the session's URL.
@@ -154,40 +182,21 @@ pub(crate) async fn offer(
     Path(room): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let room = match room_of(&room) {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
-    if !content_type_is(&headers, "application/sdp") {
-        return whep_error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "a WHEP offer is sent as Content-Type: application/sdp",
-        );
-    }
-    let sdp = match sdp_text(&body) {
-        Ok(s) => s.to_owned(),
-        Err(r) => return r,
-    };
-    let answered = match ask(&state, |reply| LiveQuery::Offer { room, sdp, reply }).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    match answered {
-        Ok(session) => {
-            let location = format!("/whep/{room}/{}", session.session);
-            (
-                StatusCode::CREATED,
-                [
-                    (header::CONTENT_TYPE, "application/sdp".to_owned()),
-                    (header::LOCATION, location),
-                ],
-                session.answer,
-            )
-                .into_response()
-        }
-        Err(e) => refused(&e),
-    }
+) -> Result<Response, Refusal> {
+    let room = room_of(&room)?;
+    expect_type(&headers, "application/sdp")?;
+    let sdp = sdp_text(&body)?;
+    let session = ask(&state, |reply| LiveQuery::Offer { room, sdp, reply }).await??;
+    let location = format!("/whep/{room}/{}", session.session);
+    Ok((
+        StatusCode::CREATED,
+        [
+            (header::CONTENT_TYPE, "application/sdp".to_owned()),
+            (header::LOCATION, location),
+        ],
+        session.answer,
+    )
+        .into_response())
 }
 
 /// `PATCH /whep/{room}/{session}`: a trickle ICE fragment (RFC 8840) → `204`.
@@ -196,54 +205,36 @@ pub(crate) async fn patch(
     Path((room, session)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let room = match room_of(&room) {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
-    if !content_type_is(&headers, "application/trickle-ice-sdpfrag") {
-        return whep_error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "a WHEP PATCH is sent as Content-Type: application/trickle-ice-sdpfrag",
-        );
-    }
-    let fragment = match sdp_text(&body) {
-        Ok(s) => s.to_owned(),
-        Err(r) => return r,
-    };
-    let done = ask(&state, |reply| LiveQuery::Trickle {
+) -> Result<StatusCode, Refusal> {
+    let room = room_of(&room)?;
+    expect_type(&headers, "application/trickle-ice-sdpfrag")?;
+    let fragment = sdp_text(&body)?;
+    ask(&state, |reply| LiveQuery::Trickle {
         room,
         session,
         fragment,
         reply,
     })
-    .await;
-    match done {
-        Ok(Ok(())) => StatusCode::NO_CONTENT.into_response(),
-        Ok(Err(e)) => refused(&e),
-        Err(r) => r,
-    }
+    .await??;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 /// `DELETE /whep/{room}/{session}`: the viewer is done → `200`.
 pub(crate) async fn delete(
     State(state): State<AppState>,
     Path((room, session)): Path<(String, String)>,
-) -> Response {
-    let room = match room_of(&room) {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
-    match ask(&state, |reply| LiveQuery::End {
+) -> Result<StatusCode, Refusal> {
+    let room = room_of(&room)?;
+    let found = ask(&state, |reply| LiveQuery::End {
         room,
         session,
         reply,
     })
-    .await
-    {
-        Ok(true) => StatusCode::OK.into_response(),
-        Ok(false) => refused(&WhepError::NoSession),
-        Err(r) => r,
+    .await?;
+    if found {
+        Ok(StatusCode::OK)
+    } else {
+        Err(WhepError::NoSession.into())
     }
 }
 
@@ -254,30 +245,38 @@ mod tests {
     #[test]
     fn content_types_are_matched_without_their_parameters() {
         let mut h = HeaderMap::new();
-        assert!(!content_type_is(&h, "application/sdp"));
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("Application/SDP; charset=utf-8"));
-        assert!(content_type_is(&h, "application/sdp"));
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        assert!(!content_type_is(&h, "application/sdp"));
+        assert!(expect_type(&h, "application/sdp").is_err());
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("Application/SDP; charset=utf-8"),
+        );
+        assert!(expect_type(&h, "application/sdp").is_ok());
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        let refused = expect_type(&h, "application/sdp").unwrap_err();
+        assert_eq!(refused.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
     }
 
     #[test]
     fn refusals_have_the_statuses_the_rfc_asks_for() {
-        assert_eq!(refused(&WhepError::NotLive).status(), StatusCode::NOT_FOUND);
-        assert_eq!(refused(&WhepError::NoSession).status(), StatusCode::NOT_FOUND);
-        let full = refused(&WhepError::Full { max: 3 });
+        let status = |e: WhepError| Refusal::from(e).into_response().status();
+        assert_eq!(status(WhepError::NotLive), StatusCode::NOT_FOUND);
+        assert_eq!(status(WhepError::NoSession), StatusCode::NOT_FOUND);
+        let full = Refusal::from(WhepError::Full { max: 3 }).into_response();
         assert_eq!(full.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert!(full.headers().contains_key(header::RETRY_AFTER));
         assert_eq!(
-            refused(&WhepError::IceRestart).status(),
+            status(WhepError::IceRestart),
             StatusCode::UNPROCESSABLE_ENTITY
         );
         assert_eq!(
-            refused(&WhepError::Offer(pont_webrtc::WebError::NoUsableCodec)).status(),
+            status(WhepError::Offer(pont_webrtc::WebError::NoUsableCodec)),
             StatusCode::UNPROCESSABLE_ENTITY
         );
         assert_eq!(
-            refused(&WhepError::Offer(pont_webrtc::WebError::BadSdp("x".into()))).status(),
+            status(WhepError::Offer(pont_webrtc::WebError::BadSdp("x".into()))),
             StatusCode::BAD_REQUEST
         );
     }

@@ -421,9 +421,11 @@ impl MediaHandle {
             return Ok(None);
         };
         self.placement.set_live(room, on);
-        self.ask(shard, |reply| Query::Live(LiveQuery::Set { room, on, reply }))
-            .await
-            .map(Some)
+        self.ask(shard, |reply| {
+            Query::Live(LiveQuery::Set { room, on, reply })
+        })
+        .await
+        .map(Some)
     }
 
     /// A WHEP request about `room`'s live stream. A room nobody is in is not live.

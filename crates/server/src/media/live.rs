@@ -21,10 +21,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 
 use pont_audio::{OPUS_FRAME, OpusFramer};
+use pont_media::MediaKind;
 use pont_plane::leg_timers::LegTimers;
 use pont_plane::to_browser::ToBrowser;
 use pont_types::RoomId;
-use pont_media::MediaKind;
 use pont_webrtc::{LegEvent, ViewerPacket, WebError, WebLeg};
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -219,7 +219,11 @@ impl super::Task {
                 let done = match self.live.by_session(room, &session) {
                     None => Err(WhepError::NoSession),
                     Some(id) => {
-                        let theirs = self.live.viewers.get(&id).and_then(|v| v.remote_ufrag.as_deref());
+                        let theirs = self
+                            .live
+                            .viewers
+                            .get(&id)
+                            .and_then(|v| v.remote_ufrag.as_deref());
                         match (ice_ufrag(&fragment), theirs) {
                             (Some(new), Some(old)) if new != old => Err(WhepError::IceRestart),
                             // The bridge is ICE-lite: the viewer's checks tell it the viewer's
@@ -459,7 +463,12 @@ impl super::Task {
                         self.compose_keyframe(room);
                     }
                     LegEvent::Closed => {
-                        if self.live.viewers.get(&id).is_some_and(|v| !v.leg.is_connected()) {
+                        if self
+                            .live
+                            .viewers
+                            .get(&id)
+                            .is_some_and(|v| !v.leg.is_connected())
+                        {
                             self.live.stats.abandoned += 1;
                         }
                         closed.push(id);
@@ -585,6 +594,9 @@ mod tests {
         assert_eq!(ice_ufrag(offer), Some("abcd"));
         let frag = "a=ice-ufrag:EsAw\na=ice-pwd:P2uYro0UCOQ4zxjKXaWCBui1\nm=audio 9 RTP/AVP 0\na=mid:0\na=candidate:1387637174 1 udp 2122260223 192.0.2.1 61764 typ host\n";
         assert_eq!(ice_ufrag(frag), Some("EsAw"));
-        assert_eq!(ice_ufrag("a=candidate:1 1 udp 1 192.0.2.1 1 typ host"), None);
+        assert_eq!(
+            ice_ufrag("a=candidate:1 1 udp 1 192.0.2.1 1 typ host"),
+            None
+        );
     }
 }

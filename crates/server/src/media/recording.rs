@@ -285,7 +285,10 @@ impl Task {
     pub(super) fn pump_full_mix(&mut self, now: Timestamp) -> bool {
         let mut moved = false;
         let mut rooms: Vec<RoomId> = self.recorders.keys().copied().collect();
-        rooms.extend(self.live_rooms().filter(|r| !self.recorders.contains_key(r)));
+        rooms.extend(
+            self.live_rooms()
+                .filter(|r| !self.recorders.contains_key(r)),
+        );
         for room in rooms {
             while let Some(frame) = self.mixers.get_mut(&room).and_then(|m| m.poll_full_mix()) {
                 moved = true;
