@@ -340,6 +340,7 @@ fn viewers_watch_the_live_page_without_joining_the_meeting() {
             .map(str::to_owned)
     })
     .expect("the page says the stream has not started");
+    save_screenshot(&viewer, "live-waiting-en.png");
 
     // Ana starts the live stream from her page; the viewer's page starts playing by itself.
     poll(EVENT_WAIT, || ana.shown("#btn-live").then_some(())).expect("Ana moderates");
