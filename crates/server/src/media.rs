@@ -955,12 +955,18 @@ impl WebParticipant {
     /// When the leg next wants to be polled without input: its own timer, or giving up on a
     /// connection that did not come up.
     fn deadline(&self) -> Option<Instant> {
-        let own = self.leg.poll_timeout().map(Instant::from_std);
-        let connect = (!self.leg.is_connected()).then_some(self.joined_at + CONNECT_TIMEOUT);
-        match (own, connect) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        leg_deadline(&self.leg, self.joined_at)
+    }
+}
+
+/// When a leg made at `since` next wants to be polled without input: its own timer, or giving
+/// up on a connection that did not come up within [`CONNECT_TIMEOUT`].
+fn leg_deadline(leg: &WebLeg, since: Instant) -> Option<Instant> {
+    let own = leg.poll_timeout().map(Instant::from_std);
+    let connect = (!leg.is_connected()).then_some(since + CONNECT_TIMEOUT);
+    match (own, connect) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 
@@ -1412,18 +1418,7 @@ impl Task {
         self.legs.remove(id);
         self.routes.retain(|_, leg| *leg != id);
         self.ufrags.remove(w.leg.ice_ufrag());
-        w.leg.close();
-        // Flush the leg's last datagrams (DTLS close_notify).
-        while let Some(ev) = w.leg.poll_event() {
-            if let LegEvent::Transmit {
-                source,
-                destination,
-                contents,
-            } = ev
-            {
-                self.send_udp(source, destination, &contents);
-            }
-        }
+        self.close_leg(&mut w.leg);
         let now = self.clock.now();
         self.core.remove_participant(now, id);
         self.placement.release(w.room);
@@ -1441,6 +1436,21 @@ impl Task {
         info!(participant = %id, room = %w.room, "web participant left");
         self.broadcast(w.room, &ToBrowser::left(id));
         self.meeting_left(w.room, id);
+    }
+
+    /// Closes a leg and sends its last datagrams (DTLS close_notify).
+    fn close_leg(&self, leg: &mut WebLeg) {
+        leg.close();
+        while let Some(ev) = leg.poll_event() {
+            if let LegEvent::Transmit {
+                source,
+                destination,
+                contents,
+            } = ev
+            {
+                self.send_udp(source, destination, &contents);
+            }
+        }
     }
 
     fn send_udp(&self, source: SocketAddr, destination: SocketAddr, contents: &[u8]) {

@@ -133,12 +133,7 @@ impl Viewer {
     /// When the leg next wants to be polled: its own timer, or giving up on a connection that
     /// did not come up.
     fn deadline(&self) -> Option<Instant> {
-        let own = self.leg.poll_timeout().map(Instant::from_std);
-        let connect = (!self.leg.is_connected()).then_some(self.created + CONNECT_TIMEOUT);
-        match (own, connect) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        super::leg_deadline(&self.leg, self.created)
     }
 }
 
@@ -367,18 +362,7 @@ impl super::Task {
         self.live.timers.remove(id);
         self.live.routes.retain(|_, leg| *leg != id);
         self.live.ufrags.remove(v.leg.ice_ufrag());
-        v.leg.close();
-        // Flush the leg's last datagrams (DTLS close_notify).
-        while let Some(ev) = v.leg.poll_event() {
-            if let LegEvent::Transmit {
-                source,
-                destination,
-                contents,
-            } = ev
-            {
-                self.send_udp(source, destination, &contents);
-            }
-        }
+        self.close_leg(&mut v.leg);
         debug!(room = %v.room, viewer = id, "viewer left");
         if self.live.viewers(v.room) == 0 {
             self.stop_room_live(v.room);
