@@ -862,6 +862,8 @@ struct MeetingPage<'a> {
     room: String,
     pin: Option<String>,
     web: String,
+    /// The room's live page, for viewers once the meeting is streamed live.
+    live: String,
     sip: String,
     numbers: Vec<String>,
     invitees: Vec<String>,
@@ -976,6 +978,7 @@ async fn meeting_page(
         entity: m.plan.entity.clone(),
         room: reach.room.to_string(),
         pin: reach.pin.clone().filter(|_| organizer || invited),
+        live: format!("{}/live/{}", portal.inner.config.public_url, reach.room),
         web: reach.web,
         sip: reach.sip,
         numbers: reach.numbers,
