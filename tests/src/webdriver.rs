@@ -161,9 +161,14 @@ impl Browser {
 
     /// Runs `script`, which must call `arguments[arguments.length - 1](result)`.
     pub fn exec_async(&self, script: &str) -> Value {
+        self.exec_async_with(script, json!([]))
+    }
+
+    /// [`Self::exec_async`] with `args` (a JSON array) before the callback in `arguments`.
+    pub fn exec_async_with(&self, script: &str, args: Value) -> Value {
         let v = post(
             &format!("{}/execute/async", self.base),
-            &json!({"script": script, "args": []}),
+            &json!({"script": script, "args": args}),
         );
         v["value"].clone()
     }

@@ -439,3 +439,123 @@ fn viewers_watch_the_live_page_without_joining_the_meeting() {
     })
     .expect("no viewers left");
 }
+
+/// The WHIP client a broadcast tool would be, as a page script: the fake camera and
+/// microphone offered `sendonly` to `/whip/{room}` with the organizer's token.
+const WHIP_CLIENT: &str = "const [room, token, done] = arguments;
+(async () => {
+  const stream = await navigator.mediaDevices.getUserMedia({video: true, audio: true});
+  const pc = new RTCPeerConnection();
+  for (const t of stream.getTracks()) pc.addTransceiver(t, {direction: 'sendonly'});
+  await pc.setLocalDescription(await pc.createOffer());
+  const r = await fetch('/whip/' + room + '?name=Studio', {method: 'POST',
+    headers: {'Content-Type': 'application/sdp', 'Authorization': 'Bearer ' + token},
+    body: pc.localDescription.sdp});
+  const answer = await r.text();
+  if (r.status !== 201) return done({status: r.status, body: answer});
+  await pc.setRemoteDescription({type: 'answer', sdp: answer});
+  window.whip = pc;
+  done({status: 201, location: r.headers.get('Location')});
+})().catch(e => done({error: String(e)}));";
+
+#[test]
+fn a_whip_client_publishes_into_the_room_and_a_participant_sees_it() {
+    let (chromium, driver) = match browser_available() {
+        Ok(p) => p,
+        Err(why) => {
+            eprintln!(
+                "SKIPPED a_whip_client_publishes_into_the_room_and_a_participant_sees_it: {why}"
+            );
+            return;
+        }
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let token = create_token(&dir.path().join("data"), "Ana");
+    let other = create_token(&dir.path().join("data"), "Mallory");
+    let server = Server::start(dir.path());
+    let room = instant_room(&server, &token);
+    let whip = |auth: Option<&str>, body: &str| {
+        let mut headers = vec![("content-type", "application/sdp")];
+        let bearer_value = auth.map(bearer);
+        if let Some(b) = &bearer_value {
+            headers.push(("authorization", b.as_str()));
+        }
+        send(
+            "POST",
+            &server.url(&format!("/whip/{room}")),
+            &headers,
+            body,
+        )
+    };
+    // Refused: no token, another organizer's token, garbage, nothing the bridge takes.
+    assert_eq!(whip(None, &viewer_offer("w1", true)).status, 401);
+    assert_eq!(whip(Some(&other), &viewer_offer("w2", true)).status, 404);
+    assert_eq!(whip(Some(&token), "garbage").status, 400);
+    let r = whip(Some(&token), &viewer_offer("w3", false));
+    assert_eq!(r.status, 422, "{r:?}");
+    assert!(
+        room_api(&server, &token, room)["participants"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    let driver = Driver::start(&chromium, &driver);
+    let studio = driver.browser(&dir.path().join("profile-studio"), &[]);
+    studio.navigate(&server.url("/healthz"));
+    let v = studio.exec_async_with(WHIP_CLIENT, json!([room.to_string(), token]));
+    assert_eq!(v["status"], 201, "{v}");
+    let location = v["location"].as_str().expect("a Location").to_owned();
+    assert!(
+        location.starts_with(&format!("/whip/{room}/")),
+        "{location}"
+    );
+    let studio_id = poll(EVENT_WAIT, || {
+        room_api(&server, &token, room)["participants"]
+            .as_array()?
+            .iter()
+            .find(|p| p["display_name"] == "Studio")
+            .and_then(|p| p["id"].as_str().map(str::to_owned))
+    })
+    .expect("the WHIP client is a participant");
+
+    // Bob, in the room, decodes the Studio's camera and receives its audio.
+    let bob = driver.browser(&dir.path().join("profile-bob"), &[]);
+    bob.navigate(&server.url(&format!("/r/{room}?name=Bob&autojoin=1")));
+    poll(EVENT_WAIT, || {
+        let Value::Array(items) = bob.exec_async(PAGE_STATS) else {
+            return None;
+        };
+        let of = |kind: &str, field: &str| {
+            items
+                .iter()
+                .filter(|s| s["participantId"] == studio_id.as_str() && s["kind"] == kind)
+                .map(|s| s[field].as_u64().unwrap_or(0))
+                .sum::<u64>()
+        };
+        (of("video", "framesDecoded") > 10 && of("audio", "packetsReceived") > 50).then_some(())
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "Bob never got the Studio's media: {}",
+            bob.exec_async(PAGE_STATS)
+        )
+    });
+
+    // DELETE with the token ends it: the Studio leaves the room.
+    let del = |auth: &str| {
+        pont_tests::delete_with(&server.url(&location), &[("authorization", &bearer(auth))])
+    };
+    assert_eq!(del(&other).status, 404);
+    assert_eq!(del(&token).status, 200);
+    poll(EVENT_WAIT, || {
+        let state = room_api(&server, &token, room);
+        (!state["participants"]
+            .as_array()?
+            .iter()
+            .any(|p| p["display_name"] == "Studio"))
+        .then_some(())
+    })
+    .expect("the Studio left");
+    assert_eq!(del(&token).status, 404);
+}

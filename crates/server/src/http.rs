@@ -235,6 +235,14 @@ pub(crate) fn router(state: AppState, tls: bool) -> Router {
         .route("/d/{token}", get(recordings_api::download_link))
         .route("/whep/{room}", axum::routing::post(crate::live_api::offer))
         .route(
+            "/whip/{room}",
+            axum::routing::post(crate::live_api::publish),
+        )
+        .route(
+            "/whip/{room}/{session}",
+            axum::routing::delete(crate::live_api::unpublish),
+        )
+        .route(
             "/whep/{room}/{session}",
             axum::routing::patch(crate::live_api::patch).delete(crate::live_api::delete),
         )

@@ -12,7 +12,7 @@
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::http::header::{self, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
@@ -116,7 +116,8 @@ impl From<WhepError> for Refusal {
     fn from(e: WhepError) -> Self {
         let status = match &e {
             WhepError::NotLive | WhepError::NoSession => StatusCode::NOT_FOUND,
-            WhepError::Full { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            WhepError::Full { .. } | WhepError::RoomFull { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            WhepError::Locked => StatusCode::FORBIDDEN,
             WhepError::Offer(pont_webrtc::WebError::NoUsableCodec) | WhepError::IceRestart => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
@@ -187,16 +188,10 @@ pub(crate) async fn offer(
     expect_type(&headers, "application/sdp")?;
     let sdp = sdp_text(&body)?;
     let session = ask(&state, |reply| LiveQuery::Offer { room, sdp, reply }).await??;
-    let location = format!("/whep/{room}/{}", session.session);
-    Ok((
-        StatusCode::CREATED,
-        [
-            (header::CONTENT_TYPE, "application/sdp".to_owned()),
-            (header::LOCATION, location),
-        ],
+    Ok(created(
+        format!("/whep/{room}/{}", session.session),
         session.answer,
-    )
-        .into_response())
+    ))
 }
 
 /// `PATCH /whep/{room}/{session}`: a trickle ICE fragment (RFC 8840) → `204`.
@@ -236,6 +231,85 @@ pub(crate) async fn delete(
     } else {
         Err(WhepError::NoSession.into())
     }
+}
+
+/// `POST /whip/{room}[?name=]`: a WHIP client's SDP offer (RFC 9725), with the room's
+/// organizer's token as `Authorization: Bearer`: it publishes into the room as a participant
+/// (`name`, default "WHIP") → `201` with the answer and the session's URL.
+pub(crate) async fn publish(
+    State(state): State<AppState>,
+    Authed(organizer): Authed,
+    Path(room): Path<String>,
+    Query(query): Query<WhipQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Response> {
+    let room = crate::rooms_api::own_room(&state, &organizer, &room)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    let publish = async {
+        expect_type(&headers, "application/sdp")?;
+        let sdp = sdp_text(&body)?;
+        let name = query
+            .name
+            .as_deref()
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map_or_else(|| "WHIP".to_owned(), |n| n.chars().take(64).collect());
+        let session = ask(&state, |reply| LiveQuery::Publish {
+            room,
+            name,
+            sdp,
+            reply,
+        })
+        .await??;
+        Ok::<_, Refusal>(created(
+            format!("/whip/{room}/{}", session.session),
+            session.answer,
+        ))
+    };
+    publish.await.map_err(IntoResponse::into_response)
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct WhipQuery {
+    name: Option<String>,
+}
+
+/// `DELETE /whip/{room}/{session}` with the organizer's token: the publisher leaves → `200`.
+pub(crate) async fn unpublish(
+    State(state): State<AppState>,
+    Authed(organizer): Authed,
+    Path((room, session)): Path<(String, String)>,
+) -> Result<StatusCode, Response> {
+    let room = crate::rooms_api::own_room(&state, &organizer, &room)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    let found = ask(&state, |reply| LiveQuery::Unpublish {
+        room,
+        session,
+        reply,
+    })
+    .await
+    .map_err(IntoResponse::into_response)?;
+    if found {
+        Ok(StatusCode::OK)
+    } else {
+        Err(Refusal::new(StatusCode::NOT_FOUND, "no such publishing session").into_response())
+    }
+}
+
+/// `201 Created` with an SDP answer and the session's URL.
+fn created(location: String, answer: String) -> Response {
+    (
+        StatusCode::CREATED,
+        [
+            (header::CONTENT_TYPE, "application/sdp".to_owned()),
+            (header::LOCATION, location),
+        ],
+        answer,
+    )
+        .into_response()
 }
 
 #[cfg(test)]

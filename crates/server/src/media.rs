@@ -434,7 +434,18 @@ impl MediaHandle {
             LiveQuery::Set { room, .. }
             | LiveQuery::Offer { room, .. }
             | LiveQuery::Trickle { room, .. }
-            | LiveQuery::End { room, .. } => *room,
+            | LiveQuery::End { room, .. }
+            | LiveQuery::Unpublish { room, .. } => *room,
+            // A publisher holds its room on its shard while it is in.
+            LiveQuery::Publish { room, .. } => {
+                let room = *room;
+                let shard = self.placement.enter(room);
+                let sent = self.send(shard, Query::Live(query)).await;
+                if sent.is_err() {
+                    self.placement.release(room);
+                }
+                return sent;
+            }
         };
         match self.placement.shard_of_room(room) {
             Some(shard) => self.send(shard, Query::Live(query)).await,
@@ -449,9 +460,10 @@ impl MediaHandle {
                     LiveQuery::Trickle { reply, .. } => {
                         let _ = reply.send(Err(WhepError::NoSession));
                     }
-                    LiveQuery::End { reply, .. } => {
+                    LiveQuery::End { reply, .. } | LiveQuery::Unpublish { reply, .. } => {
                         let _ = reply.send(false);
                     }
+                    LiveQuery::Publish { .. } => {}
                 }
                 Ok(())
             }
@@ -1347,19 +1359,35 @@ impl Task {
 
     /// A browser enters the room (straight away, or let in from the waiting room).
     fn enter_web(&mut self, room: RoomId, id: ParticipantId, name: String, signal: SignalTx) {
+        self.enter_web_leg(room, id, name, signal, None);
+    }
+
+    /// A web participant enters the room: a browser (its leg made here; the bridge offers), or
+    /// a WHIP publisher whose leg was made from its offer (it publishes and receives nothing).
+    fn enter_web_leg(
+        &mut self,
+        room: RoomId,
+        id: ParticipantId,
+        name: String,
+        signal: SignalTx,
+        publisher: Option<WebLeg>,
+    ) {
         let name_for_composer = name.clone();
         let now = Instant::now();
         let ts = self.clock.timestamp(now);
+        let receives = publisher.is_none();
         let config = ParticipantConfig {
             // str0m NACKs and answers NACKs on each hop itself (see pont-webrtc).
             nack: false,
+            subscribe_all: receives,
             ..ParticipantConfig::web(name)
         };
         self.core.add_participant_as(ts, id, room, config);
         self.room_joined(room);
         self.compose_join(room, id, &name_for_composer);
         let _span = debug_span!("participant", %id, %room).entered();
-        let leg = WebLeg::new(now.into_std(), &self.sockets.candidates);
+        let leg =
+            publisher.unwrap_or_else(|| WebLeg::new(now.into_std(), &self.sockets.candidates));
         let participant = self.participant_view(room, id);
         self.broadcast(room, &ToBrowser::ParticipantJoined { participant });
         let participants = self
@@ -1418,6 +1446,7 @@ impl Task {
         self.legs.remove(id);
         self.routes.retain(|_, leg| *leg != id);
         self.ufrags.remove(w.leg.ice_ufrag());
+        self.live.publishers.retain(|_, p| *p != id);
         self.close_leg(&mut w.leg);
         let now = self.clock.now();
         self.core.remove_participant(now, id);

@@ -181,6 +181,9 @@ pub struct WebLeg {
     connected: bool,
     /// Our ICE username fragment: a browser's STUN requests name it first in USERNAME.
     ufrag: String,
+    /// On a publisher's leg (WHIP: the peer offered), its payload types mapped to the
+    /// bridge's ([`PT_OPUS`], [`PT_H264`], [`PT_VP8`]), which the core forwards under.
+    pt_map: Vec<(u8, Pt)>,
 }
 
 impl std::fmt::Debug for WebLeg {
@@ -286,6 +289,64 @@ impl WebLeg {
         Ok((leg, answer.to_sdp_string(), tracks))
     }
 
+    /// A publisher's leg (WHIP, RFC 9725): the client sends the offer with `sendonly` audio
+    /// and/or video; the bridge answers `recvonly` and takes what arrives as this participant's
+    /// microphone and camera ([`LegEvent::Publish`], then [`LegEvent::Rtp`] under the bridge's
+    /// own payload types, whatever numbers the client's offer used). It receives nothing.
+    /// Returns the leg and the answer.
+    pub fn from_publisher_offer(
+        now: Instant,
+        candidates: &[SocketAddr],
+        offer: &str,
+    ) -> Result<(Self, String), WebError> {
+        check_answer(offer)?;
+        let parsed =
+            SdpOffer::from_sdp_string(offer).map_err(|e| WebError::BadSdp(e.to_string()))?;
+        let mut leg = Self::with_rtc(Self::build_rtc(now, candidates));
+        let answer = leg.rtc.sdp_api().accept_offer(parsed)?;
+        leg.first_offer_done = true;
+        for mid in offer_mids(offer) {
+            let Some(media) = leg.rtc.media(mid) else {
+                continue;
+            };
+            if !media.direction().is_receiving() {
+                continue;
+            }
+            let audio = media.kind().is_audio();
+            if audio && leg.publish_audio.is_none() {
+                leg.publish_audio = Some(mid);
+            } else if !audio && leg.publish_video.is_none() {
+                leg.publish_video = Some(mid);
+            }
+            let remote = media.remote_pts().to_vec();
+            for p in leg.rtc.codec_config().iter() {
+                if !remote.contains(&p.pt()) {
+                    continue;
+                }
+                let ours = match p.spec().codec {
+                    StrCodec::Opus => PT_OPUS,
+                    StrCodec::Vp8 => PT_VP8,
+                    StrCodec::H264
+                        if p.spec().format.packetization_mode == Some(1)
+                            && p.spec()
+                                .format
+                                .profile_level_id
+                                .is_none_or(|id| id >> 8 == 0x42e0 || id >> 8 == 0x42c0) =>
+                    {
+                        PT_H264
+                    }
+                    _ => continue,
+                };
+                leg.pt_map.push((*p.pt(), ours));
+            }
+        }
+        if leg.pt_map.is_empty() {
+            return Err(WebError::NoUsableCodec);
+        }
+        leg.drive();
+        Ok((leg, answer.to_sdp_string()))
+    }
+
     fn build_rtc(now: Instant, candidates: &[SocketAddr]) -> Rtc {
         let mut config = Rtc::builder()
             .set_ice_lite(true)
@@ -349,6 +410,7 @@ impl WebLeg {
             closed: false,
             connected: false,
             ufrag,
+            pt_map: Vec::new(),
         }
     }
 
@@ -750,7 +812,16 @@ impl WebLeg {
         }
         let h = &p.header;
         let ssrc: u32 = *h.ssrc;
-        let pt = *h.payload_type;
+        let pt = match self
+            .pt_map
+            .iter()
+            .find(|(theirs, _)| *theirs == *h.payload_type)
+        {
+            Some((_, ours)) => ours.0,
+            None if self.pt_map.is_empty() => *h.payload_type,
+            // A publisher's codec the bridge did not take (another H.264 profile): dropped.
+            None => return,
+        };
         if !self.published.contains(&ssrc) {
             let Some(codec) = codec_of(Pt(pt)) else {
                 trace!(pt, "RTP with a payload type we did not offer");
@@ -1050,6 +1121,54 @@ mod tests {
         let audio = send_to_a_viewer(MediaKind::Audio);
         assert_eq!(audio.audio_packets, 50, "{audio:?}");
         assert_eq!(audio.audio_pt, Some(111));
+    }
+
+    /// A WHIP client's offer: `sendonly` Opus and H.264 under other numbers than ours (and an
+    /// H.264 High profile the bridge does not forward).
+    fn publisher_offer(h264_baseline: bool) -> String {
+        let mut config = Rtc::builder().clear_codecs().enable_opus(true, false);
+        let codecs = config.codec_config();
+        if h264_baseline {
+            codecs.add_h264(125.into(), Some(107.into()), true, 0x42e01f);
+        }
+        codecs.add_h264(108.into(), Some(109.into()), true, 0x640c1f);
+        let mut rtc = config.build(Instant::now());
+        let mut api = rtc.sdp_api();
+        api.add_media(
+            str0m::media::MediaKind::Audio,
+            Direction::SendOnly,
+            None,
+            None,
+            None,
+        );
+        api.add_media(
+            str0m::media::MediaKind::Video,
+            Direction::SendOnly,
+            None,
+            None,
+            None,
+        );
+        let (offer, _pending) = api.apply().expect("an offer");
+        offer.to_sdp_string()
+    }
+
+    #[test]
+    fn a_publishers_offer_is_answered_recvonly_and_its_payload_types_mapped_to_ours() {
+        let cand = ["127.0.0.1:10000".parse().expect("addr")];
+        let (leg, answer) =
+            WebLeg::from_publisher_offer(Instant::now(), &cand, &publisher_offer(true))
+                .expect("answered");
+        assert!(answer.contains("a=recvonly"), "{answer}");
+        assert!(leg.publish_audio.is_some() && leg.publish_video.is_some());
+        assert!(leg.pt_map.contains(&(125, PT_H264)), "{:?}", leg.pt_map);
+        assert!(leg.pt_map.contains(&(111, PT_OPUS)), "{:?}", leg.pt_map);
+        // The High profile is not mapped: its packets are dropped, not forwarded as ours.
+        assert!(!leg.pt_map.iter().any(|(theirs, _)| *theirs == 108));
+        assert!(leg.send.is_empty(), "a publisher receives nothing");
+        assert!(matches!(
+            WebLeg::from_publisher_offer(Instant::now(), &cand, "v=0\r\nnonsense"),
+            Err(WebError::BadSdp(_) | WebError::NoFingerprint)
+        ));
     }
 
     #[test]

@@ -62,6 +62,20 @@ pub(crate) enum LiveQuery {
         session: String,
         reply: oneshot::Sender<bool>,
     },
+    /// A WHIP client's offer (`POST /whip/{room}`): it publishes into the room as a
+    /// participant named `name`. The handle took a hold on the room for it.
+    Publish {
+        room: RoomId,
+        name: String,
+        sdp: String,
+        reply: oneshot::Sender<Result<WhepSession, WhepError>>,
+    },
+    /// The WHIP client is done (`DELETE /whip/{room}/{session}`): whether it existed.
+    Unpublish {
+        room: RoomId,
+        session: String,
+        reply: oneshot::Sender<bool>,
+    },
 }
 
 /// A session a viewer's offer opened.
@@ -85,6 +99,10 @@ pub(crate) enum WhepError {
     Offer(#[from] WebError),
     #[error("ICE restarts are not supported: start a new session")]
     IceRestart,
+    #[error("the organizer has locked this room")]
+    Locked,
+    #[error("the room is full ({max} participants)")]
+    RoomFull { max: usize },
 }
 
 /// Live-streaming figures for `/metrics`.
@@ -159,6 +177,8 @@ pub(super) struct LivePlane {
     rooms: HashMap<RoomId, RoomLive>,
     /// `[streaming] max_viewers`: per room.
     pub(super) max_viewers: usize,
+    /// WHIP publishers by session: participants of their rooms.
+    pub(super) publishers: HashMap<String, pont_types::ParticipantId>,
     stats: LiveStats,
 }
 
@@ -240,7 +260,70 @@ impl super::Task {
                 }
                 let _ = reply.send(found.is_some());
             }
+            LiveQuery::Publish {
+                room,
+                name,
+                sdp,
+                reply,
+            } => {
+                let published = self.publish_whip(room, name, &sdp);
+                if published.is_err() {
+                    // The hold the handle took for it.
+                    self.placement.release(room);
+                }
+                let _ = reply.send(published);
+            }
+            LiveQuery::Unpublish {
+                room,
+                session,
+                reply,
+            } => {
+                let found = self
+                    .live
+                    .publishers
+                    .get(&session)
+                    .copied()
+                    .filter(|id| self.webs.get(id).is_some_and(|w| w.room == room));
+                if let Some(id) = found {
+                    self.live.publishers.remove(&session);
+                    self.remove(id);
+                }
+                let _ = reply.send(found.is_some());
+            }
         }
+    }
+
+    /// A WHIP client publishes into `room`: a participant like a browser, whose leg is made
+    /// from its offer, that receives nothing. It does not wait in a waiting room (the
+    /// organizer's token let it in) but a locked or full room refuses it.
+    fn publish_whip(
+        &mut self,
+        room: RoomId,
+        name: String,
+        sdp: &str,
+    ) -> Result<WhepSession, WhepError> {
+        match self.room_closed(room) {
+            Some(super::JoinRefused::Locked) => return Err(WhepError::Locked),
+            Some(super::JoinRefused::RoomFull { max }) => return Err(WhepError::RoomFull { max }),
+            None => {}
+        }
+        let now = Instant::now();
+        let (leg, answer) =
+            WebLeg::from_publisher_offer(now.into_std(), &self.sockets.candidates, sdp)?;
+        let id = self.core.reserve_id();
+        let ts = self.clock.timestamp(now);
+        let meeting = self
+            .meetings
+            .entry(room)
+            .or_insert_with(|| pont_plane::meeting::Meeting::new(Default::default()));
+        let _ = meeting.arrive(ts, id, pont_media::ParticipantKind::Web, &name, true);
+        // Nobody reads what the room tells it: it has no page.
+        let (signal, _) = tokio::sync::mpsc::unbounded_channel();
+        self.enter_web_leg(room, id, name, signal, Some(leg));
+        let session = format!("{:032x}", rand::random::<u128>());
+        self.live.publishers.insert(session.clone(), id);
+        info!(%room, participant = %id, "WHIP publisher joined");
+        Ok(WhepSession { session, answer })
     }
 
     /// The live state of `room`, for everyone in it.
