@@ -5,6 +5,8 @@
 //!   due), generic over the time type so tests use plain numbers;
 //! - [`meeting`]: what a room holds besides media (moderators, the waiting room, raised
 //!   hands, the chat) and its [`poll`]s;
+//! - [`live`]: a live stream's audio packets for its viewers, WHEP trickle fragments, its
+//!   figures;
 //! - [`to_browser`]: what browsers are told over signalling, one typed, versioned enum
 //!   serialised in one place.
 //!
@@ -13,6 +15,7 @@
 #![forbid(unsafe_code)]
 
 pub mod leg_timers;
+pub mod live;
 pub mod meeting;
 pub mod placement;
 pub mod poll;

@@ -26,10 +26,11 @@ mod sip_legs;
 
 use ivr_legs::{DirectoryAnswer, DirectoryQuery, IvrLeg};
 pub(crate) use ivr_legs::{IvrQuery, IvrStats, JOIN_BUCKETS, StartIvr};
-pub(crate) use live::{LiveQuery, LiveStats, WhepError};
+pub(crate) use live::{LiveQuery, WhepError};
 pub(crate) use meeting::{Action, Moderation};
 pub(crate) use polls::{PollCommand, PollError, PollQuery, PollsSnapshot};
 use pont_plane::leg_timers::LegTimers;
+pub(crate) use pont_plane::live::LiveStats;
 use pont_plane::meeting::{Actor, Meeting, Rules};
 use pont_plane::placement::{Placement, Shard};
 pub(crate) use recording::{RecordQuery, RecorderNotice, StopReason, WriterMsg};

@@ -1053,29 +1053,24 @@ mod tests {
     /// A viewer's offer as a browser makes it: `recvonly` audio and video (str0m stands in for
     /// the browser, with Chrome's codecs and other payload type numbers than ours).
     fn viewer_offer(audio: bool, video: bool) -> String {
+        peer_offer(Direction::RecvOnly, audio, video)
+    }
+
+    /// An offer str0m makes standing in for a browser, with Chrome's codecs under other
+    /// payload type numbers than ours (H.264 constrained baseline at 125, High at 108).
+    fn peer_offer(direction: Direction, audio: bool, video: bool) -> String {
         let mut config = Rtc::builder().clear_codecs().enable_opus(true, false);
         let codecs = config.codec_config();
         codecs.add_h264(125.into(), Some(107.into()), true, 0x42e01f);
         codecs.add_h264(108.into(), Some(109.into()), true, 0x640c1f);
         let mut rtc = config.build(Instant::now());
         let mut api = rtc.sdp_api();
-        if audio {
-            api.add_media(
-                str0m::media::MediaKind::Audio,
-                Direction::RecvOnly,
-                None,
-                None,
-                None,
-            );
-        }
-        if video {
-            api.add_media(
-                str0m::media::MediaKind::Video,
-                Direction::RecvOnly,
-                None,
-                None,
-                None,
-            );
+        let kinds = [
+            (audio, str0m::media::MediaKind::Audio),
+            (video, str0m::media::MediaKind::Video),
+        ];
+        for (_, kind) in kinds.into_iter().filter(|(wanted, _)| *wanted) {
+            api.add_media(kind, direction, None, None, None);
         }
         let (offer, _pending) = api.apply().expect("an offer");
         offer.to_sdp_string()
@@ -1123,41 +1118,15 @@ mod tests {
         assert_eq!(audio.audio_pt, Some(111));
     }
 
-    /// A WHIP client's offer: `sendonly` Opus and H.264 under other numbers than ours (and an
-    /// H.264 High profile the bridge does not forward).
-    fn publisher_offer(h264_baseline: bool) -> String {
-        let mut config = Rtc::builder().clear_codecs().enable_opus(true, false);
-        let codecs = config.codec_config();
-        if h264_baseline {
-            codecs.add_h264(125.into(), Some(107.into()), true, 0x42e01f);
-        }
-        codecs.add_h264(108.into(), Some(109.into()), true, 0x640c1f);
-        let mut rtc = config.build(Instant::now());
-        let mut api = rtc.sdp_api();
-        api.add_media(
-            str0m::media::MediaKind::Audio,
-            Direction::SendOnly,
-            None,
-            None,
-            None,
-        );
-        api.add_media(
-            str0m::media::MediaKind::Video,
-            Direction::SendOnly,
-            None,
-            None,
-            None,
-        );
-        let (offer, _pending) = api.apply().expect("an offer");
-        offer.to_sdp_string()
-    }
-
     #[test]
     fn a_publishers_offer_is_answered_recvonly_and_its_payload_types_mapped_to_ours() {
         let cand = ["127.0.0.1:10000".parse().expect("addr")];
-        let (leg, answer) =
-            WebLeg::from_publisher_offer(Instant::now(), &cand, &publisher_offer(true))
-                .expect("answered");
+        let (leg, answer) = WebLeg::from_publisher_offer(
+            Instant::now(),
+            &cand,
+            &peer_offer(Direction::SendOnly, true, true),
+        )
+        .expect("answered");
         assert!(answer.contains("a=recvonly"), "{answer}");
         assert!(leg.publish_audio.is_some() && leg.publish_video.is_some());
         assert!(leg.pt_map.contains(&(125, PT_H264)), "{:?}", leg.pt_map);

@@ -7,7 +7,7 @@
 //! room's shard, routed like the web legs (by source address, then by ICE ufrag). What it
 //! receives is made once per room, whatever the number of viewers: the room's composer (the
 //! picture room systems get) and the mixer's full mix (what a recording holds), encoded as 20 ms
-//! Opus by an [`OpusFramer`]. Both are started with the first viewer and stopped with the last,
+//! Opus by a [`LiveAudio`]. Both are started with the first viewer and stopped with the last,
 //! so a live stream nobody watches costs nothing.
 //!
 //! The organizer turns the live stream on and off ([`Placement::set_live`] and
@@ -20,9 +20,9 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 
-use pont_audio::{OPUS_FRAME, OpusFramer};
 use pont_media::MediaKind;
 use pont_plane::leg_timers::LegTimers;
+use pont_plane::live::{LiveAudio, LiveStats, ice_ufrag, is_ice_restart};
 use pont_plane::to_browser::ToBrowser;
 use pont_types::RoomId;
 use pont_webrtc::{LegEvent, ViewerPacket, WebError, WebLeg};
@@ -105,38 +105,6 @@ pub(crate) enum WhepError {
     RoomFull { max: usize },
 }
 
-/// Live-streaming figures for `/metrics`.
-#[derive(Debug, Clone, Copy, Default)]
-pub(crate) struct LiveStats {
-    /// Viewers with a leg now (connecting or connected).
-    pub(crate) viewers: usize,
-    /// Rooms streaming live now.
-    pub(crate) live_rooms: usize,
-    /// Offers answered.
-    pub(crate) answered: u64,
-    /// Offers refused: the room is not live, it is full, the offer is unusable.
-    pub(crate) not_live: u64,
-    pub(crate) full: u64,
-    pub(crate) bad_offer: u64,
-    /// Sessions whose ICE and DTLS came up; and those that ended before they did (given up
-    /// after [`CONNECT_TIMEOUT`], or ICE failed).
-    pub(crate) connected: u64,
-    pub(crate) abandoned: u64,
-}
-
-impl LiveStats {
-    pub(crate) fn absorb(&mut self, other: &Self) {
-        self.viewers += other.viewers;
-        self.live_rooms += other.live_rooms;
-        self.answered += other.answered;
-        self.not_live += other.not_live;
-        self.full += other.full;
-        self.bad_offer += other.bad_offer;
-        self.connected += other.connected;
-        self.abandoned += other.abandoned;
-    }
-}
-
 /// One viewer's leg.
 struct Viewer {
     room: RoomId,
@@ -155,12 +123,11 @@ impl Viewer {
     }
 }
 
-/// What a room streaming to viewers makes for them: its audio encoder and the audio stream's
-/// sequence number and timestamp (the video's come from the composer).
+/// A room that streams to viewers: its audio for them, and who they are (the per-packet
+/// fan-out walks this, not every viewer of the shard).
 struct RoomLive {
-    framer: OpusFramer,
-    seq: u16,
-    timestamp: u32,
+    audio: LiveAudio,
+    viewers: Vec<u64>,
 }
 
 /// The viewers of one shard's rooms.
@@ -192,22 +159,17 @@ impl LivePlane {
 
     /// How many viewers `room` has.
     pub(super) fn viewers(&self, room: RoomId) -> usize {
-        self.viewers.values().filter(|v| v.room == room).count()
+        self.rooms.get(&room).map_or(0, |r| r.viewers.len())
     }
 
     fn by_session(&self, room: RoomId, session: &str) -> Option<u64> {
-        self.viewers
+        self.rooms
+            .get(&room)?
+            .viewers
             .iter()
-            .find(|(_, v)| v.room == room && v.session == session)
-            .map(|(&id, _)| id)
+            .copied()
+            .find(|id| self.viewers.get(id).is_some_and(|v| v.session == session))
     }
-}
-
-/// The `a=ice-ufrag` of an SDP or SDP fragment.
-fn ice_ufrag(sdp: &str) -> Option<&str> {
-    sdp.lines()
-        .find_map(|l| l.trim().strip_prefix("a=ice-ufrag:"))
-        .map(str::trim)
 }
 
 impl super::Task {
@@ -239,11 +201,12 @@ impl super::Task {
                             .viewers
                             .get(&id)
                             .and_then(|v| v.remote_ufrag.as_deref());
-                        match (ice_ufrag(&fragment), theirs) {
-                            (Some(new), Some(old)) if new != old => Err(WhepError::IceRestart),
+                        if is_ice_restart(&fragment, theirs) {
+                            Err(WhepError::IceRestart)
+                        } else {
                             // The bridge is ICE-lite: the viewer's checks tell it the viewer's
                             // addresses, so the candidates themselves are not needed.
-                            _ => Ok(()),
+                            Ok(())
                         }
                     }
                 };
@@ -366,6 +329,9 @@ impl super::Task {
         self.live.next_id += 1;
         let session = format!("{:032x}", rand::random::<u128>());
         self.live.ufrags.insert(leg.ice_ufrag().to_owned(), id);
+        if let Some(r) = self.live.rooms.get_mut(&room) {
+            r.viewers.push(id);
+        }
         self.live.viewers.insert(
             id,
             Viewer {
@@ -386,8 +352,8 @@ impl super::Task {
     /// The room's first viewer: its composer and its mixer's full mix are started for the
     /// viewers. False when the audio encoder cannot be made.
     fn start_room_live(&mut self, room: RoomId) -> bool {
-        let framer = match OpusFramer::new() {
-            Ok(f) => f,
+        let audio = match LiveAudio::new(rand::random(), rand::random()) {
+            Ok(a) => a,
             Err(e) => {
                 warn!(%room, error = %e, "cannot create the live stream's encoder");
                 return false;
@@ -396,9 +362,8 @@ impl super::Task {
         self.live.rooms.insert(
             room,
             RoomLive {
-                framer,
-                seq: rand::random(),
-                timestamp: rand::random(),
+                audio,
+                viewers: Vec::new(),
             },
         );
         self.ensure_composer(room);
@@ -447,6 +412,9 @@ impl super::Task {
         self.live.ufrags.remove(v.leg.ice_ufrag());
         self.close_leg(&mut v.leg);
         debug!(room = %v.room, viewer = id, "viewer left");
+        if let Some(r) = self.live.rooms.get_mut(&v.room) {
+            r.viewers.retain(|&other| other != id);
+        }
         if self.live.viewers(v.room) == 0 {
             self.stop_room_live(v.room);
         }
@@ -455,13 +423,12 @@ impl super::Task {
 
     /// Every viewer of `room` is let go (the live stream stopped, or the room emptied).
     fn close_viewers(&mut self, room: RoomId) {
-        let ids: Vec<u64> = self
+        let ids = self
             .live
-            .viewers
-            .iter()
-            .filter(|(_, v)| v.room == room)
-            .map(|(&id, _)| id)
-            .collect();
+            .rooms
+            .get(&room)
+            .map(|r| r.viewers.clone())
+            .unwrap_or_default();
         for id in ids {
             self.remove_viewer(id);
         }
@@ -586,55 +553,48 @@ impl super::Task {
             marker: p.marker,
             payload: &p.payload,
         };
-        self.send_to_viewers(now, room, MediaKind::Video, packet);
+        let LivePlane {
+            rooms,
+            viewers,
+            timers,
+            ..
+        } = &mut self.live;
+        if let Some(r) = rooms.get(&room) {
+            send_to_viewers(viewers, timers, &r.viewers, now, MediaKind::Video, packet);
+        }
     }
 
     /// One frame of the room's full mix, for its viewers: 20 ms Opus packets once enough is
     /// buffered.
     pub(super) fn live_audio(&mut self, room: RoomId, rate: u32, pcm: &[i16]) {
-        let Some(r) = self.live.rooms.get_mut(&room) else {
+        let now = std::time::Instant::now();
+        let LivePlane {
+            rooms,
+            viewers,
+            timers,
+            ..
+        } = &mut self.live;
+        let Some(r) = rooms.get_mut(&room) else {
             return;
         };
-        if !r.framer.push(rate, pcm) {
+        if !r.audio.push(rate, pcm) {
             return;
         }
-        let now = std::time::Instant::now();
-        loop {
-            let Some(r) = self.live.rooms.get_mut(&room) else {
-                return;
-            };
-            let (seq, timestamp) = (r.seq, r.timestamp);
-            let payload = match r.framer.next_packet() {
-                None => return,
-                Some(Ok(p)) => p.to_vec(),
-                Some(Err(e)) => {
+        while let Some(packet) = r.audio.next_packet() {
+            let p = match packet {
+                Ok(p) => p,
+                Err(e) => {
                     debug!(%room, error = %e, "live audio: 20 ms left out");
                     continue;
                 }
             };
-            r.seq = seq.wrapping_add(1);
-            r.timestamp = timestamp.wrapping_add(OPUS_FRAME as u32);
             let packet = ViewerPacket {
-                seq,
-                timestamp,
+                seq: p.seq,
+                timestamp: p.timestamp,
                 marker: false,
-                payload: &payload,
+                payload: p.payload,
             };
-            self.send_to_viewers(now, room, MediaKind::Audio, packet);
-        }
-    }
-
-    fn send_to_viewers(
-        &mut self,
-        now: std::time::Instant,
-        room: RoomId,
-        kind: MediaKind,
-        packet: ViewerPacket<'_>,
-    ) {
-        let live = &mut self.live;
-        for (&id, v) in live.viewers.iter_mut().filter(|(_, v)| v.room == room) {
-            v.leg.send_viewer(now, kind, packet);
-            live.timers.mark(id);
+            send_to_viewers(viewers, timers, &r.viewers, now, MediaKind::Audio, packet);
         }
     }
 
@@ -651,19 +611,19 @@ impl super::Task {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_ice_ufrag_of_an_offer_or_a_fragment() {
-        let offer = "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=ice-ufrag:abcd\r\na=ice-pwd:x\r\n";
-        assert_eq!(ice_ufrag(offer), Some("abcd"));
-        let frag = "a=ice-ufrag:EsAw\na=ice-pwd:P2uYro0UCOQ4zxjKXaWCBui1\nm=audio 9 RTP/AVP 0\na=mid:0\na=candidate:1387637174 1 udp 2122260223 192.0.2.1 61764 typ host\n";
-        assert_eq!(ice_ufrag(frag), Some("EsAw"));
-        assert_eq!(
-            ice_ufrag("a=candidate:1 1 udp 1 192.0.2.1 1 typ host"),
-            None
-        );
+/// One packet to each of a room's viewers (`ids`), whose legs are then polled.
+fn send_to_viewers(
+    viewers: &mut BTreeMap<u64, Viewer>,
+    timers: &mut LegTimers<u64, Instant>,
+    ids: &[u64],
+    now: std::time::Instant,
+    kind: MediaKind,
+    packet: ViewerPacket<'_>,
+) {
+    for &id in ids {
+        if let Some(v) = viewers.get_mut(&id) {
+            v.leg.send_viewer(now, kind, packet);
+            timers.mark(id);
+        }
     }
 }
